@@ -1,0 +1,284 @@
+"""Model registry, factories, tokenizers and the self-describing save format.
+
+A saved model is one directory::
+
+    config.json         {"format": "focusclip", "version": ..., "model": <model config>, ...}
+    model.safetensors   the state dict (no pickle)
+    tokenizer/          the tokenizer files
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from focusclip.io import atomic_save, atomic_write_json
+from focusclip.model import FocusCLIP
+from focusclip.tokenizer import Tokenizer, load_hf_tokenizer
+from focusclip.towers import WeightsNotFoundError, package_path
+from focusclip.transforms import JointTransform, transforms_for
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_DIR = "tokenizer"
+FORMAT_NAME = "focusclip"
+
+
+class ModelRegistry:
+    """Named model configs: the JSON files shipped in ``focusclip/model_configs`` plus user additions."""
+
+    def __init__(self) -> None:
+        self._configs: dict[str, dict[str, Any]] = {}
+        for entry in resources.files("focusclip").joinpath("model_configs").iterdir():
+            if entry.name.endswith(".json"):
+                self._configs[entry.name[:-5]] = json.loads(entry.read_text(encoding="utf-8"))
+
+    def names(self) -> list[str]:
+        return sorted(self._configs)
+
+    def get(self, name: str) -> dict[str, Any]:
+        if name not in self._configs:
+            raise KeyError(f"unknown model {name!r}; registered: {', '.join(self.names())}")
+        return copy.deepcopy(self._configs[name])
+
+    def add(self, path: str | Path) -> list[str]:
+        """Register a config JSON file, or every ``*.json`` in a folder. The file stem is the name."""
+        path = Path(path)
+        files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+        added = []
+        for f in files:
+            try:
+                cfg = json.loads(f.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as e:
+                raise ValueError(f"{f}: not a readable JSON model config ({e})") from None
+            _check_config(cfg, str(f))
+            self._configs[f.stem] = cfg
+            added.append(f.stem)
+        return added
+
+
+_REGISTRY = ModelRegistry()  # the one process-wide registry; add_model_config extends it
+
+
+def list_models() -> list[str]:
+    """Names of the registered model configs."""
+    return _REGISTRY.names()
+
+
+def get_model_config(name: str) -> dict[str, Any]:
+    """A copy of a registered model config."""
+    return _REGISTRY.get(name)
+
+
+def add_model_config(path: str | Path) -> list[str]:
+    """Register model config JSON files (a file or a folder); returns the names added."""
+    return _REGISTRY.add(path)
+
+
+def _check_config(cfg: dict[str, Any], where: str) -> None:
+    for key in ("embed_dim", "vision", "text"):
+        if key not in cfg:
+            raise ValueError(f"{where}: model config is missing {key!r}")
+    if "timm_model_name" not in cfg["vision"] or "image_size" not in cfg["vision"]:
+        raise ValueError(f"{where}: 'vision' needs 'timm_model_name' and 'image_size'")
+    if not (cfg["text"].get("hf_model_name") or cfg["text"].get("hf_config")):
+        raise ValueError(f"{where}: 'text' needs 'hf_model_name' or 'hf_config'")
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in overrides.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _resolve_config(model: str | dict[str, Any]) -> tuple[dict[str, Any], str]:
+    if isinstance(model, dict):
+        _check_config(model, "model config")
+        return copy.deepcopy(model), model.get("name", "custom")
+    path = Path(model)
+    if path.is_dir() and (path / CONFIG_FILE).exists():
+        return _read_saved_config(path)["model"], str(path)
+    return _REGISTRY.get(model), model
+
+
+# ------------------------------------------------------------------------------ create
+def create_model(model_name: str | dict[str, Any], pretrained: str | bool | None = None,
+                 device: str | torch.device | None = None, vision_weights: str | None = None,
+                 text_weights: str | None = None, **overrides: Any) -> FocusCLIP:
+    """Build a model from a registered name, a config dict or a saved model directory.
+
+    ``pretrained``:
+      - ``None``: the config's ``default_pretrained`` ("towers" for the offline default and the paper's
+        architecture, "none" for the tiny models);
+      - ``"towers"``: each tower's configured weights (``vision.weights`` / ``text.weights``, overridable
+        with ``vision_weights`` / ``text_weights``: a local file or folder, ``"hub"`` or a package);
+      - ``"none"`` or ``False``: random initialisation;
+      - a saved model directory or ``.safetensors`` file: the whole model, loaded strictly.
+
+    ``overrides`` are merged into the config (nested dicts merge), e.g. ``roi={"shared": False}``.
+    """
+    config, name = _resolve_config(model_name)
+    config = _merge(config, overrides)
+    config.setdefault("name", name)
+    if pretrained is None:
+        pretrained = config.get("default_pretrained", "none")
+    if pretrained is False:
+        pretrained = "none"
+    full_weights = None
+    if pretrained == "towers":
+        vw = vision_weights if vision_weights is not None else config["vision"].get("weights")
+        tw = text_weights if text_weights is not None else config["text"].get("weights")
+    elif pretrained == "none":
+        vw, tw = vision_weights, text_weights
+    else:
+        full_weights = Path(pretrained)
+        if full_weights.is_dir():
+            full_weights = full_weights / WEIGHTS_FILE
+        if not full_weights.exists():
+            raise FileNotFoundError(f"pretrained weights not found: {pretrained} (expected a model directory "
+                                    "with model.safetensors, a .safetensors file, 'towers' or 'none')")
+        vw = tw = None
+    model = FocusCLIP(config, vision_weights=vw, text_weights=tw)
+    # Record the normalisation the vision tower was trained with, so saved models are self-describing.
+    model.config["vision"].setdefault("mean", list(model.visual.mean))
+    model.config["vision"].setdefault("std", list(model.visual.std))
+    if full_weights is not None:
+        load_weights(model, full_weights)
+    if device is not None:
+        model.to(device)
+    return model
+
+
+def create_model_and_transforms(model_name: str | dict[str, Any], pretrained: str | bool | None = None,
+                                device: str | torch.device | None = None,
+                                augment: dict[str, Any] | None = None,
+                                **kwargs: Any) -> tuple[FocusCLIP, JointTransform, JointTransform]:
+    """``(model, train_transform, eval_transform)``; the transforms normalise with the tower's mean/std.
+
+    ``augment`` (``scale``, ``ratio``, ``color_jitter``) enables random crops / jitter in training; the
+    default, like the paper, only resizes.
+    """
+    model = create_model(model_name, pretrained=pretrained, device=device, **kwargs)
+    train_tf, eval_tf = transforms_for(model.config, model.image_mean, model.image_std, augment)
+    return model, train_tf, eval_tf
+
+
+def get_tokenizer(model_name: str | dict[str, Any], context_length: int | None = None,
+                  pad_to_max: bool = False) -> Tokenizer:
+    """The tokenizer of a registered model, a config dict or a saved model directory."""
+    path = Path(model_name) if isinstance(model_name, str) else None
+    if path is not None and (path / TOKENIZER_DIR).is_dir():
+        config = _read_saved_config(path)["model"]
+        hf = load_hf_tokenizer(str(path / TOKENIZER_DIR))
+        source = str(path / TOKENIZER_DIR)
+    else:
+        config, _ = _resolve_config(model_name)
+        hf, source = _tokenizer_from_config(config["text"])
+    length = int(context_length or config["text"].get("context_length", 77))
+    return Tokenizer(hf, length, pad_to_max=pad_to_max, source=source)
+
+
+def _tokenizer_from_config(text_cfg: dict[str, Any]):
+    candidates = [text_cfg.get("tokenizer") or text_cfg.get("hf_model_name")]
+    if text_cfg.get("tokenizer_fallback"):
+        candidates.append(text_cfg["tokenizer_fallback"])
+    errors = []
+    for cand in candidates:
+        location = str(package_path(cand)) if cand.startswith("package:") else cand
+        try:
+            hf = load_hf_tokenizer(location)
+        except (OSError, ValueError) as e:
+            errors.append(f"{cand}: {e}")
+            continue
+        if cand != candidates[0]:
+            log.warning("tokenizer %r not available offline; using %r (same uncased WordPiece vocabulary)",
+                        candidates[0], cand)
+        return hf, cand
+    raise WeightsNotFoundError("no tokenizer could be loaded: " + "; ".join(errors))
+
+
+# ------------------------------------------------------------------------------ save / load
+def save_model(model: FocusCLIP, path: str | Path, tokenizer: Tokenizer | None = None,
+               extra: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` (and its tokenizer) as a self-describing directory; returns the path."""
+    from safetensors.torch import save_file
+
+    from focusclip import __version__
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    config = copy.deepcopy(model.config)
+    # The weights are in the state dict: rebuild the towers from architecture alone when loading.
+    config["vision"]["weights"] = None
+    config["text"]["weights"] = None
+    config["text"]["hf_config"] = _hf_config_dict(model)
+    config["default_pretrained"] = "none"
+    if tokenizer is None:
+        tokenizer = get_tokenizer(model.config)
+    tokenizer.save(path / TOKENIZER_DIR)
+    config["text"]["context_length"] = tokenizer.context_length
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    atomic_save(path / WEIGHTS_FILE, lambda f: save_file(state, f, metadata={"format": "pt"}))
+    atomic_write_json(path / CONFIG_FILE, {"format": FORMAT_NAME, "version": __version__, "model": config,
+                                           **(extra or {})})
+    return path
+
+
+def _hf_config_dict(model: FocusCLIP) -> dict[str, Any]:
+    d = model.text.encoder.config.to_diff_dict()
+    for k in ("_name_or_path", "architectures", "transformers_version", "torch_dtype", "dtype",
+              "gradient_checkpointing", "use_cache"):
+        d.pop(k, None)
+    d["model_type"] = model.text.encoder.config.model_type
+    return d
+
+
+def _read_saved_config(path: Path) -> dict[str, Any]:
+    cfg_file = path / CONFIG_FILE
+    try:
+        saved = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: not a focusclip model directory (no {CONFIG_FILE})") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{cfg_file}: damaged config ({e})") from None
+    if saved.get("format") != FORMAT_NAME or "model" not in saved:
+        raise ValueError(f"{cfg_file}: not a focusclip model config (expected format 'focusclip')")
+    return saved
+
+
+def load_weights(model: FocusCLIP, weights_file: str | Path) -> None:
+    """Load a safetensors state dict strictly; the error lists missing and unexpected keys."""
+    from safetensors.torch import load_file
+
+    state = load_file(str(weights_file))
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise ValueError(f"{weights_file}: weights do not match the model.\n  missing keys ({len(missing)}): "
+                         f"{_preview(missing)}\n  unexpected keys ({len(unexpected)}): {_preview(unexpected)}")
+    bad = [k for k in own if own[k].shape != state[k].shape]
+    if bad:
+        raise ValueError(f"{weights_file}: shape mismatch for {_preview(bad)}")
+    model.load_state_dict(state, strict=True)
+
+
+def _preview(keys: list[str], n: int = 8) -> str:
+    return ", ".join(keys[:n]) + (f", ... (+{len(keys) - n})" if len(keys) > n else "") if keys else "none"
+
+
+def load_model(path: str | Path, device: str | torch.device | None = None) -> FocusCLIP:
+    """Load a model saved with :func:`save_model` (strict), in eval mode."""
+    path = Path(path)
+    config = _read_saved_config(path)["model"]
+    model = create_model(config, pretrained=path, device=device)
+    return model.eval()

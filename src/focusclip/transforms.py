@@ -1,0 +1,160 @@
+"""Joint image + heatmap + geometry transforms.
+
+One geometric transform (a crop box resized to the output square) is drawn per call and applied to the
+image, a heatmap, keypoints and boxes alike, so they can never desynchronise. Heatmaps rendered from
+keypoints are drawn *after* the transform, at output size, from the transformed keypoints.
+
+There is deliberately no horizontal flip: pose descriptions name left and right limbs, and a flip would
+make the text wrong.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torchvision.transforms.v2.functional as TF
+from PIL import Image
+from torchvision.transforms import InterpolationMode
+
+RESIZE_MODES = ("squash", "center_crop")
+
+
+@dataclass
+class JointTransform:
+    """Resize (or randomly crop and resize) to ``resolution`` x ``resolution`` and normalise with the tower's mean/std.
+
+    ``tf(image) -> Tensor[3, S, S]``; ``tf.joint(image, heatmap=..., keypoints=..., boxes=...) -> dict``.
+
+    ``resize="squash"`` (the paper) resizes the whole frame to S x S; ``"center_crop"`` keeps the aspect
+    ratio and crops the centre. With ``train=True`` and ``scale`` below 1, a random crop covering
+    ``scale`` of the area with aspect ratio in ``ratio`` is taken first (RandomResizedCrop);
+    ``color_jitter`` > 0 jitters brightness, contrast and saturation by that amount.
+    """
+
+    resolution: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    train: bool = False
+    resize: str = "squash"
+    scale: tuple[float, float] = (1.0, 1.0)
+    ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    color_jitter: float = 0.0
+    interpolation: str = "bicubic"
+    seed: int | None = None
+    _rng: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.resize not in RESIZE_MODES:
+            raise ValueError(f"resize must be one of {RESIZE_MODES}, got {self.resize!r}")
+        self._rng = random.Random(self.seed)
+        self._interp = InterpolationMode(self.interpolation)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(H, W) of the output."""
+        return self.resolution, self.resolution
+
+    def __call__(self, image: Image.Image | np.ndarray | torch.Tensor) -> torch.Tensor:
+        return self.joint(image)["image"]
+
+    def joint(self, image: Image.Image | np.ndarray | torch.Tensor, heatmap: Any = None,
+              keypoints: np.ndarray | None = None, boxes: np.ndarray | None = None) -> dict[str, Any]:
+        img = _to_uint8_tensor(image)
+        h0, w0 = img.shape[-2:]
+        top, left, h, w = self.crop_box(h0, w0)
+        s = self.resolution
+        out: dict[str, Any] = {}
+        x = TF.resized_crop(img, top, left, h, w, [s, s], interpolation=self._interp, antialias=True)
+        x = x.float().div_(255.0)
+        if self.train and self.color_jitter > 0:
+            x = self._jitter(x)
+        out["image"] = TF.normalize(x, list(self.mean), list(self.std))
+        if heatmap is not None:
+            hm = _to_heatmap_tensor(heatmap)
+            if hm.shape[-2:] != (h0, w0):
+                hm = TF.resize(hm, [h0, w0], interpolation=InterpolationMode.BILINEAR, antialias=True)
+            hm = TF.resized_crop(hm, top, left, h, w, [s, s], interpolation=InterpolationMode.BILINEAR,
+                                 antialias=True)
+            out["heatmap"] = hm.clamp_(0.0, 1.0)
+        scale_xy = np.array([s / w, s / h], dtype=np.float32)
+        offset = np.array([left, top], dtype=np.float32)
+        if keypoints is not None:
+            kp = np.asarray(keypoints, dtype=np.float32)
+            out["keypoints"] = (kp - offset) * scale_xy
+        if boxes is not None:
+            b = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+            out["boxes"] = (b - np.tile(offset, 2)) * np.tile(scale_xy, 2)
+        return out
+
+    def crop_box(self, h0: int, w0: int) -> tuple[int, int, int, int]:
+        """(top, left, height, width) of the source region that becomes the output square."""
+        if self.train and self.scale[0] < 1.0:
+            return self._random_crop(h0, w0)
+        if self.resize == "center_crop":
+            side = min(h0, w0)
+            return (h0 - side) // 2, (w0 - side) // 2, side, side
+        return 0, 0, h0, w0
+
+    def _random_crop(self, h0: int, w0: int) -> tuple[int, int, int, int]:
+        area = h0 * w0
+        log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
+        for _ in range(10):
+            target = area * self._rng.uniform(*self.scale)
+            aspect = math.exp(self._rng.uniform(*log_ratio))
+            w = round(math.sqrt(target * aspect))
+            h = round(math.sqrt(target / aspect))
+            if 0 < w <= w0 and 0 < h <= h0:
+                return self._rng.randint(0, h0 - h), self._rng.randint(0, w0 - w), h, w
+        return 0, 0, h0, w0
+
+    def _jitter(self, x: torch.Tensor) -> torch.Tensor:
+        j = self.color_jitter
+        x = TF.adjust_brightness(x, self._rng.uniform(1 - j, 1 + j))
+        x = TF.adjust_contrast(x, self._rng.uniform(1 - j, 1 + j))
+        return TF.adjust_saturation(x, self._rng.uniform(1 - j, 1 + j))
+
+
+def _to_uint8_tensor(image: Image.Image | np.ndarray | torch.Tensor) -> torch.Tensor:
+    if isinstance(image, Image.Image):
+        image = image.convert("RGB")
+        return TF.pil_to_tensor(image)
+    if isinstance(image, np.ndarray):
+        arr = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=-1)
+        return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)
+    if isinstance(image, torch.Tensor):
+        return image
+    raise TypeError(f"expected a PIL image, numpy array or tensor, got {type(image).__name__}")
+
+
+def _to_heatmap_tensor(heatmap: Any) -> torch.Tensor:
+    """A (1, H, W) float tensor in [0, 1] from an array, tensor or grey PIL image (0..255)."""
+    if isinstance(heatmap, Image.Image):
+        return torch.from_numpy(np.asarray(heatmap.convert("L"), dtype=np.float32) / 255.0)[None]
+    t = torch.as_tensor(np.asarray(heatmap, dtype=np.float32)) if not isinstance(heatmap, torch.Tensor) \
+        else heatmap.float()
+    if t.dim() == 2:
+        t = t[None]
+    if t.dim() != 3 or t.shape[0] != 1:
+        raise ValueError(f"heatmap must have shape (H, W) or (1, H, W), got {tuple(t.shape)}")
+    return t
+
+
+def transforms_for(config: dict[str, Any], mean: tuple[float, ...], std: tuple[float, ...],
+                   augment: dict[str, Any] | None = None) -> tuple[JointTransform, JointTransform]:
+    """The (train, eval) transforms for a model config. ``augment`` may set scale, ratio, color_jitter."""
+    v = config["vision"]
+    common = dict(resolution=int(v["image_size"]), mean=tuple(mean), std=tuple(std),
+                  resize=v.get("resize", "squash"), interpolation=v.get("interpolation", "bicubic"))
+    aug = dict(augment or {})
+    unknown = set(aug) - {"scale", "ratio", "color_jitter", "seed"}
+    if unknown:
+        raise ValueError(f"unknown augmentation options {sorted(unknown)}; known: scale, ratio, color_jitter, seed")
+    for k in ("scale", "ratio"):
+        if k in aug:
+            aug[k] = tuple(aug[k])
+    return JointTransform(train=True, **common, **aug), JointTransform(train=False, **common)
