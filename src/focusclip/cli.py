@@ -94,8 +94,114 @@ def _run_heatmap(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------- describe
+def _add_describe(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "describe",
+        help="write pose descriptions for records (LLM or offline rules; resumable), merge them, or --stats",
+        description="Describe each record's pose with the paper's single-shot LLM prompt (any OpenAI-"
+        "compatible endpoint) or the offline rule-based describer. Results are appended to --out; "
+        "rerunning the same command resumes (finished records are skipped, failed ones retried).",
+    )
+    p.add_argument("records", nargs="?", help="records JSONL")
+    p.add_argument("--out", help="descriptions JSONL (appended to; rerun to resume)")
+    p.add_argument("--backend", choices=["openai", "rules"], help="openai: LLM endpoint; rules: offline")
+    g = p.add_argument_group("openai backend")
+    g.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
+    g.add_argument("--model", default="gpt-4-0613", help="model name (default: %(default)s, as in the paper)")
+    g.add_argument("--api-key-env", default="OPENAI_API_KEY",
+                   help="name of the environment variable holding the API key (default: %(default)s)")
+    g.add_argument("--workers", type=int, default=8, help="concurrent requests (default: %(default)s)")
+    g.add_argument("--temperature", type=float, default=0.5)
+    g.add_argument("--max-tokens", type=int, default=512)
+    g.add_argument("--frequency-penalty", type=float, default=1.0)
+    g.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default: %(default)s)")
+    g.add_argument("--max-retries", type=int, default=6, help="retries on 429/5xx/timeouts (default: %(default)s)")
+    g.add_argument("--retry-base-delay", type=float, default=1.0, help="first backoff in seconds (doubles)")
+    r = p.add_argument_group("rules backend")
+    r.add_argument("--seed", type=int, default=0, help="seed of the phrasing variants")
+    r.add_argument("--attributes", action=argparse.BooleanOptionalAction, default=True,
+                   help="mention the records' attribute labels (age, expression) when present (default: on)")
+    p.add_argument("--limit", type=int, help="only the first N records")
+    p.add_argument("--records-out", help="also write the records with their descriptions as captions here")
+    p.add_argument("--caption-mode", choices=["replace", "append"], default="replace",
+                   help="replace the records' captions or append to them (default: %(default)s)")
+    p.add_argument("--merge", action="store_true", help="only merge --out into --records-out; describe nothing")
+    p.add_argument("--stats", metavar="FILE", help="print statistics of a descriptions file and exit")
+    p.add_argument("--json", action="store_true", help="with --stats: print JSON")
+    p.set_defaults(func=_run_describe)
+
+
+def _run_describe(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from focusclip.data.records import read_records
+    from focusclip.describe import (
+        OpenAIDescriber,
+        RetryPolicy,
+        RulesDescriber,
+        describe_records,
+        description_stats,
+        format_stats,
+        load_texts,
+        merge_captions,
+    )
+
+    if args.stats:
+        stats = description_stats(load_texts(args.stats))
+        print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
+        return 0
+    if not args.records or not args.out:
+        raise ValueError("give a records JSONL and --out DESCRIPTIONS.jsonl (or --stats FILE)")
+    if args.merge:
+        if not args.records_out:
+            raise ValueError("--merge needs --records-out")
+        n, described = merge_captions(args.records, args.out, args.records_out, args.caption_mode)
+        print(f"{n} records ({described} with a description) -> {args.records_out}")
+        return 0
+    if args.backend is None:
+        raise ValueError("choose --backend openai (LLM endpoint) or --backend rules (offline)")
+    if args.backend == "rules":
+        describer = RulesDescriber(seed=args.seed, attributes=args.attributes)
+        workers = 1
+    else:
+        api_key = os.environ.get(args.api_key_env) or None
+        if api_key is None and not args.base_url:
+            raise ValueError(f"the environment variable {args.api_key_env} is not set; put your API key "
+                             "there (or pass --base-url for a local server that needs none)")
+        describer = OpenAIDescriber(
+            args.model, base_url=args.base_url, api_key=api_key, timeout=args.timeout,
+            temperature=args.temperature, max_tokens=args.max_tokens,
+            frequency_penalty=args.frequency_penalty,
+            retry=RetryPolicy(max_retries=args.max_retries, base_delay=args.retry_base_delay),
+        )
+        workers = args.workers
+    records = read_records(args.records)
+    try:
+        summary = describe_records(records, args.out, describer, workers=workers, limit=args.limit)
+    except KeyboardInterrupt:
+        print(f"interrupted; finished results are in {args.out}; rerun the same command to resume",
+              file=sys.stderr)
+        return 130
+    finally:
+        if hasattr(describer, "close"):
+            describer.close()
+    print(f"{summary.described} described, {summary.failed} failed, {summary.skipped} already done "
+          f"-> {args.out}")
+    if args.records_out:
+        n, described = merge_captions(args.records, args.out, args.records_out, args.caption_mode)
+        print(f"{n} records ({described} with a description) -> {args.records_out}")
+    if summary.failed:
+        print(f"{summary.failed} records failed (error lines in {args.out}); rerun the same command to "
+              "retry them", file=sys.stderr)
+        return 1
+    return 0
+
+
 # ---------------------------------------------------------------------------------- registry
 _VERBS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_describe,
     _add_heatmap,
     _add_models,
 ]

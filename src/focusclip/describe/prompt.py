@@ -1,0 +1,126 @@
+"""The paper's single-shot prompt strategy for MPII pose descriptions (SPEC section 5).
+
+A text-only LLM never sees the image. It gets a system prompt (expert human activity and pose analyser,
+the 16 MPII joints in order, the input format and the output template) and one user message: the
+annotation as JSON without image or video ids (activity, person count and, per person, centre, scale
+and the 16 keypoints, invisible ones as ``[-1, -1]``).
+
+The prompt text is versioned: change :data:`PROMPT_VERSION` whenever :data:`SYSTEM_PROMPT` or the user
+payload changes, so results made with different prompts can be told apart (each result line stores it).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from focusclip.data.records import NUM_JOINTS, Record
+
+PROMPT_VERSION = "mpii-single-shot-v1"
+
+# MPII joint order (ids 0..15), spelled the way the prompt shows them to the model.
+MPII_JOINT_NAMES: tuple[str, ...] = (
+    "right ankle", "right knee", "right hip", "left hip", "left knee", "left ankle",
+    "pelvis", "thorax", "upper neck", "head top",
+    "right wrist", "right elbow", "right shoulder", "left shoulder", "left elbow", "left wrist",
+)
+
+# Parts every per-person description has to cover, in the order the template lists them.
+BODY_PARTS: tuple[str, ...] = ("left leg", "right leg", "left arm", "right arm", "torso", "head")
+
+DEFAULT_TEMPERATURE = 0.5
+DEFAULT_MAX_TOKENS = 512
+DEFAULT_FREQUENCY_PENALTY = 1.0
+
+_JOINT_LIST = "\n".join(f"{i}. {name}" for i, name in enumerate(MPII_JOINT_NAMES))
+
+SYSTEM_PROMPT = f"""You are an expert human activity and pose analyser. You will be given the \
+annotation of one image from a human pose dataset: the activity being performed, the number of people \
+and, for each person, the centre and scale of the person in the image and the 2D positions of 16 body \
+keypoints. You never see the image itself; reason only from the keypoints and the activity.
+
+The 16 keypoints are always given in this order:
+{_JOINT_LIST}
+
+Input format: each keypoint is an (x, y) pixel coordinate written as [x, y], with x growing to the \
+right and y growing downwards. A keypoint that is invisible or not annotated is given as [-1, -1]. \
+The scale of a person is their height in pixels divided by 200; the centre is the middle of their body.
+
+Write the description following this template exactly:
+"There are [count in words] people in image who are [verb + activity]. [General attributes of the \
+activity in the keypoints' context.]"
+Then, for each person, one short paragraph:
+"The [location of the person, from their centre and scale] person is [state] with their [limb] ..."
+For each person describe the left leg, the right leg, the left arm, the right arm, the torso and the \
+head: their positions relative to each other and to the other limbs, how much each joint is bent \
+(approximate angles) and similar details of the pose.
+
+Be concise and precise. Use gender-neutral language (they/their). Do not mention coordinates, \
+keypoint numbers or that you were given keypoints; write as if describing the pose seen in the image."""
+
+
+def _num(v: Any) -> float | int:
+    """A coordinate rounded to one decimal, written as an int when it is whole."""
+    f = round(float(v), 1)
+    return int(f) if f.is_integer() else f
+
+
+def _joints_payload(person: dict[str, Any]) -> list[list[float | int]]:
+    joints = person.get("joints") or [[-1, -1]] * NUM_JOINTS
+    visible = person.get("visible")
+    out = []
+    for j, (x, y) in enumerate(joints):
+        vis = visible[j] if visible is not None else (x >= 0 and y >= 0)
+        out.append([_num(x), _num(y)] if vis and x >= 0 and y >= 0 else [-1, -1])
+    return out
+
+
+def annotation_payload(record: Record) -> dict[str, Any]:
+    """The user-message annotation: activity, count and people, without image or video ids."""
+    payload: dict[str, Any] = {}
+    activity = record.get("activity") or {}
+    if activity.get("category") or activity.get("name"):
+        payload["activity"] = {"category": activity.get("category"), "name": activity.get("name")}
+    people = record.get("people") or []
+    payload["count"] = len(people)
+    payload["people"] = []
+    for person in people:
+        entry: dict[str, Any] = {}
+        if person.get("center") is not None:
+            entry["center"] = [_num(c) for c in person["center"]]
+        if person.get("scale") is not None:
+            entry["scale"] = round(float(person["scale"]), 3)
+        entry["keypoints"] = _joints_payload(person)
+        payload["people"].append(entry)
+    return payload
+
+
+def user_message(record: Record) -> str:
+    return json.dumps(annotation_payload(record), ensure_ascii=False)
+
+
+def build_messages(record: Record) -> list[dict[str, str]]:
+    """The chat messages of the single-shot strategy for one record."""
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": user_message(record)},
+    ]
+
+
+_ONES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+         "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+         "nineteen")
+_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+
+
+def count_in_words(n: int) -> str:
+    """English words for a count (0..999); larger numbers are written with digits."""
+    if n < 0 or n >= 1000:
+        return str(n)
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        tens, ones = divmod(n, 10)
+        return _TENS[tens] + (f"-{_ONES[ones]}" if ones else "")
+    hundreds, rest = divmod(n, 100)
+    return f"{_ONES[hundreds]} hundred" + (f" and {count_in_words(rest)}" if rest else "")
