@@ -41,7 +41,7 @@ class FocusCLIP(nn.Module):
         self.visual = VisionTower(v["timm_model_name"], weights=vision_weights,
                                   image_size=v.get("image_size"), timm_kwargs=v.get("timm_kwargs"))
         self.text = TextTower(t.get("hf_model_name"), weights=text_weights, hf_config=t.get("hf_config"),
-                              pooling=t.get("pooling", "mean"))
+                              pooling=t.get("pooling", "mean"), weights_hint=t.get("weights"))
         bias = bool(self.config.get("proj_bias", False))
         self.visual_proj = nn.Linear(self.visual.num_features, embed_dim, bias=bias)
         self.text_proj = nn.Linear(self.text.num_features, embed_dim, bias=bias)

@@ -133,12 +133,16 @@ def _accepts_img_size(name: str) -> bool:
 class TextTower(nn.Module):
     """A Hugging Face encoder pooled into one vector per text.
 
+    ``weights_hint`` names the configured weights when ``weights`` is None, so a random-init tower can
+    still take its architecture from a packaged model offline.
+
     ``pooling="mean"`` averages the last hidden states over real tokens only (padding is masked out);
     ``"cls"`` takes the first token.
     """
 
     def __init__(self, hf_model_name: str | None = None, weights: str | None = None,
-                 hf_config: dict[str, Any] | None = None, pooling: str = "mean"):
+                 hf_config: dict[str, Any] | None = None, pooling: str = "mean",
+                 weights_hint: str | None = None):
         super().__init__()
         from transformers import AutoModel
 
@@ -156,7 +160,7 @@ class TextTower(nn.Module):
                 ) from e
             log.info("text tower: loaded %s", source)
         else:
-            config = self._config(hf_model_name, hf_config)
+            config = self._config(hf_model_name, hf_config, weights_hint=weights_hint)
             self.encoder = AutoModel.from_config(config, add_pooling_layer=False)
         self.num_features = int(self.encoder.config.hidden_size)
 
@@ -173,9 +177,12 @@ class TextTower(nn.Module):
         return weights
 
     @staticmethod
-    def _config(hf_model_name: str | None, hf_config: dict[str, Any] | None):
+    def _config(hf_model_name: str | None, hf_config: dict[str, Any] | None, weights_hint: str | None = None):
+        """The architecture for random initialisation, found offline where possible."""
         from transformers import AutoConfig, BertConfig
 
+        if hf_config is None and weights_hint and weights_hint.startswith("package:"):
+            return AutoConfig.from_pretrained(str(package_path(weights_hint)))
         if hf_config is not None:
             cfg = dict(hf_config)
             model_type = cfg.pop("model_type", "bert")

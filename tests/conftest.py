@@ -1,0 +1,23 @@
+"""Shared fixtures. Tests build all their data themselves, in tmp_path."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def tiny_focus():
+    """A random-init tiny FocusCLIP with its transforms and tokenizer (created once per session)."""
+    import focusclip
+
+    torch.manual_seed(0)
+    model, train_tf, eval_tf = focusclip.create_model_and_transforms("focusclip-tiny")
+    return model, train_tf, eval_tf, focusclip.get_tokenizer("focusclip-tiny")
