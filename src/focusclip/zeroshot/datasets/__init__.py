@@ -1,0 +1,55 @@
+"""Loaders for the zero-shot benchmarks, each reading the layout its dataset is distributed in.
+
+``load_dataset(name, root, split, **options) -> LoadedSet``; ``DATASETS`` maps names to loaders.
+docs/datasets.md says where each dataset comes from and how to lay it out.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from types import MappingProxyType
+
+from focusclip.zeroshot.datasets.actions import load_kinetics400, load_stanford40
+from focusclip.zeroshot.datasets.birds import load_cub
+from focusclip.zeroshot.datasets.common import (
+    DatasetAbsent,
+    DatasetError,
+    DatasetLayoutError,
+    LoadedSet,
+    Sample,
+)
+from focusclip.zeroshot.datasets.emotic import load_emotic
+from focusclip.zeroshot.datasets.faces import (
+    load_fairface,
+    load_fer2013,
+    load_ferplus,
+    load_lagenda,
+    load_utkface,
+)
+from focusclip.zeroshot.datasets.generic import load_imagefolder, load_synthetic
+
+DATASETS: MappingProxyType[str, Callable[..., LoadedSet]] = MappingProxyType({
+    "stanford40": load_stanford40,
+    "kinetics400": load_kinetics400,
+    "emotic": load_emotic,
+    "lagenda": load_lagenda,
+    "utkface": load_utkface,
+    "fairface": load_fairface,
+    "fer2013": load_fer2013,
+    "ferplus": load_ferplus,
+    "cub": load_cub,
+    "synthetic": load_synthetic,
+    "imagefolder": load_imagefolder,
+})
+
+
+def load_dataset(name: str, root: str | os.PathLike, split: str, **options: object) -> LoadedSet:
+    """Load dataset ``name`` from ``root``; unknown names fail with the list of known ones."""
+    if name not in DATASETS:
+        raise KeyError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
+    return DATASETS[name](root, split=split, **options)
+
+
+__all__ = ["DATASETS", "DatasetAbsent", "DatasetError", "DatasetLayoutError", "LoadedSet", "Sample",
+           "load_dataset"]

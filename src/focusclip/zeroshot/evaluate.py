@@ -1,0 +1,260 @@
+"""Batched zero-shot evaluation: class prompts encoded once per task, images batched through a
+DataLoader, ranked predictions -> metrics; results keyed by task name + model fingerprint, so an
+existing results file is extended rather than recomputed.
+
+``evaluate(model, tokenizer, transform, tasks, data_root, ...) -> dict``. The model is anything with
+``encode_image(images, normalize=True)`` and ``encode_text(tokens, normalize=True)`` (a FocusCLIP,
+or a hand-made module in tests); ``tokenizer(list_of_str)`` returns a dict of tensors or a tensor;
+``transform(pil_image)`` returns Tensor[3, S, S].
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from focusclip.io import atomic_write_json
+from focusclip.progress import Progress
+from focusclip.zeroshot.datasets import DatasetAbsent, LoadedSet, Sample, load_dataset
+from focusclip.zeroshot.datasets.common import DatasetError
+from focusclip.zeroshot.images import SampleImages
+from focusclip.zeroshot.metrics import confusion_matrix, headline, task_metrics
+from focusclip.zeroshot.tasks import Task, headline_spec
+
+logger = logging.getLogger(__name__)
+
+RESULTS_VERSION = 1
+MAX_K = 5
+TEXT_CHUNK = 256
+
+
+# ------------------------------------------------------------------------------------ small helpers
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def model_fingerprint(model: torch.nn.Module) -> str:
+    """A short hash of the model's weights (names, shapes and values) and class name."""
+    h = hashlib.blake2b(digest_size=8)
+    h.update(type(model).__qualname__.encode())
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().to("cpu").contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def dataset_root(data_root: str | os.PathLike | Mapping[str, str], dataset: str) -> Path:
+    """``data_root`` may be a template with ``{dataset}``, a folder holding one folder per dataset, or a
+    mapping dataset -> folder."""
+    if isinstance(data_root, Mapping):
+        if dataset not in data_root:
+            raise DatasetAbsent(f"{dataset}: no root given")
+        return Path(data_root[dataset])
+    s = str(data_root)
+    return Path(s.format(dataset=dataset)) if "{dataset}" in s else Path(s) / dataset
+
+
+def result_key(task_name: str, fingerprint: str) -> str:
+    return f"{task_name}@{fingerprint}"
+
+
+def _to_device(tokens: Any, device: torch.device) -> Any:
+    if isinstance(tokens, Mapping):
+        return {k: v.to(device) if torch.is_tensor(v) else v for k, v in tokens.items()}
+    return tokens.to(device) if torch.is_tensor(tokens) else tokens
+
+
+def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    if device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return contextlib.nullcontext()
+
+
+def subsample(samples: list[Sample], limit: int | None, seed: int = 0) -> list[Sample]:
+    """At most ``limit`` samples, a fixed random subset kept in dataset order."""
+    if limit is None or limit >= len(samples):
+        return samples
+    keep = sorted(random.Random(seed).sample(range(len(samples)), limit))
+    return [samples[i] for i in keep]
+
+
+# ------------------------------------------------------------------------------------- the encoders
+@torch.inference_mode()
+def class_embeddings(model: Any, tokenizer: Callable, prompts: Sequence[Sequence[str]],
+                     device: torch.device) -> torch.Tensor:
+    """(C, D) unit vectors: per class the normalised mean of its prompts' normalised text embeddings."""
+    flat = [p for ps in prompts for p in ps]
+    owner = torch.tensor([c for c, ps in enumerate(prompts) for _ in ps], device=device)
+    feats = []
+    with _autocast(device):
+        for i in range(0, len(flat), TEXT_CHUNK):
+            tokens = _to_device(tokenizer(flat[i:i + TEXT_CHUNK]), device)
+            feats.append(model.encode_text(tokens, normalize=True).float())
+    feats = torch.cat(feats)
+    summed = torch.zeros(len(prompts), feats.shape[1], device=device).index_add_(0, owner, feats)
+    return torch.nn.functional.normalize(summed, dim=-1)
+
+
+@torch.inference_mode()
+def rank_images(model: Any, transform: Callable, samples: Sequence[Sample], class_emb: torch.Tensor,
+                device: torch.device, batch_size: int = 64, workers: int = 2, desc: str = "eval",
+                kmax: int = MAX_K) -> np.ndarray:
+    """(N, kmax) class indices, best first, for every sample (batched through a DataLoader)."""
+    kmax = min(kmax, class_emb.shape[0])
+    loader = torch.utils.data.DataLoader(
+        SampleImages(samples, transform), batch_size=batch_size, num_workers=workers, shuffle=False,
+        pin_memory=device.type == "cuda", persistent_workers=False)
+    out = np.zeros((len(samples), kmax), dtype=np.int64)
+    with Progress(len(samples), desc, unit="img") as prog, _autocast(device):
+        for images, idx in loader:
+            feats = model.encode_image(images.to(device, non_blocking=True), normalize=True).float()
+            top = (feats @ class_emb.T).topk(kmax, dim=-1).indices
+            out[idx.numpy()] = top.cpu().numpy()
+            prog.update(len(idx))
+    return out
+
+
+# ----------------------------------------------------------------------------------------- one task
+def _labels_as_indices(task: Task, classes: list[str], data: LoadedSet) -> list[tuple[int, ...]]:
+    index = {c: i for i, c in enumerate(classes)}
+    out = []
+    for s in data.samples:
+        try:
+            out.append(tuple(index[lab] for lab in s.labels))
+        except KeyError as e:
+            raise DatasetError(f"{task.name}: sample {s.id!r} has label {e.args[0]!r}, which is not among the "
+                               f"task's classes {classes}") from None
+    return out
+
+
+def evaluate_task(model: Any, tokenizer: Callable, transform: Callable, task: Task, root: str | os.PathLike,
+                  device: torch.device, batch_size: int = 64, workers: int = 2, limit: int | None = None,
+                  ensemble: bool = False) -> tuple[dict[str, Any], np.ndarray, list[str]]:
+    """Evaluate one task on the dataset at ``root``: (result entry, confusion matrix, class keys)."""
+    t0 = time.monotonic()
+    data = load_dataset(task.dataset, root, task.split, **task.options)
+    classes = list(task.classes) if task.classes is not None else data.classes
+    if not classes:
+        raise DatasetError(f"{task.name}: the task lists no classes and dataset {task.dataset} gives none")
+    total = len(data.samples)
+    data.samples = subsample(data.samples, limit)
+    if not data.samples:
+        raise DatasetError(f"{task.name}: no samples in {root} (split {task.split!r}; skipped: {data.skipped})")
+    labels = _labels_as_indices(task, classes, data)
+    if not task.multilabel and any(len(lab) != 1 for lab in labels):
+        raise DatasetError(f"{task.name}: multi-label samples in a single-label task")
+    class_emb = class_embeddings(model, tokenizer, task.prompts(classes, ensemble=ensemble), device)
+    t1 = time.monotonic()
+    topk = rank_images(model, transform, data.samples, class_emb, device, batch_size, workers,
+                       desc=f"eval {task.name}")
+    seconds = time.monotonic() - t1
+    metrics = task_metrics(topk, labels, len(classes), task.k)
+    entry = {
+        "task": task.name, "dataset": task.dataset, "split": task.split, "group": task.group,
+        "k": task.k, "multilabel": task.multilabel, "num_classes": len(classes), "n": len(data.samples),
+        "n_available": total, "limit": limit, "skipped": dict(data.skipped), "ensemble": ensemble,
+        "prompts": task.prompts(classes[:1], ensemble=ensemble)[0], "task_hash": task.fingerprint(),
+        "metrics": metrics, "seconds": round(time.monotonic() - t0, 3),
+        "images_per_s": round(len(data.samples) / max(seconds, 1e-9), 2),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    return entry, confusion_matrix(topk[:, 0], labels, len(classes)), classes
+
+
+# ---------------------------------------------------------------------------------- results file
+def read_results(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        return {"version": RESULTS_VERSION, "results": {}, "headline": {}}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: existing results file is not valid JSON ({e.msg}); move it away or fix it") from None
+    if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
+        raise ValueError(f"{path}: not a focusclip results file (expected an object with 'results')")
+    data.setdefault("headline", {})
+    return data
+
+
+def _reusable(entry: Mapping[str, Any] | None, task: Task, limit: int | None, ensemble: bool) -> bool:
+    return bool(entry) and entry.get("task_hash") == task.fingerprint() and entry.get("limit") == limit \
+        and entry.get("ensemble", False) == ensemble
+
+
+def model_headline(results: Mapping[str, Any], fingerprint: str,
+                   spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The paper's headline aggregate over the tasks of ``fingerprint`` present in ``results``."""
+    spec = headline_spec() if spec is None else spec
+    scores = {e["task"]: e["metrics"]["acc"] for e in results.values() if e.get("model") == fingerprint}
+    return headline(scores, spec["groups"])
+
+
+# --------------------------------------------------------------------------------------- evaluate
+def evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequence[Task],
+             data_root: str | os.PathLike | Mapping[str, str], *, batch_size: int = 64, workers: int = 2,
+             device: str | torch.device = "auto", limit: int | None = None, ensemble: bool = False,
+             out: str | os.PathLike | None = None, force: bool = False, model_id: str | None = None,
+             model_name: str = "", confusion: bool = True) -> dict[str, Any]:
+    """Evaluate ``tasks``; returns ``{"version", "results": {task@model: entry}, "headline": {model: ...}}``.
+
+    With ``out``, existing results for the same task, model fingerprint, limit and task definition are
+    kept (``force`` recomputes), the file is rewritten atomically after each task, and confusion-matrix
+    PNGs go to ``<out stem>_confusion/``. Datasets whose root does not exist are skipped with one log line.
+    """
+    device = resolve_device(device)
+    if isinstance(model, torch.nn.Module):
+        model.to(device).eval()
+    fp = model_id or (model_fingerprint(model) if isinstance(model, torch.nn.Module) else type(model).__name__)
+    data = read_results(out) if out else {"version": RESULTS_VERSION, "results": {}, "headline": {}}
+    results = data["results"]
+    absent: list[str] = []
+    for task in tasks:
+        key = result_key(task.name, fp)
+        if not force and _reusable(results.get(key), task, limit, ensemble):
+            logger.info("%s: kept the existing result (%s = %.2f); --force recomputes", task.name,
+                        "acc", results[key]["metrics"]["acc"])
+            continue
+        root = dataset_root(data_root, task.dataset)
+        try:
+            entry, cm, classes = evaluate_task(model, tokenizer, transform, task, root, device, batch_size,
+                                               workers, limit, ensemble)
+        except DatasetAbsent:
+            logger.warning("%s: skipped, dataset %s not found at %s", task.name, task.dataset, root)
+            absent.append(task.name)
+            continue
+        entry.update(model=fp, model_name=model_name, root=str(root))
+        if out and confusion:
+            from focusclip.zeroshot.report import confusion_path, plot_confusion
+
+            png = confusion_path(out, task.name, fp)
+            plot_confusion(cm, [task.text(c) for c in classes], png,
+                           title=f"{task.name} ({model_name or fp}) top-1, n={entry['n']}")
+            entry["confusion_png"] = os.path.relpath(png, Path(out).parent)
+        results[key] = entry
+        logger.info("%s: top1 %.2f | acc@%d %.2f | mean per-class recall %.2f | n=%d | %.1f img/s",
+                    task.name, entry["metrics"]["top1"], task.k, entry["metrics"]["acc"],
+                    entry["metrics"]["mean_per_class_recall"], entry["n"], entry["images_per_s"])
+        data["headline"][fp] = model_headline(results, fp)
+        if out:
+            atomic_write_json(out, data)
+    data["headline"][fp] = model_headline(results, fp)
+    data["skipped_tasks"] = absent
+    if out:
+        atomic_write_json(out, data)
+    return data

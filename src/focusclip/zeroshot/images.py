@@ -1,0 +1,111 @@
+"""Turning a :class:`Sample` into pixels: image files, in-memory grey arrays, video frames; crops.
+
+:class:`SampleImages` is the torch Dataset the evaluator batches through a DataLoader (it runs in the
+loader workers): ``dataset[i] -> (transform(image), i)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from focusclip.zeroshot.datasets.common import DatasetError, Sample
+
+logger = logging.getLogger(__name__)
+
+FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png")
+
+
+class ImageLoadError(DatasetError):
+    """An image, frame or video that cannot be read; names the file and the sample."""
+
+
+def _frame_position(frame: str | float) -> float:
+    if frame == "middle":
+        return 0.5
+    if frame == "first":
+        return 0.0
+    pos = float(frame)
+    if not 0.0 <= pos <= 1.0:
+        raise ValueError(f"frame must be 'middle', 'first' or a fraction in [0, 1], got {frame!r}")
+    return pos
+
+
+def read_video_frame(path: Path, frame: str | float = "middle") -> Image.Image:
+    """One RGB frame of a video decoded with PyAV (optional dependency ``av``)."""
+    try:
+        import av
+    except ImportError:
+        raise ImportError(f"reading {path} needs PyAV: pip install av (or pip install 'focusclip[video]'), "
+                          "or give pre-extracted frames <split>/<clip>/*.jpg instead") from None
+    pos = _frame_position(frame)
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            raise ImageLoadError(f"{path}: no video stream")
+        stream = container.streams.video[0]
+        n = stream.frames or 0
+        if n <= 0:  # frame count not in the header: decode everything (short clips only)
+            frames = [f for f in container.decode(stream)]
+            if not frames:
+                raise ImageLoadError(f"{path}: no decodable frames")
+            return frames[min(int(pos * len(frames)), len(frames) - 1)].to_image()
+        target = min(int(pos * n), n - 1)
+        for i, f in enumerate(container.decode(stream)):
+            if i >= target:
+                return f.to_image()
+            last = f
+        return last.to_image()  # the header over-counted frames
+
+
+def _frame_from_folder(folder: Path, frame: str | float) -> Path:
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_EXTENSIONS)
+    if not files:
+        raise ImageLoadError(f"{folder}: no extracted frames (*.jpg/*.png)")
+    return files[min(int(_frame_position(frame) * len(files)), len(files) - 1)]
+
+
+def open_sample(sample: Sample) -> Image.Image:
+    """The sample's RGB image, cropped to its box (clamped to the image) when it has one."""
+    src = sample.source
+    try:
+        if isinstance(src, np.ndarray):
+            img = Image.fromarray(src)
+        elif src.is_dir():
+            img = Image.open(_frame_from_folder(src, sample.frame))
+        elif src.suffix.lower() in (".mp4", ".mkv", ".webm", ".avi"):
+            img = read_video_frame(src, sample.frame)
+        else:
+            img = Image.open(src)
+        img = img.convert("RGB")
+    except ImportError:
+        raise
+    except (OSError, ValueError) as e:
+        where = "in-memory pixels" if isinstance(src, np.ndarray) else str(src)
+        raise ImageLoadError(f"sample {sample.id!r}: cannot read image {where} ({e})") from None
+    if sample.box is not None:
+        x1, y1, x2, y2 = sample.box
+        w, h = img.size
+        box = (max(0, int(round(x1))), max(0, int(round(y1))), min(w, int(round(x2))), min(h, int(round(y2))))
+        if box[2] <= box[0] or box[3] <= box[1]:
+            raise ImageLoadError(f"sample {sample.id!r}: box {sample.box} lies outside the {w}x{h} image {src}")
+        img = img.crop(box)
+    return img
+
+
+class SampleImages(torch.utils.data.Dataset):
+    """``samples[i]`` opened, cropped and transformed: ``(Tensor[3, S, S], i)``."""
+
+    def __init__(self, samples: Sequence[Sample], transform: Callable[[Image.Image], torch.Tensor]):
+        self.samples = samples
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.transform(open_sample(self.samples[i])), i
