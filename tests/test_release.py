@@ -125,3 +125,18 @@ def test_bad_release_entries(tmp_path):
     (tmp_path / "llm" / "train.json").write_text(json.dumps([{"image": "a.jpg", "people": [{"kpts": [[1, 2]] * 15}]}]))
     with pytest.raises(ValueError, match=r"entry 0 \(a.jpg\) people\[0\]: 'kpts' must be 16"):
         release_to_records(tmp_path, "llm", "train", "images")
+
+
+def test_cli_release_writes_paper_setting(release, tmp_path, capsys):
+    from focusclip.cli import main
+    from focusclip.data.records import read_records
+
+    out = tmp_path / "out"
+    assert main(["data", "release", "--root", str(release), "--images", str(tmp_path / "images"),
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "train: 3 records from gpt-4-0613 (1 without a description)" in printed
+    assert [r["caption_sources"] for r in read_records(out / "val.jsonl")] == [["gpt-3.5-turbo-0613"]]
+    assert main(["data", "release", "--root", str(release), "--images", "images", "--out", str(out),
+                 "--val-llm", "gpt-4-0613"]) == 1
+    assert "gpt-4-0613" in capsys.readouterr().err

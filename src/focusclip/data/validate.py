@@ -1,0 +1,276 @@
+"""Check a dataset before training: files exist and decode, joints fit the schema and the image, captions
+are not empty, heatmap files exist. Every record is checked (no stop at the first problem); the
+:class:`Report` counts problems by kind and keeps the first offending records of each.
+
+Accepted inputs: a records ``.jsonl``, a custom ``.csv``/``.jsonl`` (:mod:`focusclip.data.custom`), a
+folder holding ``train.jsonl`` / ``val.jsonl`` / ``test.jsonl``, or a list of records (with ``root``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from focusclip.data.records import NUM_JOINTS, Record, RecordError, record_id, resolve_image, validate_record
+from focusclip.progress import track
+
+logger = logging.getLogger(__name__)
+
+ERROR, WARNING = "error", "warning"
+SPLIT_FILES = ("train.jsonl", "val.jsonl", "test.jsonl")
+
+# problem kinds
+INVALID = "invalid record"
+MISSING_IMAGE = "missing image file"
+BAD_IMAGE = "unreadable or truncated image"
+JOINT_COUNT = "wrong joint count"
+OUT_OF_IMAGE = "keypoints outside the image"
+SIZE_MISMATCH = "width/height differ from the image"
+EMPTY_CAPTION = "empty caption"
+NO_CAPTION = "no caption"
+MISSING_HEATMAP = "missing heatmap file"
+BAD_HEATMAP = "unreadable heatmap"
+DUPLICATE_ID = "duplicate id"
+
+
+@dataclass
+class Issue:
+    severity: str
+    kind: str
+    where: str
+    id: str
+    message: str
+
+
+@dataclass
+class Report:
+    """What :func:`validate_dataset` found. ``ok`` is False when there is any error."""
+
+    sources: list[str] = field(default_factory=list)
+    n_records: int = 0
+    n_images_checked: int = 0
+    counts: Counter = field(default_factory=Counter)
+    severities: dict[str, str] = field(default_factory=dict)
+    examples: dict[str, list[Issue]] = field(default_factory=dict)
+    max_examples: int = 5
+
+    def add(self, severity: str, kind: str, where: str, rid: str, message: str) -> None:
+        self.counts[kind] += 1
+        self.severities[kind] = severity
+        bucket = self.examples.setdefault(kind, [])
+        if len(bucket) < self.max_examples:
+            bucket.append(Issue(severity, kind, where, rid, message))
+
+    @property
+    def n_errors(self) -> int:
+        return sum(n for k, n in self.counts.items() if self.severities[k] == ERROR)
+
+    @property
+    def n_warnings(self) -> int:
+        return sum(n for k, n in self.counts.items() if self.severities[k] == WARNING)
+
+    @property
+    def ok(self) -> bool:
+        return self.n_errors == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sources": self.sources, "records": self.n_records, "images_checked": self.n_images_checked,
+            "ok": self.ok, "errors": self.n_errors, "warnings": self.n_warnings,
+            "problems": {k: {"severity": self.severities[k], "count": n,
+                             "examples": [vars(i) for i in self.examples.get(k, [])]}
+                         for k, n in self.counts.most_common()},
+        }
+
+    def format(self) -> str:
+        lines = [f"dataset: {', '.join(self.sources) or '(records)'}",
+                 f"records: {self.n_records}, images checked: {self.n_images_checked}",
+                 f"result: {'OK' if self.ok else 'ERRORS'} ({self.n_errors} errors, {self.n_warnings} warnings)"]
+        for kind, n in sorted(self.counts.items(), key=lambda kv: (self.severities[kv[0]] != ERROR, -kv[1])):
+            lines.append(f"  {self.severities[kind]:7s} {kind}: {n}")
+            for issue in self.examples.get(kind, []):
+                lines.append(f"      {issue.where} [{issue.id}] {issue.message}")
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ sources
+def _iter_records_file(path: Path) -> Iterator[tuple[str, Record | Exception]]:
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                yield where, RecordError(f"{where}: not valid JSON ({e.msg} at column {e.colno})")
+                continue
+            yield where, obj
+
+
+def _sources(path: Path) -> list[Path]:
+    if path.is_dir():
+        files = [path / name for name in SPLIT_FILES if (path / name).is_file()]
+        if not files:
+            raise FileNotFoundError(f"{path}: a dataset folder must hold {' / '.join(SPLIT_FILES)}; none found")
+        return files
+    if not path.is_file():
+        raise FileNotFoundError(f"dataset not found: {path}")
+    return [path]
+
+
+def _iter_file(path: Path) -> Iterator[tuple[str, Record | Exception]]:
+    from focusclip.data.custom import _looks_custom, iter_custom
+
+    suffix = path.suffix.lower()
+    if suffix == ".csv" or (suffix in (".jsonl", ".ndjson") and _looks_custom(path)):
+        yield from iter_custom(path)
+    elif suffix in (".jsonl", ".ndjson"):
+        yield from _iter_records_file(path)
+    else:
+        raise ValueError(f"{path}: expected a .jsonl or .csv dataset file or a folder with train.jsonl/val.jsonl")
+
+
+# ------------------------------------------------------------------------------ checks
+def check_image(path: Path) -> tuple[tuple[int, int] | None, str | None]:
+    """``((width, height), None)`` for a readable image, else ``(None, reason)``. Decodes fully."""
+    from PIL import Image
+
+    if not path.is_file():
+        return None, "missing"
+    try:
+        with Image.open(path) as im:
+            im.verify()
+        with Image.open(path) as im:
+            im.load()
+            return im.size, None
+    except Exception as e:  # PIL raises many types for corrupt data
+        return None, f"{type(e).__name__}: {e}"
+
+
+def _check_people(record: Record, size: tuple[int, int] | None, where: str, rid: str, report: Report) -> None:
+    people = record.get("people") or []
+    if not isinstance(people, list) or not all(isinstance(p, dict) for p in people):
+        report.add(ERROR, INVALID, where, rid, "'people' must be a list of objects")
+        return
+    for i, person in enumerate(people):
+        joints = person.get("joints")
+        if joints is None:
+            continue
+        vis = person.get("visible")
+        if not isinstance(joints, list) or any(not isinstance(j, list) or len(j) != 2 for j in joints):
+            report.add(ERROR, JOINT_COUNT, where, rid, f"people[{i}].joints must be a list of [x, y] pairs")
+            continue
+        if len(joints) != NUM_JOINTS or (vis is not None and len(vis) != NUM_JOINTS):
+            report.add(ERROR, JOINT_COUNT, where, rid,
+                       f"people[{i}] has {len(joints)} joints / {len(vis or [])} visibility flags; expected {NUM_JOINTS}")
+            continue
+        if size is None:
+            continue
+        w, h = size
+        outside = [j for j, pt in enumerate(joints)
+                   if (vis is None or vis[j]) and pt[0] >= 0 and pt[1] >= 0 and (pt[0] > w or pt[1] > h)]
+        if outside:
+            report.add(WARNING, OUT_OF_IMAGE, where, rid,
+                       f"people[{i}] joints {outside} lie outside the {w}x{h} image")
+
+
+def _check_captions(record: Record, where: str, rid: str, report: Report, require: bool) -> None:
+    captions = record.get("captions")
+    if not captions:
+        report.add(ERROR if require else WARNING, NO_CAPTION, where, rid, "the record has no caption")
+        return
+    empty = [k for k, c in enumerate(captions) if not c.strip()]
+    if empty:
+        report.add(ERROR, EMPTY_CAPTION, where, rid, f"captions {empty} are empty")
+
+
+def _check_heatmap(record: Record, root: Path, check_files: bool, where: str, rid: str, report: Report) -> None:
+    if not record.get("heatmap"):
+        return
+    path = resolve_image({"image": record["heatmap"]}, root)
+    if not path.is_file():
+        report.add(ERROR, MISSING_HEATMAP, where, rid, f"heatmap file {path} does not exist")
+    elif check_files:
+        _, problem = check_image(path)
+        if problem:
+            report.add(ERROR, BAD_HEATMAP, where, rid, f"{path}: {problem}")
+
+
+def validate_dataset(path_or_records: str | os.PathLike | Sequence[Record], root: str | os.PathLike | None = None,
+                     check_images: bool = True, require_captions: bool = False, workers: int = 4,
+                     max_examples: int = 5) -> Report:
+    """Check every record; see the module docstring for inputs. ``root`` defaults to the file's folder."""
+    report = Report(max_examples=max_examples)
+    items: list[tuple[str, Record | Exception, Path]] = []
+    if isinstance(path_or_records, (str, os.PathLike)):
+        for src in _sources(Path(path_or_records)):
+            report.sources.append(str(src))
+            base = Path(root) if root is not None else src.parent
+            items += [(where, rec, base) for where, rec in _iter_file(src)]
+    else:
+        base = Path(root) if root is not None else Path.cwd()
+        items = [(f"records[{i}]", rec, base) for i, rec in enumerate(path_or_records)]
+    report.n_records = len(items)
+
+    sizes = _image_sizes(items, check_images, workers, report)
+    seen: dict[str, str] = {}
+    for (where, rec, base), size in zip(items, sizes):
+        if isinstance(rec, Exception):
+            message = str(rec).removeprefix(f"{where}: ")
+            report.add(ERROR, JOINT_COUNT if "joints" in message else INVALID, where, "?", message)
+            continue
+        try:  # people are checked by _check_people (to count joint problems by kind), the rest here
+            validate_record({**rec, "people": []} if isinstance(rec, dict) else rec, where)
+        except RecordError as e:
+            report.add(ERROR, INVALID, where, "?", str(e).removeprefix(f"{where}: "))
+            continue
+        rid = record_id(rec)
+        if rid in seen:
+            report.add(WARNING, DUPLICATE_ID, where, rid, f"same id as {seen[rid]}")
+        seen.setdefault(rid, where)
+        image = resolve_image(rec, base)
+        if isinstance(size, str):
+            kind = MISSING_IMAGE if size == "missing" else BAD_IMAGE
+            report.add(ERROR, kind, where, rid, f"{image}" + ("" if size == "missing" else f": {size}"))
+            size = None
+        if size is not None and rec.get("width") and rec.get("height") and (rec["width"], rec["height"]) != size:
+            report.add(WARNING, SIZE_MISMATCH, where, rid,
+                       f"record says {rec['width']}x{rec['height']}, image is {size[0]}x{size[1]}")
+        if size is None and rec.get("width") and rec.get("height"):
+            size = (rec["width"], rec["height"])
+        _check_people(rec, size, where, rid, report)
+        _check_captions(rec, where, rid, report, require_captions)
+        _check_heatmap(rec, base, check_images, where, rid, report)
+    logger.info("validated %d records: %d errors, %d warnings", report.n_records, report.n_errors,
+                report.n_warnings)
+    return report
+
+
+def _image_sizes(items: list[tuple[str, Record | Exception, Path]], check_images: bool, workers: int,
+                 report: Report) -> list[tuple[int, int] | str | None]:
+    """Per item: (w, h) of a good image, a reason string for a bad one, None when not checked."""
+    def one(item: tuple[str, Record | Exception, Path]) -> tuple[int, int] | str | None:
+        _, rec, base = item
+        if not isinstance(rec, dict) or not isinstance(rec.get("image"), str) or not rec["image"]:
+            return None
+        path = resolve_image(rec, base)
+        if not check_images:
+            return None if path.is_file() else "missing"
+        size, problem = check_image(path)
+        return problem if problem else size
+
+    if check_images:
+        report.n_images_checked = sum(isinstance(rec, dict) and isinstance(rec.get("image"), str)
+                                      for _, rec, _ in items)
+    if workers <= 1 or len(items) < 2:
+        return [one(it) for it in track(items, desc="checking images", unit="img")]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(track(pool.map(one, items), desc="checking images", total=len(items), unit="img"))
