@@ -167,11 +167,11 @@ def activity_phrase(activity: dict[str, Any] | None) -> str | None:
 
 _POSTURE_WORDS = {
     "standing": ("standing", "standing upright", "standing on their feet"),
-    "sitting": ("sitting", "sitting down", "seated, sitting"),
+    "sitting": ("sitting", "sitting down", "sitting upright"),
     "kneeling": ("kneeling", "kneeling down", "kneeling on the ground"),
     "lying": ("lying down", "lying on the ground", "lying flat"),
-    "crouching": ("crouching", "crouching down", "in a low crouch, crouching"),
-    "bending": ("bending over", "bending at the waist", "bent over, bending"),
+    "crouching": ("crouching", "crouching down", "crouching low"),
+    "bending": ("bending over", "bending at the waist", "bending the upper body"),
     "upside down": ("upside down", "upside down, inverted", "turned upside down"),
     "upright": ("upright", "holding the upper body upright", "upright in the upper body"),
 }
@@ -233,7 +233,7 @@ class _Phraser:
             else:
                 text = self.pick((f"sharply bent at the knee (about {a} degrees)",
                                   f"tightly folded at the knee, about {a} degrees"), slot)
-            if g.get("knee_above_hip") and post not in ("lying", "upside down"):
+            if g.get("knee_above_hip") and post in ("standing", "bending", None):
                 text += ", the thigh lifted above hip level"
             elif (post in ("standing", "bending") and g.get("thigh_from_down", 0) >= 45):
                 text += ", the thigh raised forward"
@@ -332,7 +332,7 @@ class _Phraser:
         if abs(tilt) < 15:
             return self.pick(("upright, in line with the torso",
                               "straight above the shoulders",
-                              "held level with the body"), slot)
+                              "in line with the body"), slot)
         if abs(tilt) >= 100:
             return "bowed down towards the chest"
         side = "right" if tilt > 0 else "left"
