@@ -12,11 +12,15 @@ from focusclip.factory import (
 )
 from focusclip.loss import ClipLoss, FocusCLIPLoss, NTXentLoss, nt_xent
 from focusclip.model import FocusCLIP
+from focusclip.predict import ZeroShotClassifier, embed_images, embed_texts
 
 __version__ = "0.1.0"
 
 __all__ = [
     "FocusCLIP",
+    "ZeroShotClassifier",
+    "embed_images",
+    "embed_texts",
     "ClipLoss",
     "FocusCLIPLoss",
     "NTXentLoss",

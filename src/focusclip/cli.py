@@ -59,38 +59,17 @@ def _add_heatmap(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_heatmap(args: argparse.Namespace) -> int:
-    from PIL import Image
-
     from focusclip import heatmaps as hm
-    from focusclip.io import atomic_save
+    from focusclip.io import atomic_save, open_rgb
 
-    try:
-        with Image.open(args.image) as im:
-            image = im.convert("RGB")
-    except FileNotFoundError:
-        raise
-    except OSError as e:
-        raise ValueError(f"{args.image}: not a readable image ({e})") from None
-    img_size = (image.height, image.width)
-    size = tuple(args.size) if args.size else img_size
-    if args.keypoints:
-        joints, visible, src_size = hm.read_keypoints_file(args.keypoints)
-        src_size = src_size or img_size
-        heat = hm.keypoints_heatmap(joints, visible, size, args.mode, src_size, args.min_sigma)
-        overlay = hm.overlay_heatmap(image, heat, alpha=args.alpha)
-        scale = (img_size[1] / src_size[1], img_size[0] / src_size[0])
-        overlay = hm.draw_skeleton(overlay, joints * scale, visible)
-        log.info("%d people, %d visible joints", len(joints), int((visible > 0).sum()))
-    else:
-        boxes = hm.read_boxes_file(args.boxes)
-        heat = hm.boxes_heatmap(boxes, size, img_size, args.min_sigma)
-        overlay = hm.overlay_heatmap(image, heat, alpha=args.alpha)
-        log.info("%d boxes", len(boxes))
+    image = open_rgb(args.image)
+    overlay, heat = hm.overlay_from_files(image, args.keypoints, args.boxes, args.mode, args.size,
+                                          args.min_sigma, args.alpha)
     atomic_save(args.out, lambda f: overlay.save(f, format="PNG"))
     log.info("overlay written to %s", args.out)
     if args.save_heatmap:
         atomic_save(args.save_heatmap, lambda f: hm.heatmap_to_image(heat).save(f, format="PNG"))
-        log.info("heatmap (%dx%d) written to %s", size[1], size[0], args.save_heatmap)
+        log.info("heatmap (%dx%d) written to %s", heat.shape[1], heat.shape[0], args.save_heatmap)
     return 0
 
 
@@ -242,9 +221,110 @@ def _run_data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+# data mpii
+def _add_data_mpii(dsub: argparse._SubParsersAction) -> None:
+    p = dsub.add_parser("mpii", help="convert the official MPII .mat annotation to train/val JSONL records",
+                        description="Convert mpii_human_pose_v1_u12_1.mat to OUT/train.jsonl and OUT/val.jsonl "
+                        "(one record per image). The split comes from mmpose's split files when given, else a "
+                        "seeded split of MPII's train images. Image paths are written relative to OUT "
+                        "(absolute when --images is absolute).")
+    p.add_argument("--annotations", required=True, help="mpii_human_pose_v1_u12_1.mat")
+    p.add_argument("--images", required=True, help="folder of the MPII images")
+    p.add_argument("--out", required=True, help="output folder for train.jsonl / val.jsonl")
+    p.add_argument("--split-train", help="mmpose train split file (e.g. annotations/mpii_train.json)")
+    p.add_argument("--split-val", help="mmpose val split file (e.g. annotations/mpii_val.json)")
+    p.add_argument("--val-fraction", type=float, default=0.15,
+                   help="share of train images that go to val without split files (default 0.15)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split without split files (default 0)")
+    p.add_argument("--include-test", action="store_true", help="also write test images to OUT/test.jsonl")
+    p.add_argument("--visibility", choices=["annotated", "strict"], default="annotated",
+                   help="'annotated': every annotated joint is visible (mmpose / release semantics, default); "
+                   "'strict': joints MPII marks is_visible=0 get visible 0")
+    p.add_argument("--no-sizes", action="store_true", help="do not open images to record width/height")
+    p.set_defaults(func=_run_data_mpii)
+
+
+def _run_data_mpii(args: argparse.Namespace) -> int:
+    from focusclip.data.mpii import convert_mpii, format_stats, write_mpii
+
+    if bool(args.split_train) != bool(args.split_val):
+        raise ValueError("give both --split-train and --split-val, or neither")
+    splits = {"train": args.split_train, "val": args.split_val} if args.split_train else None
+    by_split, stats = convert_mpii(args.annotations, args.images, split_files=splits,
+                                   val_fraction=args.val_fraction, seed=args.seed,
+                                   include_test=args.include_test, visibility=args.visibility,
+                                   relative_to=args.out, read_sizes=not args.no_sizes)
+    written = write_mpii(by_split, args.out)
+    print(format_stats(stats))
+    for split, path in written.items():
+        print(f"wrote {path} ({len(by_split.get(split, []))} records)")
+    return 0
+
+
+# data release
+def _add_data_release(dsub: argparse._SubParsersAction) -> None:
+    p = dsub.add_parser("release", help="records from the released MPII Pose Descriptions (paper setting)",
+                        description="Build OUT/train.jsonl and OUT/val.jsonl from the MPII Pose Descriptions "
+                        "release (<root>/<llm>/<split>.json). The paper trains on gpt-4-0613 train and validates "
+                        "on gpt-3.5-turbo-0613 val; a missing LLM/split is an error, never substituted.")
+    p.add_argument("--root", required=True, help="release folder holding <llm>/train.json, <llm>/val.json")
+    p.add_argument("--images", required=True, help="folder of the MPII images")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--train-llm", default="gpt-4-0613", help="LLM of the train captions (default gpt-4-0613)")
+    p.add_argument("--val-llm", default="gpt-3.5-turbo-0613",
+                   help="LLM of the val captions (default gpt-3.5-turbo-0613)")
+    p.set_defaults(func=_run_data_release)
+
+
+def _run_data_release(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from focusclip.data.records import write_records
+    from focusclip.data.release import release_to_records
+
+    for split, llm in (("train", args.train_llm), ("val", args.val_llm)):
+        records = release_to_records(args.root, llm, split, args.images, relative_to=args.out)
+        n = write_records(Path(args.out) / f"{split}.jsonl", records)
+        no_text = sum(not r["captions"] for r in records)
+        print(f"{split}: {n} records from {llm} ({no_text} without a description) -> "
+              f"{Path(args.out) / f'{split}.jsonl'}")
+    return 0
+
+
+# data validate
+def _add_data_validate(dsub: argparse._SubParsersAction) -> None:
+    p = dsub.add_parser("validate", help="check a dataset: images, joints, captions, heatmaps",
+                        description="Check every record of DATASET (a records .jsonl, a custom .csv/.jsonl, "
+                        "or a folder with train.jsonl/val.jsonl) and print counts per problem with the first "
+                        "offending records. Exit code 1 when there are errors.")
+    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("--root", help="folder image paths are relative to (default: the file's folder)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--no-images", action="store_true", help="only check that image files exist (no decoding)")
+    p.add_argument("--require-captions", action="store_true", help="a record without captions is an error")
+    p.add_argument("--examples", type=int, default=5, help="offending records shown per problem (default 5)")
+    p.add_argument("--workers", type=int, default=4, help="threads decoding images (default 4)")
+    p.set_defaults(func=_run_data_validate)
+
+
+def _run_data_validate(args: argparse.Namespace) -> int:
+    import json
+
+    from focusclip.data.validate import validate_dataset
+
+    report = validate_dataset(args.dataset, root=args.root, check_images=not args.no_images,
+                              require_captions=args.require_captions, workers=args.workers,
+                              max_examples=args.examples)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
+    return 0 if report.ok else 1
+
+
 # data (the verb): add sibling commands (`data mpii`, `data validate`, ...) to this list.
 _DATA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_data_synth,
+    _add_data_mpii,
+    _add_data_release,
+    _add_data_validate,
 ]
 
 
@@ -261,12 +341,228 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_help)
 
 
+# ----------------------------------------------------------------------------------------- eval
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="zero-shot evaluation on the paper's benchmarks (or your own tasks)",
+                       description="Zero-shot classification on human-centric benchmarks read from their "
+                                   "distributed layouts (docs/datasets.md). Results are keyed by task and "
+                                   "model fingerprint: an existing --out file is extended, not recomputed.")
+    p.add_argument("--model", help="saved model directory (focusclip.save_model) or a registered model "
+                                   "name (random/pretrained towers, see `focusclip models`)")
+    p.add_argument("--tasks", default="paper",
+                   help="paper | all | extra | synthetic | task names | a tasks .json file; comma separated")
+    p.add_argument("--data-root", default="data/{dataset}",
+                   help="dataset folders: a template with {dataset} or a folder holding one folder per dataset")
+    p.add_argument("--out", default="results.json", help="results JSON (extended); a .md table is written beside it")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--limit", type=int, default=None, help="at most N images per task (a fixed random subset)")
+    p.add_argument("--ensemble", action="store_true", help="average each class over the task's extra templates")
+    p.add_argument("--force", action="store_true", help="recompute results already in --out")
+    p.add_argument("--no-confusion", action="store_true", help="do not draw confusion-matrix PNGs")
+    p.add_argument("--list", action="store_true", help="list the registered tasks and sets, then exit")
+    p.set_defaults(func=_run_eval)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from focusclip.io import atomic_write_text
+    from focusclip.zeroshot.evaluate import evaluate
+    from focusclip.zeroshot.report import markdown_table
+    from focusclip.zeroshot.tasks import list_sets, load_registry, resolve_tasks
+
+    if args.list:
+        registry = load_registry()
+        print("sets: " + ", ".join(list_sets(registry)))
+        for t in registry.values():
+            print(f"{t.name:18s} {t.dataset:12s} {t.group:9s} k={t.k}  sets={','.join(t.sets)}  "
+                  f"{t.templates[0]!r}")
+        return 0
+    if not args.model:
+        raise ValueError("--model is required (a saved model directory or a registered model name)")
+    tasks = resolve_tasks(args.tasks)  # before loading the model: a misspelt task fails fast
+    model, tokenizer, transform, name = _load_eval_model(args.model, args.device)
+    data = evaluate(model, tokenizer, transform, tasks, args.data_root, batch_size=args.batch_size,
+                    workers=args.workers, device=args.device, limit=args.limit, ensemble=args.ensemble,
+                    out=args.out, force=args.force, model_name=name, confusion=not args.no_confusion)
+    fingerprint = next((e["model"] for e in data["results"].values() if e.get("model_name") == name), None)
+    if fingerprint is None:
+        log.warning("no task could be evaluated (all datasets absent under %s)", args.data_root)
+        return 1
+    table = markdown_table(data, fingerprint)
+    md = Path(args.out).with_suffix(".md")
+    atomic_write_text(md, f"# Zero-shot results: {name} ({fingerprint})\n\n{table}")
+    print(table)
+    log.info("results: %s, table: %s", args.out, md)
+    return 0
+
+
+def _load_eval_model(spec: str, device: str):
+    """(model, tokenizer, eval transform, display name) from a saved directory or a registered name."""
+    from pathlib import Path
+
+    import focusclip
+    from focusclip.transforms import transforms_for
+
+    if Path(spec).is_dir():
+        model = focusclip.load_model(spec)
+        _, eval_tf = transforms_for(model.config, model.image_mean, model.image_std)
+        return model, focusclip.get_tokenizer(spec), eval_tf, Path(spec).name
+    if spec in focusclip.list_models():
+        log.warning("--model %s is a registered config, not a trained model: its towers are as configured "
+                    "(random or pretrained), not FocusCLIP-trained", spec)
+        model, _, eval_tf = focusclip.create_model_and_transforms(spec)
+        return model, focusclip.get_tokenizer(spec), eval_tf, spec
+    raise FileNotFoundError(f"--model {spec}: not a saved model directory nor a registered model "
+                            f"({', '.join(focusclip.list_models())})")
+
+
+# ---------------------------------------------------------------------------------------- train
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="train a model from a YAML config (one process, one GPU, or torchrun DDP)",
+        description="Train FocusCLIP / the CLIP baseline. Settings come from --config and key=value "
+        "overrides with dotted keys (optim.lr=1e-3 data.heatmap=parts model.name=clip-tiny). Several "
+        "GPUs or nodes: torchrun --nproc_per_node 8 -m focusclip.cli train --config X.yaml")
+    p.add_argument("--config", help="YAML config (see configs/); without it the defaults are used")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=1e-3")
+    p.add_argument("--resume", metavar="latest|PATH", help="continue from the newest checkpoint of out_dir "
+                   "(latest) or from a checkpoint file (same as resume=...)")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from focusclip.train import NonFiniteLossError, load_config, train
+    from focusclip.train.checkpoint import CheckpointError
+    from focusclip.train.config import dump_config
+
+    overrides = list(args.overrides) + ([f"resume={args.resume}"] if args.resume else [])
+    cfg = load_config(args.config, overrides)
+    if args.print_config:
+        print(dump_config(cfg), end="")
+        return 0
+    try:
+        result = train(cfg)
+    except (NonFiniteLossError, CheckpointError) as e:
+        print(f"focusclip train: error: {e}", file=sys.stderr)
+        return 1
+    import os
+
+    if int(os.environ.get("RANK", "0")) == 0:
+        best = result["best"]
+        print(f"run {result['run_dir']}: {result['stopped']} at step {result['step']} (epoch {result['epoch']}), "
+              f"loss {result['loss']}, val loss {result['val_loss']}, best {best['metric']} {best['value']} "
+              f"at step {best['step']}; final model: {result['model_final']}")
+    return 0
+
+
+# -------------------------------------------------------------------------------------- predict
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="zero-shot predictions for images with a trained model")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--model", required=True, help="a saved model directory (focusclip.save_model)")
+    labels = p.add_mutually_exclusive_group(required=True)
+    labels.add_argument("--labels", help="comma-separated class names, e.g. 'running,sitting,jumping'")
+    labels.add_argument("--labels-file", help="a text file with one class name per line")
+    p.add_argument("--template", action="append", default=None,
+                   help="prompt template with {c} (repeat to ensemble); default 'a photo of a person {c}'")
+    p.add_argument("--topk", type=int, default=3)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--keypoints", action="append", default=None,
+                   help="keypoints JSON per image (in order; see `focusclip heatmap`): also draw the ROI overlay")
+    p.add_argument("--boxes", action="append", default=None, help="boxes JSON per image: also draw the ROI overlay")
+    p.add_argument("--overlay-dir", default=".", help="where overlays go (<image stem>_roi.png)")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_run_predict)
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    import json
+
+    from focusclip.predict import DEFAULT_TEMPLATE, ZeroShotClassifier, format_predictions
+
+    if args.labels_file:
+        with open(args.labels_file, encoding="utf-8") as f:
+            labels = [line.strip() for line in f if line.strip()]
+    else:
+        labels = [x.strip() for x in args.labels.split(",") if x.strip()]
+    clf = ZeroShotClassifier.from_pretrained(args.model, labels, args.template or [DEFAULT_TEMPLATE],
+                                             device=args.device)
+    results = clf.predict(args.images, topk=args.topk)
+    for kind in ("keypoints", "boxes"):
+        files = getattr(args, kind)
+        if files:
+            for r, image, spec in zip(results, args.images, _per_image(files, args.images, kind)):
+                r["overlay"] = str(_write_overlay(image, spec, kind, args.overlay_dir))
+    print(json.dumps(results, indent=2) if args.json else format_predictions(results))
+    return 0
+
+
+def _per_image(files: list[str], images: list[str], kind: str) -> list[str]:
+    if len(files) != len(images):
+        raise ValueError(f"--{kind} was given {len(files)} times for {len(images)} images; give one per image")
+    return files
+
+
+def _write_overlay(image: str, spec: str, kind: str, out_dir: str):
+    from pathlib import Path
+
+    from focusclip.heatmaps import overlay_from_files
+    from focusclip.io import atomic_save, open_rgb
+
+    overlay, _ = overlay_from_files(open_rgb(image), **{kind: spec})
+    out = Path(out_dir) / f"{Path(image).stem}_roi.png"
+    atomic_save(out, lambda f: overlay.save(f, format="PNG"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------- embed
+def _add_embed(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("embed", help="write image or text embeddings of a trained model to .npy")
+    p.add_argument("--model", required=True, help="a saved model directory")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--images", nargs="+", help="image files")
+    src.add_argument("--texts", nargs="+", help="texts")
+    src.add_argument("--texts-file", help="a text file with one text per line")
+    p.add_argument("--out", required=True, help="output .npy (a .txt listing the inputs is written beside it)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_run_embed)
+
+
+def _run_embed(args: argparse.Namespace) -> int:
+    from focusclip.factory import get_tokenizer, load_model
+    from focusclip.predict import embed_images, embed_texts, save_embeddings
+
+    model = load_model(args.model)
+    if args.images:
+        names = list(args.images)
+        emb = embed_images(model, names, batch_size=args.batch_size, device=args.device)
+    else:
+        if args.texts_file:
+            with open(args.texts_file, encoding="utf-8") as f:
+                names = [line.rstrip("\n") for line in f if line.strip()]
+        else:
+            names = list(args.texts)
+        emb = embed_texts(model, get_tokenizer(args.model), names, batch_size=args.batch_size, device=args.device)
+    npy, index = save_embeddings(args.out, emb, [n.replace("\n", " ") for n in names])
+    log.info("wrote %s %s and %s", npy, tuple(emb.shape), index)
+    return 0
+
+
 # ---------------------------------------------------------------------------------- registry
 _VERBS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_data,
     _add_describe,
+    _add_embed,
+    _add_eval,
     _add_heatmap,
     _add_models,
+    _add_predict,
+    _add_train,
 ]
 
 

@@ -498,3 +498,35 @@ def draw_skeleton(
         for x, y in pts[p][vis[p]]:
             draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=(255, 0, 0), outline=color)
     return out
+
+
+def overlay_from_files(
+    image: Any,
+    keypoints: str | os.PathLike | None = None,
+    boxes: str | os.PathLike | None = None,
+    mode: str = "person",
+    size: tuple[int, int] | None = None,
+    min_sigma: float = 1.0,
+    alpha: float = 0.5,
+) -> tuple[Any, np.ndarray]:
+    """The ROI overlay of a PIL image from a keypoints or a boxes JSON file: ``(overlay, heatmap)``.
+
+    The heatmap is computed at ``size`` (default: the image's); keypoints also get their skeleton drawn.
+    """
+    if (keypoints is None) == (boxes is None):
+        raise ValueError("give exactly one of keypoints or boxes")
+    img_size = (image.height, image.width)
+    size = tuple(size) if size else img_size
+    if keypoints is not None:
+        joints, visible, src_size = read_keypoints_file(keypoints)
+        src_size = src_size or img_size
+        heat = keypoints_heatmap(joints, visible, size, mode, src_size, min_sigma)
+        scale = (img_size[1] / src_size[1], img_size[0] / src_size[0])
+        overlay = draw_skeleton(overlay_heatmap(image, heat, alpha=alpha), joints * scale, visible)
+        logger.info("%d people, %d visible joints", len(joints), int((visible > 0).sum()))
+    else:
+        box_arr = read_boxes_file(boxes)
+        heat = boxes_heatmap(box_arr, size, img_size, min_sigma)
+        overlay = overlay_heatmap(image, heat, alpha=alpha)
+        logger.info("%d boxes", len(box_arr))
+    return overlay, heat

@@ -105,3 +105,16 @@ def _truncate_partial_last_line(path: Path) -> None:
             return
         cut = data.rfind(b"\n") + 1
         f.truncate(cut)
+
+
+def open_rgb(path: str | os.PathLike) -> Any:
+    """Open an image file as RGB (fully loaded); a clear error names the file when it is not an image."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image not found: {path}") from None
+    except OSError as e:
+        raise ValueError(f"{path}: not a readable image ({e})") from None
