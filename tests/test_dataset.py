@@ -76,6 +76,21 @@ def test_person_heatmap_is_rendered_at_output_size_where_the_person_is(data):
     assert float(ds[1]["heatmap"].abs().sum()) == 0.0
 
 
+def test_jpeg_draft_decoding_keeps_heatmaps_aligned(tmp_path):
+    Image.new("RGB", (W * 4, H * 4), (10, 200, 30)).save(tmp_path / "big.jpg")
+    Image.new("L", (W * 4, H * 4), 255).save(tmp_path / "hm.png")
+    rec = {"image": "big.jpg", "captions": ["x"], "heatmap": "hm.png", "boxes": [[0, 0, 80, 160]],
+           "people": [{"joints": _joints(200, 40, 280, 120), "visible": [1] * 16}]}
+    for mode in ("person", "boxes", "file"):
+        fast, slow = (FocusDataset([rec], root=tmp_path, transform=_tf(), heatmap=mode, draft=d)[0] for d in (True, False))
+        assert torch.allclose(fast["heatmap"], slow["heatmap"], atol=0.05), mode
+        assert torch.allclose(fast["image"], slow["image"], atol=0.1)
+    from focusclip.data.dataset import _open_image
+
+    img, factor = _open_image(tmp_path / "big.jpg", "RGB", "test", (S, S))
+    assert img.size == (W, H) and factor == (0.25, 0.25)  # decoded at 1/4 scale, still >= 32 px
+
+
 def test_box_file_none_heatmaps(data):
     kw = dict(root=data["root"], transform=_tf())
     box = FocusDataset(data["records"], heatmap="boxes", **kw)[0]["heatmap"]

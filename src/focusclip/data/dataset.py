@@ -48,12 +48,14 @@ class FocusDataset(Dataset):
     :class:`focusclip.transforms.JointTransform`. ``captions``: "random" (one per epoch, drawn
     deterministically from ``(seed, epoch, index)``), "first", or "all" (``text`` is then a list).
     ``on_error``: "raise" raises :class:`SampleError`; "skip" returns the next good sample, records the
-    bad one in ``bad_samples`` and logs a (rate-limited) warning.
+    bad one in ``bad_samples`` and logs a (rate-limited) warning. ``draft`` lets JPEGs decode at a
+    reduced DCT scale that is still at least the output size (about 2x faster for MPII frames at 224;
+    off when the transform takes random crops), with coordinates scaled to match.
     """
 
     def __init__(self, records: Sequence[Record] | str | os.PathLike, root: str | os.PathLike | None = None,
                  transform: Any = None, heatmap: str = "person", captions: str = "random",
-                 on_error: str = "skip", seed: int = 0, warn_every: float = 30.0):
+                 on_error: str = "skip", seed: int = 0, warn_every: float = 30.0, draft: bool = True):
         if heatmap not in HEATMAP_SOURCES:
             raise ValueError(f"heatmap must be one of {HEATMAP_SOURCES}, got {heatmap!r}")
         if captions not in CAPTION_MODES:
@@ -74,6 +76,7 @@ class FocusDataset(Dataset):
         self.captions = captions
         self.on_error = on_error
         self.seed = seed
+        self.draft = draft
         self.epoch = 0
         self.bad_samples: list[dict[str, str]] = []
         self._bad_index: set[int] = set()
@@ -116,9 +119,9 @@ class FocusDataset(Dataset):
         path = resolve_image(record, self.root)
         where = f"record {index} ({rid}), image {path}"
         text = self._text(record, index, where)
-        image = _open_image(path, "RGB", where)
+        image, factor = _open_image(path, "RGB", where, self._draft_size())
         try:
-            sample = self._transform(record, image, where)
+            sample = self._transform(record, image, factor, where)
         except SampleError:
             raise
         except (ValueError, OSError) as e:
@@ -143,7 +146,15 @@ class FocusDataset(Dataset):
             return captions[0]
         return captions[self.caption_index(index, len(captions))]
 
-    def _transform(self, record: Record, image: Any, where: str) -> dict[str, Any]:
+    def _draft_size(self) -> tuple[int, int] | None:
+        """Decode JPEGs at a reduced scale (still >= the output size) unless random crops may zoom in."""
+        tf = self.transform
+        if not self.draft or (getattr(tf, "train", False) and min(getattr(tf, "scale", (1.0, 1.0))) < 1.0):
+            return None
+        h, w = tf.image_size
+        return int(w), int(h)
+
+    def _transform(self, record: Record, image: Any, factor: tuple[float, float], where: str) -> dict[str, Any]:
         tf = self.transform
         size = tuple(tf.image_size)
         mode = self._mode(record)
@@ -151,7 +162,7 @@ class FocusDataset(Dataset):
             if not record.get("heatmap"):
                 raise SampleError(f"{where}: heatmap='file' but the record has no 'heatmap' path")
             hm_path = resolve_image({"image": record["heatmap"]}, self.root)
-            out = tf.joint(image, heatmap=_open_image(hm_path, "L", f"{where}, heatmap"))
+            out = tf.joint(image, heatmap=_open_image(hm_path, "L", f"{where}, heatmap")[0])
             return {"image": out["image"], "heatmap": out["heatmap"].float()}
         if mode in ("person", "parts"):
             from focusclip.heatmaps import keypoints_heatmap, record_keypoints
@@ -160,7 +171,7 @@ class FocusDataset(Dataset):
             if not len(joints):
                 out = tf.joint(image)
                 return {"image": out["image"], "heatmap": torch.zeros(1, *size)}
-            out = tf.joint(image, keypoints=joints.reshape(-1, 2))
+            out = tf.joint(image, keypoints=joints.reshape(-1, 2) * factor)
             moved = np.asarray(out["keypoints"], dtype=np.float64).reshape(joints.shape)
             hm = keypoints_heatmap(moved, vis, size=size, mode=mode)
             return {"image": out["image"], "heatmap": torch.from_numpy(np.ascontiguousarray(hm))[None].float()}
@@ -172,7 +183,7 @@ class FocusDataset(Dataset):
             if not len(boxes):
                 out = tf.joint(image)
                 return {"image": out["image"], "heatmap": torch.zeros(1, *size)}
-            out = tf.joint(image, boxes=boxes)
+            out = tf.joint(image, boxes=boxes * np.tile(factor, 2))
             hm = boxes_heatmap(out["boxes"], size=size)
             return {"image": out["image"], "heatmap": torch.from_numpy(np.ascontiguousarray(hm))[None].float()}
         out = tf.joint(image)
@@ -209,15 +220,21 @@ class FocusDataset(Dataset):
             self._warned_upto = len(self.bad_samples)
 
 
-def _open_image(path: Path, mode: str, where: str) -> Any:
+def _open_image(path: Path, mode: str, where: str, draft: tuple[int, int] | None = None
+                ) -> tuple[Any, tuple[float, float]]:
+    """The decoded image and the factor (fx, fy) from file pixels to decoded pixels (JPEG draft mode)."""
     from PIL import Image
 
     if not path.is_file():
         raise SampleError(f"{where}: file {path} does not exist")
     try:
         with Image.open(path) as im:
+            w0, h0 = im.size
+            if draft is not None and im.format == "JPEG":
+                im.draft("RGB" if mode == "RGB" else mode, draft)
             im.load()
-            return im.convert(mode)
+            out = im.convert(mode)
+            return out, (out.size[0] / w0, out.size[1] / h0)
     except Exception as e:  # PIL raises many types for corrupt or truncated data
         raise SampleError(f"{where}: cannot read {path}: {type(e).__name__}: {e}") from e
 
