@@ -308,8 +308,8 @@ def write_cub(root: Path) -> Truth:
         for j in range(3):
             n += 1
             rel = f"{cname}/{cname.split('.')[1]}_{j:04d}_{n}.jpg"
-            box = (8, 6, 30, 36)  # x y w h
-            _img(base / "images" / rel, LEVELS[c], (64, 48), box=(8, 6, 38, 42))
+            box = (4, 2, 56, 44)  # x y w h; the bird fills most of the picture
+            _img(base / "images" / rel, LEVELS[c], (64, 48), box=(4, 2, 60, 46))
             images.append(f"{n} {rel}")
             labels.append(f"{n} {c}")
             is_train = int(j == 0)
@@ -462,7 +462,7 @@ def test_cub_test_split_clean_names_and_boxes(tmp_path):
     assert d.classes == ["Black footed Albatross", "Laysan Albatross", "Cardinal"]
     assert len(d.samples) == 6
     c = load_dataset("cub", tmp_path / "CUB_200_2011", "test", crop=True)
-    assert c.samples[0].box == (8.0, 6.0, 38.0, 42.0)
+    assert c.samples[0].box == (4.0, 2.0, 60.0, 46.0)
     assert int(np.median(np.asarray(open_sample(c.samples[0])))) == LEVELS[1]
 
 
