@@ -158,7 +158,8 @@ def _run_describe(args: argparse.Namespace) -> int:
         workers = args.workers
     records = read_records(args.records)
     try:
-        summary = describe_records(records, args.out, describer, workers=workers, limit=args.limit)
+        summary = describe_records(records, args.out, describer, workers=workers, limit=args.limit,
+                                   fsync=args.backend == "openai")  # rules are cheap to redo
     except KeyboardInterrupt:
         print(f"interrupted; finished results are in {args.out}; rerun the same command to resume",
               file=sys.stderr)
