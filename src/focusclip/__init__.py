@@ -1,37 +1,43 @@
-"""FocusCLIP: CLIP-style language-image pretraining with subject-level guidance."""
+"""FocusCLIP: CLIP-style language-image pretraining with subject-level guidance.
 
-from focusclip.factory import (
-    add_model_config,
-    create_model,
-    create_model_and_transforms,
-    get_model_config,
-    get_tokenizer,
-    list_models,
-    load_model,
-    save_model,
-)
-from focusclip.loss import ClipLoss, FocusCLIPLoss, NTXentLoss, nt_xent
-from focusclip.model import FocusCLIP
-from focusclip.predict import ZeroShotClassifier, embed_images, embed_texts
+The public API is imported lazily (PEP 562), so that ``import focusclip.data.synthetic`` or the command
+line do not pay for importing torch, timm and transformers until a model is needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "FocusCLIP",
-    "ZeroShotClassifier",
-    "embed_images",
-    "embed_texts",
-    "ClipLoss",
-    "FocusCLIPLoss",
-    "NTXentLoss",
-    "nt_xent",
-    "add_model_config",
-    "create_model",
-    "create_model_and_transforms",
-    "get_model_config",
-    "get_tokenizer",
-    "list_models",
-    "load_model",
-    "save_model",
-    "__version__",
-]
+_EXPORTS = {
+    "FocusCLIP": "focusclip.model",
+    "ClipLoss": "focusclip.loss",
+    "FocusCLIPLoss": "focusclip.loss",
+    "NTXentLoss": "focusclip.loss",
+    "nt_xent": "focusclip.loss",
+    "add_model_config": "focusclip.factory",
+    "create_model": "focusclip.factory",
+    "create_model_and_transforms": "focusclip.factory",
+    "get_model_config": "focusclip.factory",
+    "get_tokenizer": "focusclip.factory",
+    "list_models": "focusclip.factory",
+    "load_model": "focusclip.factory",
+    "save_model": "focusclip.factory",
+    "ZeroShotClassifier": "focusclip.predict",
+    "embed_images": "focusclip.predict",
+    "embed_texts": "focusclip.predict",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'focusclip' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
