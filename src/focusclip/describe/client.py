@@ -13,7 +13,6 @@ import email.utils
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -95,7 +94,7 @@ class OpenAIDescriber:
         max_tokens: int = DEFAULT_MAX_TOKENS,
         frequency_penalty: float | None = DEFAULT_FREQUENCY_PENALTY,
         retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] | None = None,
         jitter_seed: int | None = None,
     ):
         try:
@@ -113,7 +112,8 @@ class OpenAIDescriber:
         self.base_url = base_url
         self.retry = retry or RetryPolicy()
         self._secret = api_key or ""
-        self._sleep = sleep
+        self._stop = threading.Event()  # set by close(): pending retries give up
+        self._sleep = sleep or self._stop.wait
         self._rng = random.Random(jitter_seed)
         self._rng_lock = threading.Lock()
         self._client = openai.OpenAI(
@@ -124,6 +124,7 @@ class OpenAIDescriber:
         return f"OpenAIDescriber(model={self.model!r}, base_url={self.base_url!r})"
 
     def close(self) -> None:
+        self._stop.set()
         self._client.close()
 
     # -------------------------------------------------------------------------------- one record
@@ -139,7 +140,7 @@ class OpenAIDescriber:
             except Exception as e:  # classified below; unknown errors are not retried
                 retryable, status, retry_after = self._classify(e)
                 etype, message = type(e).__name__, _short(self.redact(str(e)))
-                if not retryable or attempt == attempts - 1:
+                if not retryable or attempt == attempts - 1 or self._stop.is_set():
                     logger.warning("%s: %s%s after %d attempt(s): %s", rid, etype,
                                    f" (HTTP {status})" if status else "", attempt + 1, message)
                     return Outcome(error_type=etype, error_message=message, status=status,

@@ -76,7 +76,10 @@ def load_texts(path: str | os.PathLike) -> list[str]:
     raw = path.read_text(encoding="utf-8")
     head = raw.lstrip()[:1]
     if head == "[" or (head == "{" and _is_single_json(raw)):
-        data = json.loads(raw)
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
         if isinstance(data, dict):  # tolerate {"annotations": [...]} style wrappers
             data = next((v for v in data.values() if isinstance(v, list)), [])
         return [t for item in data for t in _texts_of(item)]
