@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from focusclip.cli import main
@@ -201,3 +202,19 @@ def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
     assert f"{bad}:2" in capsys.readouterr().err
     assert main(["describe", str(bad), "--out", str(tmp_path / "d.jsonl")]) == 1
     assert "--backend" in capsys.readouterr().err
+
+
+def test_deep_bend_with_upright_legs_is_bending_not_lying() -> None:
+    """A torso folded forward past 60 degrees over straight, vertical legs (the synthetic world's
+    'bending over') is a bend at the waist; the same torso over horizontal legs is lying."""
+    from focusclip.data.synthetic.world import render_sample
+
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        main = render_sample(rng, 224, "bending over", "adult", "neutral").people[0]
+        sk = _Skeleton.from_person(main)
+        if sk.lean() is not None and abs(sk.lean()) >= 60:
+            assert posture(sk) == "bending"
+    for _ in range(5):
+        main = render_sample(rng, 224, "lying down", "adult", "neutral").people[0]
+        assert posture(_Skeleton.from_person(main)) == "lying"

@@ -188,7 +188,12 @@ def posture(sk: _Skeleton) -> str | None:
     if lean is not None and abs(lean) >= 135:
         return "upside down"
     if lean is not None and abs(lean) >= 60:
-        return "lying"
+        # A horizontal torso over legs that still point down is a bend at the waist, not lying.
+        whole = [_from_down(a - h) for h, a in ((sk.pt(hj), sk.pt(aj)) for hj, _, aj in _LEGS.values())
+                 if h is not None and a is not None]
+        segments = thighs + shins + whole
+        legs_down = bool(segments) and max(segments) < 35
+        return "bending" if legs_down and abs(lean) < 120 else "lying"
     drops = [g["drop"] / (g["thigh_len"] + g["shin_len"]) for g in legs
              if "drop" in g and g["thigh_len"] + g["shin_len"] > 0]
     if knees and min(knees) < 90 and drops and min(drops) < 0.35:
