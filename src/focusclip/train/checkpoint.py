@@ -1,0 +1,162 @@
+"""Self-describing, atomically written training checkpoints; retention; resume; model exports.
+
+A checkpoint (``RUN/checkpoints/step-00001234.pt``) is a plain dict of tensors and Python primitives,
+loadable with ``torch.load(..., weights_only=True)`` (no arbitrary unpickling)::
+
+    format, version (focusclip), config (resolved TrainConfig dict), model_config,
+    epoch, step, batch_in_epoch (position inside the epoch), best (metric, value, step),
+    model, optimizer, scaler (state dicts), schedule {name, step},
+    rng: one entry per rank {python, numpy, torch, cuda}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from focusclip.io import atomic_save
+
+log = logging.getLogger(__name__)
+
+FORMAT = "focusclip-checkpoint"
+CKPT_DIR = "checkpoints"
+_NAME = re.compile(r"^step-(\d{8,})\.pt$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is damaged, of another format, or for another model."""
+
+
+# ------------------------------------------------------------------------------ RNG
+def rng_state() -> dict[str, Any]:
+    """This process's RNG states as tensors and primitives (safe for ``weights_only`` loading)."""
+    py = random.getstate()
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": {"version": py[0], "state": torch.tensor(py[1], dtype=torch.int64), "gauss": py[2]},
+        "numpy": {"kind": np_state[0], "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+                  "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(x) for x in py["state"].tolist()), py["gauss"]))
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ------------------------------------------------------------------------------ files
+def checkpoint_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / CKPT_DIR
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """The run's checkpoints, oldest first (by step)."""
+    d = checkpoint_dir(run_dir)
+    if not d.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in d.iterdir() if (m := _NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def save_checkpoint(run_dir: str | Path, state: dict[str, Any], keep: int) -> Path:
+    """Write ``state`` atomically as ``step-XXXXXXXX.pt`` and delete all but the newest ``keep``."""
+    from focusclip import __version__
+
+    path = checkpoint_dir(run_dir) / f"step-{int(state['step']):08d}.pt"
+    payload = {"format": FORMAT, "version": __version__, **state}
+    atomic_save(path, lambda f: torch.save(payload, f))
+    for old in list_checkpoints(run_dir)[:-keep]:
+        old.unlink(missing_ok=True)
+        log.debug("removed old checkpoint %s", old)
+    log.info("checkpoint %s", path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load and check a checkpoint file; :class:`CheckpointError` names the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for damaged files
+        raise CheckpointError(f"{path}: damaged or unreadable checkpoint ({type(e).__name__}: {e}). "
+                              "Resume from an earlier checkpoint in the same folder.") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a focusclip training checkpoint (expected format {FORMAT!r})")
+    missing = [k for k in ("model", "optimizer", "step", "epoch", "model_config", "config") if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    return ckpt
+
+
+def resolve_resume(resume: str, run_dir: str | Path) -> Path | None:
+    """``"latest"`` -> the newest readable checkpoint of the run (None when there is none); else the path."""
+    if resume != "latest":
+        return Path(resume)
+    candidates = list_checkpoints(run_dir)
+    for path in reversed(candidates):
+        try:
+            load_checkpoint(path)
+        except CheckpointError as e:
+            log.warning("skipping %s", e)
+            continue
+        return path
+    if candidates:
+        raise CheckpointError(f"{checkpoint_dir(run_dir)}: no readable checkpoint among {len(candidates)}")
+    return None
+
+
+def check_compatible(ckpt: dict[str, Any], model_config: dict[str, Any], path: str | Path) -> None:
+    """Refuse a checkpoint made for another model configuration, naming the differing keys."""
+    diffs = _diff(_strip(ckpt["model_config"]), _strip(model_config))
+    if diffs:
+        raise CheckpointError(f"{path}: checkpoint was made for a different model; differing keys: "
+                              + "; ".join(diffs[:8]))
+
+
+def _strip(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The architecture-relevant part of a model config (normalised through JSON)."""
+    cfg = json.loads(json.dumps(cfg))
+    cfg.pop("description", None)
+    cfg.pop("default_pretrained", None)
+    for tower in ("vision", "text"):
+        if isinstance(cfg.get(tower), dict):
+            cfg[tower].pop("weights", None)
+    return cfg
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out += _diff(a.get(k, "<missing>"), b.get(k, "<missing>"), f"{prefix}{k}.")
+        return out
+    return [] if a == b else [f"{prefix.rstrip('.')}: checkpoint {a!r} vs config {b!r}"]
+
+
+def load_model_state(model: torch.nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    bad = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or bad:
+        raise CheckpointError(f"{path}: model weights do not match (missing {missing[:5]}, unexpected "
+                              f"{unexpected[:5]}, shape mismatch {bad[:5]})")
+    model.load_state_dict(state, strict=True)

@@ -1,0 +1,317 @@
+"""Training configuration: typed dataclasses, YAML loading and ``key=value`` overrides.
+
+A config is a YAML file mirroring :class:`TrainConfig` (sections ``data``, ``model``, ``loss``, ``optim``,
+``checkpoint``, ``eval``, ``log``). Overrides use dotted keys (``optim.lr=1e-3``, ``data.heatmap=parts``)
+and values are parsed as YAML scalars / flow lists, then checked against the field's type. Unknown keys
+are errors that list the valid keys of their section.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass
+class DataConfig:
+    kind: str = "records"                 #: "records" (JSONL records) or "fake" (generated tensors, smoke tests)
+    train: str | None = None              #: records JSONL for training (paths relative to the current dir)
+    val: str | None = None                #: records JSONL for the validation loss
+    root: str | None = None               #: image root (default: each JSONL file's folder)
+    heatmap: str = "person"               #: person | parts | boxes | file | none
+    captions: str = "random"              #: random | first | all
+    pad_to_max: bool = False              #: pad text to context_length (the paper pads to 512)
+    context_length: int | None = None     #: tokenizer length (default: the model config's)
+    augment: dict | None = None           #: scale / ratio / color_jitter (None: resize only, as the paper)
+    num_workers: int = 0
+    on_error: str = "skip"                #: skip | raise (unreadable images)
+    limit: int | None = None              #: use only the first N training records
+    fake_size: int = 64                   #: kind=fake: number of samples
+    fake_classes: int = 4                 #: kind=fake: number of distinct image/text pairs patterns
+
+
+@dataclass
+class ModelConfig:
+    name: str = "focusclip-tiny"          #: registered model name, config JSON or saved model dir
+    pretrained: str | None = None         #: None: the config's default; "towers" | "none" | model dir
+    overrides: dict = field(default_factory=dict)  #: merged into the model config (e.g. {roi: {shared: false}})
+    lock_image: bool = False
+    lock_image_unlocked_groups: int = 0
+    lock_text: bool = False
+    lock_text_unlocked_layers: int = 0
+
+
+@dataclass
+class LossConfig:
+    kind: str = "ntxent"                  #: ntxent (paper) | clip
+    temperature: float = 0.5
+    weights: list = field(default_factory=lambda: [1.0, 1.0, 1.0])  #: roi_img, roi_txt, img_txt
+
+
+@dataclass
+class OptimConfig:
+    name: str = "sgd"                     #: sgd (paper) | adamw
+    lr: float = 5e-4
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    betas: list = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    schedule: str = "constant"            #: constant (paper) | cosine
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0             #: cosine floor as a fraction of lr
+    grad_clip: float = 1.0                #: max gradient norm; 0 disables
+
+
+@dataclass
+class CheckpointConfig:
+    every_steps: int = 0                  #: also checkpoint every N optimizer steps (0: only per epoch)
+    every_epochs: int = 1
+    keep: int = 3                         #: keep the last K checkpoints
+    best_metric: str = "val_loss"         #: val_loss (lower is better) | zeroshot (mean score, higher is better)
+
+
+@dataclass
+class EvalConfig:
+    val_every_epochs: int = 1             #: validation loss every N epochs (0: never)
+    tasks: list = field(default_factory=list)  #: zero-shot task names (focusclip.zeroshot)
+    every_epochs: int = 1                 #: zero-shot every N epochs (0: never)
+    data_root: str | None = None          #: root of the zero-shot datasets
+    batch_size: int = 64
+
+
+@dataclass
+class LogConfig:
+    every_steps: int = 10                 #: write a train metrics line every N steps
+    every_seconds: float = 10.0           #: console progress line interval (no TTY)
+    tensorboard: bool = True              #: write TensorBoard events when tensorboard is installed
+    plot: bool = True                     #: loss-curve PNG at the end
+
+
+@dataclass
+class TrainConfig:
+    name: str = "run"
+    out_dir: str = "runs/run"             #: the run directory
+    seed: int = 42
+    epochs: int = 1
+    max_steps: int | None = None          #: total optimizer steps (overrides epochs * steps per epoch)
+    stop_after_steps: int | None = None   #: end this invocation after N steps (checkpointed); schedule unchanged
+    batch_size: int = 32                  #: global batch (all ranks, all micro-batches)
+    accum_steps: int = 1                  #: micro-batches per step (GradCache: the loss still sees the full batch)
+    precision: str = "fp32"               #: fp32 | bf16 | fp16 (autocast on GPU)
+    device: str = "auto"                  #: auto | cpu | cuda | cuda:N
+    resume: str | None = None             #: "latest" or a checkpoint path
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> TrainConfig:
+        """Check values that the types alone do not constrain; raise ValueError naming the key."""
+        checks = [
+            ("precision", self.precision in PRECISIONS, f"one of {PRECISIONS}"),
+            ("data.kind", self.data.kind in ("records", "fake"), "records or fake"),
+            ("loss.kind", self.loss.kind in ("ntxent", "clip"), "ntxent or clip"),
+            ("loss.weights", len(self.loss.weights) == 3, "three weights (roi_img, roi_txt, img_txt)"),
+            ("optim.name", self.optim.name in ("sgd", "adamw"), "sgd or adamw"),
+            ("optim.schedule", self.optim.schedule in ("constant", "cosine"), "constant or cosine"),
+            ("checkpoint.best_metric", self.checkpoint.best_metric in ("val_loss", "zeroshot"),
+             "val_loss or zeroshot"),
+            ("batch_size", self.batch_size > 0, "a positive integer"),
+            ("accum_steps", self.accum_steps >= 1, "an integer >= 1"),
+            ("epochs", self.epochs >= 1 or (self.max_steps or 0) > 0, "an integer >= 1"),
+            ("checkpoint.keep", self.checkpoint.keep >= 1, "an integer >= 1"),
+        ]
+        for key, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"config {key}: expected {expected}, got {_get(self, key)!r}")
+        if self.data.kind == "records" and not self.data.train:
+            raise ValueError("config data.train: a records JSONL is required (or data.kind=fake)")
+        if self.batch_size % self.accum_steps:
+            raise ValueError(f"config batch_size={self.batch_size} is not divisible by accum_steps={self.accum_steps}")
+        return self
+
+
+# ------------------------------------------------------------------------------ loading
+def load_config(path: str | Path | None = None, overrides: Iterable[str] = (),
+                base: Mapping[str, Any] | None = None) -> TrainConfig:
+    """Read a YAML config (or start from defaults / ``base``), apply ``key=value`` overrides, validate."""
+    data: dict[str, Any] = dict(base or {})
+    where = "config"
+    if path is not None:
+        where = str(path)
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"config file not found: {path}") from None
+        except yaml.YAMLError as e:
+            raise ValueError(f"{path}: not valid YAML ({e})") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: expected a mapping of config keys at the top level")
+        data = _deep_merge(data, loaded)
+    cfg = from_dict(data, where=where)
+    for item in overrides:
+        apply_override(cfg, item)
+    return cfg.validate()
+
+
+def from_dict(data: Mapping[str, Any], where: str = "config") -> TrainConfig:
+    """Build a :class:`TrainConfig` from nested dicts, type-checking every value."""
+    cfg = TrainConfig()
+    for key, value in _flatten(data):
+        set_value(cfg, key, value, where=where)
+    return cfg
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+    """Dotted keys down to dataclass fields; free-form dict fields (model.overrides...) stay whole."""
+    for k, v in data.items():
+        key = f"{prefix}{k}"
+        target = _field_type(key)
+        if isinstance(v, dict) and target is not None and dataclasses.is_dataclass(target):
+            yield from _flatten(v, key + ".")
+        else:
+            yield key, v
+
+
+def _field_type(key: str) -> Any:
+    obj: Any = TrainConfig
+    for part in key.split("."):
+        if not (dataclasses.is_dataclass(obj)):
+            return None
+        hints = typing.get_type_hints(obj)
+        if part not in hints:
+            return None
+        obj = hints[part]
+    return obj
+
+
+def apply_override(cfg: TrainConfig, item: str) -> None:
+    """Apply one ``key=value`` override (the value is parsed: ints, floats, true/false, [lists], null)."""
+    if "=" not in item:
+        raise ValueError(f"override {item!r}: expected key=value (e.g. optim.lr=1e-3)")
+    key, raw = item.split("=", 1)
+    set_value(cfg, key.strip(), parse_value(raw), where="override")
+
+
+def parse_value(raw: str) -> Any:
+    """A command-line value: YAML scalars and flow collections, with ``1e-3`` read as a float."""
+    raw = raw.strip()
+    try:
+        return float(raw) if _looks_like_float(raw) else yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError:
+        return raw
+
+
+def _looks_like_float(raw: str) -> bool:
+    try:
+        float(raw)
+    except ValueError:
+        return False
+    return any(c in raw.lower() for c in ".e") and raw.lower() not in ("nan", "inf", "-inf")
+
+
+def set_value(cfg: TrainConfig, key: str, value: Any, where: str = "config") -> None:
+    """Set a dotted key, checking that it exists and coercing ``value`` to the field's type."""
+    parts = key.split(".")
+    obj: Any = cfg
+    for i, part in enumerate(parts):
+        if not dataclasses.is_dataclass(obj):
+            # inside a free-form dict field: set a nested entry
+            return _set_in_dict(obj, parts[i:], value)
+        names = [f.name for f in dataclasses.fields(obj)]
+        if part not in names:
+            section = ".".join(parts[:i]) or "top level"
+            close = difflib.get_close_matches(part, names, n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise ValueError(f"{where}: unknown key {key!r}.{hint} Valid keys in {section}: {', '.join(names)}")
+        if i == len(parts) - 1:
+            ftype = typing.get_type_hints(type(obj))[part]
+            if dataclasses.is_dataclass(ftype):
+                if not isinstance(value, Mapping):
+                    raise ValueError(f"{where}: {key} is a section; set its keys ({key}.<name>=...)")
+                for sub, v in _flatten(value, key + "."):
+                    set_value(cfg, sub, v, where)
+                return None
+            setattr(obj, part, _coerce(value, ftype, key, where))
+            return None
+        obj = getattr(obj, part)
+    return None
+
+
+def _set_in_dict(d: dict, parts: list[str], value: Any) -> None:
+    for p in parts[:-1]:
+        d = d.setdefault(p, {})
+        if not isinstance(d, dict):
+            raise ValueError(f"override: cannot set {'.'.join(parts)} inside a non-mapping value")
+    d[parts[-1]] = value
+
+
+def _coerce(value: Any, ftype: Any, key: str, where: str) -> Any:
+    """Check ``value`` against a field type (``int``, ``float | None``, ``list``...)."""
+    options = typing.get_args(ftype) if isinstance(ftype, types.UnionType) or typing.get_origin(ftype) is typing.Union \
+        else (ftype,)
+    if value is None:
+        if type(None) in options:
+            return None
+        raise ValueError(f"{where}: {key} may not be null")
+    for t in options:
+        if t is type(None):
+            continue
+        if t is bool:
+            if isinstance(value, bool):
+                return value
+        elif t is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+        elif t is float:
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value)
+        elif t is str:
+            if isinstance(value, str):
+                return value
+        elif t is list:
+            if isinstance(value, list | tuple):
+                return list(value)
+        elif t is dict and isinstance(value, Mapping):
+            return dict(value)
+    names = " or ".join("null" if t is type(None) else t.__name__ for t in options)
+    raise ValueError(f"{where}: {key} expects {names}, got {value!r} ({type(value).__name__})")
+
+
+def _get(cfg: TrainConfig, key: str) -> Any:
+    obj: Any = cfg
+    for p in key.split("."):
+        obj = getattr(obj, p)
+    return obj
+
+
+def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def dump_config(cfg: TrainConfig) -> str:
+    """The resolved config as YAML (what is written to RUN/config.yaml)."""
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False, default_flow_style=False)

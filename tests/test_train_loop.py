@@ -1,0 +1,216 @@
+"""The training loop on small generated data: loss falls, GradCache accumulation equals the full batch,
+kill-and-resume is exact, NaN stops the run, bad checkpoints are refused, exports load, zero-shot runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import focusclip
+from focusclip.train import NonFiniteLossError, train
+from focusclip.train import checkpoint as ckpt_io
+from focusclip.train.checkpoint import CheckpointError
+from focusclip.train.metrics import read_metrics
+
+NO_DROPOUT = {"text": {"hf_config": {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}}}
+COLOURS = [(220, 40, 40), (40, 200, 60), (40, 60, 220), (230, 210, 40)]
+WORDS = ["running with both arms swinging", "sitting on the ground", "waving the right hand high",
+         "jumping with legs bent"]
+
+
+def _write_records(root: Path, n: int = 16, size: int = 48) -> Path:
+    """Records JSONL + JPEGs in the records layout: one person, 16 joints, two captions per image."""
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i in range(n):
+        c = i % len(COLOURS)
+        arr = rng.integers(0, 60, (size, size, 3)).astype(np.uint8)
+        x0 = 8 + 4 * (i % 3)
+        arr[8:40, x0:x0 + 20] = COLOURS[c]
+        Image.fromarray(arr).save(root / "images" / f"{i:03d}.jpg", quality=95)
+        joints = [[float(x0 + 2 + (j % 4) * 5), float(10 + j * 1.8)] for j in range(16)]
+        lines.append({"image": f"images/{i:03d}.jpg", "width": size, "height": size, "split": "train",
+                      "people": [{"joints": joints, "visible": [1] * 16}],
+                      "captions": [f"a person {WORDS[c]}", f"someone is {WORDS[c]}"], "id": f"r{i}"})
+    path = root / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    return path
+
+
+def _fake_cfg(out: Path, **over) -> dict:
+    cfg = {"out_dir": str(out), "seed": 3, "batch_size": 8, "data": {"kind": "fake", "fake_size": 24},
+           "log": {"every_steps": 1, "plot": False, "tensorboard": False},
+           "optim": {"name": "sgd", "lr": 0.05}}
+    for k, v in over.items():
+        cfg[k] = {**cfg[k], **v} if isinstance(v, dict) and isinstance(cfg.get(k), dict) else v
+    return cfg
+
+
+def _losses(run: Path) -> dict[int, float]:
+    return {r["step"]: r["loss"] for r in read_metrics(run, "train")}
+
+
+def _set_loss(model, tokenizer, tf, records_path: Path) -> float:
+    from focusclip.data.dataset import Collator, FocusDataset
+    from focusclip.loss import FocusCLIPLoss
+
+    ds = FocusDataset(records_path, transform=tf, captions="first")
+    batch = Collator(tokenizer)([ds[i] for i in range(len(ds))])
+    model.eval()
+    with torch.no_grad():
+        return float(FocusCLIPLoss()(model(batch["image"], batch["text"], batch["heatmap"]))["loss"])
+
+
+def test_loss_falls_and_exports_load(tmp_path):
+    records = _write_records(tmp_path / "data")
+    run = tmp_path / "run"
+    result = train({"out_dir": str(run), "seed": 1, "epochs": 8, "batch_size": 8,
+                    "data": {"train": str(records), "val": str(records), "heatmap": "parts"},
+                    "model": {"name": "focusclip-tiny"},
+                    "optim": {"name": "adamw", "lr": 2e-3, "schedule": "cosine", "warmup_steps": 2},
+                    "eval": {"val_every_epochs": 4}, "log": {"every_steps": 1, "tensorboard": False}})
+    assert result["stopped"] == "finished" and result["step"] == 16 and result["epoch"] == 8
+    # the model before training (same seed -> same init) vs the exported final model, on a fixed set
+    torch.manual_seed(1)
+    init, _, tf = focusclip.create_model_and_transforms("focusclip-tiny")
+    tok = focusclip.get_tokenizer("focusclip-tiny")
+    final = focusclip.load_model(result["model_final"])
+    before, after = _set_loss(init, tok, tf, records), _set_loss(final, tok, tf, records)
+    print(before, after)
+    assert after < before - 1.0, (before, after)
+    # the export equals the last checkpoint's weights
+    ck = ckpt_io.load_checkpoint(result["checkpoint"])
+    for k, v in final.state_dict().items():
+        torch.testing.assert_close(v, ck["model"][k])
+    assert focusclip.load_model(result["model_best"]) is not None
+    # observability: every term, lr, alpha, throughput; val per epoch; loss-curve PNG; resolved config
+    rows = read_metrics(run, "train")
+    assert {"loss", "img_txt", "roi_img", "roi_txt", "lr", "alpha", "samples_per_s", "grad_norm"} <= set(rows[0])
+    assert rows[0]["lr"] == pytest.approx(1e-3)  # warm-up step 1 of 2
+    assert [r["epoch"] for r in read_metrics(run, "val")] == [4, 8]
+    assert (run / "loss_curves.png").stat().st_size > 1000
+    assert "heatmap: parts" in (run / "config.yaml").read_text()
+    assert len(ckpt_io.list_checkpoints(run)) == 3  # checkpoint.keep default
+    with pytest.raises(ValueError, match="already holds checkpoints"):
+        train({"out_dir": str(run), "data": {"train": str(records)}})
+
+
+def test_gradcache_accumulation_equals_full_batch(tmp_path):
+    common = {"max_steps": 1, "optim": {"name": "sgd", "lr": 1.0, "momentum": 0.0, "grad_clip": 0.0},
+              "model": {"name": "focusclip-tiny", "overrides": NO_DROPOUT}}
+    full = train(_fake_cfg(tmp_path / "full", **common))
+    acc = train(_fake_cfg(tmp_path / "acc", accum_steps=4, **common))
+    torch.manual_seed(3)
+    init = focusclip.create_model("focusclip-tiny", **NO_DROPOUT).state_dict()
+    a = focusclip.load_model(full["model_final"]).state_dict()
+    b = focusclip.load_model(acc["model_final"]).state_dict()
+    moved = max(float((a[k] - init[k]).abs().max()) for k in a)
+    assert moved > 1e-3  # the step did something
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], atol=1e-5, rtol=0, msg=k)
+    assert _losses(tmp_path / "acc")[1] == pytest.approx(_losses(tmp_path / "full")[1], abs=1e-5)
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_kill_and_resume_is_exact(tmp_path, monkeypatch):
+    # 24 samples / batch 8 = 3 steps per epoch; 7 steps end mid-epoch; dropout stays on (RNG restore)
+    over = {"max_steps": 7, "checkpoint": {"every_steps": 2, "keep": 2}}
+    train(_fake_cfg(tmp_path / "a", **over))
+    ref = _losses(tmp_path / "a")
+
+    real_save = ckpt_io.save_checkpoint
+
+    def save_then_die(run_dir, state, keep):
+        path = real_save(run_dir, state, keep)
+        if state["step"] == 4:  # mid-epoch (epoch 1, batch 1)
+            raise _Killed
+        return path
+
+    monkeypatch.setattr(ckpt_io, "save_checkpoint", save_then_die)
+    with pytest.raises(_Killed):
+        train(_fake_cfg(tmp_path / "b", **over))
+    monkeypatch.setattr(ckpt_io, "save_checkpoint", real_save)
+    ck = ckpt_io.load_checkpoint(ckpt_io.list_checkpoints(tmp_path / "b")[-1])
+    assert (ck["step"], ck["epoch"], ck["batch_in_epoch"]) == (4, 1, 1)
+
+    result = train(_fake_cfg(tmp_path / "b", resume="latest", **over))
+    assert result["step"] == 7
+    got = _losses(tmp_path / "b")
+    assert sorted(got) == list(range(1, 8))  # nothing logged twice, nothing missing
+    for step in range(1, 8):
+        assert got[step] == pytest.approx(ref[step], abs=1e-6), step
+    assert len(ckpt_io.list_checkpoints(tmp_path / "b")) == 2
+
+
+def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    from focusclip.loss import FocusCLIPLoss
+
+    calls = {"n": 0}
+    real_forward = FocusCLIPLoss.forward
+
+    def nan_on_third(self, outputs):
+        out = real_forward(self, outputs)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            out["roi_txt"] = out["roi_txt"] * float("nan")
+            out["loss"] = out["loss"] + out["roi_txt"]
+        return out
+
+    monkeypatch.setattr(FocusCLIPLoss, "forward", nan_on_third)
+    run = tmp_path / "nan"
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss at step 3 .*bad terms loss, roi_txt"):
+        train(_fake_cfg(run, data={"fake_size": 32}, checkpoint={"every_steps": 2}))
+    ckpts = ckpt_io.list_checkpoints(run)
+    assert [p.name for p in ckpts] == ["step-00000002.pt"]
+    assert ckpt_io.load_checkpoint(ckpts[0])["step"] == 2
+    assert max(_losses(run)) == 2  # the bad step was not logged as a train step
+
+
+def test_damaged_and_incompatible_checkpoints_are_refused(tmp_path):
+    run = tmp_path / "r"
+    train(_fake_cfg(run, max_steps=4, checkpoint={"every_steps": 2, "every_epochs": 0}))
+    good = ckpt_io.list_checkpoints(run)
+    assert [p.name for p in good] == ["step-00000002.pt", "step-00000004.pt"]
+    # an incompatible model
+    with pytest.raises(CheckpointError, match=r"different model.*roi.enabled"):
+        train(_fake_cfg(run, max_steps=6, resume="latest", model={"name": "clip-tiny"}))
+    # a damaged file given explicitly is refused; "latest" falls back to the newest readable one
+    data = good[-1].read_bytes()
+    good[-1].write_bytes(data[: len(data) // 3])
+    with pytest.raises(CheckpointError, match="damaged or unreadable"):
+        train(_fake_cfg(run, max_steps=6, resume=str(good[-1])))
+    assert ckpt_io.resolve_resume("latest", run) == good[0]
+    # not a checkpoint at all
+    other = tmp_path / "other.pt"
+    torch.save({"hello": torch.zeros(1)}, other)
+    with pytest.raises(CheckpointError, match="not a focusclip training checkpoint"):
+        ckpt_io.load_checkpoint(other)
+
+
+def test_freezing_and_zero_shot_during_training(tmp_path):
+    from focusclip.data.synthetic import generate_world
+
+    generate_world(tmp_path / "synthetic", n=4, seed=0, image_size=64, eval_n=12, show_progress=False)
+    run = tmp_path / "zs"
+    result = train(_fake_cfg(run, max_steps=2, model={"lock_image": True, "lock_image_unlocked_groups": 1},
+                             eval={"tasks": ["synth-activity"], "data_root": str(tmp_path)},
+                             checkpoint={"best_metric": "zeroshot"}))
+    assert "synth-activity" in result["zeroshot"] and result["best"]["metric"] == "zeroshot"
+    assert result["model_best"] is not None
+    rows = read_metrics(run, "zeroshot")
+    assert rows and rows[-1]["step"] == 2 and 0 <= rows[-1]["mean"] <= 100
+    # the locked part of the vision tower did not move, the unlocked last group did
+    torch.manual_seed(3)
+    init = focusclip.create_model("focusclip-tiny").state_dict()
+    final = focusclip.load_model(result["model_final"]).state_dict()
+    assert torch.equal(init["visual.trunk.patch_embed.proj.weight"], final["visual.trunk.patch_embed.proj.weight"])
+    assert not torch.equal(init["visual_proj.weight"], final["visual_proj.weight"])
