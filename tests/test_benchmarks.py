@@ -1,0 +1,156 @@
+"""Smoke runs of the performance benchmarks at their smallest sizes: result structure and checks.
+
+Each benchmark's ``main(argv)`` is called in-process with the tiny model; the tests assert the
+numbers are there and sane (positive rates, ratios, the correctness checks passed) and a few
+behaviours that would break silently (the reference pipeline pads to 512 tokens, ours does not; the
+GPU benchmark writes JSON + markdown and its analytic FLOPs match the flop counter).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    sys.path.insert(0, str(BENCH))
+    try:
+        yield lambda name: importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def _positive(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+def test_common_timing_and_table(bench):
+    C = bench("_common")
+    calls = []
+    res = C.time_fn(lambda: calls.append(1) or len(calls), warmup=2, repeats=3)
+    assert len(calls) == 5 and res["result"] == 5 and len(res["times_s"]) == 3
+    assert res["min_s"] <= res["median_s"] <= res["max_s"]
+    table = C.markdown_table(["a", "b"], [["x", 1.23456], ["y", None]]).splitlines()
+    assert table[1] == "|---|---:|" and table[2] == "| x | 1.23 |" and table[3] == "| y | - |"
+    info = C.machine_description("cpu")
+    assert info["nproc"] >= 1 and "torch" in info and "CPUs" in C.machine_line(info)
+
+
+def test_train_step_smoke(bench, capsys):
+    ts = bench("train_step")
+    out = ts.main(["--models", "focusclip-tiny", "--batch", "4", "--warmup", "1", "--steps", "1",
+                   "--no-subprocess", "--frame", "640x360"])
+    entry = out["models"]["focusclip-tiny"]
+    ours, ref = entry["ours"], entry["reference"]
+    for r in (ours, ref):
+        assert _positive(r["samples_per_s"]) and _positive(r["step_s"]) and _positive(r["model_s"])
+        assert r["batch"] == 4 and math.isfinite(r["loss"]) and r["peak_mem_mib"] is not None
+    assert ref["text_len"] == ts.REFERENCE_CONTEXT and ours["text_len"] < ts.REFERENCE_CONTEXT
+    assert _positive(entry["speedup"]) and _positive(entry["model_speedup"])
+    assert entry["speedup"] == pytest.approx(ours["samples_per_s"] / ref["samples_per_s"])
+    assert entry["heatmap_check"]["passed"] and entry["losses_finite"] and out["passed"]
+    printed = capsys.readouterr().out
+    assert "ours / reference" in printed and "| focusclip-tiny (4) | reference | 512 |" in printed
+
+
+def test_train_step_reference_pooling_includes_padding(bench):
+    """The reference text embedding changes with the amount of padding; ours does not."""
+    import torch
+
+    ts = bench("train_step")
+    from focusclip.factory import create_model, get_tokenizer
+
+    torch.manual_seed(0)
+    model = create_model("focusclip-tiny", pretrained="none").eval()
+    texts = ["a person is running with the left arm raised"]
+    short = get_tokenizer("focusclip-tiny")(texts)
+    long = get_tokenizer("focusclip-tiny", context_length=64, pad_to_max=True)(texts)
+    img = torch.zeros(1, 3, model.image_size, model.image_size)
+    hm = torch.ones(1, 1, model.image_size, model.image_size)
+    with torch.no_grad():
+        ours = [model(img, t, hm)["text_features"] for t in (short, long)]
+        ref = [ts.reference_forward(model, img, t, hm)["text_features"] for t in (short, long)]
+    assert torch.allclose(ours[0], ours[1], atol=1e-5)
+    assert not torch.allclose(ref[0], ref[1], atol=1e-3)
+
+
+def test_train_step_subprocess_worker(bench, tmp_path):
+    """The isolated path: one pipeline measured in a fresh interpreter, result read back."""
+    ts = bench("train_step")
+    C = bench("_common")
+    data = ts.make_data(2, 0, (360, 640))
+    f = tmp_path / "data.json"
+    f.write_text(json.dumps(data))
+    res = C.run_worker(BENCH / "train_step.py", ["--worker", "--models", "focusclip-tiny", "--pipeline", "ours",
+                                                 "--data", str(f), "--batch", "2", "--warmup", "0",
+                                                 "--steps", "1"], timeout=120)
+    assert res["pipeline"] == "ours" and _positive(res["samples_per_s"]) and res["peak_rss_mib"] > 0
+
+
+def test_loader_smoke(bench):
+    ld = bench("loader")
+    out = ld.main(["--models", "focusclip-tiny", "--n", "4", "--frame", "320x180", "--batch", "2",
+                   "--samples", "6", "--workers", "0", "1", "--step-warmup", "0", "--step-steps", "1"])
+    entry = out["models"]["focusclip-tiny"]
+    assert [r["workers"] for r in entry["loader"]] == [0, 1]
+    assert _positive(entry["step_model_samples_per_s"])
+    for r in entry["loader"]:
+        assert r["images"] == 4 and r["image_size"] == 64  # 3 batches of 2, the first one excluded
+        assert _positive(r["images_per_s"]) and _positive(r["ratio_to_step"])
+        assert r["keeps_up"] == (r["ratio_to_step"] >= 1.0)
+
+
+def test_loader_upscale_scales_coordinates(bench, tmp_path):
+    from PIL import Image
+
+    ld = bench("loader")
+    Image.new("RGB", (100, 50)).save(tmp_path / "a.jpg")
+    rec = {"image": "a.jpg", "width": 100, "height": 50,
+           "people": [{"joints": [[10, 20]] + [[-1, -1]] * 15, "visible": [1] + [0] * 15,
+                       "center": [50, 25], "box": [0, 0, 100, 50]}]}
+    out = ld._upscale(rec, tmp_path, (100, 400))
+    assert Image.open(tmp_path / "a.jpg").size == (400, 100)
+    p = out["people"][0]
+    assert p["joints"][0] == [40, 40] and p["joints"][1] == [-1.0, -1.0]
+    assert p["box"] == [0, 0, 400, 100] and out["width"] == 400 and out["height"] == 100
+
+
+def test_gpu_paper_cpu_dry_run(bench, tmp_path):
+    gp = bench("gpu_paper")
+    path = tmp_path / "r.json"
+    out = gp.main(["--model", "focusclip-tiny", "--steps", "2", "--batch-sizes", "4", "--warmup", "0",
+                   "--out", str(path)])
+    assert out["check"]["passed"] and out["check"]["grad_cosine"] > 0.99 and out["passed"]
+    rows = [r for r in out["rows"] if r["status"] == "ok"]
+    assert {(r["variant"], r["setting"]) for r in rows} == {
+        ("fp32", "realistic"), ("fp32", "paper-512"), ("bf16", "realistic"), ("bf16", "paper-512")}
+    for r in rows:
+        assert _positive(r["samples_per_s"]) and _positive(r["step_s"]) and _positive(r["tflops"])
+        assert r["text_len"] == 512 if r["setting"] == "paper-512" else r["text_len"] < 512
+    fl = out["flops"]
+    assert fl["train_gflops_per_sample_at_512"] == pytest.approx(fl["counted_train_gflops_per_sample_at_512"],
+                                                                 rel=0.05)
+    assert out["projection"]["realistic"]["hours"] > 0
+    saved = json.loads(path.read_text())
+    assert saved["check"]["passed"] and len(saved["rows"]) == 4
+    md = path.with_suffix(".md").read_text()
+    assert "| bf16 | paper-512 | 4 | 512" in md and "paper pretraining" in md
+
+
+def test_gpu_paper_flops_and_peaks(bench):
+    gp = bench("gpu_paper")
+    from types import SimpleNamespace
+
+    assert gp.peak_tflops("NVIDIA H100 PCIe") == 756 and gp.peak_tflops("NVIDIA H100 80GB HBM3") == 989
+    assert gp.peak_tflops("NVIDIA A100-SXM4-80GB") == 312 and gp.peak_tflops("Mystery GPU") is None
+    bert = SimpleNamespace(num_hidden_layers=12, hidden_size=768, intermediate_size=3072)
+    # 12 layers x (2T(4h^2 + 2h*4h) + 4T^2 h) at T=512: about 96.6 GFLOPs
+    assert gp.bert_forward_flops(bert, 512) / 1e9 == pytest.approx(96.64, rel=1e-3)
