@@ -554,89 +554,46 @@ def _run_embed(args: argparse.Namespace) -> int:
     return 0
 
 
-# ----------------------------------------------------------------------------------------- eval
-def _add_eval(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="zero-shot evaluation on the paper's benchmarks (or your own tasks)",
-                       description="Zero-shot classification on human-centric benchmarks read from their "
-                                   "distributed layouts (docs/datasets.md). Results are keyed by task and "
-                                   "model fingerprint: an existing --out file is extended, not recomputed.")
-    p.add_argument("--model", help="saved model directory (focusclip.save_model) or a registered model "
-                                   "name (random/pretrained towers, see `focusclip models`)")
-    p.add_argument("--tasks", default="paper",
-                   help="paper | all | extra | synthetic | task names | a tasks .json file; comma separated")
-    p.add_argument("--data-root", default="data/{dataset}",
-                   help="dataset folders: a template with {dataset} or a folder holding one folder per dataset")
-    p.add_argument("--out", default="results.json", help="results JSON (extended); a .md table is written beside it")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--limit", type=int, default=None, help="at most N images per task (a fixed random subset)")
-    p.add_argument("--ensemble", action="store_true", help="average each class over the task's extra templates")
-    p.add_argument("--force", action="store_true", help="recompute results already in --out")
-    p.add_argument("--no-confusion", action="store_true", help="do not draw confusion-matrix PNGs")
-    p.add_argument("--list", action="store_true", help="list the registered tasks and sets, then exit")
-    p.set_defaults(func=_run_eval)
+# ----------------------------------------------------------------------------------------- demo
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    from focusclip.demo import DemoConfig
+
+    d = DemoConfig()
+    p = sub.add_parser("demo", help="the whole story offline: synthetic world -> descriptions -> train "
+                                    "FocusCLIP and CLIP -> zero-shot -> report")
+    p.add_argument("--out", default=d.out_dir, help="output folder (report.md, figures, runs, data)")
+    p.add_argument("--n-train", type=int, default=d.n_train, help="training + validation images")
+    p.add_argument("--n-eval", type=int, default=d.n_eval, help="held-out zero-shot images")
+    p.add_argument("--model", default=d.model, help="towers: focusclip-MODEL and clip-MODEL (e.g. tiny)")
+    p.add_argument("--image-size", type=int, default=d.image_size)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--text-unlocked-layers", type=int, default=d.text_unlocked_layers,
+                   help="train only the last N text-tower layers; -1 trains the whole tower")
+    p.add_argument("--seeds", default=",".join(map(str, d.seeds)), help="comma-separated seeds, e.g. 0,1,2")
+    p.add_argument("--workers", type=int, default=d.workers)
+    p.set_defaults(func=_run_demo)
 
 
-def _run_eval(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def _run_demo(args: argparse.Namespace) -> int:
+    from focusclip.demo import DemoConfig, run_demo
 
-    from focusclip.io import atomic_write_text
-    from focusclip.zeroshot.evaluate import evaluate
-    from focusclip.zeroshot.report import markdown_table
-    from focusclip.zeroshot.tasks import list_sets, load_registry, resolve_tasks
-
-    if args.list:
-        registry = load_registry()
-        print("sets: " + ", ".join(list_sets(registry)))
-        for t in registry.values():
-            print(f"{t.name:18s} {t.dataset:12s} {t.group:9s} k={t.k}  sets={','.join(t.sets)}  "
-                  f"{t.templates[0]!r}")
-        return 0
-    if not args.model:
-        raise ValueError("--model is required (a saved model directory or a registered model name)")
-    tasks = resolve_tasks(args.tasks)  # before loading the model: a misspelt task fails fast
-    model, tokenizer, transform, name = _load_eval_model(args.model, args.device)
-    data = evaluate(model, tokenizer, transform, tasks, args.data_root, batch_size=args.batch_size,
-                    workers=args.workers, device=args.device, limit=args.limit, ensemble=args.ensemble,
-                    out=args.out, force=args.force, model_name=name, confusion=not args.no_confusion)
-    fingerprint = next((e["model"] for e in data["results"].values() if e.get("model_name") == name), None)
-    if fingerprint is None:
-        log.warning("no task could be evaluated (all datasets absent under %s)", args.data_root)
-        return 1
-    table = markdown_table(data, fingerprint)
-    md = Path(args.out).with_suffix(".md")
-    atomic_write_text(md, f"# Zero-shot results: {name} ({fingerprint})\n\n{table}")
-    print(table)
-    log.info("results: %s, table: %s", args.out, md)
+    cfg = DemoConfig(out_dir=args.out, n_train=args.n_train, n_eval=args.n_eval, model=args.model,
+                     image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                     text_unlocked_layers=args.text_unlocked_layers,
+                     seeds=[int(s) for s in args.seeds.split(",") if s.strip()], workers=args.workers)
+    result = run_demo(cfg)
+    print(result["table"])
+    print(f"\nreport: {result['report']}")
     return 0
-
-
-def _load_eval_model(spec: str, device: str):
-    """(model, tokenizer, eval transform, display name) from a saved directory or a registered name."""
-    from pathlib import Path
-
-    import focusclip
-    from focusclip.transforms import transforms_for
-
-    if Path(spec).is_dir():
-        model = focusclip.load_model(spec)
-        _, eval_tf = transforms_for(model.config, model.image_mean, model.image_std)
-        return model, focusclip.get_tokenizer(spec), eval_tf, Path(spec).name
-    if spec in focusclip.list_models():
-        log.warning("--model %s is a registered config, not a trained model: its towers are as configured "
-                    "(random or pretrained), not FocusCLIP-trained", spec)
-        model, _, eval_tf = focusclip.create_model_and_transforms(spec)
-        return model, focusclip.get_tokenizer(spec), eval_tf, spec
-    raise FileNotFoundError(f"--model {spec}: not a saved model directory nor a registered model "
-                            f"({', '.join(focusclip.list_models())})")
 
 
 # ---------------------------------------------------------------------------------- registry
 _VERBS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_data,
+    _add_demo,
     _add_describe,
-    _add_eval,
     _add_embed,
     _add_eval,
     _add_heatmap,
