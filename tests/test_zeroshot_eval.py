@@ -126,6 +126,7 @@ def test_oracle_scores_100_percent(fixtures, task):
     model.train()
     data = evaluate(model, tok, to_tensor, resolve_tasks(task), base, batch_size=3, workers=0, device="cpu")
     (entry,) = data["results"].values()
+    assert model.training, "the caller's train mode is restored after evaluation"
     assert entry["n"] > 0 and model.images_seen == entry["n"]
     assert entry["metrics"]["top1"] == 100.0
     assert entry["metrics"]["acc"] == 100.0

@@ -394,6 +394,18 @@ def test_kinetics_reads_videos_frames_and_counts_missing_clips(tmp_path):
     assert int(np.median(np.asarray(open_sample(first)))) < 10
 
 
+def test_kinetics_videos_without_pyav_fail_with_a_clear_error(tmp_path, monkeypatch):
+    from focusclip.zeroshot.datasets import actions
+
+    write_kinetics400(tmp_path)
+    monkeypatch.setattr(actions, "have_pyav", lambda: False)
+    with pytest.raises(ValueError, match="pip install av"):
+        load_dataset("kinetics400", tmp_path, "test")
+    for p in (tmp_path / "test").glob("*.m*"):  # frames only: no PyAV needed
+        p.unlink()
+    assert len(load_dataset("kinetics400", tmp_path, "test").samples) == 2
+
+
 @pytest.mark.parametrize("layout", ["mat", "csv"])
 def test_emotic_people_crops_and_labels(tmp_path, layout):
     write_emotic(tmp_path, layout)

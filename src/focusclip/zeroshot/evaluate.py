@@ -218,8 +218,21 @@ def evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequen
     PNGs go to ``<out stem>_confusion/``. Datasets whose root does not exist are skipped with one log line.
     """
     device = resolve_device(device)
+    was_training = isinstance(model, torch.nn.Module) and model.training
     if isinstance(model, torch.nn.Module):
         model.to(device).eval()
+    try:
+        return _evaluate(model, tokenizer, transform, tasks, data_root, batch_size, workers, device, limit,
+                         ensemble, out, force, model_id, model_name, confusion)
+    finally:
+        if was_training:  # e.g. called from the training loop: give the model back as it came
+            model.train()
+
+
+def _evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequence[Task],
+              data_root: str | os.PathLike | Mapping[str, str], batch_size: int, workers: int,
+              device: torch.device, limit: int | None, ensemble: bool, out: str | os.PathLike | None,
+              force: bool, model_id: str | None, model_name: str, confusion: bool) -> dict[str, Any]:
     fp = model_id or (model_fingerprint(model) if isinstance(model, torch.nn.Module) else type(model).__name__)
     data = read_results(out) if out else {"version": RESULTS_VERSION, "results": {}, "headline": {}}
     results = data["results"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import re
@@ -81,6 +82,11 @@ def load_stanford40(root: str | os.PathLike, split: str = "test", crop: bool = F
 
 
 # ---------------------------------------------------------------------------------- Kinetics-400
+def have_pyav() -> bool:
+    """Whether PyAV (the optional ``av`` package) can be imported."""
+    return importlib.util.find_spec("av") is not None
+
+
 def _clip_source(split_dir: Path, stem: str) -> Path | None:
     for ext in VIDEO_EXTENSIONS:
         p = split_dir / f"{stem}{ext}"
@@ -125,6 +131,11 @@ def load_kinetics400(root: str | os.PathLike, split: str = "test", frame: str | 
             out.skip("missing clip")
             continue
         out.samples.append(Sample(source=src, labels=(r["label"],), id=stem, frame=frame))
+    n_videos = sum(1 for smp in out.samples if smp.source.suffix in VIDEO_EXTENSIONS)  # type: ignore[union-attr]
+    if n_videos and not have_pyav():
+        raise DatasetError(f"kinetics400: {n_videos} clips under {split_dir} are videos, and decoding them needs "
+                           "PyAV: pip install av (or 'focusclip[video]'), or extract frames to "
+                           f"{split_dir}/<clip stem>/*.jpg")
     if not out.samples and rows:
         raise DatasetLayoutError(f"kinetics400: none of the {len(rows)} clips of {csv_path} found under "
                                  f"{split_dir} (expected <youtube_id>_<start:06d>_<end:06d>.mp4)")
