@@ -292,3 +292,14 @@ def test_tiny_model_and_cli_on_every_fixture(fixtures, tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval", "--model", "nowhere", "--tasks", "fer2103", "--data-root", str(base)]) == 1
     assert "fer2013" in capsys.readouterr().err
+
+
+def test_prompt_ensemble_averages_the_extra_templates(fixtures):
+    base, truth = fixtures
+    model, tok = oracle_for("fer2013", truth)
+    (entry,) = evaluate(model, tok, to_tensor, resolve_tasks("fer2013"), base, workers=0, device="cpu",
+                        ensemble=True)["results"].values()
+    assert entry["ensemble"] and len(entry["prompts"]) == 3
+    assert entry["prompts"][0] == "a photo of an angry looking face"
+    assert "a photo of an angry face." in tok.strings  # the ensemble templates were encoded too
+    assert entry["metrics"]["top1"] == 100.0
