@@ -22,7 +22,10 @@ A record describes one image::
       "id": "000001163"                      # optional stable identifier (defaults to image)
     }
 
-Invisible or unannotated joints are stored as ``[-1, -1]`` with ``visible`` 0.
+Unannotated joints are stored as ``[-1, -1]`` with ``visible`` 0. Joints that are annotated but occluded
+keep their coordinates: the MPII converter marks them ``visible`` 1 by default (as mmpose and the MPII
+Pose Descriptions release do; ``--visibility strict`` gives 0) and lists them in the person's
+``occluded``; the synthetic world stores hidden joints as ``[-1, -1]``.
 """
 
 from __future__ import annotations
