@@ -16,7 +16,9 @@ the NT-Xent FocusCLIP loss, backward, gradient-norm clip 1.0 and SGD (lr 5e-4, m
 
 Before timing, one bf16 step is checked against an fp32 step on the same weights and inputs: the
 losses must agree within ``--loss-rtol`` (relative) and the gradients' cosine similarity must exceed
-``--min-grad-cos``; a compiled step's loss is checked against the eager one the same way.
+``--min-grad-cos`` (in eval mode, so dropout does not differ between them). A compiled step's loss is
+checked against an eager forward on the same weights and inputs with the same tolerance (BERT's dropout
+is active in both there, which moves the loss by about 1e-3 relative).
 
 Model FLOPs are analytic (ViT: patch embedding + per block 2N(4d^2 + 2d*d_mlp) + 4N^2 d; BERT: per
 layer 2T(4h^2 + 2h*h_ff) + 4T^2 h; training = 3x forward; the vision tower runs twice, for the image
@@ -476,15 +478,17 @@ class Bench:
         compiled = torch.compile(self.model, dynamic=False)  # one static graph per shape
         trainer = Trainer(self.model, self.device, bf16=True, fused=True, compiled=compiled,
                           channels_last=self.channels_last)
+        need = 100.0  # seconds a compilation plus its timed steps may take; updated from the first one
         for setting, batch in best.items():
-            if self.left() < 100:
-                self.report["notes"].append(f"bf16+compile {setting}: skipped (time budget)")
+            if self.left() < need:
+                self.report["notes"].append(f"bf16+compile {setting}: skipped (time budget; {self.left():.0f} s "
+                                            f"left, about {need:.0f} s needed)")
                 continue
             row = {"variant": "bf16+compile", "setting": setting, "batch": batch}
             try:
                 spec = self.settings[setting]
                 image, heatmap, tokens, _ = make_inputs(self.model, batch, spec["text_len"], self.device,
-                                                        self.args.seed + 7, spec["pad"])
+                                                        self.args.seed, spec["pad"])  # = measure()'s inputs: no recompile
                 eager = Trainer(self.model, self.device, bf16=True, fused=False, channels_last=self.channels_last)
                 with torch.no_grad():
                     ref = float(eager.loss(image, heatmap, tokens))
@@ -494,6 +498,7 @@ class Bench:
                 got = float(trainer.step(image, heatmap, tokens))  # compiles (training graph) and steps
                 self.sync()
                 row["compile_s"] = time.perf_counter() - t
+                need = max(need, 1.3 * row["compile_s"] + 30)
                 rel = abs(got - ref) / max(abs(ref), 1e-12)
                 row["check"] = {"loss_eager": ref, "loss_compiled": got, "rel_diff": rel,
                                 "passed": rel <= self.args.loss_rtol}
@@ -614,7 +619,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--peak-tflops", type=float, default=None, help="override the card's dense bf16 peak")
     p.add_argument("--loss-rtol", type=float, default=2e-2)
     p.add_argument("--min-grad-cos", type=float, default=0.99)
-    p.add_argument("--time-budget", type=float, default=330.0, help="seconds; later work is skipped after it")
+    p.add_argument("--time-budget", type=float, default=300.0,
+                   help="seconds from start; work that would not fit is skipped (default fits ~6 min in all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="JSON result path (a markdown block goes next to it, .md)")
     p.add_argument("--markdown", action="store_true", help="print the markdown block at the end")

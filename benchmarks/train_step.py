@@ -5,7 +5,8 @@ descriptions, and the same step: three-branch forward, FocusCLIP NT-Xent loss, b
 clip 1.0 and an SGD step (lr 5e-4, momentum 0.9, the paper's recipe).
 
 - ``ours``: texts tokenised before the step (as the DataLoader workers do, by ``Collator``), padded to
-  the longest text in the batch; masked mean pooling; ROI heatmaps rendered directly at the training
+  the longest text in the batch (limit 512 like the reference, so neither side truncates); masked mean
+  pooling; ROI heatmaps rendered directly at the training
   resolution S with ``focusclip.heatmaps.keypoints_heatmap(..., size=(S, S), src_size=(H0, W0))``.
 - ``reference``: inside the timed step, every text tokenised and padded to 512 tokens (as the reference
   ``forward`` does); the text embedding is the mean over all 512 positions including padding; ROI
@@ -183,7 +184,9 @@ class StepRunner:
         self.loss_fn = FocusCLIPLoss(gather=False)
         self.opt = torch.optim.SGD(self.model.parameters(), lr=5e-4, momentum=0.9)
         if pipeline == "ours":
-            self.tokenizer = get_tokenizer(model_name)
+            # Same 512-token limit as the reference, so no text is truncated in either pipeline and the
+            # only difference is the padding (the configs' own limits are 128 for tiny, 256 for lite0).
+            self.tokenizer = get_tokenizer(model_name, context_length=REFERENCE_CONTEXT)
             self.tokens = self.tokenizer(self.data["texts"])  # before the step, as loader workers do
         else:
             self.tokenizer = get_tokenizer(model_name, context_length=REFERENCE_CONTEXT, pad_to_max=True)
