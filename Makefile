@@ -25,7 +25,6 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
 
 bench: $(STAMP)
 	$(PY) benchmarks/heatmaps.py
