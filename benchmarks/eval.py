@@ -14,14 +14,15 @@ import argparse
 import datetime as _dt
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as C  # noqa: E402  (also puts src/ on sys.path for a checkout)
 
 STANFORD40_ACTIONS = ["applauding", "blowing_bubbles", "brushing_teeth", "cleaning_the_floor", "climbing", "cooking", "cutting_trees", "cutting_vegetables", "drinking", "feeding_a_horse", "fishing", "fixing_a_bike", "fixing_a_car", "gardening", "holding_an_umbrella", "jumping", "looking_through_a_microscope", "looking_through_a_telescope", "playing_guitar", "playing_violin", "pouring_liquid", "pushing_a_cart", "reading", "phoning", "riding_a_bike", "riding_a_horse", "rowing_a_boat", "running", "shooting_an_arrow", "smoking", "taking_photos", "texting_message", "throwing_frisby", "using_a_computer", "walking_the_dog", "washing_dishes", "watching_TV", "waving_hands", "writing_on_a_board", "writing_on_a_book"]
 
@@ -43,16 +44,6 @@ def write_stanford40(root: Path, n_images: int, size: tuple[int, int] = (320, 24
     (root / "ImageSplits/actions.txt").write_text(
         "action_name\tnumber_of_images\n" + "".join(f"{a}\t0\n" for a in STANFORD40_ACTIONS))
     (root / "ImageSplits/test.txt").write_text("\n".join(names) + "\n")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def one_at_a_time(model: Any, tokenizer: Any, transform: Any, samples: list, prompts: list[str], device) -> list[int]:
@@ -136,7 +127,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = {
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python benchmarks/eval.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "machine": f"{_cpu_model()}, {len(os.sched_getaffinity(0))} CPUs, load {os.getloadavg()[0]:.1f}, "
+        "machine": f"{C.cpu_model()}, {C.nproc()} CPUs, load {os.getloadavg()[0]:.1f}, "
                    + (f"{torch.cuda.get_device_name(device)}, " if device.type == "cuda" else "") +
                    f"torch {torch.__version__} ({torch.get_num_threads()} threads), device {device}",
         "model": args.model, "images": args.images, "classes": len(data.classes),

@@ -15,13 +15,16 @@ Exit status 1 when the outputs differ by 1e-5 or more or a speed-up is below ``-
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import platform
 import statistics
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as C  # noqa: E402  (also puts src/ on sys.path for a checkout)
 
 MAX_ABS_DIFF = 1e-5
 
@@ -99,26 +102,9 @@ def median_ms(fn, repeats: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
-def _nproc() -> int:
-    """CPUs this process may use, like ``nproc``."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    if importlib.util.find_spec("focusclip") is None:  # running from a checkout without install
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from focusclip.heatmaps import MPII_PART_GROUPS, keypoints_heatmap
 
     h, w = args.height, args.width
@@ -140,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     if args.markdown:
         print(f"- date: {time.strftime('%Y-%m-%d %H:%M %Z')}; command: `{cmd.strip()}`")
         print(
-            f"- machine: {_nproc()} CPUs (nproc), {_cpu_model()}; BLAS/OpenMP threads: {args.threads}; "
+            f"- machine: {C.nproc()} CPUs (nproc), {C.cpu_model()}; BLAS/OpenMP threads: {args.threads}; "
             f"numpy {np.__version__}, Python {platform.python_version()}"
         )
         print(
@@ -152,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         for mode, n, f, r, d in rows:
             print(f"| {mode} | {n:.2f} | {f:.3f} | {r:.0f}x | {d:.1e} |")
     else:
-        print(f"{w}x{h}, {args.people} people, threads={args.threads}, CPU: {_cpu_model()}")
+        print(f"{w}x{h}, {args.people} people, threads={args.threads}, CPU: {C.cpu_model()}")
         print(
             f"{'map':8s} {'reference ms':>13s} {'vectorised ms':>14s} {'speed-up':>9s} {'max abs diff':>13s}"
         )
