@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import importlib.util
 import json
+import logging
 import os
 import platform
 import resource
@@ -94,6 +95,14 @@ def now_utc() -> str:
 def command_line(script: str, argv: Sequence[str] | None) -> str:
     args = list(sys.argv[1:] if argv is None else argv)
     return " ".join(["python", f"benchmarks/{script}", *args])
+
+
+def configure_logging(*, silence_truncation: bool = False) -> None:
+    """Warnings and up to stderr; ``silence_truncation`` hides the tokenizer's truncation warnings
+    (focusclip-tiny's 128-token limit truncates long descriptions on every batch)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if silence_truncation:
+        logging.getLogger("focusclip.tokenizer").setLevel(logging.ERROR)
 
 
 # ------------------------------------------------------------------------------------- timing

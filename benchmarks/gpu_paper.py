@@ -632,7 +632,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    C.configure_logging()
     report = Bench(args).run()
     print(markdown(report) if args.markdown else _plain(report), flush=True)
     return report

@@ -431,8 +431,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("focusclip.tokenizer").setLevel(logging.ERROR)  # tiny's 128-token limit truncates
+    C.configure_logging(silence_truncation=True)
     if args.worker:
         _worker(args)
         return {}
