@@ -29,7 +29,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from focusclip.data.records import NUM_JOINTS, Record, RecordError, read_records, validate_record
+from focusclip.data.records import (
+    NUM_JOINTS,
+    Record,
+    RecordError,
+    iter_jsonl_lines,
+    read_records,
+    validate_record,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -128,24 +135,18 @@ def _csv_rows(path: Path, strict: bool = True) -> Iterator[tuple[str, Any]]:
 
 
 def _jsonl_rows(path: Path, strict: bool = True) -> Iterator[tuple[str, Any]]:
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                err = CustomDataError(f"{where}: not valid JSON ({e.msg} at column {e.colno})")
-            else:
-                err = None if isinstance(obj, dict) else CustomDataError(
-                    f"{where}: expected a JSON object, got {type(obj).__name__}")
-            if err is not None:
-                if strict:
-                    raise err
-                yield where, err
-                continue
-            yield where, {k: v for k, v in obj.items() if v is not None and v != ""}
+    for where, obj in iter_jsonl_lines(path, error=CustomDataError):
+        if isinstance(obj, CustomDataError):
+            err = obj
+        else:
+            err = None if isinstance(obj, dict) else CustomDataError(
+                f"{where}: expected a JSON object, got {type(obj).__name__}")
+        if err is not None:
+            if strict:
+                raise err
+            yield where, err
+            continue
+        yield where, {k: v for k, v in obj.items() if v is not None and v != ""}
 
 
 # ------------------------------------------------------------------------------ conversion

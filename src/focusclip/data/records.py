@@ -78,18 +78,28 @@ def read_records(path: str | os.PathLike, validate: bool = True) -> list[Record]
 
 
 def iter_records(path: str | os.PathLike, validate: bool = True) -> Iterator[Record]:
-    path = Path(path)
+    for where, record in iter_jsonl_lines(Path(path)):
+        if isinstance(record, RecordError):
+            raise record
+        yield validate_record(record, where) if validate else record
+
+
+def iter_jsonl_lines(path: Path, error: type[RecordError] = RecordError) -> Iterator[tuple[str, Any]]:
+    """``("<path>:<line>", parsed JSON value)`` for each non-blank line of a JSONL file.
+
+    A line that is not valid JSON yields an ``error`` naming the file, line and column in place of
+    the value, so callers choose whether to raise it or collect it and go on.
+    """
     with path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
+            if not line.strip():
                 continue
             where = f"{path}:{lineno}"
             try:
-                record = json.loads(line)
+                value = json.loads(line)
             except json.JSONDecodeError as e:
-                raise RecordError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
-            yield validate_record(record, where) if validate else record
+                value = error(f"{where}: not valid JSON ({e.msg} at column {e.colno})")
+            yield where, value
 
 
 def write_records(path: str | os.PathLike, records: Iterable[Record]) -> int:

@@ -8,7 +8,6 @@ folder holding ``train.jsonl`` / ``val.jsonl`` / ``test.jsonl``, or a list of re
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections import Counter
@@ -18,7 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from focusclip.data.records import NUM_JOINTS, Record, RecordError, record_id, resolve_image, validate_record
+from focusclip.data.records import (
+    NUM_JOINTS,
+    Record,
+    RecordError,
+    iter_jsonl_lines,
+    record_id,
+    resolve_image,
+    validate_record,
+)
 from focusclip.progress import track
 
 logger = logging.getLogger(__name__)
@@ -101,20 +108,6 @@ class Report:
 
 
 # ------------------------------------------------------------------------------ sources
-def _iter_records_file(path: Path) -> Iterator[tuple[str, Record | Exception]]:
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                yield where, RecordError(f"{where}: not valid JSON ({e.msg} at column {e.colno})")
-                continue
-            yield where, obj
-
-
 def _sources(path: Path) -> list[Path]:
     if path.is_dir():
         files = [path / name for name in SPLIT_FILES if (path / name).is_file()]
@@ -133,7 +126,7 @@ def _iter_file(path: Path) -> Iterator[tuple[str, Record | Exception]]:
     if suffix == ".csv" or (suffix in (".jsonl", ".ndjson") and _looks_custom(path)):
         yield from iter_custom(path)
     elif suffix in (".jsonl", ".ndjson"):
-        yield from _iter_records_file(path)
+        yield from iter_jsonl_lines(path)
     else:
         raise ValueError(f"{path}: expected a .jsonl or .csv dataset file or a folder with train.jsonl/val.jsonl")
 
