@@ -61,26 +61,26 @@ def _as_list(value: Any) -> list[Any]:
     return [value]
 
 
+def _unwrap(value: Any) -> Any:
+    """The element of a one-element array, None for other arrays; non-arrays unchanged."""
+    if isinstance(value, np.ndarray):
+        return value.ravel()[0] if value.size == 1 else None
+    return value
+
+
 def _field(struct: Any, name: str) -> Any:
     """A struct field, or None when the struct lacks it or it is empty."""
     if struct is None or isinstance(struct, (str, int, float)):
         return None
-    if isinstance(struct, np.ndarray):
-        if struct.size != 1:
-            return None
-        struct = struct.ravel()[0]
-    value = getattr(struct, name, None)
+    value = getattr(_unwrap(struct), name, None)
     return None if _is_empty(value) else value
 
 
 def _num(value: Any) -> float | None:
     """A MATLAB number in any of its squeezed forms ('1', 1, array([1]), []) -> float or None."""
-    if _is_empty(value):
+    value = None if _is_empty(value) else _unwrap(value)
+    if value is None:
         return None
-    if isinstance(value, np.ndarray):
-        if value.size != 1:
-            return None
-        value = value.ravel()[0]
     try:
         out = float(value)
     except (TypeError, ValueError):
@@ -89,13 +89,8 @@ def _num(value: Any) -> float | None:
 
 
 def _text(value: Any) -> str | None:
-    if _is_empty(value):
-        return None
-    if isinstance(value, np.ndarray):
-        if value.size != 1:
-            return None
-        value = value.ravel()[0]
-    return str(value).strip() or None
+    value = None if _is_empty(value) else _unwrap(value)
+    return None if value is None else str(value).strip() or None
 
 
 def _int_or_none(value: Any, unknown: int | None = -1) -> int | None:
