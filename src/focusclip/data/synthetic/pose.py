@@ -199,6 +199,15 @@ def _dir(theta: float) -> np.ndarray:
     return np.array([math.sin(t), math.cos(t)])
 
 
+def _two_bone_limb(j: np.ndarray, chain: tuple[int, int, int], angle: float, bend: float,
+                   upper: float, lower: float) -> None:
+    """Place the middle and end joints of ``chain`` (root, middle, end) in ``j``: the upper bone leaves
+    the root at ``angle`` degrees, the lower bone turns a further ``bend`` degrees at the middle joint."""
+    root, mid, end = chain
+    j[mid] = j[root] + upper * _dir(angle)
+    j[end] = j[mid] + lower * _dir(angle + bend)
+
+
 def forward_kinematics(pose: Pose, props: Proportions, height: float = 1.0) -> np.ndarray:
     """The 16 MPII joints (float array (16, 2)) of ``pose``, pelvis at the origin, standing height ``height``."""
     j = np.zeros((16, 2))
@@ -219,17 +228,13 @@ def forward_kinematics(pose: Pose, props: Proportions, height: float = 1.0) -> n
         (1.0, L_SHOULDER, L_ELBOW, L_WRIST, pose.arm_l, pose.elbow_l),
     )
     for sig, s, e, w, arm, elbow in arms:
-        upper = arm_axis + sig * arm
-        j[e] = j[s] + props.upper_arm * _dir(upper)
-        j[w] = j[e] + props.forearm * _dir(upper + sig * elbow)
+        _two_bone_limb(j, (s, e, w), arm_axis + sig * arm, sig * elbow, props.upper_arm, props.forearm)
     legs = (
         (sig_r, R_HIP, R_KNEE, R_ANKLE, pose.leg_r, pose.knee_r),
         (1.0, L_HIP, L_KNEE, L_ANKLE, pose.leg_l, pose.knee_l),
     )
     for sig, h, k, a, leg, knee in legs:
-        thigh = th_body + sig * leg
-        j[k] = j[h] + props.thigh * _dir(thigh)
-        j[a] = j[k] + props.shin * _dir(thigh - sig * knee)
+        _two_bone_limb(j, (h, k, a), th_body + sig * leg, -sig * knee, props.thigh, props.shin)
     j *= height
     if pose.mirror:
         j[:, 0] *= -1.0
