@@ -15,15 +15,21 @@ import json
 from typing import Any
 
 from focusclip.data.records import NUM_JOINTS, Record
+from focusclip.heatmaps import MPII_JOINTS
 
 PROMPT_VERSION = "mpii-single-shot-v1"
 
+
+def spoken_joint_name(joint: str) -> str:
+    """An MPII joint key as the prompt spells it: ``r_ankle`` -> ``right ankle``, ``head_top`` -> ``head top``."""
+    side, _, rest = joint.partition("_")
+    if side in ("r", "l") and rest:
+        joint = ("right " if side == "r" else "left ") + rest
+    return joint.replace("_", " ")
+
+
 # MPII joint order (ids 0..15), spelled the way the prompt shows them to the model.
-MPII_JOINT_NAMES: tuple[str, ...] = (
-    "right ankle", "right knee", "right hip", "left hip", "left knee", "left ankle",
-    "pelvis", "thorax", "upper neck", "head top",
-    "right wrist", "right elbow", "right shoulder", "left shoulder", "left elbow", "left wrist",
-)
+MPII_JOINT_NAMES: tuple[str, ...] = tuple(spoken_joint_name(j) for j in MPII_JOINTS)
 
 # Parts every per-person description has to cover, in the order the template lists them.
 BODY_PARTS: tuple[str, ...] = ("left leg", "right leg", "left arm", "right arm", "torso", "head")
