@@ -152,7 +152,7 @@ class TextTower(nn.Module):
         if weights not in (None, "none"):
             source = self._weights_location(hf_model_name, weights)
             try:
-                self.encoder = AutoModel.from_pretrained(source, add_pooling_layer=False)
+                self.encoder = AutoModel.from_pretrained(source)
             except OSError as e:
                 raise WeightsNotFoundError(
                     f"could not load text weights {source!r} ({e}). Offline, pass a local Hugging Face "
@@ -161,7 +161,9 @@ class TextTower(nn.Module):
             log.info("text tower: loaded %s", source)
         else:
             config = self._config(hf_model_name, hf_config, weights_hint=weights_hint)
-            self.encoder = AutoModel.from_config(config, add_pooling_layer=False)
+            self.encoder = AutoModel.from_config(config)
+        if getattr(self.encoder, "pooler", None) is not None:
+            self.encoder.pooler = None  # we pool the hidden states ourselves; an unused pooler would idle under DDP
         self.num_features = int(self.encoder.config.hidden_size)
 
     @staticmethod
