@@ -109,20 +109,21 @@ def train_config(cfg: DemoConfig, arm: str, seed: int, data: dict[str, Path], ru
     }
 
 
-def train_arm(cfg: DemoConfig, arm: str, seed: int, data: dict[str, Path], out: Path) -> Path:
-    """Train one arm for one seed (or reuse a finished run); returns the final model directory."""
+def train_arm(cfg: DemoConfig, arm: str, seed: int, data: dict[str, Path], out: Path) -> tuple[Path, bool]:
+    """Train one arm for one seed, resuming an interrupted run; returns (final model directory, reused)
+    where ``reused`` says a finished run was found and nothing was trained."""
     from focusclip.train import train
 
     run_dir = out / "runs" / f"{arm}-seed{seed}"
     final = run_dir / "model-final"
     if (final / "model.safetensors").exists():
         log.info("%s seed %d: reusing the finished run in %s", arm, seed, run_dir)
-        return final
+        return final, True
     resume = "latest" if (run_dir / "checkpoints").exists() else None
     conf = train_config(cfg, arm, seed, data, run_dir)
     conf["resume"] = resume
     result = train(conf)
-    return Path(result["model_final"])
+    return Path(result["model_final"]), False
 
 
 def evaluate_arm(model_dir: Path, data_dir: Path, results_path: Path, cfg: DemoConfig) -> dict[str, float]:
@@ -237,6 +238,8 @@ def plot_examples(records_path: Path, path: Path, n: int = 6, size: int = 224) -
 
 def plot_loss_curves(run_dirs: dict[str, list[Path]], path: Path) -> Path:
     """Training loss (image-text term, comparable across arms) and validation loss per arm."""
+    from matplotlib.ticker import MaxNLocator
+
     from focusclip.train.metrics import read_metrics
 
     plt = _plt()
@@ -253,6 +256,7 @@ def plot_loss_curves(run_dirs: dict[str, list[Path]], path: Path) -> Path:
                          alpha=0.8, label=label)
     axes[0].set(title="train: image-text NT-Xent", xlabel="optimizer step", ylabel="loss")
     axes[1].set(title="validation: image-text NT-Xent", xlabel="epoch", ylabel="loss")
+    axes[1].xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend()
@@ -328,6 +332,7 @@ Person heatmaps from the MPII skeletons and the rule-based pose descriptions (fi
 ## Time
 
 {chr(10).join(f'- {k}: {v:.0f} s' for k, v in timings.items())}
+(steps reused from an earlier run are not listed)
 
 Configuration: `demo_config.json`. Results of every task: `results/*.json`.
 """
@@ -357,8 +362,9 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         for arm in ARMS:
             t = time.monotonic()
             log.info("[2/4] training %s (seed %d)", cfg.model_name(arm), seed)
-            model_dir = train_arm(cfg, arm, seed, data, out)
-            timings[f"train {arm} seed {seed}"] = time.monotonic() - t
+            model_dir, reused = train_arm(cfg, arm, seed, data, out)
+            if not reused:
+                timings[f"train {arm} seed {seed}"] = time.monotonic() - t
             run_dirs[arm].append(model_dir.parent)
             t = time.monotonic()
             log.info("[3/4] zero-shot evaluation of %s (seed %d)", arm, seed)
