@@ -118,3 +118,22 @@ def open_rgb(path: str | os.PathLike) -> Any:
         raise FileNotFoundError(f"image not found: {path}") from None
     except OSError as e:
         raise ValueError(f"{path}: not a readable image ({e})") from None
+
+
+def open_image_reduced(path: str | os.PathLike, mode: str = "RGB", min_size: tuple[int, int] | None = None
+                       ) -> tuple[Any, tuple[float, float]]:
+    """Decode an image, letting JPEGs decode at a reduced scale (PIL draft mode) that is still at least
+    ``min_size`` = (width, height); returns the image and the factor (fx, fy) from file to decoded pixels.
+
+    Decoding a 1280x720 JPEG for a 224 px model this way is about twice as fast. Raises ``OSError`` or
+    ``ValueError`` (PIL's errors) for unreadable files.
+    """
+    from PIL import Image
+
+    with Image.open(path) as im:
+        w0, h0 = im.size
+        if min_size is not None and im.format == "JPEG":
+            im.draft(mode if mode in ("RGB", "L") else "RGB", (int(min_size[0]), int(min_size[1])))
+        im.load()
+        out = im.convert(mode)
+    return out, (out.size[0] / w0, out.size[1] / h0)

@@ -29,6 +29,7 @@ import torch
 from torch.utils.data import Dataset
 
 from focusclip.data.records import Record, record_id, resolve_image
+from focusclip.io import open_image_reduced
 
 logger = logging.getLogger(__name__)
 
@@ -223,18 +224,10 @@ class FocusDataset(Dataset):
 def _open_image(path: Path, mode: str, where: str, draft: tuple[int, int] | None = None
                 ) -> tuple[Any, tuple[float, float]]:
     """The decoded image and the factor (fx, fy) from file pixels to decoded pixels (JPEG draft mode)."""
-    from PIL import Image
-
     if not path.is_file():
         raise SampleError(f"{where}: file {path} does not exist")
     try:
-        with Image.open(path) as im:
-            w0, h0 = im.size
-            if draft is not None and im.format == "JPEG":
-                im.draft("RGB" if mode == "RGB" else mode, draft)
-            im.load()
-            out = im.convert(mode)
-            return out, (out.size[0] / w0, out.size[1] / h0)
+        return open_image_reduced(path, mode, draft)
     except Exception as e:  # PIL raises many types for corrupt or truncated data
         raise SampleError(f"{where}: cannot read {path}: {type(e).__name__}: {e}") from e
 
