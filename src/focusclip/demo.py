@@ -39,7 +39,7 @@ class DemoConfig:
     render_size: int = 224            #: pixel size of the rendered images
     model: str = "lite0-minilm"       #: towers: focusclip-<model> and clip-<model>
     image_size: int = 128             #: training / evaluation resolution
-    epochs: int = 4
+    epochs: int = 3
     batch_size: int = 32
     lr: float = 3e-4
     text_unlocked_layers: int = 0     #: train only the last N text layers (0: frozen text tower, CPU budget); -1: all

@@ -1,7 +1,7 @@
 """Using a trained model: zero-shot predictions for your own images and embeddings of images and texts.
 
 ```python
-clf = ZeroShotClassifier.from_pretrained("runs/demo/focusclip/model-final",
+clf = ZeroShotClassifier.from_pretrained("runs/demo/runs/focusclip-seed0/model-final",
                                          labels=["running", "sitting"], template="a photo of a person {c}")
 clf.predict(["me.jpg"], topk=2)   # [{"image": "me.jpg", "predictions": [{"label", "score", "prob"}, ...]}]
 ```
