@@ -293,7 +293,7 @@ def write_report(out: Path, cfg: DemoConfig, table: str, figures: dict[str, Path
                  alphas: dict[str, float], timings: dict[str, float]) -> Path:
     rel = lambda p: p.relative_to(out).as_posix()  # noqa: E731
     seeds = ", ".join(map(str, cfg.seeds))
-    text_tower = ("frozen text tower (its projection trains)" if cfg.text_unlocked_layers == 0 else
+    text_tower = ("frozen text tower, its projection trained" if cfg.text_unlocked_layers == 0 else
                   "whole text tower trained" if cfg.text_unlocked_layers < 0 else
                   f"last {cfg.text_unlocked_layers} text layers trained")
     text = f"""# FocusCLIP demo report
@@ -332,7 +332,8 @@ Person heatmaps from the MPII skeletons and the rule-based pose descriptions (fi
 ## Time
 
 {chr(10).join(f'- {k}: {v:.0f} s' for k, v in timings.items())}
-(steps reused from an earlier run are not listed)
+
+Training reused from an earlier run in the same folder is not listed.
 
 Configuration: `demo_config.json`. Results of every task: `results/*.json`.
 """
