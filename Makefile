@@ -26,8 +26,11 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 
-bench: $(STAMP)
-	$(PY) benchmarks/heatmaps.py
+bench: $(STAMP)   # CPU benchmarks; the GPU one is `python benchmarks/gpu_paper.py --out results.json`
+	$(PY) benchmarks/heatmaps.py --markdown
+	$(PY) benchmarks/eval.py --images 1000 --workers 2
+	$(PY) benchmarks/train_step.py --markdown
+	$(PY) benchmarks/loader.py --markdown
 
 clean:
 	rm -rf runs build dist src/*.egg-info .pytest_cache

@@ -608,6 +608,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="focusclip",
         description="FocusCLIP: subject-focused language-image pretraining and zero-shot classification.",
     )
+    from focusclip import __version__
+
+    parser.add_argument("--version", action="version", version=f"focusclip {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
