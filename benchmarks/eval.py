@@ -97,10 +97,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             times.append(time.perf_counter() - t)
         return min(times), out
     if Path(args.model).is_dir():  # a saved model directory (carries its own tokenizer files)
-        from focusclip.transforms import transforms_for
+        from focusclip.predict import eval_transform
 
         model = focusclip.load_model(args.model)
-        transform = transforms_for(model.config, model.image_mean, model.image_std)[1]
+        transform = eval_transform(model)
     else:
         model, _, transform = focusclip.create_model_and_transforms(args.model)
     model.to(device).eval()

@@ -405,12 +405,11 @@ def _load_eval_model(spec: str, device: str):
     from pathlib import Path
 
     import focusclip
-    from focusclip.transforms import transforms_for
+    from focusclip.predict import eval_transform
 
     if Path(spec).is_dir():
         model = focusclip.load_model(spec)
-        _, eval_tf = transforms_for(model.config, model.image_mean, model.image_std)
-        return model, focusclip.get_tokenizer(spec), eval_tf, Path(spec).name
+        return model, focusclip.get_tokenizer(spec), eval_transform(model), Path(spec).name
     if spec in focusclip.list_models():
         log.warning("--model %s is a registered config, not a trained model: its towers are as configured "
                     "(random or pretrained), not FocusCLIP-trained", spec)

@@ -21,7 +21,7 @@ from PIL import Image
 
 from focusclip.factory import get_tokenizer, load_model
 from focusclip.io import open_rgb
-from focusclip.transforms import JointTransform
+from focusclip.transforms import JointTransform, transforms_for
 from focusclip.zeroshot.evaluate import class_embeddings, resolve_device
 from focusclip.zeroshot.tasks import fill_template
 
@@ -33,9 +33,7 @@ ImageInput = str | os.PathLike | Image.Image
 
 def eval_transform(model: Any) -> JointTransform:
     """The evaluation transform of a (loaded) model, from its own config."""
-    cfg = model.config["vision"]
-    return JointTransform(int(cfg["image_size"]), tuple(model.image_mean), tuple(model.image_std),
-                          resize=cfg.get("resize", "squash"), interpolation=cfg.get("interpolation", "bicubic"))
+    return transforms_for(model.config, model.image_mean, model.image_std)[1]
 
 
 def _open(image: ImageInput) -> Image.Image:
