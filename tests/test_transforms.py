@@ -55,3 +55,24 @@ def test_heatmap_shape_errors():
     img, _, _ = _scene()
     with pytest.raises(ValueError, match="heatmap must have shape"):
         JointTransform(32, (0.0,) * 3, (1.0,) * 3).joint(img, heatmap=np.zeros((2, 3, 120, 200)))
+
+
+class _Crops(torch.utils.data.Dataset):
+    def __init__(self, tf):
+        self.tf = tf
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        return torch.tensor(self.tf.crop_box(120, 200))
+
+
+def test_each_loader_worker_draws_its_own_crops():
+    """A transform copied into DataLoader workers must not replay the same random crops in each."""
+    tf = JointTransform(32, (0.0,) * 3, (1.0,) * 3, train=True, scale=(0.3, 1.0), seed=5)
+    loader = torch.utils.data.DataLoader(_Crops(tf), batch_size=4, num_workers=2)
+    first, second = list(loader)  # batch 0 from worker 0, batch 1 from worker 1
+    assert not torch.equal(first, second)
+    again = torch.cat(list(loader))  # a seed makes the workers' streams reproducible
+    torch.testing.assert_close(torch.cat([first, second]), again)

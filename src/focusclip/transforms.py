@@ -47,11 +47,13 @@ class JointTransform:
     interpolation: str = "bicubic"
     seed: int | None = None
     _rng: random.Random = field(init=False, repr=False)
+    _rng_worker: int | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         if self.resize not in RESIZE_MODES:
             raise ValueError(f"resize must be one of {RESIZE_MODES}, got {self.resize!r}")
         self._rng = random.Random(self.seed)
+        self._rng_worker = None
         self._interp = InterpolationMode(self.interpolation)
 
     @property
@@ -100,23 +102,34 @@ class JointTransform:
             return (h0 - side) // 2, (w0 - side) // 2, side, side
         return 0, 0, h0, w0
 
+    def _random(self) -> random.Random:
+        """This process's generator: every DataLoader worker gets its own stream (a copied generator
+        would make all workers draw the same crops), derived from ``seed`` when one is given."""
+        info = torch.utils.data.get_worker_info()
+        worker = -1 if info is None else info.id
+        if worker != self._rng_worker and info is not None:
+            self._rng = random.Random(None if self.seed is None else self.seed * 1_000_003 + worker + 1)
+        self._rng_worker = worker
+        return self._rng
+
     def _random_crop(self, h0: int, w0: int) -> tuple[int, int, int, int]:
+        rng = self._random()
         area = h0 * w0
         log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
         for _ in range(10):
-            target = area * self._rng.uniform(*self.scale)
-            aspect = math.exp(self._rng.uniform(*log_ratio))
+            target = area * rng.uniform(*self.scale)
+            aspect = math.exp(rng.uniform(*log_ratio))
             w = round(math.sqrt(target * aspect))
             h = round(math.sqrt(target / aspect))
             if 0 < w <= w0 and 0 < h <= h0:
-                return self._rng.randint(0, h0 - h), self._rng.randint(0, w0 - w), h, w
+                return rng.randint(0, h0 - h), rng.randint(0, w0 - w), h, w
         return 0, 0, h0, w0
 
     def _jitter(self, x: torch.Tensor) -> torch.Tensor:
-        j = self.color_jitter
-        x = TF.adjust_brightness(x, self._rng.uniform(1 - j, 1 + j))
-        x = TF.adjust_contrast(x, self._rng.uniform(1 - j, 1 + j))
-        return TF.adjust_saturation(x, self._rng.uniform(1 - j, 1 + j))
+        j, rng = self.color_jitter, self._random()
+        x = TF.adjust_brightness(x, rng.uniform(1 - j, 1 + j))
+        x = TF.adjust_contrast(x, rng.uniform(1 - j, 1 + j))
+        return TF.adjust_saturation(x, rng.uniform(1 - j, 1 + j))
 
 
 def _to_uint8_tensor(image: Image.Image | np.ndarray | torch.Tensor) -> torch.Tensor:
