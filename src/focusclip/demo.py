@@ -135,7 +135,7 @@ def evaluate_arm(model_dir: Path, data_dir: Path, results_path: Path, cfg: DemoC
 
     model = load_model(model_dir)
     data = evaluate(model, get_tokenizer(str(model_dir)), eval_transform(model), resolve_tasks(list(TASKS)),
-                    {"synthetic": str(data_dir)}, batch_size=64, workers=cfg.workers, device="cpu",
+                    {"synthetic": str(data_dir)}, batch_size=64, workers=cfg.workers, device="auto",
                     out=results_path, model_name=model_dir.parent.name)
     fp = _fingerprint_of(data, model_dir.parent.name)
     return {e["task"]: e["metrics"]["acc"] for e in data["results"].values() if e["model"] == fp}
@@ -185,9 +185,10 @@ def chance_levels(data_dir: Path) -> dict[str, float]:
     from focusclip.zeroshot.tasks import resolve_tasks
 
     classes = json.loads((data_dir / "classes.json").read_text())
-    attr = {"synth-activity": "activity", "synth-age": "age", "synth-expression": "expression"}
-    out = {t.name: 100.0 * min(t.k, len(classes[attr[t.name]])) / len(classes[attr[t.name]])
-           for t in resolve_tasks(list(TASKS))}
+    out = {}
+    for t in resolve_tasks(list(TASKS)):
+        n = len(classes[t.options["attribute"]])
+        out[t.name] = 100.0 * min(t.k, n) / n
     for group, tasks in GROUPS.items():
         out[f"{group} mean"] = statistics.fmean(out[t] for t in tasks)
     out["headline"] = statistics.fmean(out[f"{g} mean"] for g in GROUPS)
