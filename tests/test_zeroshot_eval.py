@@ -303,3 +303,34 @@ def test_prompt_ensemble_averages_the_extra_templates(fixtures):
     assert entry["prompts"][0] == "a photo of an angry looking face"
     assert "a photo of an angry face." in tok.strings  # the ensemble templates were encoded too
     assert entry["metrics"]["top1"] == 100.0
+
+
+def test_k_above_five_is_evaluated(tmp_path):
+    """A user task may ask for any k: acc@7 over 7 classes is 100% whatever the model."""
+    write_fer2013(tmp_path / "fer2013")
+    user = tmp_path / "k7.json"
+    user.write_text(json.dumps([{"name": "fer-k7", "dataset": "fer2013", "split": "PrivateTest",
+                                 "classes": ["happy", "sad", "angry", "disgust", "fear", "surprise", "neutral"],
+                                 "templates": ["{c}"], "k": 7}]))
+    (task,) = resolve_tasks(str(user))
+    tok = OracleTokenizer()
+    model = Oracle(tok, {0: "unrelated"})
+    data = evaluate(model, tok, to_tensor, [task], tmp_path, workers=0, device="cpu")
+    (entry,) = data["results"].values()
+    assert entry["metrics"]["acc"] == 100.0 and entry["metrics"]["top7"] == 100.0
+    assert next(iter(data["results"])).endswith("@" + data["model"])
+
+
+def test_class_embeddings_average_the_normalised_prompt_embeddings():
+    from focusclip.zeroshot.evaluate import class_embeddings
+
+    vectors = {"a0": torch.tensor([3.0, 0.0, 0.0]), "a1": torch.tensor([0.0, 2.0, 0.0]),
+               "b0": torch.tensor([0.0, 0.0, 5.0])}
+
+    class Fixed(torch.nn.Module):
+        def encode_text(self, texts, normalize=True):
+            v = torch.stack([vectors[t] for t in texts])
+            return torch.nn.functional.normalize(v, dim=-1) if normalize else v
+
+    emb = class_embeddings(Fixed(), lambda texts: texts, [["a0", "a1"], ["b0"]], torch.device("cpu"))
+    torch.testing.assert_close(emb, torch.tensor([[2 ** -0.5, 2 ** -0.5, 0.0], [0.0, 0.0, 1.0]]))

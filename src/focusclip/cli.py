@@ -388,8 +388,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     data = evaluate(model, tokenizer, transform, tasks, args.data_root, batch_size=args.batch_size,
                     workers=args.workers, device=args.device, limit=args.limit, ensemble=args.ensemble,
                     out=args.out, force=args.force, model_name=name, confusion=not args.no_confusion)
-    fingerprint = next((e["model"] for e in data["results"].values() if e.get("model_name") == name), None)
-    if fingerprint is None:
+    fingerprint = data["model"]
+    if not any(key.endswith("@" + fingerprint) for key in data["results"]):
         log.warning("no task could be evaluated (all datasets absent under %s)", args.data_root)
         return 1
     table = markdown_table(data, fingerprint)

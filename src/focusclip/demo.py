@@ -137,15 +137,7 @@ def evaluate_arm(model_dir: Path, data_dir: Path, results_path: Path, cfg: DemoC
     data = evaluate(model, get_tokenizer(str(model_dir)), eval_transform(model), resolve_tasks(list(TASKS)),
                     {"synthetic": str(data_dir)}, batch_size=64, workers=cfg.workers, device="auto",
                     out=results_path, model_name=model_dir.parent.name)
-    fp = _fingerprint_of(data, model_dir.parent.name)
-    return {e["task"]: e["metrics"]["acc"] for e in data["results"].values() if e["model"] == fp}
-
-
-def _fingerprint_of(data: dict[str, Any], model_name: str) -> str:
-    for e in data["results"].values():
-        if e.get("model_name") == model_name:
-            return e["model"]
-    raise KeyError(f"no results for {model_name}")
+    return {e["task"]: e["metrics"]["acc"] for e in data["results"].values() if e["model"] == data["model"]}
 
 
 # ------------------------------------------------------------------------------------- summaries

@@ -162,7 +162,7 @@ def evaluate_task(model: Any, tokenizer: Callable, transform: Callable, task: Ta
     class_emb = class_embeddings(model, tokenizer, task.prompts(classes, ensemble=ensemble), device)
     t1 = time.monotonic()
     topk = rank_images(model, transform, data.samples, class_emb, device, batch_size, workers,
-                       desc=f"eval {task.name}")
+                       desc=f"eval {task.name}", kmax=max(MAX_K, task.k))
     seconds = time.monotonic() - t1
     metrics = task_metrics(topk, labels, len(classes), task.k)
     entry = {
@@ -211,7 +211,8 @@ def evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequen
              device: str | torch.device = "auto", limit: int | None = None, ensemble: bool = False,
              out: str | os.PathLike | None = None, force: bool = False, model_id: str | None = None,
              model_name: str = "", confusion: bool = True) -> dict[str, Any]:
-    """Evaluate ``tasks``; returns ``{"version", "results": {task@model: entry}, "headline": {model: ...}}``.
+    """Evaluate ``tasks``; returns ``{"version", "results": {task@model: entry}, "headline": {model: ...},
+    "model": <this model's fingerprint>, "skipped_tasks": [...]}``.
 
     With ``out``, existing results for the same task, model fingerprint, limit and task definition are
     kept (``force`` recomputes), the file is rewritten atomically after each task, and confusion-matrix
@@ -268,6 +269,7 @@ def _evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Seque
             atomic_write_json(out, data)
     data["headline"][fp] = model_headline(results, fp)
     data["skipped_tasks"] = absent
+    data["model"] = fp  # the fingerprint of this call's model: results keys are "<task>@<model>"
     if out:
         atomic_write_json(out, data)
     return data

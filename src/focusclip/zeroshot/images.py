@@ -55,10 +55,13 @@ def read_video_frame(path: Path, frame: str | float = "middle") -> Image.Image:
                 raise ImageLoadError(f"{path}: no decodable frames")
             return frames[min(int(pos * len(frames)), len(frames) - 1)].to_image()
         target = min(int(pos * n), n - 1)
+        last = None
         for i, f in enumerate(container.decode(stream)):
             if i >= target:
                 return f.to_image()
             last = f
+        if last is None:  # e.g. a truncated download
+            raise ImageLoadError(f"{path}: no decodable frames")
         return last.to_image()  # the header over-counted frames
 
 
