@@ -214,3 +214,20 @@ def test_freezing_and_zero_shot_during_training(tmp_path):
     final = focusclip.load_model(result["model_final"]).state_dict()
     assert torch.equal(init["visual.trunk.patch_embed.proj.weight"], final["visual.trunk.patch_embed.proj.weight"])
     assert not torch.equal(init["visual_proj.weight"], final["visual_proj.weight"])
+    trunk = focusclip.create_model("focusclip-tiny").visual.trunk
+    groups = focusclip.model._layer_groups(trunk)
+    names = {id(p): n for n, p in trunk.named_parameters()}
+    last = [names[id(p)] for p in groups[-1].parameters()]
+    before_last = [names[id(p)] for p in groups[-2].parameters()]
+    assert last and before_last
+    assert any(not torch.equal(init[f"visual.trunk.{n}"], final[f"visual.trunk.{n}"]) for n in last)
+    assert all(torch.equal(init[f"visual.trunk.{n}"], final[f"visual.trunk.{n}"]) for n in before_last)
+
+
+def test_step_checkpoint_on_an_epoch_boundary_is_written(tmp_path):
+    """every_steps=3 with 3 steps per epoch: step 3 ends an epoch where no epoch checkpoint is due."""
+    from focusclip.train.checkpoint import list_checkpoints
+
+    run = tmp_path / "ck"
+    train(_fake_cfg(run, max_steps=5, checkpoint={"every_steps": 3, "every_epochs": 2}))
+    assert [p.name for p in list_checkpoints(run)] == ["step-00000003.pt", "step-00000005.pt"]

@@ -163,8 +163,7 @@ def _layer_groups(module: nn.Module) -> list[nn.Module]:
         except AttributeError:
             continue
         if isinstance(obj, nn.Sequential | nn.ModuleList):
-            blocks = list(obj)
             tail = [getattr(module, n) for n in ("norm", "fc_norm", "conv_head", "bn2", "head")
                     if isinstance(getattr(module, n, None), nn.Module)]
-            return blocks + tail
-    return list(module.children())
+            return [g for g in [*obj, *tail] if any(True for _ in g.parameters())]  # skip Identity heads
+    return [g for g in module.children() if any(True for _ in g.parameters())]

@@ -28,21 +28,21 @@ class Progress:
     """
 
     def __init__(self, total: int | None, desc: str, unit: str = "it", every: float = 10.0,
-                 disable: bool = False):
+                 disable: bool = False, initial: int = 0):
         self.total, self.desc, self.unit, self.every = total, desc, unit, every
-        self.n = 0
+        self.n = self._initial = initial  # work done before this process (a resumed run)
         self.start = self._last = time.monotonic()
         self._bar = None
         self.disable = disable
         if not disable and sys.stderr.isatty():
-            self._bar = tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=True)
+            self._bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True, leave=True)
 
     @property
     def rate(self) -> float:
-        return self.n / max(time.monotonic() - self.start, 1e-9)
+        return (self.n - self._initial) / max(time.monotonic() - self.start, 1e-9)
 
     def eta(self) -> float | None:
-        if self.total is None or self.n == 0:
+        if self.total is None or self.n == self._initial:
             return None
         return (self.total - self.n) / max(self.rate, 1e-9)
 

@@ -207,8 +207,7 @@ class Trainer:
 
         cfg, st = self.cfg, self.state
         progress = Progress(self.total_steps, cfg.name, unit="step", every=cfg.log.every_seconds,
-                            disable=not self.info.is_main)
-        progress.n = st.step
+                            disable=not self.info.is_main, initial=st.step)
         steps_this_run, stopped = 0, "finished"
         window_t, window_steps = time.monotonic(), 0
         try:
@@ -349,7 +348,9 @@ class Trainer:
         st.batch_in_epoch = 0
         self.evaluate(epoch=finished_epoch)
         last = st.step >= self.total_steps
-        if cfg.checkpoint.every_epochs and (st.epoch % cfg.checkpoint.every_epochs == 0 or last):
+        due_epoch = cfg.checkpoint.every_epochs and (st.epoch % cfg.checkpoint.every_epochs == 0 or last)
+        due_step = cfg.checkpoint.every_steps and st.step % cfg.checkpoint.every_steps == 0  # left to us
+        if due_epoch or due_step:
             self.save()
 
     def evaluate(self, epoch: int | None = None, force: bool = False) -> None:
