@@ -66,6 +66,12 @@ def test_readers_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     records = tmp_path / "records.jsonl"
     records.write_text(json.dumps({"image": "1.jpg", "captions": TEXTS[2:]}) + "\n")
     assert load_texts(records) == TEXTS[2:]
+    one_line = tmp_path / "one.jsonl"  # a single line is valid JSON as a whole: still one record
+    one_line.write_text(json.dumps({"id": "a", "description": TEXTS[0]}) + "\n")
+    assert load_texts(one_line) == [TEXTS[0]]
+    one_record = tmp_path / "one-record.jsonl"  # people (a list) before captions
+    one_record.write_text(json.dumps({"image": "1.jpg", "people": [], "captions": TEXTS[1:2]}) + "\n")
+    assert load_texts(one_record) == TEXTS[1:2]
 
     assert main(["describe", "--stats", str(released), "--json"]) == 0
     s = json.loads(capsys.readouterr().out)

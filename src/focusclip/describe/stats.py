@@ -74,36 +74,33 @@ def load_texts(path: str | os.PathLike) -> list[str]:
     MPII Pose Descriptions JSON list (objects with ``description``)."""
     path = Path(path)
     raw = path.read_text(encoding="utf-8")
-    head = raw.lstrip()[:1]
-    if head == "[" or (head == "{" and _is_single_json(raw)):
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as e:
+    try:
+        data = json.loads(raw)  # a whole-file JSON document (or a one-line JSONL file)
+    except json.JSONDecodeError as e:
+        if raw.lstrip()[:1] == "[":
             raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
-        if isinstance(data, dict):  # tolerate {"annotations": [...]} style wrappers
-            data = next((v for v in data.values() if isinstance(v, list)), [])
+        data = None
+    if isinstance(data, list):
         return [t for item in data for t in _texts_of(item)]
+    if isinstance(data, dict):
+        if any(k in data for k in ("description", "captions", "image", "id")):  # one JSONL line
+            return _texts_of(data)
+        # tolerate {"annotations": [...]} style wrappers
+        return [t for item in next((v for v in data.values() if isinstance(v, list)), []) for t in _texts_of(item)]
     texts: list[str] = []
-    for lineno, line in enumerate(raw.splitlines(), 1):
+    lines = raw.splitlines()
+    for lineno, line in enumerate(lines, 1):
         line = line.strip()
         if not line:
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError:
-            if lineno == len(raw.splitlines()):  # a torn last line of a file still being written
+            if lineno == len(lines):  # a torn last line of a file still being written
                 continue
             raise ValueError(f"{path}:{lineno}: not valid JSON") from None
         texts.extend(_texts_of(obj))
     return texts
-
-
-def _is_single_json(raw: str) -> bool:
-    try:
-        json.loads(raw)
-    except json.JSONDecodeError:
-        return False
-    return True
 
 
 def _texts_of(item: Any) -> list[str]:
