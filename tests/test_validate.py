@@ -108,3 +108,18 @@ def test_cli_validate(tmp_path, capsys):
 def test_missing_dataset_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="train.jsonl / val.jsonl"):
         validate_dataset(tmp_path)
+
+
+def test_malformed_people_are_reported_not_crashes(tmp_path):
+    from focusclip.data.records import RecordError, validate_record
+
+    for people, match in (([[1, 2]], "people\\[0\\] must be an object"), ({"joints": []}, "must be a list"),
+                          ([{"joints": [1] * 16}], "pairs of numbers"),
+                          ([{"joints": [[None, None]] * 16}], "pairs of numbers")):
+        with pytest.raises(RecordError, match=match):
+            validate_record({"image": "a.jpg", "people": people}, "f.jsonl:1")
+    Image.new("RGB", (20, 20)).save(tmp_path / "a.jpg")
+    (tmp_path / "train.jsonl").write_text(
+        json.dumps({"image": "a.jpg", "captions": ["x"], "people": [{"joints": [[None, None]] * 16}]}) + "\n")
+    report = validate_dataset(tmp_path / "train.jsonl")
+    assert not report.ok and report.n_errors == 1

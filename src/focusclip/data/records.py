@@ -50,19 +50,32 @@ def record_id(record: Record) -> str:
     return str(record.get("id", record["image"]))
 
 
+def valid_joints(joints: object) -> bool:
+    """``NUM_JOINTS`` [x, y] pairs of numbers."""
+    return (isinstance(joints, list) and len(joints) == NUM_JOINTS
+            and all(isinstance(j, list | tuple) and len(j) == 2
+                    and all(isinstance(v, int | float) and not isinstance(v, bool) for v in j) for j in joints))
+
+
 def validate_record(record: Record, where: str = "record") -> Record:
     """Check the fields the rest of the library relies on; raise :class:`RecordError` naming ``where``."""
     if not isinstance(record, dict):
         raise RecordError(f"{where}: expected a JSON object, got {type(record).__name__}")
     if not isinstance(record.get("image"), str) or not record["image"]:
         raise RecordError(f"{where}: missing 'image' (a path string)")
-    for i, person in enumerate(record.get("people") or []):
+    people = record.get("people") or []
+    if not isinstance(people, list):
+        raise RecordError(f"{where}: 'people' must be a list of objects")
+    for i, person in enumerate(people):
+        if not isinstance(person, dict):
+            raise RecordError(f"{where}: people[{i}] must be an object with 'joints' and 'visible'")
         joints = person.get("joints")
         vis = person.get("visible")
         if joints is not None:
-            if len(joints) != NUM_JOINTS or any(len(j) != 2 for j in joints):
-                raise RecordError(f"{where}: people[{i}].joints must be {NUM_JOINTS} [x, y] pairs")
-            if vis is not None and len(vis) != NUM_JOINTS:
+            if not valid_joints(joints):
+                raise RecordError(f"{where}: people[{i}].joints must be {NUM_JOINTS} [x, y] pairs of numbers "
+                                  "(use [-1, -1] for a missing joint)")
+            if vis is not None and (not isinstance(vis, list) or len(vis) != NUM_JOINTS):
                 raise RecordError(f"{where}: people[{i}].visible must have {NUM_JOINTS} entries")
     captions = record.get("captions")
     if captions is not None and (

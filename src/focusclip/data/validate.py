@@ -24,6 +24,7 @@ from focusclip.data.records import (
     iter_jsonl_lines,
     record_id,
     resolve_image,
+    valid_joints,
     validate_record,
 )
 from focusclip.progress import track
@@ -160,6 +161,9 @@ def _check_people(record: Record, size: tuple[int, int] | None, where: str, rid:
         vis = person.get("visible")
         if not isinstance(joints, list) or any(not isinstance(j, list) or len(j) != 2 for j in joints):
             report.add(ERROR, JOINT_COUNT, where, rid, f"people[{i}].joints must be a list of [x, y] pairs")
+            continue
+        if len(joints) == NUM_JOINTS and not valid_joints(joints):
+            report.add(ERROR, JOINT_COUNT, where, rid, f"people[{i}].joints must hold numbers ([-1, -1] if missing)")
             continue
         if len(joints) != NUM_JOINTS or (vis is not None and len(vis) != NUM_JOINTS):
             report.add(ERROR, JOINT_COUNT, where, rid,
