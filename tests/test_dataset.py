@@ -192,3 +192,23 @@ def test_dataloader_with_two_workers_and_real_tokenizer(data):
     assert b["id"] == ["r0", "r1", "r5", "r0"]
     expected = tok(["a", "only", "p", "a"])["input_ids"]
     assert torch.equal(ids, expected)
+
+
+def test_auto_heatmap_follows_the_heatmaps_module(data):
+    """auto = file, else the first of person / points / boxes that yields a Gaussian."""
+    from focusclip.heatmaps import auto_mode
+
+    hidden = {"joints": _joints(50, 10, 70, 30), "visible": [0] * 16}
+    boxed = {"image": "images/1.jpg", "id": "boxed", "captions": ["x"], "people": [hidden],
+             "boxes": [[0, 0, 20, 40]]}
+    parts = {"image": "images/2.jpg", "id": "cub", "captions": ["x"],
+             "points": [[50, 10], [70, 30], [60, 20]], "points_visible": [1, 1, 1]}
+    assert auto_mode({**boxed, "width": W, "height": H}) == "boxes"
+    assert auto_mode({**parts, "width": W, "height": H}) == "points"
+    ds = FocusDataset([boxed, parts], root=data["root"], transform=_tf(), heatmap="auto")
+    px, py = _peak(ds[0]["heatmap"])  # box centre (10, 20) -> (4, 16)
+    assert abs(px - 4) <= 1 and abs(py - 16) <= 1
+    px, py = _peak(ds[1]["heatmap"])  # points' box centre (60, 20) -> (24, 16)
+    assert abs(px - 24) <= 1 and abs(py - 16) <= 1
+    explicit = FocusDataset([parts], root=data["root"], transform=_tf(), heatmap="points")[0]["heatmap"]
+    assert torch.equal(explicit, ds[1]["heatmap"])

@@ -418,3 +418,10 @@ def test_cli_heatmap_bad_input(tmp_path, capsys):
     assert main(["heatmap", str(img_path), "--keypoints", str(bad), "--out", str(tmp_path / "x.png")]) == 1
     assert "kp.json" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_auto_mode_errors_name_the_record():
+    from focusclip.heatmaps import record_heatmap
+
+    with pytest.raises(ValueError, match="record r9"):
+        record_heatmap({"id": "r9", "width": 8, "height": 8, "points": [[1, 2, 3]]}, (8, 8))

@@ -327,17 +327,21 @@ def record_boxes(record: Mapping[str, Any]) -> np.ndarray:
         raise ValueError(f"record {_record_name(record)}: {e}") from None
 
 
-def _n_valid_sets(pts: Any, vis: Any) -> int:
-    p, v = _as_point_sets(pts, vis, None, "points")
-    return int((v.sum(axis=-1) >= 2).sum())
+def record_points(record: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """A record's free point sets (S, K, 2) and visibility (S, K) (``points`` / ``points_visible``)."""
+    try:
+        return _as_point_sets(record.get("points") or [], record.get("points_visible"), None, "points")
+    except ValueError as e:
+        raise ValueError(f"record {_record_name(record)}: {e}") from None
 
 
-def _auto_mode(record: Mapping[str, Any]) -> str:
+def auto_mode(record: Mapping[str, Any]) -> str:
     """First of person / points / boxes that yields at least one Gaussian (person if none does)."""
-    joints, vis = record_keypoints(record)
-    if len(joints) and _n_valid_sets(joints, vis):
+    _, vis = record_keypoints(record)
+    if (vis.sum(axis=-1) >= 2).any():
         return "person"
-    if record.get("points") and _n_valid_sets(record["points"], record.get("points_visible")):
+    _, pvis = record_points(record)
+    if (pvis.sum(axis=-1) >= 2).any():
         return "points"
     if len(record_boxes(record)):
         return "boxes"
@@ -368,17 +372,14 @@ def record_heatmap(
             )
         src_size = (record["height"], record["width"])
     if mode == "auto":
-        mode = _auto_mode(record)
+        mode = auto_mode(record)
     if mode in ("person", "parts"):
         joints, vis = record_keypoints(record)
         return keypoints_heatmap(joints, vis, size, mode, src_size, min_sigma)
     if mode == "boxes":
         return boxes_heatmap(record_boxes(record), size, src_size, min_sigma)
-    points = record.get("points") or []
-    try:
-        return points_heatmap(points, record.get("points_visible"), size, None, src_size, min_sigma)
-    except ValueError as e:
-        raise ValueError(f"record {_record_name(record)}: {e}") from None
+    points, vis = record_points(record)
+    return points_heatmap(points, vis, size, None, src_size, min_sigma)
 
 
 # ------------------------------------------------------------------------------ input files

@@ -33,7 +33,7 @@ from focusclip.io import open_image_reduced
 
 logger = logging.getLogger(__name__)
 
-HEATMAP_SOURCES = ("person", "parts", "boxes", "file", "auto", "none")
+HEATMAP_SOURCES = ("person", "parts", "boxes", "points", "file", "auto", "none")
 CAPTION_MODES = ("random", "first", "all")
 
 
@@ -176,6 +176,17 @@ class FocusDataset(Dataset):
             moved = np.asarray(out["keypoints"], dtype=np.float64).reshape(joints.shape)
             hm = keypoints_heatmap(moved, vis, size=size, mode=mode)
             return {"image": out["image"], "heatmap": torch.from_numpy(np.ascontiguousarray(hm))[None].float()}
+        if mode == "points":
+            from focusclip.heatmaps import points_heatmap, record_points
+
+            points, vis = record_points(record)
+            if not len(points):
+                out = tf.joint(image)
+                return {"image": out["image"], "heatmap": torch.zeros(1, *size)}
+            out = tf.joint(image, keypoints=points.reshape(-1, 2) * factor)
+            moved = np.asarray(out["keypoints"], dtype=np.float64).reshape(points.shape)
+            hm = points_heatmap(moved, vis, size=size)
+            return {"image": out["image"], "heatmap": torch.from_numpy(np.ascontiguousarray(hm))[None].float()}
         if mode == "boxes":
             from focusclip.heatmaps import boxes_heatmap, record_boxes
 
@@ -195,11 +206,11 @@ class FocusDataset(Dataset):
             return self.heatmap
         if record.get("heatmap"):
             return "file"
-        if any(p.get("joints") is not None for p in record.get("people") or []):
-            return "person"
-        if record.get("boxes") or any(p.get("box") is not None for p in record.get("people") or []):
-            return "boxes"
-        return "none"
+        from focusclip.heatmaps import auto_mode, record_boxes, record_keypoints, record_points
+
+        if not (len(record_keypoints(record)[0]) or len(record_points(record)[0]) or len(record_boxes(record))):
+            return "none"  # nothing marks a subject: the whole image
+        return auto_mode(record)  # the same choice as focusclip.heatmaps.record_heatmap(mode="auto")
 
     # ---------------------------------------------------------------------------- bad samples
     def _note_bad(self, index: int, error: SampleError) -> None:
