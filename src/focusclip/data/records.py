@@ -117,17 +117,13 @@ def iter_jsonl_lines(path: Path, error: type[RecordError] = RecordError) -> Iter
 
 def write_records(path: str | os.PathLike, records: Iterable[Record]) -> int:
     """Write records as JSONL atomically (temporary file + rename). Returns the number written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    from focusclip.io import atomic_open
+
     n = 0
-    with tmp.open("w", encoding="utf-8") as f:
+    with atomic_open(path, "w", encoding="utf-8") as f:
         for record in records:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
             n += 1
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
     return n
 
 

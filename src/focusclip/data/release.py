@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -204,11 +203,3 @@ def paper_records(root: str | os.PathLike, images_dir: str | os.PathLike,
     """The paper's setting: GPT-4 train descriptions and GPT-3.5-turbo-0613 val descriptions."""
     return {split: release_to_records(root, llm, split, images_dir, relative_to)
             for split, llm in PAPER_SETTING.items()}
-
-
-def caption_counts(records: Iterable[Record]) -> dict[str, int]:
-    """How many captions each source contributed (for reports)."""
-    c: Counter = Counter()
-    for r in records:
-        c.update(r.get("caption_sources") or [])
-    return dict(c)
