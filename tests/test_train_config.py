@@ -58,6 +58,10 @@ def test_wrong_types_and_values_are_errors():
         load_config(None, [])  # records without a train file
     with pytest.raises(ValueError, match="divisible"):
         load_config(None, ["data.kind=fake", "batch_size=10", "accum_steps=4"])
+    with pytest.raises(ValueError, match="data.captions"):  # caught before any model is built
+        load_config(None, ["data.kind=fake", "data.captions=all"])
+    with pytest.raises(ValueError, match="data.heatmap"):
+        load_config(None, ["data.kind=fake", "data.heatmap=persons"])
 
 
 def test_yaml_unknown_key_names_the_file(tmp_path):

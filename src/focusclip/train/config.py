@@ -28,8 +28,8 @@ class DataConfig:
     train: str | None = None              #: records JSONL for training (paths relative to the current dir)
     val: str | None = None                #: records JSONL for the validation loss
     root: str | None = None               #: image root (default: each JSONL file's folder)
-    heatmap: str = "person"               #: person | parts | boxes | file | none
-    captions: str = "random"              #: random | first | all
+    heatmap: str = "person"               #: person | parts | boxes | points | file | auto | none
+    captions: str = "random"              #: random (one drawn per epoch) | first
     pad_to_max: bool = False              #: pad text to context_length (the paper pads to 512)
     context_length: int | None = None     #: tokenizer length (default: the model config's)
     augment: dict | None = None           #: scale / ratio / color_jitter (None: resize only, as the paper)
@@ -123,9 +123,14 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Check values that the types alone do not constrain; raise ValueError naming the key."""
+        from focusclip.data.dataset import HEATMAP_SOURCES
+
         checks = [
             ("precision", self.precision in PRECISIONS, f"one of {PRECISIONS}"),
             ("data.kind", self.data.kind in ("records", "fake"), "records or fake"),
+            ("data.captions", self.data.captions in ("random", "first"),
+             "random or first (training needs one text per image)"),
+            ("data.heatmap", self.data.heatmap in HEATMAP_SOURCES, f"one of {HEATMAP_SOURCES}"),
             ("loss.kind", self.loss.kind in ("ntxent", "clip"), "ntxent or clip"),
             ("loss.weights", len(self.loss.weights) == 3, "three weights (roi_img, roi_txt, img_txt)"),
             ("optim.name", self.optim.name in ("sgd", "adamw"), "sgd or adamw"),

@@ -63,8 +63,6 @@ def build_dataset(cfg: DataConfig, split: str, transform: Any, image_size: int, 
     path = cfg.train if split == "train" else cfg.val
     if not path:
         return None
-    if cfg.captions == "all":
-        raise ValueError("config data.captions: training needs one text per image; use 'random' or 'first'")
     from focusclip.data.dataset import FocusDataset
 
     ds = FocusDataset(path, root=cfg.root, transform=transform, heatmap=cfg.heatmap,
