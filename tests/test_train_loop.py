@@ -188,7 +188,7 @@ def test_damaged_and_incompatible_checkpoints_are_refused(tmp_path):
     good[-1].write_bytes(data[: len(data) // 3])
     with pytest.raises(CheckpointError, match="damaged or unreadable"):
         train(_fake_cfg(run, max_steps=6, resume=str(good[-1])))
-    assert ckpt_io.resolve_resume("latest", run) == good[0]
+    assert ckpt_io.resolve_resume("latest", run)[0] == good[0]
     # not a checkpoint at all
     other = tmp_path / "other.pt"
     torch.save({"hello": torch.zeros(1)}, other)

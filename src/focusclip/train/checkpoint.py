@@ -106,18 +106,17 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
-def resolve_resume(resume: str, run_dir: str | Path) -> Path | None:
-    """``"latest"`` -> the newest readable checkpoint of the run (None when there is none); else the path."""
+def resolve_resume(resume: str, run_dir: str | Path) -> tuple[Path, dict[str, Any]] | None:
+    """The checkpoint to resume from, loaded: ``"latest"`` -> the newest readable one of the run (None when
+    there is none), else the given path. Each file is read once."""
     if resume != "latest":
-        return Path(resume)
+        return Path(resume), load_checkpoint(resume)
     candidates = list_checkpoints(run_dir)
     for path in reversed(candidates):
         try:
-            load_checkpoint(path)
+            return path, load_checkpoint(path)
         except CheckpointError as e:
             log.warning("skipping %s", e)
-            continue
-        return path
     if candidates:
         raise CheckpointError(f"{checkpoint_dir(run_dir)}: no readable checkpoint among {len(candidates)}")
     return None

@@ -103,7 +103,7 @@ class Trainer:
         self.cfg, self.info = cfg, info
         self.run_dir = Path(cfg.out_dir)
         self.device = info.device
-        resume_path = self._resume_path()
+        resume = self._find_resume()
 
         _seed_everything(cfg.seed)  # identical initial weights on every rank
         self.model, self.train_tf, self.eval_tf = focusclip.create_model_and_transforms(
@@ -121,24 +121,24 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self._setup_data()
         self.state = TrainState()
-        if resume_path is not None:
-            self._resume(resume_path)
+        if resume is not None:
+            self._resume(*resume)
         else:
             _seed_everything(cfg.seed + info.rank)  # per-rank randomness (dropout) from here on
         if info.is_main:
             atomic_write_text(self.run_dir / "config.yaml", dump_config(cfg))
         self.metrics = MetricsLogger(self.run_dir, enabled=info.is_main, tensorboard=cfg.log.tensorboard)
-        self.last_ckpt: Path | None = resume_path
+        self.last_ckpt: Path | None = resume[0] if resume is not None else None
         self.results: dict[str, Any] = {"loss": None, "val_loss": None, "zeroshot": None}
 
     # -------------------------------------------------------------- setup helpers
-    def _resume_path(self) -> Path | None:
+    def _find_resume(self) -> tuple[Path, dict[str, Any]] | None:
         cfg = self.cfg
         if cfg.resume:
-            path = ckpt_io.resolve_resume(cfg.resume, self.run_dir)
-            if path is None:
+            found = ckpt_io.resolve_resume(cfg.resume, self.run_dir)
+            if found is None:
                 log.info("resume=latest: no checkpoint in %s yet, starting from scratch", self.run_dir)
-            return path
+            return found
         existing = ckpt_io.list_checkpoints(self.run_dir)
         if existing:
             raise ValueError(f"{self.run_dir} already holds checkpoints (newest {existing[-1].name}): continue "
@@ -175,8 +175,7 @@ class Trainer:
                  f" in {cfg.accum_steps} micro-batches (GradCache)" if cfg.accum_steps > 1 else "",
                  self.precision)
 
-    def _resume(self, path: Path) -> None:
-        ckpt = ckpt_io.load_checkpoint(path)
+    def _resume(self, path: Path, ckpt: dict[str, Any]) -> None:
         ckpt_io.check_compatible(ckpt, self.model.config, path)
         ckpt_io.load_model_state(self.model, ckpt["model"], path)
         try:
