@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from focusclip.io import open_rgb
+from focusclip.zeroshot.datasets.actions import VIDEO_EXTENSIONS
 from focusclip.zeroshot.datasets.common import DatasetError, Sample
 
 logger = logging.getLogger(__name__)
@@ -79,11 +81,11 @@ def open_sample(sample: Sample) -> Image.Image:
         if isinstance(src, np.ndarray):
             img = Image.fromarray(src)
         elif src.is_dir():
-            img = Image.open(_frame_from_folder(src, sample.frame))
-        elif src.suffix.lower() in (".mp4", ".mkv", ".webm", ".avi"):
+            img = open_rgb(_frame_from_folder(src, sample.frame))
+        elif src.suffix.lower() in VIDEO_EXTENSIONS:
             img = read_video_frame(src, sample.frame)
         else:
-            img = Image.open(src)
+            img = open_rgb(src)
         img = img.convert("RGB")
     except ImportError:
         raise
