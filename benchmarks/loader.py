@@ -19,7 +19,6 @@ step down; the numbers here are each measured alone.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import tempfile
 import time
@@ -29,11 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as C  # noqa: E402
-
-log = logging.getLogger("benchmarks.loader")
-
-DEFAULT_MODELS = ("focusclip-tiny", "focusclip-lite0-minilm")
-DEFAULT_BATCH = {"focusclip-tiny": 32, "focusclip-lite0-minilm": 16}
+from train_step import DEFAULT_BATCH, DEFAULT_MODELS  # noqa: E402  (the step this loader feeds)
 
 
 # ------------------------------------------------------------------------------------------ data

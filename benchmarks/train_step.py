@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import logging
 import math
 import statistics
 import sys
@@ -42,34 +41,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as C  # noqa: E402
 
-log = logging.getLogger("benchmarks.train_step")
-
 DEFAULT_MODELS = ("focusclip-tiny", "focusclip-lite0-minilm")
 DEFAULT_BATCH = {"focusclip-tiny": 32, "focusclip-lite0-minilm": 16}
 REFERENCE_CONTEXT = 512
 PIPELINES = ("ours", "reference")
-# Used only when the synthetic world or the rule-based describer is unavailable (about 150 words).
-FALLBACK_TEXT = (
-    "There is one person in image who is running. The whole body is visible, with all sixteen joints in "
-    "view. The person in the centre of the frame is leaning slightly forward with their left leg bent at "
-    "the knee at about 100 degrees and lifted in front of the body, while their right leg is extended "
-    "behind them with the knee almost straight and the foot pushing off the ground. Their left arm is "
-    "bent at the elbow to roughly 90 degrees and swings backwards next to the torso, and their right arm "
-    "is bent to about 80 degrees and swings forwards at chest height. The torso is upright with a small "
-    "forward lean, the shoulders are level and the hips are turned slightly to the right. The head is "
-    "held up, facing forwards and a little to the left, in line with the torso, and the gaze is directed "
-    "ahead along the path of the run."
-)
 
 
 # ------------------------------------------------------------------------------------------ data
 def make_data(n: int, seed: int, frame: tuple[int, int]) -> dict[str, Any]:
     """``n`` samples: people (joints scaled into a ``frame`` = (H, W) image) and pose descriptions."""
-    try:
-        return _synthetic_data(n, seed, frame)
-    except ImportError as e:  # the synthetic world / describer are optional for this script
-        log.warning("synthetic world or rule-based describer unavailable (%s); using template poses", e)
-        return _fallback_data(n, seed, frame)
+    return _synthetic_data(n, seed, frame)
 
 
 def _synthetic_data(n: int, seed: int, frame: tuple[int, int]) -> dict[str, Any]:
@@ -87,17 +68,6 @@ def _synthetic_data(n: int, seed: int, frame: tuple[int, int]) -> dict[str, Any]
                                    for (x, y), v in zip(p["joints"], p["visible"])],
                         "visible": list(p["visible"])} for p in record["people"]])
     return {"frame": [h0, w0], "people": people, "texts": texts, "source": "synthetic world + rules describer"}
-
-
-def _fallback_data(n: int, seed: int, frame: tuple[int, int]) -> dict[str, Any]:
-    import heatmaps as heatmap_bench  # benchmarks/heatmaps.py
-
-    h0, w0 = frame
-    people = []
-    for i in range(n):
-        joints, vis = heatmap_bench.make_frame(seed + i, 1 + i % 2, w0, h0)
-        people.append([{"joints": j.tolist(), "visible": v.astype(int).tolist()} for j, v in zip(joints, vis)])
-    return {"frame": [h0, w0], "people": people, "texts": [FALLBACK_TEXT] * n, "source": "fixed text"}
 
 
 def _arrays(person_list: list[dict[str, Any]]):
@@ -145,7 +115,6 @@ def reference_heatmaps(data: dict[str, Any], size: int, mode: str):
 # ---------------------------------------------------------------------------------------- model
 def reference_forward(model, image, tokens, heatmap) -> dict[str, Any]:
     """``model.forward`` with the reference text pooling: mean over every position, padding included."""
-    import math as _m
 
     import torch.nn.functional as F
 
@@ -155,7 +124,7 @@ def reference_forward(model, image, tokens, heatmap) -> dict[str, Any]:
     return {"image_features": model.encode_image(image, normalize=True),
             "text_features": F.normalize(text, dim=-1),
             "roi_features": model.encode_roi(image, heatmap, normalize=True),
-            "logit_scale": model.logit_scale.clamp(max=_m.log(100.0)).exp()}
+            "logit_scale": model.logit_scale.clamp(max=math.log(100.0)).exp()}
 
 
 class StepRunner:
