@@ -82,7 +82,6 @@ def test_loss_falls_and_exports_load(tmp_path):
     tok = focusclip.get_tokenizer("focusclip-tiny")
     final = focusclip.load_model(result["model_final"])
     before, after = _set_loss(init, tok, tf, records), _set_loss(final, tok, tf, records)
-    print(before, after)
     assert after < before - 1.0, (before, after)
     # the export equals the last checkpoint's weights
     ck = ckpt_io.load_checkpoint(result["checkpoint"])

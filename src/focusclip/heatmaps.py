@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from focusclip.data.records import NUM_JOINTS
+
 logger = logging.getLogger(__name__)
 
 MPII_JOINTS: tuple[str, ...] = (
@@ -44,7 +46,6 @@ MPII_JOINTS: tuple[str, ...] = (
     "upper_neck", "head_top", "r_wrist", "r_elbow", "r_shoulder", "l_shoulder", "l_elbow", "l_wrist",
 )  # fmt: skip
 
-NUM_JOINTS = len(MPII_JOINTS)
 
 # The ten body-part groups of SPEC section 4 (MPII joint ids), in the reference code's order.
 MPII_PART_GROUPS: Mapping[str, tuple[int, ...]] = {

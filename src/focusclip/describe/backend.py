@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from focusclip.data.records import Record
@@ -20,7 +20,6 @@ class Outcome:
     usage: dict[str, Any] | None = None
     finish_reason: str | None = None
     served_model: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -54,7 +54,6 @@ def result_line(record: Record, describer: Describer, outcome: Outcome) -> dict[
         line["usage"] = outcome.usage
     if outcome.finish_reason:
         line["finish_reason"] = outcome.finish_reason
-    line.update(outcome.extra)
     line["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return line
 

@@ -52,7 +52,7 @@ from focusclip.data.synthetic.scene import (
     draw_shadow,
     random_color,
 )
-from focusclip.io import atomic_write_json
+from focusclip.io import atomic_save, atomic_write_json
 from focusclip.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -312,9 +312,7 @@ def render_item(out_dir: str | os.PathLike, seed: int, stream: int, index: int, 
     name = _image_name(stream, index)
     rel = f"images/{name}.jpg"
     path = Path(out_dir) / rel
-    tmp = path.with_name(f".{name}.{os.getpid()}.tmp.jpg")
-    sample.image.save(tmp, format="JPEG", quality=JPEG_QUALITY)
-    os.replace(tmp, path)
+    atomic_save(path, lambda f: sample.image.save(f, format="JPEG", quality=JPEG_QUALITY))
     split = "eval" if stream == EVAL_STREAM else "train"
     return make_record(sample, rel, split, name, image_size)
 
