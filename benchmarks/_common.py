@@ -102,7 +102,7 @@ def configure_logging(*, silence_truncation: bool = False) -> None:
     (focusclip-tiny's 128-token limit truncates long descriptions on every batch)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if silence_truncation:
-        logging.getLogger("focusclip.tokenizer").setLevel(logging.ERROR)
+        logging.getLogger("focusclip.model.tokenizer").setLevel(logging.ERROR)
 
 
 # ------------------------------------------------------------------------------------- timing

@@ -78,8 +78,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
 
     import focusclip
-    from focusclip.zeroshot.datasets import load_dataset
-    from focusclip.zeroshot.evaluate import class_embeddings, rank_images, resolve_device
+    from focusclip.runtime import resolve_device
+    from focusclip.zeroshot.classifier import build_zero_shot_classifier
+    from focusclip.zeroshot.datasets import load_benchmark
+    from focusclip.zeroshot.evaluate import rank_images
     from focusclip.zeroshot.tasks import resolve_tasks
 
     if args.threads:
@@ -109,12 +111,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "stanford40"
         write_stanford40(root, args.images)
-        data = load_dataset("stanford40", root, "test")
+        data = load_benchmark("stanford40", root, "test")
         prompts = [p[0] for p in task.prompts(data.classes)]
         labels_ok = len(data.samples) == args.images
 
         def batched() -> np.ndarray:
-            emb = class_embeddings(model, tokenizer, task.prompts(data.classes), device)
+            emb = build_zero_shot_classifier(model, tokenizer, task.prompts(data.classes), device)
             return rank_images(model, transform, data.samples, emb, device, args.batch_size, args.workers,
                                desc="batched")[:, 0]
 

@@ -288,7 +288,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace):
         import torch
 
-        from focusclip.factory import create_model
+        from focusclip.model.factory import create_model
 
         self.args = args
         self.t0 = time.perf_counter()

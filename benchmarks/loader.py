@@ -101,7 +101,7 @@ def loader_rate(records: list[dict[str, Any]], root: Path, model_name: str, batc
     from torch.utils.data import DataLoader
 
     from focusclip.data.dataset import Collator, FocusDataset
-    from focusclip.factory import create_model_and_transforms, get_tokenizer
+    from focusclip.model.factory import create_model_and_transforms, get_tokenizer
 
     _, train_tf, _ = create_model_and_transforms(model_name, pretrained="none")
     dataset = FocusDataset(records, root=root, transform=train_tf, heatmap=heatmap, captions="random",

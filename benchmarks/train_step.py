@@ -134,8 +134,8 @@ class StepRunner:
                  heatmap_mode: str, seed: int):
         import torch
 
-        from focusclip.factory import create_model, get_tokenizer
         from focusclip.loss import FocusCLIPLoss
+        from focusclip.model.factory import create_model, get_tokenizer
 
         if pipeline not in PIPELINES:
             raise ValueError(f"pipeline must be one of {PIPELINES}, got {pipeline!r}")

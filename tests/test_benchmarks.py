@@ -66,7 +66,7 @@ def test_train_step_reference_pooling_includes_padding(bench):
     import torch
 
     ts = bench("train_step")
-    from focusclip.factory import create_model, get_tokenizer
+    from focusclip.model.factory import create_model, get_tokenizer
 
     torch.manual_seed(0)
     model = create_model("focusclip-tiny", pretrained="none").eval()

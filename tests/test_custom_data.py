@@ -7,12 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from focusclip.data.custom import CustomDataError, load_custom, load_dataset
-from focusclip.data.records import read_records
+from focusclip.data.custom import CustomDataError
+from focusclip.data.records import RecordError, read_records
+from focusclip.data.sources import read_dataset_file
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "custom"
 STAND = [[56, 90], [57, 75], [58, 60], [70, 60], [71, 75], [72, 90], [64, 60], [64, 34], [64, 28],
          [64, 14], [50, 56], [53, 45], [56, 34], [72, 34], [75, 45], [78, 56]]
+
+
+def load_custom(path: Path) -> list[dict]:
+    return read_dataset_file(path)[0]
 
 
 def _csv(path: Path, text: str) -> Path:
@@ -67,19 +72,19 @@ def test_jsonl_errors_and_missing_header(tmp_path):
     with pytest.raises(CustomDataError, match=r"d.jsonl:3: 'captions' must be a list of strings"):
         load_custom(p)
     p.write_text('{"image": "a.jpg"}\n[1, 2]\n')
-    with pytest.raises(CustomDataError, match=r"d.jsonl:2: expected a JSON object, got list"):
+    with pytest.raises(RecordError, match=r"d.jsonl:2: expected a JSON object, got list"):
         load_custom(p)
     bad = _csv(tmp_path / "h.csv", "file,caption\na.jpg,x\n")
     with pytest.raises(CustomDataError, match=r"h.csv:1: the header must have an 'image' column"):
         load_custom(bad)
-    with pytest.raises(ValueError, match="expected a .csv or .jsonl"):
+    with pytest.raises(ValueError, match="expected a .jsonl or .csv"):
         load_custom(_csv(tmp_path / "x.txt", "image\n"))
 
 
-def test_load_dataset_tells_records_from_custom_jsonl(tmp_path):
-    records, root = load_dataset(EXAMPLE / "data.jsonl")
+def test_read_dataset_file_tells_records_from_custom_jsonl(tmp_path):
+    records, root = read_dataset_file(EXAMPLE / "data.jsonl")
     assert root == EXAMPLE and records[0]["captions"][0].startswith("A person stands")
     rec_file = tmp_path / "train.jsonl"
     rec_file.write_text(json.dumps({"image": "a.jpg", "captions": ["x"], "people": []}) + "\n")
-    records, root = load_dataset(rec_file)
+    records, root = read_dataset_file(rec_file)
     assert records == read_records(rec_file) and root == tmp_path

@@ -13,15 +13,15 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from focusclip.data.dataset import Collator, FocusDataset, SampleError
-from focusclip.transforms import JointTransform
+from focusclip.model.transforms import SampleTransform
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "custom"
 S = 32
 W, H = 80, 40
 
 
-def _tf() -> JointTransform:
-    return JointTransform(resolution=S, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+def _tf() -> SampleTransform:
+    return SampleTransform(resolution=S, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 
 
 def _joints(x0: float, y0: float, x1: float, y1: float) -> list[list[float]]:
@@ -177,7 +177,7 @@ def test_collator_flattens_all_captions_with_an_index():
 
 
 def test_dataloader_with_two_workers_and_real_tokenizer(data):
-    from focusclip.factory import get_tokenizer
+    from focusclip.model.factory import get_tokenizer
 
     tok = get_tokenizer("clip-tiny")
     good = [r for r in data["records"] if r["id"] in ("r0", "r1", "r5")] * 3
@@ -195,16 +195,19 @@ def test_dataloader_with_two_workers_and_real_tokenizer(data):
 
 
 def test_auto_heatmap_follows_the_heatmaps_module(data):
-    """auto = file, else the first of person / points / boxes that yields a Gaussian."""
-    from focusclip.heatmaps import auto_mode
+    """auto = file, else the first of person / points / boxes that yields a Gaussian, else none."""
+    from focusclip.heatmaps import resolve_source
 
     hidden = {"joints": _joints(50, 10, 70, 30), "visible": [0] * 16}
     boxed = {"image": "images/1.jpg", "id": "boxed", "captions": ["x"], "people": [hidden],
              "boxes": [[0, 0, 20, 40]]}
     parts = {"image": "images/2.jpg", "id": "cub", "captions": ["x"],
              "points": [[50, 10], [70, 30], [60, 20]], "points_visible": [1, 1, 1]}
-    assert auto_mode({**boxed, "width": W, "height": H}) == "boxes"
-    assert auto_mode({**parts, "width": W, "height": H}) == "points"
+    assert resolve_source({**boxed, "width": W, "height": H}) == "boxes"
+    assert resolve_source({**parts, "width": W, "height": H}) == "points"
+    assert resolve_source({**parts, "heatmap": "h.png"}) == "file"
+    assert resolve_source({"image": "x.jpg", "people": [hidden]}) == "person"  # marked but hidden: empty map
+    assert resolve_source({"image": "x.jpg"}) == "none"  # nothing marks a subject: the whole image
     ds = FocusDataset([boxed, parts], root=data["root"], transform=_tf(), heatmap="auto")
     px, py = _peak(ds[0]["heatmap"])  # box centre (10, 20) -> (4, 16)
     assert abs(px - 4) <= 1 and abs(py - 16) <= 1

@@ -26,10 +26,10 @@ from focusclip.describe import (  # noqa: E402
     OpenAIDescriber,
     RetryPolicy,
     describe_records,
-    load_results,
+    read_descriptions,
 )
-from focusclip.describe.prompt import MPII_JOINT_NAMES  # noqa: E402
-from focusclip.io import read_jsonl_tolerant  # noqa: E402
+from focusclip.io import read_jsonl  # noqa: E402
+from focusclip.skeleton import MPII_JOINT_NAMES  # noqa: E402
 
 SECRET = "sk-test-DO-NOT-LEAK-7f3a9c21e5"
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -181,7 +181,7 @@ def test_exact_prompt_structure_over_http(llm: FakeLLM, tmp_path: Path) -> None:
     assert person["keypoints"][0] == [-1, -1] and person["keypoints"][5] == [-1, -1]
     assert person["keypoints"][9] == [-1, -1] and person["keypoints"][1] == [205, 110]
 
-    lines = {line["id"]: line for line in read_jsonl_tolerant(out)}
+    lines = {line["id"]: line for line in read_jsonl(out)}
     line = lines["r001"]
     assert line["description"] == "There are 1 people in image. Description of r001."
     assert line["image"] == "images/00001.jpg"
@@ -221,7 +221,7 @@ def test_retries_backoff_and_errors(llm: FakeLLM, tmp_path: Path) -> None:
     assert len(llm.requests_for("r005")) == 4  # 1 + max_retries
     assert len(llm.requests_for("r006")) == 1
 
-    ok, failed = load_results(out)
+    ok, failed = read_descriptions(out)
     assert set(ok) == {"r001", "r002", "r003", "r006"}
     assert ok["r001"]["attempts"] == 2 and ok["r002"]["attempts"] == 3 and ok["r003"]["attempts"] == 2
     assert failed["r004"]["error"]["type"] == "BadRequestError"
@@ -236,9 +236,9 @@ def test_retries_backoff_and_errors(llm: FakeLLM, tmp_path: Path) -> None:
     summary = describe_records([make_record(i) for i in range(1, 7)], out, d, workers=3)
     assert (summary.skipped, summary.described, summary.failed) == (4, 2, 0)
     assert sorted(r["key"] for r in llm.requests[before:]) == ["r004", "r005"]
-    ok, failed = load_results(out)
+    ok, failed = read_descriptions(out)
     assert set(ok) == {f"r{i:03d}" for i in range(1, 7)} and not failed
-    successes = [x["id"] for x in read_jsonl_tolerant(out) if "description" in x]
+    successes = [x["id"] for x in read_jsonl(out) if "description" in x]
     assert sorted(successes) == sorted(set(successes))  # each record described once
 
 
@@ -285,7 +285,7 @@ def test_api_key_never_logged_or_written(llm: FakeLLM, tmp_path: Path, caplog: p
     text = out.read_text()
     assert SECRET not in text and SECRET not in caplog.text  # ...but never written or logged
     assert SECRET not in captured.out and SECRET not in captured.err
-    _, failed = load_results(out)
+    _, failed = read_descriptions(out)
     assert failed["r002"]["error"]["status"] == 401 and "***" in failed["r002"]["error"]["message"]
 
 

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import json
 
-from focusclip.describe import (
-    PROMPT_VERSION,
-    SYSTEM_PROMPT,
-    annotation_payload,
-    build_messages,
-    count_in_words,
-)
-from focusclip.describe.prompt import MPII_JOINT_NAMES
+from focusclip.describe import PROMPT_VERSION, SYSTEM_PROMPT, annotation_payload, build_messages
+from focusclip.english import count_in_words
+from focusclip.skeleton import MPII_JOINT_NAMES
 
 
 def mpii_record() -> dict:

@@ -12,9 +12,9 @@ import pytest
 
 from focusclip.cli import main
 from focusclip.data.records import read_records
-from focusclip.describe import RULES_VERSION, describe_record, load_results
+from focusclip.describe import RULES_VERSION, describe_record, read_descriptions
 from focusclip.describe.rules import _Skeleton, activity_phrase, attribute_phrase, posture
-from focusclip.io import read_jsonl_tolerant
+from focusclip.io import read_jsonl
 
 # MPII ids: 0 r-ankle 1 r-knee 2 r-hip 3 l-hip 4 l-knee 5 l-ankle 6 pelvis 7 thorax 8 neck 9 head-top
 # 10 r-wrist 11 r-elbow 12 r-shoulder 13 l-shoulder 14 l-elbow 15 l-wrist (image y grows downwards)
@@ -173,7 +173,7 @@ def test_cli_rules_resume_and_merge(tmp_path: Path, capsys: pytest.CaptureFixtur
             "--limit", "3", "--records-out", str(merged)]
     assert main(argv) == 0
     assert "3 described, 0 failed, 0 already done" in capsys.readouterr().out
-    lines = read_jsonl_tolerant(out)
+    lines = read_jsonl(out)
     assert [x["id"] for x in lines] == ["r0", "r1", "r2"]
     assert all(x["backend"] == "rules" and x["prompt_version"] == RULES_VERSION for x in lines)
     assert lines[0]["parameters"] == {"seed": 0, "attributes": True}
@@ -181,9 +181,9 @@ def test_cli_rules_resume_and_merge(tmp_path: Path, capsys: pytest.CaptureFixtur
 
     assert main(argv[:-4] + ["--records-out", str(merged)]) == 0  # rerun without --limit: resumes
     assert "1 described, 0 failed, 3 already done" in capsys.readouterr().out
-    assert len(read_jsonl_tolerant(out)) == 4
+    assert len(read_jsonl(out)) == 4
 
-    ok, _ = load_results(out)
+    ok, _ = read_descriptions(out)
     captioned = read_records(merged)
     assert [r["captions"] for r in captioned] == [[ok[f"r{i}"]["description"]] for i in range(4)]
     # image paths were rebased so they still point at data/<id>.jpg from train/
@@ -191,7 +191,7 @@ def test_cli_rules_resume_and_merge(tmp_path: Path, capsys: pytest.CaptureFixtur
 
     appended = tmp_path / "appended.jsonl"
     assert main(["describe", str(data / "records.jsonl"), "--out", str(out), "--merge",
-                 "--records-out", str(appended), "--caption-mode", "append"]) == 0
+                 "--records-out", str(appended), "--merge-mode", "append"]) == 0
     assert read_records(appended)[2]["captions"] == ["old caption", ok["r2"]["description"]]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from focusclip.cli import main
-from focusclip.describe import description_stats, format_stats, load_texts
+from focusclip.describe import collect_descriptions, description_stats, format_description_stats
 
 TEXTS = [
     # 35 words, no repeated 3-gram, follows the template, covers all six parts
@@ -36,7 +36,7 @@ def test_known_numbers() -> None:
     assert s["has_person_sentence"] == pytest.approx(0.5)
     assert s["mentions_all_parts"] == pytest.approx(0.25)
     assert s["parts"] == {p: 0.25 for p in ("left leg", "right leg", "left arm", "right arm", "torso", "head")}
-    table = format_stats(s)
+    table = format_description_stats(s)
     assert "vocabulary" in table and "25.0%" in table and "15.0" in table
     assert description_stats([]) == {"count": 0}
 
@@ -58,20 +58,20 @@ def test_readers_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
         + json.dumps({"id": "c", "description": TEXTS[1]}) + "\n"
         + '{"id": "d", "descr'  # torn last line of a file still being written
     )
-    assert load_texts(ours) == TEXTS[:2]
+    assert collect_descriptions(ours) == TEXTS[:2]
     released = tmp_path / "train.json"  # MPII Pose Descriptions release: one JSON list
     released.write_text(json.dumps([{"image": "1.jpg", "video_id": 3, "count": 1, "description": t}
                                     for t in TEXTS]))
-    assert load_texts(released) == TEXTS
+    assert collect_descriptions(released) == TEXTS
     records = tmp_path / "records.jsonl"
     records.write_text(json.dumps({"image": "1.jpg", "captions": TEXTS[2:]}) + "\n")
-    assert load_texts(records) == TEXTS[2:]
+    assert collect_descriptions(records) == TEXTS[2:]
     one_line = tmp_path / "one.jsonl"  # a single line is valid JSON as a whole: still one record
     one_line.write_text(json.dumps({"id": "a", "description": TEXTS[0]}) + "\n")
-    assert load_texts(one_line) == [TEXTS[0]]
+    assert collect_descriptions(one_line) == [TEXTS[0]]
     one_record = tmp_path / "one-record.jsonl"  # people (a list) before captions
     one_record.write_text(json.dumps({"image": "1.jpg", "people": [], "captions": TEXTS[1:2]}) + "\n")
-    assert load_texts(one_record) == TEXTS[1:2]
+    assert collect_descriptions(one_record) == TEXTS[1:2]
 
     assert main(["describe", "--stats", str(released), "--json"]) == 0
     s = json.loads(capsys.readouterr().out)

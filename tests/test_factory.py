@@ -11,7 +11,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 import focusclip
-from focusclip.towers import WeightsNotFoundError, load_state_dict_file, package_path
+from focusclip.model.towers import WeightsNotFoundError, load_state_dict_file, package_path
 
 REGISTERED = ["clip-lite0-minilm", "clip-tiny", "clip-vit-b16-bert",
               "focusclip-lite0-minilm", "focusclip-tiny", "focusclip-vit-b16-bert"]
@@ -29,7 +29,7 @@ def test_every_registered_model_encodes_and_backpropagates(name):
     model, train_tf, eval_tf = focusclip.create_model_and_transforms(name, pretrained="none")
     tok = focusclip.get_tokenizer(name)
     img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (90, 120, 3), dtype=np.uint8))
-    sample = train_tf.joint(img, heatmap=np.ones((90, 120), np.float32))
+    sample = train_tf.apply(img, heatmap=np.ones((90, 120), np.float32))
     images = torch.stack([eval_tf(img), sample["image"]])
     out = model(images, tok(["a photo of a person running", "two people sitting"]),
                 heatmap=torch.stack([sample["heatmap"]] * 2))

@@ -92,7 +92,7 @@ def test_baseline_without_roi_uses_only_image_text():
 
 def test_clip_kind_uses_logit_scale():
     f = {"image_features": torch.randn(4, 8), "text_features": torch.randn(4, 8), "logit_scale": torch.tensor(7.0)}
-    out = FocusCLIPLoss(kind="clip")(f)
+    out = FocusCLIPLoss(name="clip")(f)
     assert out["loss"].item() == pytest.approx(reference_clip(f["image_features"], f["text_features"], 7.0),
                                                rel=1e-5)
 
@@ -117,7 +117,7 @@ def _loss_and_grads(x, heads, kind):
     params = {k: w.clone().requires_grad_(True) for k, w in heads.items()}
     out = {f"{k}_features": x[k] @ params[k].T for k in x}
     out["logit_scale"] = torch.tensor(5.0)
-    loss = FocusCLIPLoss(kind=kind)(out)["loss"]
+    loss = FocusCLIPLoss(name=kind)(out)["loss"]
     loss.backward()
     return loss.detach(), {k: p.grad for k, p in params.items()}
 

@@ -36,9 +36,9 @@ def test_highlight_formula(tiny_focus):
     heat[0, 0, 0] = 1.0
     heat[0, 1, 1] = 0.5
     with torch.no_grad():
-        model.alpha.fill_(0.25)
-        out = model.highlight(image, heat)
-        model.alpha.fill_(0.5)
+        model.focus.alpha.fill_(0.25)
+        out = model.focus.highlight(image, heat)
+        model.focus.alpha.fill_(0.5)
     assert out[0, :, 0, 0].tolist() == [2.0] * 3            # H=1 keeps the pixel
     assert out[0, 0, 1, 1].item() == pytest.approx(2.0 * (0.25 + 0.5 * 0.75))
     assert out[0, 0, 3, 3].item() == pytest.approx(2.0 * 0.25)  # H=0 dims to a
@@ -47,8 +47,8 @@ def test_highlight_formula(tiny_focus):
 def test_alpha_clamped_by_default_and_free_in_paper_preset():
     model = focusclip.create_model("focusclip-tiny")
     with torch.no_grad():
-        model.alpha.fill_(1.7)
-    assert model.mixing_alpha().item() == 1.0
+        model.focus.alpha.fill_(1.7)
+    assert model.focus.mixing_alpha().item() == 1.0
     cfg = focusclip.get_model_config("focusclip-vit-b16-bert")
     assert cfg["roi"]["alpha_constraint"] == "none" and cfg["roi"]["shared"] is True
 

@@ -19,7 +19,7 @@ NO_DROPOUT = {"text": {"hf_config": {"hidden_dropout_prob": 0.0, "attention_prob
 
 def _cfg(out: Path, accum: int) -> dict:
     return {"out_dir": str(out), "seed": 5, "batch_size": 8, "max_steps": 3, "accum_steps": accum,
-            "data": {"kind": "fake", "fake_size": 16},
+            "data": {"format": "fake", "fake_size": 16},
             "model": {"name": "focusclip-tiny", "overrides": NO_DROPOUT},
             "optim": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
             "eval": {"val_every_epochs": 0},

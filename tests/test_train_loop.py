@@ -44,7 +44,7 @@ def _write_records(root: Path, n: int = 16, size: int = 48) -> Path:
 
 
 def _fake_cfg(out: Path, **over) -> dict:
-    cfg = {"out_dir": str(out), "seed": 3, "batch_size": 8, "data": {"kind": "fake", "fake_size": 24},
+    cfg = {"out_dir": str(out), "seed": 3, "batch_size": 8, "data": {"format": "fake", "fake_size": 24},
            "log": {"every_steps": 1, "plot": False, "tensorboard": False},
            "optim": {"name": "sgd", "lr": 0.05}}
     for k, v in over.items():
@@ -214,7 +214,9 @@ def test_freezing_and_zero_shot_during_training(tmp_path):
     assert torch.equal(init["visual.trunk.patch_embed.proj.weight"], final["visual.trunk.patch_embed.proj.weight"])
     assert not torch.equal(init["visual_proj.weight"], final["visual_proj.weight"])
     trunk = focusclip.create_model("focusclip-tiny").visual.trunk
-    groups = focusclip.model._layer_groups(trunk)
+    from focusclip.model.towers.base import layer_groups
+
+    groups = layer_groups(trunk)
     names = {id(p): n for n, p in trunk.named_parameters()}
     last = [names[id(p)] for p in groups[-1].parameters()]
     before_last = [names[id(p)] for p in groups[-2].parameters()]

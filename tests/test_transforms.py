@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from focusclip.transforms import JointTransform
+from focusclip.model.transforms import SampleTransform
 
 
 def _scene():
@@ -22,8 +22,8 @@ def _scene():
 @pytest.mark.parametrize("seed", range(5))
 def test_random_crop_moves_image_heatmap_and_points_together(seed):
     img, heat, corners = _scene()
-    tf = JointTransform(64, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), train=True, scale=(0.5, 1.0), seed=seed)
-    out = tf.joint(img, heatmap=heat, keypoints=corners, boxes=corners.reshape(1, 4))
+    tf = SampleTransform(64, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), train=True, scale=(0.5, 1.0), seed=seed)
+    out = tf.apply(img, heatmap=heat, keypoints=corners, boxes=corners.reshape(1, 4))
     bright = out["image"][0] > 0.5
     hot = out["heatmap"][0] > 0.5
     assert (bright ^ hot).float().mean() < 0.03  # the white square and the heatmap coincide
@@ -36,8 +36,8 @@ def test_random_crop_moves_image_heatmap_and_points_together(seed):
 
 def test_eval_transform_squashes_whole_frame_and_normalises():
     img, heat, corners = _scene()
-    tf = JointTransform(50, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
-    out = tf.joint(img, heatmap=heat, keypoints=corners)
+    tf = SampleTransform(50, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    out = tf.apply(img, heatmap=heat, keypoints=corners)
     assert out["image"].shape == (3, 50, 50) and out["heatmap"].shape == (1, 50, 50)
     np.testing.assert_allclose(out["keypoints"], [[25, 50 / 3], [37.5, 100 / 3]], rtol=1e-5)
     assert out["image"].min() >= -1.0 - 1e-6 and out["image"].max() <= 1.0 + 1e-6
@@ -46,15 +46,15 @@ def test_eval_transform_squashes_whole_frame_and_normalises():
 
 def test_center_crop_mode():
     img, _, corners = _scene()
-    tf = JointTransform(60, (0.0,) * 3, (1.0,) * 3, resize="center_crop")
-    out = tf.joint(img, keypoints=corners)
+    tf = SampleTransform(60, (0.0,) * 3, (1.0,) * 3, resize="center_crop")
+    out = tf.apply(img, keypoints=corners)
     np.testing.assert_allclose(out["keypoints"][0], [(100 - 40) * 0.5, 40 * 0.5])
 
 
 def test_heatmap_shape_errors():
     img, _, _ = _scene()
     with pytest.raises(ValueError, match="heatmap must have shape"):
-        JointTransform(32, (0.0,) * 3, (1.0,) * 3).joint(img, heatmap=np.zeros((2, 3, 120, 200)))
+        SampleTransform(32, (0.0,) * 3, (1.0,) * 3).apply(img, heatmap=np.zeros((2, 3, 120, 200)))
 
 
 class _Crops(torch.utils.data.Dataset):
@@ -70,7 +70,7 @@ class _Crops(torch.utils.data.Dataset):
 
 def test_each_loader_worker_draws_its_own_crops():
     """A transform copied into DataLoader workers must not replay the same random crops in each."""
-    tf = JointTransform(32, (0.0,) * 3, (1.0,) * 3, train=True, scale=(0.3, 1.0), seed=5)
+    tf = SampleTransform(32, (0.0,) * 3, (1.0,) * 3, train=True, scale=(0.3, 1.0), seed=5)
     loader = torch.utils.data.DataLoader(_Crops(tf), batch_size=4, num_workers=2)
     first, second = list(loader)  # batch 0 from worker 0, batch 1 from worker 1
     assert not torch.equal(first, second)

@@ -321,8 +321,8 @@ def test_k_above_five_is_evaluated(tmp_path):
     assert next(iter(data["results"])).endswith("@" + data["model"])
 
 
-def test_class_embeddings_average_the_normalised_prompt_embeddings():
-    from focusclip.zeroshot.evaluate import class_embeddings
+def test_classifier_averages_the_normalised_prompt_embeddings():
+    from focusclip.zeroshot.classifier import build_zero_shot_classifier
 
     vectors = {"a0": torch.tensor([3.0, 0.0, 0.0]), "a1": torch.tensor([0.0, 2.0, 0.0]),
                "b0": torch.tensor([0.0, 0.0, 5.0])}
@@ -332,5 +332,5 @@ def test_class_embeddings_average_the_normalised_prompt_embeddings():
             v = torch.stack([vectors[t] for t in texts])
             return torch.nn.functional.normalize(v, dim=-1) if normalize else v
 
-    emb = class_embeddings(Fixed(), lambda texts: texts, [["a0", "a1"], ["b0"]], torch.device("cpu"))
+    emb = build_zero_shot_classifier(Fixed(), lambda texts: texts, [["a0", "a1"], ["b0"]], torch.device("cpu"))
     torch.testing.assert_close(emb, torch.tensor([[2 ** -0.5, 2 ** -0.5, 0.0], [0.0, 0.0, 1.0]]))

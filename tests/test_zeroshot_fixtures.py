@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from focusclip.zeroshot.datasets import DatasetAbsent, DatasetLayoutError, load_dataset
+from focusclip.zeroshot.datasets import DatasetAbsent, DatasetLayoutError, load_benchmark
 from focusclip.zeroshot.images import open_sample
 
 LEVELS = (40, 65, 90, 115, 140, 165, 190, 215, 240)
@@ -367,7 +367,7 @@ def _labels(loaded) -> list[tuple[str, ...]]:
 
 def test_stanford40_reads_test_split_and_class_order(tmp_path):
     write_stanford40(tmp_path)
-    d = load_dataset("stanford40", tmp_path, "test")
+    d = load_benchmark("stanford40", tmp_path, "test")
     assert d.classes == STANFORD_ACTIONS  # actions.txt order, header dropped
     assert len(d.samples) == 8 and all(s.box is None for s in d.samples)
     assert {s.labels[0] for s in d.samples} == set(STANFORD_ACTIONS)
@@ -376,7 +376,7 @@ def test_stanford40_reads_test_split_and_class_order(tmp_path):
 
 def test_stanford40_crop_uses_the_xml_person_box(tmp_path):
     write_stanford40(tmp_path)
-    d = load_dataset("stanford40", tmp_path, "test", crop=True)
+    d = load_benchmark("stanford40", tmp_path, "test", crop=True)
     s = next(s for s in d.samples if s.id == "cooking_002.jpg")
     assert s.box == (12.0, 8.0, 42.0, 40.0)
     assert open_sample(s).size == (30, 32)
@@ -384,13 +384,13 @@ def test_stanford40_crop_uses_the_xml_person_box(tmp_path):
 
 def test_kinetics_reads_videos_frames_and_counts_missing_clips(tmp_path):
     write_kinetics400(tmp_path)
-    d = load_dataset("kinetics400", tmp_path, "test")
+    d = load_benchmark("kinetics400", tmp_path, "test")
     assert d.classes == ["abseiling", "air drumming", "playing bagpipes"]
     assert len(d.samples) == 4 and d.skipped == {"missing clip": 1}
     pix = {s.id: int(np.median(np.asarray(open_sample(s))[..., 0])) for s in d.samples}
     assert abs(pix["aaa_000010_000020"] - LEVELS[0]) < 8  # the middle frame of the mp4
     assert abs(pix["bbb_000000_000010"] - LEVELS[1]) < 8  # the middle extracted frame
-    first = load_dataset("kinetics400", tmp_path, "test", frame="first").samples[0]
+    first = load_benchmark("kinetics400", tmp_path, "test", frame="first").samples[0]
     assert int(np.median(np.asarray(open_sample(first)))) < 10
 
 
@@ -400,18 +400,18 @@ def test_kinetics_videos_without_pyav_fail_with_a_clear_error(tmp_path, monkeypa
     write_kinetics400(tmp_path)
     monkeypatch.setattr(actions, "have_pyav", lambda: False)
     with pytest.raises(ValueError, match="pip install av"):
-        load_dataset("kinetics400", tmp_path, "test")
+        load_benchmark("kinetics400", tmp_path, "test")
     for p in (tmp_path / "test").glob("*.m*"):  # frames only: no PyAV needed
         p.unlink()
-    assert len(load_dataset("kinetics400", tmp_path, "test").samples) == 2
+    assert len(load_benchmark("kinetics400", tmp_path, "test").samples) == 2
 
 
 @pytest.mark.parametrize("layout", ["mat", "csv"])
 def test_emotic_people_crops_and_labels(tmp_path, layout):
     write_emotic(tmp_path, layout)
-    emo = load_dataset("emotic", tmp_path, "test", target="emotion")
+    emo = load_benchmark("emotic", tmp_path, "test", target="emotion")
     assert [set(lab) for lab in _labels(emo)] == [set(p[2]) for p in EMOTIC_PEOPLE]
-    age = load_dataset("emotic", tmp_path, "test", target="age")
+    age = load_benchmark("emotic", tmp_path, "test", target="age")
     assert [lab[0] for lab in _labels(age)] == ["adult", "kid", "teenager", "adult"]
     assert emo.samples[1].box == (34.0, 4.0, 60.0, 40.0)
     assert int(np.median(np.asarray(open_sample(emo.samples[1])))) == LEVELS[1]
@@ -419,8 +419,8 @@ def test_emotic_people_crops_and_labels(tmp_path, layout):
 
 def test_lagenda_bins_and_skips_missing_boxes_and_ages(tmp_path):
     write_lagenda(tmp_path)
-    body = load_dataset("lagenda", tmp_path, "all", crop="body")
-    face = load_dataset("lagenda", tmp_path, "all", crop="face")
+    body = load_benchmark("lagenda", tmp_path, "all", crop="body")
+    face = load_benchmark("lagenda", tmp_path, "all", crop="face")
     assert [s.labels[0] for s in body.samples] == ["kid", "kid", "teenager", "teenager", "adult", "adult"]
     assert body.skipped == {"no age": 1, "no body box": 1}
     assert len(face.samples) == 6 and face.skipped == {"no age": 1, "no face box": 1}
@@ -429,7 +429,7 @@ def test_lagenda_bins_and_skips_missing_boxes_and_ages(tmp_path):
 
 def test_utkface_bins_and_counts_malformed_names(tmp_path):
     write_utkface(tmp_path)
-    d = load_dataset("utkface", tmp_path, "all")
+    d = load_benchmark("utkface", tmp_path, "all")
     assert d.skipped == {"malformed name": 2}
     got = sorted((int(Path(s.id).name.split("_")[0]), s.labels[0]) for s in d.samples)
     assert got == [(1, "baby"), (2, "baby"), (3, "child"), (9, "child"), (10, "teenager"), (19, "teenager"),
@@ -438,49 +438,49 @@ def test_utkface_bins_and_counts_malformed_names(tmp_path):
 
 def test_fairface_race_and_age_from_val_csv(tmp_path):
     write_fairface(tmp_path)
-    race = load_dataset("fairface", tmp_path, "val", attribute="race")
+    race = load_benchmark("fairface", tmp_path, "val", attribute="race")
     assert [s.labels[0] for s in race.samples] == FAIRFACE_RACES
     assert race.samples[0].source == tmp_path / "fairface-img-margin025-trainval/val/1.jpg"
-    assert [s.labels[0] for s in load_dataset("fairface", tmp_path, "val", attribute="age").samples] == FAIRFACE_AGES
+    assert [s.labels[0] for s in load_benchmark("fairface", tmp_path, "val", attribute="age").samples] == FAIRFACE_AGES
 
 
 def test_fer2013_csv_never_reads_training_rows(tmp_path):
     write_fer2013(tmp_path)
-    d = load_dataset("fer2013", tmp_path, "test")
+    d = load_benchmark("fer2013", tmp_path, "test")
     assert len(d.samples) == 14
     assert sorted({s.labels[0] for s in d.samples}) == sorted(FER_KEYS)
     assert d.samples[0].source.shape == (48, 48)
-    assert len(load_dataset("fer2013", tmp_path, "PrivateTest").samples) == 7
+    assert len(load_benchmark("fer2013", tmp_path, "PrivateTest").samples) == 7
 
 
 def test_fer2013_image_folders(tmp_path):
     write_fer2013(tmp_path, "folders")
-    d = load_dataset("fer2013", tmp_path, "test")
+    d = load_benchmark("fer2013", tmp_path, "test")
     assert len(d.samples) == 14 and d.samples[0].labels == ("angry",)
 
 
 def test_ferplus_majority_vote_drops_unknown_noface_ties(tmp_path):
     write_ferplus(tmp_path)
-    d = load_dataset("ferplus", tmp_path, "PrivateTest")
+    d = load_benchmark("ferplus", tmp_path, "PrivateTest")
     assert [s.labels[0] for s in d.samples] == ["happy", "contempt", "neutral", "sad"]
     assert sum(d.skipped.values()) == 4
-    strict = load_dataset("ferplus", tmp_path, "PrivateTest", vote="majority")
+    strict = load_benchmark("ferplus", tmp_path, "PrivateTest", vote="majority")
     assert [s.labels[0] for s in strict.samples] == ["happy", "contempt", "neutral"]  # 5 of 10 is no majority
 
 
 def test_cub_test_split_clean_names_and_boxes(tmp_path):
     write_cub(tmp_path)
-    d = load_dataset("cub", tmp_path, "test")
+    d = load_benchmark("cub", tmp_path, "test")
     assert d.classes == ["Black footed Albatross", "Laysan Albatross", "Cardinal"]
     assert len(d.samples) == 6
-    c = load_dataset("cub", tmp_path / "CUB_200_2011", "test", crop=True)
+    c = load_benchmark("cub", tmp_path / "CUB_200_2011", "test", crop=True)
     assert c.samples[0].box == (4.0, 2.0, 60.0, 46.0)
     assert int(np.median(np.asarray(open_sample(c.samples[0])))) == LEVELS[1]
 
 
 def test_synthetic_records_and_class_lists(tmp_path):
     write_synthetic(tmp_path)
-    d = load_dataset("synthetic", tmp_path, "eval", attribute="expression")
+    d = load_benchmark("synthetic", tmp_path, "eval", attribute="expression")
     assert d.classes == SYNTH_CLASSES["expression"]
     assert [s.labels[0] for s in d.samples] == ["happy", "sad", "neutral", "happy", "sad"]
 
@@ -492,10 +492,10 @@ def test_wrong_root_names_the_expected_files(tmp_path, name):
     split = {"stanford40": "test", "kinetics400": "test", "emotic": "test", "lagenda": "all",
              "fairface": "val", "fer2013": "test", "ferplus": "PrivateTest", "cub": "test", "synthetic": "eval"}
     with pytest.raises(DatasetLayoutError, match="expected") as e:
-        load_dataset(name, tmp_path / "empty", split[name])
+        load_benchmark(name, tmp_path / "empty", split[name])
     assert str(tmp_path / "empty") in str(e.value)
 
 
 def test_absent_root_is_reported_as_absent(tmp_path):
     with pytest.raises(DatasetAbsent):
-        load_dataset("utkface", tmp_path / "nope", "all")
+        load_benchmark("utkface", tmp_path / "nope", "all")

@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-log = logging.getLogger("focusclip")
+logger = logging.getLogger("focusclip")
 
 
 def _setup_logging(verbosity: int) -> None:
@@ -28,7 +28,7 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_models(args: argparse.Namespace) -> int:
-    from focusclip.factory import get_model_config, list_models
+    from focusclip.model import get_model_config, list_models
 
     for name in list_models():
         cfg = get_model_config(name)
@@ -59,17 +59,17 @@ def _add_heatmap(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_heatmap(args: argparse.Namespace) -> int:
-    from focusclip import heatmaps as hm
+    from focusclip.drawing import heatmap_to_image, overlay_from_files
     from focusclip.io import atomic_save, open_rgb
 
     image = open_rgb(args.image)
-    overlay, heat = hm.overlay_from_files(image, args.keypoints, args.boxes, args.mode, args.size,
-                                          args.min_sigma, args.alpha)
+    overlay, heat = overlay_from_files(image, args.keypoints, args.boxes, args.mode, args.size,
+                                       args.min_sigma, args.alpha)
     atomic_save(args.out, lambda f: overlay.save(f, format="PNG"))
-    log.info("overlay written to %s", args.out)
+    logger.info("overlay written to %s", args.out)
     if args.save_heatmap:
-        atomic_save(args.save_heatmap, lambda f: hm.heatmap_to_image(heat).save(f, format="PNG"))
-        log.info("heatmap (%dx%d) written to %s", heat.shape[1], heat.shape[0], args.save_heatmap)
+        atomic_save(args.save_heatmap, lambda f: heatmap_to_image(heat).save(f, format="PNG"))
+        logger.info("heatmap (%dx%d) written to %s", heat.shape[1], heat.shape[0], args.save_heatmap)
     return 0
 
 
@@ -103,8 +103,9 @@ def _add_describe(sub: argparse._SubParsersAction) -> None:
                    help="mention the records' attribute labels (age, expression) when present (default: on)")
     p.add_argument("--limit", type=int, help="only the first N records")
     p.add_argument("--records-out", help="also write the records with their descriptions as captions here")
-    p.add_argument("--caption-mode", choices=["replace", "append"], default="replace",
-                   help="replace the records' captions or append to them (default: %(default)s)")
+    p.add_argument("--merge-mode", choices=["replace", "append"], default="replace",
+                   help="with --records-out: the description replaces the records' captions or is appended "
+                        "to them (default: %(default)s)")
     p.add_argument("--merge", action="store_true", help="only merge --out into --records-out; describe nothing")
     p.add_argument("--stats", metavar="FILE", help="print statistics of a descriptions file and exit")
     p.add_argument("--json", action="store_true", help="with --stats: print JSON")
@@ -120,23 +121,23 @@ def _run_describe(args: argparse.Namespace) -> int:
         OpenAIDescriber,
         RetryPolicy,
         RulesDescriber,
+        collect_descriptions,
         describe_records,
         description_stats,
-        format_stats,
-        load_texts,
+        format_description_stats,
         merge_captions,
     )
 
     if args.stats:
-        stats = description_stats(load_texts(args.stats))
-        print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
+        stats = description_stats(collect_descriptions(args.stats))
+        print(json.dumps(stats, indent=2) if args.json else format_description_stats(stats))
         return 0
     if not args.records or not args.out:
         raise ValueError("give a records JSONL and --out DESCRIPTIONS.jsonl (or --stats FILE)")
     if args.merge:
         if not args.records_out:
             raise ValueError("--merge needs --records-out")
-        n, described = merge_captions(args.records, args.out, args.records_out, args.caption_mode)
+        n, described = merge_captions(args.records, args.out, args.records_out, args.merge_mode)
         print(f"{n} records ({described} with a description) -> {args.records_out}")
         return 0
     if args.backend is None:
@@ -170,7 +171,7 @@ def _run_describe(args: argparse.Namespace) -> int:
     print(f"{summary.described} described, {summary.failed} failed, {summary.skipped} already done "
           f"-> {args.out}")
     if args.records_out:
-        n, described = merge_captions(args.records, args.out, args.records_out, args.caption_mode)
+        n, described = merge_captions(args.records, args.out, args.records_out, args.merge_mode)
         print(f"{n} records ({described} with a description) -> {args.records_out}")
     if summary.failed:
         print(f"{summary.failed} records failed (error lines in {args.out}); rerun the same command to "
@@ -246,7 +247,7 @@ def _add_data_mpii(dsub: argparse._SubParsersAction) -> None:
 
 
 def _run_data_mpii(args: argparse.Namespace) -> int:
-    from focusclip.data.mpii import convert_mpii, format_stats, write_mpii
+    from focusclip.data.mpii import convert_mpii, format_conversion_stats, write_mpii
 
     if bool(args.split_train) != bool(args.split_val):
         raise ValueError("give both --split-train and --split-val, or neither")
@@ -256,7 +257,7 @@ def _run_data_mpii(args: argparse.Namespace) -> int:
                                    include_test=args.include_test, visibility=args.visibility,
                                    relative_to=args.out, read_sizes=not args.no_sizes)
     written = write_mpii(by_split, args.out)
-    print(format_stats(stats))
+    print(format_conversion_stats(stats))
     for split, path in written.items():
         print(f"wrote {path} ({len(by_split.get(split, []))} records)")
     return 0
@@ -362,6 +363,9 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ensemble", action="store_true", help="average each class over the task's extra templates")
     p.add_argument("--force", action="store_true", help="recompute results already in --out")
     p.add_argument("--no-confusion", action="store_true", help="do not draw confusion-matrix PNGs")
+    p.add_argument("--dataset-option", action="append", default=[], metavar="DATASET.KEY=VALUE",
+                   help="an extra option for a dataset's loader, e.g. ferplus.fer2013_csv=data/fer2013/fer2013.csv "
+                        "(repeatable; values are parsed as YAML scalars)")
     p.add_argument("--list", action="store_true", help="list the registered tasks and sets, then exit")
     p.set_defaults(func=_run_eval)
 
@@ -387,17 +391,33 @@ def _run_eval(args: argparse.Namespace) -> int:
     model, tokenizer, transform, name = _load_eval_model(args.model, args.device)
     data = evaluate(model, tokenizer, transform, tasks, args.data_root, batch_size=args.batch_size,
                     workers=args.workers, device=args.device, limit=args.limit, ensemble=args.ensemble,
-                    out=args.out, force=args.force, model_name=name, confusion=not args.no_confusion)
+                    out=args.out, force=args.force, model_name=name, confusion=not args.no_confusion,
+                    dataset_options=_dataset_options(args.dataset_option))
     fingerprint = data["model"]
     if not any(key.endswith("@" + fingerprint) for key in data["results"]):
-        log.warning("no task could be evaluated (all datasets absent under %s)", args.data_root)
+        logger.warning("no task could be evaluated (all datasets absent under %s)", args.data_root)
         return 1
     table = markdown_table(data, fingerprint)
     md = Path(args.out).with_suffix(".md")
     atomic_write_text(md, f"# Zero-shot results: {name} ({fingerprint})\n\n{table}")
     print(table)
-    log.info("results: %s, table: %s", args.out, md)
+    logger.info("results: %s, table: %s", args.out, md)
     return 0
+
+
+def _dataset_options(items: list[str]) -> dict[str, dict[str, object]]:
+    """``["ferplus.fer2013_csv=x.csv"]`` -> ``{"ferplus": {"fer2013_csv": "x.csv"}}``."""
+    from focusclip.train.config import parse_value
+
+    out: dict[str, dict[str, object]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        dataset, dot, option = key.strip().partition(".")
+        if not (sep and dot and dataset and option):
+            raise ValueError(f"--dataset-option {item!r}: expected DATASET.KEY=VALUE, e.g. "
+                             "ferplus.fer2013_csv=data/fer2013/fer2013.csv")
+        out.setdefault(dataset, {})[option] = parse_value(raw)
+    return out
 
 
 def _load_eval_model(spec: str, device: str):
@@ -405,13 +425,13 @@ def _load_eval_model(spec: str, device: str):
     from pathlib import Path
 
     import focusclip
-    from focusclip.predict import eval_transform
+    from focusclip.model import eval_transform
 
     if Path(spec).is_dir():
         model = focusclip.load_model(spec)
         return model, focusclip.get_tokenizer(spec), eval_transform(model), Path(spec).name
     if spec in focusclip.list_models():
-        log.warning("--model %s is a registered config, not a trained model: its towers are as configured "
+        logger.warning("--model %s is a registered config, not a trained model: its towers are as configured "
                     "(random or pretrained), not FocusCLIP-trained", spec)
         model, _, eval_tf = focusclip.create_model_and_transforms(spec)
         return model, focusclip.get_tokenizer(spec), eval_tf, spec
@@ -510,7 +530,7 @@ def _per_image(files: list[str], images: list[str], kind: str) -> list[str]:
 def _write_overlay(image: str, spec: str, kind: str, out_dir: str):
     from pathlib import Path
 
-    from focusclip.heatmaps import overlay_from_files
+    from focusclip.drawing import overlay_from_files
     from focusclip.io import atomic_save, open_rgb
 
     overlay, _ = overlay_from_files(open_rgb(image), **{kind: spec})
@@ -534,7 +554,7 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_embed(args: argparse.Namespace) -> int:
-    from focusclip.factory import get_tokenizer, load_model
+    from focusclip.model import get_tokenizer, load_model
     from focusclip.predict import embed_images, embed_texts, save_embeddings
 
     model = load_model(args.model)
@@ -549,13 +569,13 @@ def _run_embed(args: argparse.Namespace) -> int:
             names = list(args.texts)
         emb = embed_texts(model, get_tokenizer(args.model), names, batch_size=args.batch_size, device=args.device)
     npy, index = save_embeddings(args.out, emb, [n.replace("\n", " ") for n in names])
-    log.info("wrote %s %s and %s", npy, tuple(emb.shape), index)
+    logger.info("wrote %s %s and %s", npy, tuple(emb.shape), index)
     return 0
 
 
 # ----------------------------------------------------------------------------------------- demo
 def _add_demo(sub: argparse._SubParsersAction) -> None:
-    from focusclip.demo import DemoConfig
+    from focusclip.experiments.demo import DemoConfig
 
     d = DemoConfig()
     p = sub.add_parser("demo", help="the whole story offline: synthetic world -> descriptions -> train "
@@ -576,7 +596,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from focusclip.demo import DemoConfig, run_demo
+    from focusclip.experiments.demo import DemoConfig, run_demo
 
     cfg = DemoConfig(out_dir=args.out, n_train=args.n_train, n_eval=args.n_eval, model=args.model,
                      image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -628,7 +648,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (FileNotFoundError, ValueError, KeyError) as e:
-        log.debug("error", exc_info=True)
+        logger.debug("error", exc_info=True)
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"focusclip {args.verb}: error: {msg}", file=sys.stderr)
         return 1

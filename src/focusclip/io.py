@@ -78,22 +78,90 @@ class JsonlAppender:
         self.close()
 
 
-def read_jsonl_tolerant(path: str | os.PathLike) -> list[dict]:
-    """Read a JSONL file written by :class:`JsonlAppender`, ignoring a torn last line."""
+def parse_json(text: str, where: str) -> Any:
+    """``json.loads`` with an error that names ``where`` and the line and column."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{where}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+
+
+def read_text(path: str | os.PathLike, what: str = "file") -> str:
+    """A UTF-8 text file; clear errors for a missing file, a folder or bytes that are not UTF-8."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} not found: {path}") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a folder; expected a {what}") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text (byte {e.start}); expected a {what}") from None
+
+
+def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
+    """Parse a JSON file; every failure is one clear error naming the file (and line for bad JSON)."""
+    return parse_json(read_text(path, what), str(path))
+
+
+def iter_jsonl_lines(path: str | os.PathLike, error: type[Exception] = ValueError) -> Iterator[tuple[str, Any]]:
+    """``("<path>:<line>", parsed JSON value)`` for each non-blank line of a JSONL file, streamed.
+
+    A line that is not valid JSON (or not UTF-8) yields an ``error`` naming the file, line and column in
+    place of the value, so callers choose whether to raise it or collect it and go on.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder; expected a JSONL file")
+    try:
+        f = path.open("rb")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"JSONL file not found: {path}") from None
+    with f:
+        for lineno, raw in enumerate(f, 1):
+            where = f"{path}:{lineno}"
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                yield where, error(f"{where}: not UTF-8 text (byte {e.start} of the line)")
+                continue
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as e:
+                value = error(f"{where}: not valid JSON ({e.msg} at column {e.colno})")
+            yield where, value
+
+
+def read_jsonl(path: str | os.PathLike) -> list[Any]:
+    """The values of a JSONL file written by :class:`JsonlAppender` (empty when the file does not exist).
+
+    A torn last line (no newline at its end and not valid JSON: a writer was killed mid-line) is
+    ignored; a bad line anywhere else is an error naming the file and line.
+    """
     path = Path(path)
     if not path.exists():
         return []
+    lines = list(iter_jsonl_lines(path))
+    torn_tail = bool(lines) and isinstance(lines[-1][1], ValueError) and not _ends_with_newline(path)
     out = []
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
+    for i, (_, value) in enumerate(lines):
+        if isinstance(value, ValueError):
+            if torn_tail and i == len(lines) - 1:
                 continue
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
+            raise value
+        out.append(value)
     return out
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() == 0:
+            return True
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
 
 
 def _truncate_partial_last_line(path: Path) -> None:
@@ -107,17 +175,25 @@ def _truncate_partial_last_line(path: Path) -> None:
         f.truncate(cut)
 
 
-def open_rgb(path: str | os.PathLike) -> Any:
-    """Open an image file as RGB (fully loaded); a clear error names the file when it is not an image."""
+def open_image(path: str | os.PathLike, mode: str = "RGB") -> Any:
+    """Open an image file in ``mode`` (fully loaded, file closed); a clear error names the file when it is
+    missing or not an image."""
     from PIL import Image
 
     try:
         with Image.open(path) as im:
-            return im.convert("RGB")
+            return im.convert(mode)
     except FileNotFoundError:
         raise FileNotFoundError(f"image not found: {path}") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a folder, not an image file") from None
     except OSError as e:
         raise ValueError(f"{path}: not a readable image ({e})") from None
+
+
+def open_rgb(path: str | os.PathLike) -> Any:
+    """:func:`open_image` in RGB."""
+    return open_image(path, "RGB")
 
 
 def open_image_reduced(path: str | os.PathLike, mode: str = "RGB", min_size: tuple[int, int] | None = None

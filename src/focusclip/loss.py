@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 PAIRS = ("roi_img", "roi_txt", "img_txt")
+LOSS_NAMES = ("ntxent", "clip")
 _PAIR_FEATURES = {"roi_img": ("roi_features", "image_features"),
                   "roi_txt": ("roi_features", "text_features"),
                   "img_txt": ("image_features", "text_features")}
@@ -57,7 +58,7 @@ def gather_features(x: torch.Tensor) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------ losses
 def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
-    """SimCLR's NT-Xent over the 2N embeddings of N pairs ``(a_i, b_i)`` (SPEC section 2).
+    """SimCLR's NT-Xent over the 2N embeddings of N pairs ``(a_i, b_i)`` (docs/method.md, "The loss").
 
     ``u = normalize([a; b])``, ``s = u u^T / t``; row i's positive is its partner; the denominator sums over
     every other row (same-modality negatives included); the loss is the mean over all 2N rows.
@@ -112,17 +113,17 @@ class ClipLoss(nn.Module):
 class FocusCLIPLoss(nn.Module):
     """The weighted sum over the pairs (roi, image), (roi, text), (image, text).
 
-    ``kind="ntxent"`` is the paper (fixed temperature 0.5, weights 1, 1, 1); ``"clip"`` uses CLIP's
+    ``name="ntxent"`` is the paper (fixed temperature 0.5, weights 1, 1, 1); ``"clip"`` uses CLIP's
     symmetric loss with the model's logit scale for every pair. Without ROI features (the CLIP baseline)
     only the image-text term is computed. Returns ``{"loss": total, <pair>: term, ...}``.
     """
 
-    def __init__(self, kind: str = "ntxent", weights: Sequence[float] | Mapping[str, float] = (1.0, 1.0, 1.0),
+    def __init__(self, name: str = "ntxent", weights: Sequence[float] | Mapping[str, float] = (1.0, 1.0, 1.0),
                  temperature: float = 0.5, gather: bool = True):
         super().__init__()
-        if kind not in ("ntxent", "clip"):
-            raise ValueError(f"loss kind must be 'ntxent' or 'clip', got {kind!r}")
-        self.kind = kind
+        if name not in LOSS_NAMES:
+            raise ValueError(f"loss name must be one of {LOSS_NAMES}, got {name!r}")
+        self.name = name
         self.weights = dict(weights) if isinstance(weights, Mapping) else dict(zip(PAIRS, weights))
         unknown = set(self.weights) - set(PAIRS)
         if unknown or len(self.weights) != 3:
@@ -138,7 +139,7 @@ class FocusCLIPLoss(nn.Module):
             fa, fb = _PAIR_FEATURES[pair]
             if fa not in feats or fb not in feats or self.weights[pair] == 0:
                 continue
-            if self.kind == "ntxent":
+            if self.name == "ntxent":
                 terms[pair] = nt_xent(feats[fa], feats[fb], self.temperature)
             else:
                 terms[pair] = clip_loss(feats[fa], feats[fb], outputs["logit_scale"])

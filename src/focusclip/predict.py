@@ -19,21 +19,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from focusclip.factory import get_tokenizer, load_model
 from focusclip.io import open_rgb
-from focusclip.transforms import JointTransform, transforms_for
-from focusclip.zeroshot.evaluate import class_embeddings, resolve_device
+from focusclip.model import get_tokenizer, load_model
+from focusclip.model.transforms import SampleTransform, eval_transform
+from focusclip.runtime import resolve_device, to_device
+from focusclip.zeroshot.classifier import build_zero_shot_classifier
 from focusclip.zeroshot.tasks import fill_template
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 DEFAULT_TEMPLATE = "a photo of a person {c}"
 ImageInput = str | os.PathLike | Image.Image
-
-
-def eval_transform(model: Any) -> JointTransform:
-    """The evaluation transform of a (loaded) model, from its own config."""
-    return transforms_for(model.config, model.image_mean, model.image_std)[1]
 
 
 def _open(image: ImageInput) -> Image.Image:
@@ -45,7 +41,7 @@ def _name(image: ImageInput, i: int) -> str:
 
 
 @torch.inference_mode()
-def embed_images(model: Any, images: Sequence[ImageInput], transform: JointTransform | None = None,
+def embed_images(model: Any, images: Sequence[ImageInput], transform: SampleTransform | None = None,
                  batch_size: int = 32, device: str | torch.device = "auto") -> np.ndarray:
     """(N, D) L2-normalised image embeddings."""
     dev = resolve_device(device)
@@ -66,7 +62,7 @@ def embed_texts(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: in
     model.to(dev).eval()
     out = []
     for i in range(0, len(texts), batch_size):
-        tokens = {k: v.to(dev) for k, v in tokenizer(list(texts[i:i + batch_size])).items()}
+        tokens = to_device(tokenizer(list(texts[i:i + batch_size])), dev)
         out.append(model.encode_text(tokens, normalize=True).float().cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, model.embed_dim), np.float32)
 
@@ -79,7 +75,7 @@ class ZeroShotClassifier:
     """
 
     def __init__(self, model: Any, tokenizer: Any, labels: Sequence[str],
-                 templates: Sequence[str] = (DEFAULT_TEMPLATE,), transform: JointTransform | None = None,
+                 templates: Sequence[str] = (DEFAULT_TEMPLATE,), transform: SampleTransform | None = None,
                  device: str | torch.device = "auto", scale: float = 100.0):
         labels = [str(lab).strip() for lab in labels if str(lab).strip()]
         if len(labels) < 2:
@@ -93,7 +89,7 @@ class ZeroShotClassifier:
         self.templates = list(templates)
         self.scale = scale
         prompts = [[fill_template(t, lab) for t in self.templates] for lab in labels]
-        self.class_embeddings = class_embeddings(self.model, tokenizer, prompts, self.device)
+        self.class_embeddings = build_zero_shot_classifier(self.model, tokenizer, prompts, self.device)
 
     @classmethod
     def from_pretrained(cls, model_dir: str | os.PathLike, labels: Sequence[str],

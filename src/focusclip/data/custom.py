@@ -6,8 +6,10 @@ One row (CSV) or one object (JSONL) per image:
 ``image``      path, relative to the CSV/JSONL file's folder (or absolute). Required.
 ``caption``    one text, and/or
 ``captions``   several: a JSON list, or ``|``-separated in a CSV cell
-``keypoints``  JSON, 16 x [x, y] (one person) or P x 16 x [x, y], MPII joint order; -1 (or null)
-               marks an invisible joint; a third value per joint, if given, is its visibility
+``keypoints``  JSON, 16 x [x, y] (one person) or P x 16 x [x, y], MPII joint order; ``[-1, -1]``
+               (or null) marks an invisible joint; a third value per joint, if given, is its
+               visibility flag (0 hides it); other negative coordinates are real positions just
+               outside the frame (:func:`focusclip.skeleton.visible_mask`)
 ``boxes``      JSON list of [x1, y1, x2, y2] (or one box)
 ``heatmap``    path to a grey 8-bit PNG (relative to the file), used with ``heatmap="file"``
 ``split``      e.g. train / val / test
@@ -16,7 +18,8 @@ One row (CSV) or one object (JSONL) per image:
 =============  ================================================================================
 
 Returned records keep paths relative to the file's folder, like every records JSONL, so the
-dataset root is ``Path(file).parent`` (:func:`load_dataset` returns both).
+dataset root is ``Path(file).parent``. Read files through :mod:`focusclip.data.sources`, which tells a
+custom file from a records JSONL.
 """
 
 from __future__ import annotations
@@ -29,14 +32,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from focusclip.data.records import (
-    NUM_JOINTS,
-    Record,
-    RecordError,
-    iter_jsonl_lines,
-    read_records,
-    validate_record,
-)
+from focusclip.data.records import Record, RecordError, validate_record
+from focusclip.io import iter_jsonl_lines
+from focusclip.skeleton import NUM_JOINTS, visible_mask
 
 logger = logging.getLogger(__name__)
 
@@ -49,32 +47,10 @@ class CustomDataError(RecordError):
     """A row of a custom CSV/JSONL that does not match the documented schema."""
 
 
-def load_custom(path: str | os.PathLike) -> list[Record]:
-    """Read a custom ``.csv`` or ``.jsonl`` file into records (errors name file, line and expectation)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"custom data file not found: {path}")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        rows = _csv_rows(path)
-    elif suffix in (".jsonl", ".ndjson"):
-        rows = _jsonl_rows(path)
-    else:
-        raise ValueError(f"{path}: expected a .csv or .jsonl file, got {suffix or 'no extension'}")
-    records: list[Record] = []
-    unknown: set[str] = set()
-    for where, row in rows:
-        records.append(row_to_record(row, where, unknown))
-    if unknown:
-        logger.warning("%s: unknown columns kept under 'meta': %s (see docs/custom-data.md)", path,
-                       ", ".join(sorted(unknown)))
-    if not records:
-        logger.warning("%s: no rows", path)
-    return records
-
-
-def iter_custom(path: str | os.PathLike) -> Iterator[tuple[str, Record | CustomDataError]]:
-    """``(where, record)`` per row, or ``(where, error)`` for a bad row, without stopping (for validators)."""
+def iter_custom(path: str | os.PathLike, unknown: set[str] | None = None
+                ) -> Iterator[tuple[str, Record | CustomDataError]]:
+    """``(where, record)`` per row of a custom ``.csv`` / ``.jsonl``, or ``(where, error)`` for a bad row,
+    without stopping. Columns outside the schema are added to ``unknown`` (and kept under ``meta``)."""
     path = Path(path)
     rows = _csv_rows(path, strict=False) if path.suffix.lower() == ".csv" else _jsonl_rows(path, strict=False)
     for where, row in rows:
@@ -82,38 +58,19 @@ def iter_custom(path: str | os.PathLike) -> Iterator[tuple[str, Record | CustomD
             yield where, row
             continue
         try:
-            yield where, row_to_record(row, where)
+            yield where, row_to_record(row, where, unknown)
         except CustomDataError as e:
+            e.row = row
             yield where, e
 
 
-def load_dataset(path: str | os.PathLike) -> tuple[list[Record], Path]:
-    """Any supported dataset file -> ``(records, root)``: a records JSONL, or a custom CSV/JSONL.
-
-    A JSONL is read as custom data when its first object uses a custom-only key (``caption``,
-    ``keypoints``, ``label_*``, or ``captions`` as a string); otherwise as records.
-    """
-    path = Path(path)
-    if path.suffix.lower() == ".csv" or (path.suffix.lower() in (".jsonl", ".ndjson") and _looks_custom(path)):
-        return load_custom(path), path.parent
-    return read_records(path), path.parent
-
-
-def _looks_custom(path: Path) -> bool:
-    if not path.is_file():
-        raise FileNotFoundError(f"dataset file not found: {path}")
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError:
-                    return False  # read_records reports the error with its line number
-                if not isinstance(obj, dict):
-                    return False
-                return (any(k in obj for k in ("caption", "keypoints")) or isinstance(obj.get("captions"), str)
-                        or any(k.startswith("label_") for k in obj))
-    return False
+def looks_custom(first_object: Any) -> bool:
+    """Whether the first object of a JSONL file is a custom row (a custom-only key such as ``caption``,
+    ``keypoints``, ``label_*``, or ``captions`` as a string) rather than a record of the schema."""
+    if not isinstance(first_object, dict):
+        return False
+    return (any(k in first_object for k in ("caption", "keypoints")) or isinstance(first_object.get("captions"), str)
+            or any(k.startswith("label_") for k in first_object))
 
 
 def _csv_rows(path: Path, strict: bool = True) -> Iterator[tuple[str, Any]]:
@@ -232,7 +189,7 @@ def _is_number(v: Any) -> bool:
 
 
 def _keypoints(value: Any, where: str) -> list[dict[str, Any]]:
-    expected = f"JSON {NUM_JOINTS} x [x, y] for one person or P x {NUM_JOINTS} x [x, y] (-1 = invisible)"
+    expected = f"JSON {NUM_JOINTS} x [x, y] for one person or P x {NUM_JOINTS} x [x, y] ([-1, -1] = invisible)"
     kp = _json(value, where, "keypoints", expected)
     if not isinstance(kp, list) or not kp:
         raise CustomDataError(f"{where}: 'keypoints' must be {expected}")
@@ -250,8 +207,8 @@ def _keypoints(value: Any, where: str) -> list[dict[str, Any]]:
                 continue
             if not isinstance(pt, list) or len(pt) not in (2, 3) or not all(_is_number(v) for v in pt):
                 raise CustomDataError(f"{where}: 'keypoints' person {p} joint {j} is {pt!r}; expected [x, y]")
-            vis = (pt[0] >= 0 and pt[1] >= 0) and (len(pt) == 2 or pt[2] > 0)
-            joints.append([float(pt[0]), float(pt[1])] if vis else [-1.0, -1.0])
+            vis = bool(visible_mask(pt[:2], pt[2] if len(pt) == 3 else None))
+            joints.append([float(pt[0]), float(pt[1])])
             visible.append(int(vis))
         out.append({"joints": joints, "visible": visible})
     return out

@@ -1,13 +1,13 @@
 """The training dataset: records -> ``{"image", "heatmap", "text", "id"}`` samples, and the batch collator.
 
 One geometric transform per sample is applied to the image and everything positioned on it
-(``JointTransform.joint``); heatmaps from joints or boxes are rendered *after* it, at output size,
-from the transformed coordinates, so image and heatmap always line up.
+(``SampleTransform.apply``); heatmaps from joints, points or boxes are rendered *after* it, at output
+size, from the transformed coordinates, so image and heatmap always line up.
 
-Heatmap sources (``heatmap=``): ``"person"`` / ``"parts"`` (people's joints, SPEC section 4),
-``"boxes"`` (the record's ``boxes`` and people's ``box``), ``"file"`` (the record's precomputed grey
-PNG), ``"auto"`` (file if the record has one, else joints, else boxes) and ``"none"`` (all ones: the
-ROI branch then sees the plain image; for the CLIP baseline, which ignores it).
+Heatmap sources (``heatmap=``) are :data:`focusclip.heatmaps.HEATMAP_SOURCES`: ``"person"`` /
+``"parts"`` (people's joints), ``"boxes"``, ``"points"``, ``"file"`` (the record's precomputed grey PNG),
+``"none"`` (all ones: the ROI branch then sees the plain image; for the CLIP baseline, which ignores it)
+and ``"auto"`` (:func:`focusclip.heatmaps.resolve_source`, the same choice everywhere).
 
 With DataLoader workers, each worker holds its own copy of the dataset: ``bad_samples`` and
 :meth:`FocusDataset.set_epoch` act on the copy in the process where they are used. Call
@@ -28,12 +28,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from focusclip.data.records import Record, record_id, resolve_image
+from focusclip.data.records import Record, RecordError, record_id, resolve_image
+from focusclip.heatmaps import HEATMAP_SOURCES, render_subject, resolve_source, subject_points
 from focusclip.io import open_image_reduced
 
 logger = logging.getLogger(__name__)
 
-HEATMAP_SOURCES = ("person", "parts", "boxes", "points", "file", "auto", "none")
 CAPTION_MODES = ("random", "first", "all")
 
 
@@ -46,7 +46,7 @@ class FocusDataset(Dataset):
 
     ``root`` is the folder image paths are relative to (default: the file's folder; required for a list
     with relative paths, else the current directory is used). ``transform`` is a
-    :class:`focusclip.transforms.JointTransform`. ``captions``: "random" (one per epoch, drawn
+    :class:`focusclip.model.transforms.SampleTransform`. ``captions``: "random" (one per epoch, drawn
     deterministically from ``(seed, epoch, index)``), "first", or "all" (``text`` is then a list).
     ``on_error``: "raise" raises :class:`SampleError`; "skip" returns the next good sample, records the
     bad one in ``bad_samples`` and logs a (rate-limited) warning. ``draft`` lets JPEGs decode at a
@@ -64,11 +64,11 @@ class FocusDataset(Dataset):
         if on_error not in ("skip", "raise"):
             raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
         if transform is None:
-            raise ValueError("FocusDataset needs a transform (focusclip.transforms.JointTransform)")
+            raise ValueError("FocusDataset needs a transform (focusclip.model.transforms.SampleTransform)")
         if isinstance(records, (str, os.PathLike)):
-            from focusclip.data.custom import load_dataset
+            from focusclip.data.sources import read_dataset_file
 
-            records, file_root = load_dataset(records)
+            records, file_root = read_dataset_file(records)
             root = root if root is not None else file_root
         self.records: list[Record] = list(records)
         self.root = Path(root) if root is not None else Path.cwd()
@@ -158,59 +158,25 @@ class FocusDataset(Dataset):
     def _transform(self, record: Record, image: Any, factor: tuple[float, float], where: str) -> dict[str, Any]:
         tf = self.transform
         size = tuple(tf.image_size)
-        mode = self._mode(record)
-        if mode == "file":
+        try:
+            source = resolve_source(record, self.heatmap)
+        except RecordError as e:
+            raise SampleError(f"{where}: {e}") from None
+        if source == "file":
             if not record.get("heatmap"):
                 raise SampleError(f"{where}: heatmap='file' but the record has no 'heatmap' path")
             hm_path = resolve_image({"image": record["heatmap"]}, self.root)
-            out = tf.joint(image, heatmap=_open_image(hm_path, "L", f"{where}, heatmap")[0])
+            out = tf.apply(image, heatmap=_open_image(hm_path, "L", f"{where}, heatmap")[0])
             return {"image": out["image"], "heatmap": out["heatmap"].float()}
-        if mode in ("person", "parts"):
-            from focusclip.heatmaps import keypoints_heatmap, record_keypoints
-
-            joints, vis = record_keypoints(record)
-            if not len(joints):
-                out = tf.joint(image)
-                return {"image": out["image"], "heatmap": torch.zeros(1, *size)}
-            out = tf.joint(image, keypoints=joints.reshape(-1, 2) * factor)
-            moved = np.asarray(out["keypoints"], dtype=np.float64).reshape(joints.shape)
-            hm = keypoints_heatmap(moved, vis, size=size, mode=mode)
-            return {"image": out["image"], "heatmap": torch.from_numpy(np.ascontiguousarray(hm))[None].float()}
-        if mode == "points":
-            from focusclip.heatmaps import points_heatmap, record_points
-
-            points, vis = record_points(record)
-            if not len(points):
-                out = tf.joint(image)
-                return {"image": out["image"], "heatmap": torch.zeros(1, *size)}
-            out = tf.joint(image, keypoints=points.reshape(-1, 2) * factor)
-            moved = np.asarray(out["keypoints"], dtype=np.float64).reshape(points.shape)
-            hm = points_heatmap(moved, vis, size=size)
-            return {"image": out["image"], "heatmap": torch.from_numpy(np.ascontiguousarray(hm))[None].float()}
-        if mode == "boxes":
-            from focusclip.heatmaps import boxes_heatmap, record_boxes
-
-            boxes = record_boxes(record)
-            boxes = boxes[~(boxes == -1).all(axis=-1)] if len(boxes) else boxes
-            if not len(boxes):
-                out = tf.joint(image)
-                return {"image": out["image"], "heatmap": torch.zeros(1, *size)}
-            out = tf.joint(image, boxes=boxes * np.tile(factor, 2))
-            hm = boxes_heatmap(out["boxes"], size=size)
-            return {"image": out["image"], "heatmap": torch.from_numpy(np.ascontiguousarray(hm))[None].float()}
-        out = tf.joint(image)
-        return {"image": out["image"], "heatmap": torch.ones(1, *size)}
-
-    def _mode(self, record: Record) -> str:
-        if self.heatmap != "auto":
-            return self.heatmap
-        if record.get("heatmap"):
-            return "file"
-        from focusclip.heatmaps import auto_mode, record_boxes, record_keypoints, record_points
-
-        if not (len(record_keypoints(record)[0]) or len(record_points(record)[0]) or len(record_boxes(record))):
-            return "none"  # nothing marks a subject: the whole image
-        return auto_mode(record)  # the same choice as focusclip.heatmaps.record_heatmap(mode="auto")
+        if source == "none":
+            return {"image": tf(image), "heatmap": torch.ones(1, *size)}
+        points, visible = subject_points(record, source)
+        if not len(points):
+            return {"image": tf(image), "heatmap": torch.zeros(1, *size)}
+        out = tf.apply(image, keypoints=points.reshape(-1, 2) * factor)
+        moved = np.asarray(out["keypoints"], dtype=np.float64).reshape(points.shape)
+        hm = render_subject(source, moved, visible, size)
+        return {"image": out["image"], "heatmap": torch.from_numpy(np.ascontiguousarray(hm))[None].float()}
 
     # ---------------------------------------------------------------------------- bad samples
     def _note_bad(self, index: int, error: SampleError) -> None:

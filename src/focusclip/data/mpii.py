@@ -1,6 +1,6 @@
 """Convert the official MPII Human Pose annotation (``mpii_human_pose_v1_u12_1.mat``) to records.
 
-The MATLAB file holds one struct ``RELEASE`` (SPEC section 6). Loaded with
+The MATLAB file holds one struct ``RELEASE`` (its fields are described in docs/datasets.md). Loaded with
 ``scipy.io.loadmat(..., struct_as_record=False, squeeze_me=True)``, every field may come back as a
 scalar, a string, a ``mat_struct``, an object array of them, or an empty array: the helpers below
 normalise all of those. One record per image (schema in :mod:`focusclip.data.records`).
@@ -17,7 +17,6 @@ coordinates are kept). Either way each person carries ``occluded`` (1 where MPII
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -28,8 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from focusclip.data.records import NUM_JOINTS, Record
+from focusclip.data.records import Record
+from focusclip.io import read_json
 from focusclip.progress import track
+from focusclip.skeleton import NUM_JOINTS
 
 logger = logging.getLogger(__name__)
 
@@ -147,10 +148,7 @@ def load_split_files(split_files: dict[str, str | os.PathLike]) -> dict[str, str
     by_image: dict[str, str] = {}
     for split, path in split_files.items():
         path = Path(path)
-        try:
-            entries = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+        entries = read_json(path, "mmpose split file")
         if not isinstance(entries, list):
             raise ValueError(f"{path}: expected a JSON list of {{image, center, scale, joints}} entries")
         for k, entry in enumerate(entries):
@@ -172,7 +170,7 @@ def random_split(names: Iterable[str], val_fraction: float, seed: int) -> dict[s
 
 
 # ---------------------------------------------------------------------------- converter
-def load_release(mat_path: str | os.PathLike) -> Any:
+def load_mpii_annotations(mat_path: str | os.PathLike) -> Any:
     """Load ``RELEASE`` from the official .mat file."""
     from scipy.io import loadmat
 
@@ -225,7 +223,7 @@ def convert_mpii(
     """
     if visibility not in ("annotated", "strict"):
         raise ValueError(f"visibility must be 'annotated' or 'strict', got {visibility!r}")
-    release = load_release(mat_path)
+    release = load_mpii_annotations(mat_path)
     annolist = _as_list(_field(release, "annolist"))
     if not annolist:
         raise ValueError(f"{mat_path}: RELEASE.annolist is empty or missing")
@@ -348,7 +346,7 @@ def write_mpii(by_split: dict[str, list[Record]], out_dir: str | os.PathLike) ->
     return written
 
 
-def format_stats(stats: dict[str, Any]) -> str:
+def format_conversion_stats(stats: dict[str, Any]) -> str:
     """A short human-readable summary of :func:`convert_mpii`'s stats."""
     lines = [f"annotated images in file: {stats['images']}"]
     for split, count in sorted(stats["records"].items()):

@@ -9,7 +9,7 @@ A record describes one image::
       "activity": {"id": 7, "name": "bicycling, mountain", "category": "bicycling"},   # optional
       "people": [                            # zero or more people
         {"center": [x, y], "scale": s,       # MPII person centre and scale (scale * 200 px = box height)
-         "joints": [[x, y], ... 16],         # MPII joint order (focusclip.heatmaps.MPII_JOINTS)
+         "joints": [[x, y], ... 16],         # MPII joint order (focusclip.skeleton.MPII_JOINTS)
          "visible": [1, 0, ... 16],          # 1 = annotated and visible
          "head_box": [x1, y1, x2, y2],       # optional
          "box": [x1, y1, x2, y2]}            # optional person box
@@ -22,7 +22,8 @@ A record describes one image::
       "id": "000001163"                      # optional stable identifier (defaults to image)
     }
 
-Unannotated joints are stored as ``[-1, -1]`` with ``visible`` 0. Joints that are annotated but occluded
+Unannotated joints are stored as ``[-1, -1]`` with ``visible`` 0 (visibility follows the one rule of
+:func:`focusclip.skeleton.visible_mask`). Joints that are annotated but occluded
 keep their coordinates: the MPII converter marks them ``visible`` 1 by default (as mmpose and the MPII
 Pose Descriptions release do; ``--visibility strict`` gives 0) and lists them in the person's
 ``occluded``; the synthetic world stores hidden joints as ``[-1, -1]``.
@@ -32,22 +33,35 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-NUM_JOINTS = 16
+import numpy as np
+
+from focusclip.io import iter_jsonl_lines
+from focusclip.skeleton import NUM_JOINTS, visible_mask
 
 Record = dict[str, Any]
 
 
 class RecordError(ValueError):
-    """A record that does not match the schema; the message names the file and line."""
+    """A record that does not match the schema; the message names the file and line (or the record).
+
+    ``row`` is the offending row as parsed, when there is one (so a validator can still check its image).
+    """
+
+    def __init__(self, message: str, row: object = None):
+        super().__init__(message)
+        self.row = row
 
 
-def record_id(record: Record) -> str:
+def record_id(record: Mapping[str, Any]) -> str:
     """A stable identifier for a record: its ``id`` field or, failing that, its image path."""
-    return str(record.get("id", record["image"]))
+    rid = record.get("id")
+    if rid is None or rid == "":
+        rid = record.get("image") or "<record without id or image>"
+    return str(rid)
 
 
 def valid_joints(joints: object) -> bool:
@@ -91,28 +105,10 @@ def read_records(path: str | os.PathLike, validate: bool = True) -> list[Record]
 
 
 def iter_records(path: str | os.PathLike, validate: bool = True) -> Iterator[Record]:
-    for where, record in iter_jsonl_lines(Path(path)):
+    for where, record in iter_jsonl_lines(Path(path), error=RecordError):
         if isinstance(record, RecordError):
             raise record
         yield validate_record(record, where) if validate else record
-
-
-def iter_jsonl_lines(path: Path, error: type[RecordError] = RecordError) -> Iterator[tuple[str, Any]]:
-    """``("<path>:<line>", parsed JSON value)`` for each non-blank line of a JSONL file.
-
-    A line that is not valid JSON yields an ``error`` naming the file, line and column in place of
-    the value, so callers choose whether to raise it or collect it and go on.
-    """
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as e:
-                value = error(f"{where}: not valid JSON ({e.msg} at column {e.colno})")
-            yield where, value
 
 
 def write_records(path: str | os.PathLike, records: Iterable[Record]) -> int:
@@ -131,3 +127,65 @@ def resolve_image(record: Record, root: str | os.PathLike) -> Path:
     """The image path of a record, resolved against ``root`` (usually the JSONL file's folder)."""
     p = Path(record["image"])
     return p if p.is_absolute() else Path(root) / p
+
+
+# ------------------------------------------------------------------------------ accessors
+def _as_boxes(boxes: Any, where: str) -> np.ndarray:
+    b = np.asarray(boxes, dtype=np.float64)
+    if b.size == 0:
+        return np.zeros((0, 4))
+    if b.ndim == 1:
+        b = b[None]
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise RecordError(f"{where}: boxes must be [x1, y1, x2, y2] lists, got shape {tuple(np.shape(boxes))}")
+    return b
+
+
+def record_keypoints(record: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The people's joints (P, 16, 2) and visibility (P, 16) of a record, the visibility rule applied
+    (:func:`focusclip.skeleton.visible_mask`); people without joints are skipped."""
+    joints, vis = [], []
+    where = f"record {record_id(record)}"
+    for i, person in enumerate(record.get("people") or []):
+        if not isinstance(person, Mapping) or person.get("joints") is None:
+            continue
+        try:
+            j = np.asarray(person["joints"], dtype=np.float64)
+            v = person.get("visible")
+            v = np.ones(NUM_JOINTS) if v is None else np.asarray(v, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise RecordError(f"{where}: people[{i}] joints and visible must be numbers") from None
+        if j.shape != (NUM_JOINTS, 2):
+            raise RecordError(f"{where}: people[{i}].joints must be {NUM_JOINTS} [x, y] pairs, got shape {j.shape}")
+        if v.shape != (NUM_JOINTS,):
+            raise RecordError(f"{where}: people[{i}].visible must have {NUM_JOINTS} entries, got shape {v.shape}")
+        joints.append(j)
+        vis.append(visible_mask(j, v))
+    if not joints:
+        return np.zeros((0, NUM_JOINTS, 2)), np.zeros((0, NUM_JOINTS), dtype=bool)
+    return np.stack(joints), np.stack(vis)
+
+
+def record_boxes(record: Mapping[str, Any]) -> np.ndarray:
+    """Subject boxes of a record: its ``boxes`` plus each person's ``box``, as (B, 4) xyxy."""
+    boxes = [list(b) for b in record.get("boxes") or []]
+    boxes += [list(p["box"]) for p in record.get("people") or [] if isinstance(p, Mapping) and p.get("box") is not None]
+    try:
+        return _as_boxes(boxes, f"record {record_id(record)}")
+    except (TypeError, ValueError) as e:
+        raise RecordError(str(e) if isinstance(e, RecordError) else
+                          f"record {record_id(record)}: boxes must hold numbers") from None
+
+
+def record_points(record: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray | None]:
+    """A record's free point sets as given (``points`` (K, 2) or (S, K, 2), ``points_visible`` or None)."""
+    try:
+        pts = np.asarray(record.get("points") or [], dtype=np.float64)
+        vis = record.get("points_visible")
+        vis = None if vis is None else np.asarray(vis, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise RecordError(f"record {record_id(record)}: points and points_visible must hold numbers") from None
+    if pts.size and (pts.ndim not in (2, 3) or pts.shape[-1] != 2):
+        raise RecordError(f"record {record_id(record)}: points must be [x, y] pairs (K x 2 or S x K x 2), "
+                          f"got shape {pts.shape}")
+    return pts, vis

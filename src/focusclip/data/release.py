@@ -1,4 +1,4 @@
-"""Read the released MPII Pose Descriptions and join them to records (SPEC section 5).
+"""Read the released MPII Pose Descriptions and join them to records (docs/method.md, "Pose descriptions").
 
 The release is a folder with one JSON list per LLM and split::
 
@@ -15,14 +15,15 @@ folder is an error listing what is there: another LLM's captions are never subst
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from focusclip.data.records import NUM_JOINTS, Record
+from focusclip.data.records import Record
+from focusclip.io import read_json
+from focusclip.skeleton import NUM_JOINTS
 
 logger = logging.getLogger(__name__)
 
@@ -52,13 +53,10 @@ def release_file(root: str | os.PathLike, llm: str, split: str) -> Path:
     return path
 
 
-def read_release(path: str | os.PathLike) -> list[dict[str, Any]]:
+def read_description_file(path: str | os.PathLike) -> list[dict[str, Any]]:
     """One release JSON list (entries without an ``image`` name are an error naming the entry)."""
     path = Path(path)
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    entries = read_json(path, "description file")
     if isinstance(entries, dict):  # tolerate {"data": [...]} / {"annotations": [...]} wrappers
         entries = next((v for v in entries.values() if isinstance(v, list)), None)
     if not isinstance(entries, list):
@@ -82,7 +80,7 @@ def load_descriptions(root: str | os.PathLike, llms: Sequence[str] | str, split:
     for llm in llms:
         path = release_file(root, llm, split)
         empty = 0
-        for entry in read_release(path):
+        for entry in read_description_file(path):
             text = entry.get("description")
             if not isinstance(text, str) or not text.strip():
                 empty += 1
@@ -174,7 +172,7 @@ def release_to_records(root: str | os.PathLike, llm: str, split: str, images_dir
     path = release_file(root, llm, split)
     records: list[Record] = []
     no_text = 0
-    for k, entry in enumerate(read_release(path)):
+    for k, entry in enumerate(read_description_file(path)):
         where = f"{path}: entry {k} ({entry['image']})"
         img = Path(images_dir) / entry["image"]
         if relative_to is not None and not img.is_absolute():

@@ -1,6 +1,6 @@
 """Check a dataset before training: files exist and decode, joints fit the schema and the image, captions
 are not empty, heatmap files exist. Every record is checked (no stop at the first problem); the
-:class:`Report` counts problems by kind and keeps the first offending records of each.
+:class:`Report` counts each problem and keeps the first offending records of each.
 
 Accepted inputs: a records ``.jsonl``, a custom ``.csv``/``.jsonl`` (:mod:`focusclip.data.custom`), a
 folder holding ``train.jsonl`` / ``val.jsonl`` / ``test.jsonl``, or a list of records (with ``root``).
@@ -11,30 +11,30 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from focusclip.data.records import (
-    NUM_JOINTS,
     Record,
     RecordError,
-    iter_jsonl_lines,
     record_id,
     resolve_image,
     valid_joints,
     validate_record,
 )
+from focusclip.data.sources import iter_dataset_file
 from focusclip.progress import track
+from focusclip.skeleton import NUM_JOINTS, visible_mask
 
 logger = logging.getLogger(__name__)
 
 ERROR, WARNING = "error", "warning"
 SPLIT_FILES = ("train.jsonl", "val.jsonl", "test.jsonl")
 
-# problem kinds
+# problems
 INVALID = "invalid record"
 MISSING_IMAGE = "missing image file"
 BAD_IMAGE = "unreadable or truncated image"
@@ -51,7 +51,7 @@ DUPLICATE_ID = "duplicate id"
 @dataclass
 class Issue:
     severity: str
-    kind: str
+    problem: str
     where: str
     id: str
     message: str
@@ -69,12 +69,12 @@ class Report:
     examples: dict[str, list[Issue]] = field(default_factory=dict)
     max_examples: int = 5
 
-    def add(self, severity: str, kind: str, where: str, rid: str, message: str) -> None:
-        self.counts[kind] += 1
-        self.severities[kind] = severity
-        bucket = self.examples.setdefault(kind, [])
+    def add(self, severity: str, problem: str, where: str, rid: str, message: str) -> None:
+        self.counts[problem] += 1
+        self.severities[problem] = severity
+        bucket = self.examples.setdefault(problem, [])
         if len(bucket) < self.max_examples:
-            bucket.append(Issue(severity, kind, where, rid, message))
+            bucket.append(Issue(severity, problem, where, rid, message))
 
     @property
     def n_errors(self) -> int:
@@ -101,9 +101,9 @@ class Report:
         lines = [f"dataset: {', '.join(self.sources) or '(records)'}",
                  f"records: {self.n_records}, images checked: {self.n_images_checked}",
                  f"result: {'OK' if self.ok else 'ERRORS'} ({self.n_errors} errors, {self.n_warnings} warnings)"]
-        for kind, n in sorted(self.counts.items(), key=lambda kv: (self.severities[kv[0]] != ERROR, -kv[1])):
-            lines.append(f"  {self.severities[kind]:7s} {kind}: {n}")
-            for issue in self.examples.get(kind, []):
+        for problem, n in sorted(self.counts.items(), key=lambda kv: (self.severities[kv[0]] != ERROR, -kv[1])):
+            lines.append(f"  {self.severities[problem]:7s} {problem}: {n}")
+            for issue in self.examples.get(problem, []):
                 lines.append(f"      {issue.where} [{issue.id}] {issue.message}")
         return "\n".join(lines)
 
@@ -118,18 +118,6 @@ def _sources(path: Path) -> list[Path]:
     if not path.is_file():
         raise FileNotFoundError(f"dataset not found: {path}")
     return [path]
-
-
-def _iter_file(path: Path) -> Iterator[tuple[str, Record | Exception]]:
-    from focusclip.data.custom import _looks_custom, iter_custom
-
-    suffix = path.suffix.lower()
-    if suffix == ".csv" or (suffix in (".jsonl", ".ndjson") and _looks_custom(path)):
-        yield from iter_custom(path)
-    elif suffix in (".jsonl", ".ndjson"):
-        yield from iter_jsonl_lines(path)
-    else:
-        raise ValueError(f"{path}: expected a .jsonl or .csv dataset file or a folder with train.jsonl/val.jsonl")
 
 
 # ------------------------------------------------------------------------------ checks
@@ -172,8 +160,9 @@ def _check_people(record: Record, size: tuple[int, int] | None, where: str, rid:
         if size is None:
             continue
         w, h = size
+        shown = visible_mask(joints, vis)
         outside = [j for j, pt in enumerate(joints)
-                   if (vis is None or vis[j]) and pt[0] >= 0 and pt[1] >= 0 and (pt[0] > w or pt[1] > h)]
+                   if shown[j] and (pt[0] < 0 or pt[1] < 0 or pt[0] > w or pt[1] > h)]
         if outside:
             report.add(WARNING, OUT_OF_IMAGE, where, rid,
                        f"people[{i}] joints {outside} lie outside the {w}x{h} image")
@@ -211,7 +200,7 @@ def validate_dataset(path_or_records: str | os.PathLike | Sequence[Record], root
         for src in _sources(Path(path_or_records)):
             report.sources.append(str(src))
             base = Path(root) if root is not None else src.parent
-            items += [(where, rec, base) for where, rec in _iter_file(src)]
+            items += [(where, rec, base) for where, rec in iter_dataset_file(src)]
     else:
         base = Path(root) if root is not None else Path.cwd()
         items = [(f"records[{i}]", rec, base) for i, rec in enumerate(path_or_records)]
@@ -224,7 +213,7 @@ def validate_dataset(path_or_records: str | os.PathLike | Sequence[Record], root
             message = str(rec).removeprefix(f"{where}: ")
             report.add(ERROR, JOINT_COUNT if "joints" in message else INVALID, where, "?", message)
             continue
-        try:  # people are checked by _check_people (to count joint problems by kind), the rest here
+        try:  # people are checked by _check_people (to count each joint problem), the rest here
             validate_record({**rec, "people": []} if isinstance(rec, dict) else rec, where)
         except RecordError as e:
             report.add(ERROR, INVALID, where, "?", str(e).removeprefix(f"{where}: "))
@@ -235,8 +224,8 @@ def validate_dataset(path_or_records: str | os.PathLike | Sequence[Record], root
         seen.setdefault(rid, where)
         image = resolve_image(rec, base)
         if isinstance(size, str):
-            kind = MISSING_IMAGE if size == "missing" else BAD_IMAGE
-            report.add(ERROR, kind, where, rid, f"{image}" + ("" if size == "missing" else f": {size}"))
+            problem = MISSING_IMAGE if size == "missing" else BAD_IMAGE
+            report.add(ERROR, problem, where, rid, f"{image}" + ("" if size == "missing" else f": {size}"))
             size = None
         if size is not None and rec.get("width") and rec.get("height") and (rec["width"], rec["height"]) != size:
             report.add(WARNING, SIZE_MISMATCH, where, rid,
@@ -256,6 +245,7 @@ def _image_sizes(items: list[tuple[str, Record | Exception, Path]], check_images
     """Per item: (w, h) of a good image, a reason string for a bad one, None when not checked."""
     def one(item: tuple[str, Record | Exception, Path]) -> tuple[int, int] | str | None:
         _, rec, base = item
+        rec = _row(rec)
         if not isinstance(rec, dict) or not isinstance(rec.get("image"), str) or not rec["image"]:
             return None
         path = resolve_image(rec, base)
@@ -265,9 +255,14 @@ def _image_sizes(items: list[tuple[str, Record | Exception, Path]], check_images
         return problem if problem else size
 
     if check_images:
-        report.n_images_checked = sum(isinstance(rec, dict) and isinstance(rec.get("image"), str)
+        report.n_images_checked = sum(isinstance(_row(rec), dict) and isinstance(_row(rec).get("image"), str)
                                       for _, rec, _ in items)
     if workers <= 1 or len(items) < 2:
         return [one(it) for it in track(items, desc="checking images", unit="img")]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(track(pool.map(one, items), desc="checking images", total=len(items), unit="img"))
+
+
+def _row(item: Record | Exception) -> object:
+    """The row as parsed: the record, or the offending row a :class:`RecordError` carries."""
+    return getattr(item, "row", None) if isinstance(item, Exception) else item

@@ -3,17 +3,11 @@ offline rule-based describer and description statistics. See docs/describe.md.""
 
 from focusclip.describe.backend import Describer, Outcome
 from focusclip.describe.client import OpenAIDescriber, RetryPolicy
-from focusclip.describe.prompt import (
-    PROMPT_VERSION,
-    SYSTEM_PROMPT,
-    annotation_payload,
-    build_messages,
-    count_in_words,
-)
-from focusclip.describe.results import load_results, merge_captions
+from focusclip.describe.prompt import PROMPT_VERSION, SYSTEM_PROMPT, annotation_payload, build_messages
+from focusclip.describe.results import merge_captions, read_descriptions
 from focusclip.describe.rules import RULES_VERSION, RulesDescriber, describe_record
 from focusclip.describe.run import RunSummary, describe_records
-from focusclip.describe.stats import description_stats, format_stats, load_texts
+from focusclip.describe.stats import collect_descriptions, description_stats, format_description_stats
 
 __all__ = [
     "PROMPT_VERSION",
@@ -27,12 +21,11 @@ __all__ = [
     "RunSummary",
     "annotation_payload",
     "build_messages",
-    "count_in_words",
     "describe_record",
     "describe_records",
     "description_stats",
-    "format_stats",
-    "load_results",
-    "load_texts",
+    "collect_descriptions",
+    "format_description_stats",
     "merge_captions",
+    "read_descriptions",
 ]

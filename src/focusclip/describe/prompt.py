@@ -1,4 +1,4 @@
-"""The paper's single-shot prompt strategy for MPII pose descriptions (SPEC section 5).
+"""The paper's single-shot prompt strategy for MPII pose descriptions (docs/method.md, "Pose descriptions").
 
 A text-only LLM never sees the image. It gets a system prompt (expert human activity and pose analyser,
 the 16 MPII joints in order, the input format and the output template) and one user message: the
@@ -14,25 +14,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from focusclip.data.records import NUM_JOINTS, Record
-from focusclip.heatmaps import MPII_JOINTS
+from focusclip.data.records import Record
+from focusclip.skeleton import MPII_JOINT_NAMES, NUM_JOINTS, visible_mask
 
-PROMPT_VERSION = "mpii-single-shot-v1"
-
-
-def spoken_joint_name(joint: str) -> str:
-    """An MPII joint key as the prompt spells it: ``r_ankle`` -> ``right ankle``, ``head_top`` -> ``head top``."""
-    side, _, rest = joint.partition("_")
-    if side in ("r", "l") and rest:
-        joint = ("right " if side == "r" else "left ") + rest
-    return joint.replace("_", " ")
-
-
-# MPII joint order (ids 0..15), spelled the way the prompt shows them to the model.
-MPII_JOINT_NAMES: tuple[str, ...] = tuple(spoken_joint_name(j) for j in MPII_JOINTS)
-
-# Parts every per-person description has to cover, in the order the template lists them.
-BODY_PARTS: tuple[str, ...] = ("left leg", "right leg", "left arm", "right arm", "torso", "head")
+PROMPT_VERSION = "mpii-single-shot-v2"  # v2: joints just outside the frame are sent as positions (one visibility rule)
 
 DEFAULT_TEMPERATURE = 0.5
 DEFAULT_MAX_TOKENS = 512
@@ -72,13 +57,10 @@ def _num(v: Any) -> float | int:
 
 
 def _joints_payload(person: dict[str, Any]) -> list[list[float | int]]:
+    """The 16 keypoints as the prompt describes them: invisible ones (the project's rule) as ``[-1, -1]``."""
     joints = person.get("joints") or [[-1, -1]] * NUM_JOINTS
-    visible = person.get("visible")
-    out = []
-    for j, (x, y) in enumerate(joints):
-        vis = visible[j] if visible is not None else (x >= 0 and y >= 0)
-        out.append([_num(x), _num(y)] if vis and x >= 0 and y >= 0 else [-1, -1])
-    return out
+    shown = visible_mask(joints, person.get("visible"))
+    return [[_num(x), _num(y)] if shown[j] else [-1, -1] for j, (x, y) in enumerate(joints)]
 
 
 def annotation_payload(record: Record) -> dict[str, Any]:
@@ -111,22 +93,3 @@ def build_messages(record: Record) -> list[dict[str, str]]:
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": user_message(record)},
     ]
-
-
-_ONES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-         "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-         "nineteen")
-_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
-
-
-def count_in_words(n: int) -> str:
-    """English words for a count (0..999); larger numbers are written with digits."""
-    if n < 0 or n >= 1000:
-        return str(n)
-    if n < 20:
-        return _ONES[n]
-    if n < 100:
-        tens, ones = divmod(n, 10)
-        return _TENS[tens] + (f"-{_ONES[ones]}" if ones else "")
-    hundreds, rest = divmod(n, 100)
-    return f"{_ONES[hundreds]} hundred" + (f" and {count_in_words(rest)}" if rest else "")

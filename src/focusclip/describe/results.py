@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from focusclip.data.records import iter_records, record_id, write_records
-from focusclip.io import read_jsonl_tolerant
+from focusclip.io import read_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -22,12 +22,12 @@ def is_success(line: dict[str, Any]) -> bool:
     return isinstance(line.get("description"), str) and not line.get("error")
 
 
-def load_results(path: str | os.PathLike) -> tuple[dict[str, dict], dict[str, dict]]:
+def read_descriptions(path: str | os.PathLike) -> tuple[dict[str, dict], dict[str, dict]]:
     """``(successes, failures)`` by record id. A torn last line is ignored. When an id has several
     success lines the first one wins; ``failures`` holds the last error of ids without a success."""
     successes: dict[str, dict] = {}
     failures: dict[str, dict] = {}
-    for line in read_jsonl_tolerant(path):
+    for line in read_jsonl(path):
         if not isinstance(line, dict) or "id" not in line:
             continue
         rid = str(line["id"])
@@ -65,7 +65,7 @@ def merge_captions(
     records_path, out_path = Path(records_path), Path(out_path)
     if records_path.resolve() == out_path.resolve():
         raise ValueError(f"{out_path}: refusing to overwrite the input records; choose another file")
-    successes, _ = load_results(results_path)
+    successes, _ = read_descriptions(results_path)
     src_dir, dst_dir = records_path.parent, out_path.parent
     dst_dir.mkdir(parents=True, exist_ok=True)
     counts = {"n": 0, "described": 0}

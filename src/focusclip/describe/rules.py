@@ -24,16 +24,25 @@ from typing import Any
 
 import numpy as np
 
-from focusclip.data.records import NUM_JOINTS, Record, record_id
+from focusclip.data.records import Record, record_id
 from focusclip.describe.backend import Outcome
-from focusclip.describe.prompt import count_in_words
+from focusclip.english import article, count_in_words, join_words
+from focusclip.skeleton import (
+    ARMS,
+    HEAD_TOP,
+    L_HIP,
+    L_SHOULDER,
+    LEGS,
+    NUM_JOINTS,
+    PELVIS,
+    R_HIP,
+    R_SHOULDER,
+    THORAX,
+    UPPER_NECK,
+    visible_mask,
+)
 
-RULES_VERSION = "rules-v1"
-
-R_ANKLE, R_KNEE, R_HIP, L_HIP, L_KNEE, L_ANKLE, PELVIS, THORAX, NECK, HEAD_TOP = range(10)
-R_WRIST, R_ELBOW, R_SHOULDER, L_SHOULDER, L_ELBOW, L_WRIST = range(10, 16)
-_LEGS = {"left": (L_HIP, L_KNEE, L_ANKLE), "right": (R_HIP, R_KNEE, R_ANKLE)}
-_ARMS = {"left": (L_SHOULDER, L_ELBOW, L_WRIST), "right": (R_SHOULDER, R_ELBOW, R_WRIST)}
+RULES_VERSION = "rules-v2"  # v2: joints just outside the frame count as visible (one visibility rule)
 
 
 # ------------------------------------------------------------------------------------- geometry
@@ -63,10 +72,7 @@ class _Skeleton:
     @classmethod
     def from_person(cls, person: dict[str, Any]) -> _Skeleton:
         joints = np.asarray(person.get("joints") or [[-1, -1]] * NUM_JOINTS, dtype=float).reshape(NUM_JOINTS, 2)
-        vis = person.get("visible")
-        inside = (joints[:, 0] >= 0) & (joints[:, 1] >= 0)
-        visible = inside if vis is None else inside & (np.asarray(vis).reshape(NUM_JOINTS) > 0)
-        return cls(joints, visible)
+        return cls(joints, visible_mask(joints, person.get("visible")))
 
     def pt(self, j: int) -> np.ndarray | None:
         return self.joints[j] if self.visible[j] else None
@@ -84,7 +90,7 @@ class _Skeleton:
         return m if m is not None else self.pt(PELVIS)
 
     def shoulder_centre(self) -> np.ndarray | None:
-        for p in (self.pt(THORAX), self.mid(L_SHOULDER, R_SHOULDER), self.pt(NECK)):
+        for p in (self.pt(THORAX), self.mid(L_SHOULDER, R_SHOULDER), self.pt(UPPER_NECK)):
             if p is not None:
                 return p
         return None
@@ -112,7 +118,7 @@ class _Skeleton:
         return None if t is None else math.degrees(math.atan2(float(t[0]), -float(t[1])))
 
     def leg(self, side: str) -> dict[str, Any]:
-        hip, knee, ankle = (self.pt(j) for j in _LEGS[side])
+        hip, knee, ankle = (self.pt(j) for j in LEGS[side])
         out: dict[str, Any] = {}
         if hip is not None and knee is not None:
             out["thigh_from_down"] = _from_down(knee - hip)
@@ -127,7 +133,7 @@ class _Skeleton:
         return out
 
     def arm(self, side: str) -> dict[str, Any]:
-        shoulder, elbow, wrist = (self.pt(j) for j in _ARMS[side])
+        shoulder, elbow, wrist = (self.pt(j) for j in ARMS[side])
         out: dict[str, Any] = {"wrist": wrist, "elbow": elbow, "shoulder": shoulder}
         if shoulder is not None and elbow is not None and wrist is not None:
             out["elbow_angle"] = _angle_at(shoulder, elbow, wrist)
@@ -139,16 +145,6 @@ def _pick(options: list[str] | tuple[str, ...], key: str) -> str:
     """One of ``options``, chosen deterministically from ``key``."""
     h = int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "big")
     return options[h % len(options)]
-
-
-def _article(word: str) -> str:
-    return "an" if word[:1].lower() in "aeiou" else "a"
-
-
-def _join(items: list[str]) -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def activity_phrase(activity: dict[str, Any] | None) -> str | None:
@@ -189,7 +185,7 @@ def posture(sk: _Skeleton) -> str | None:
         return "upside down"
     if lean is not None and abs(lean) >= 60:
         # A horizontal torso over legs that still point down is a bend at the waist, not lying.
-        whole = [_from_down(a - h) for h, a in ((sk.pt(hj), sk.pt(aj)) for hj, _, aj in _LEGS.values())
+        whole = [_from_down(a - h) for h, a in ((sk.pt(hj), sk.pt(aj)) for hj, _, aj in LEGS.values())
                  if h is not None and a is not None]
         segments = thighs + shins + whole
         legs_down = bool(segments) and max(segments) < 35
@@ -254,7 +250,7 @@ class _Phraser:
         wrist, elbow, shoulder = g["wrist"], g["elbow"], g["shoulder"]
         angle = g.get("elbow_angle")
         head_top = sk.pt(HEAD_TOP)
-        neck = sk.pt(NECK)
+        neck = sk.pt(UPPER_NECK)
         torso = sk.torso_length() or 0.0
         raised_over_head = wrist is not None and (
             (head_top is not None and wrist[1] < head_top[1])
@@ -297,7 +293,7 @@ class _Phraser:
 
     @staticmethod
     def _hand_level(sk: _Skeleton, wrist: np.ndarray) -> str:
-        neck, top, hip = sk.pt(NECK), sk.shoulder_centre(), sk.hip_centre()
+        neck, top, hip = sk.pt(UPPER_NECK), sk.shoulder_centre(), sk.hip_centre()
         if neck is not None and wrist[1] < neck[1]:
             return "near the head"
         if top is not None and hip is not None:
@@ -326,7 +322,7 @@ class _Phraser:
                          slot)
 
     def head(self, sk: _Skeleton, slot: str) -> str | None:
-        neck, top = sk.pt(NECK), sk.pt(HEAD_TOP)
+        neck, top = sk.pt(UPPER_NECK), sk.pt(HEAD_TOP)
         if neck is None or top is None or np.linalg.norm(top - neck) < 1e-6:
             return None
         head = top - neck
@@ -421,14 +417,14 @@ def attribute_phrase(labels: dict[str, Any] | None) -> str | None:
         noun = f"a {int(age)}-year-old"
     elif isinstance(age, str) and age.strip():
         a = age.strip().lower()
-        noun = _AGE_WORDS.get(a) or (f"someone aged {a}" if any(c.isdigit() for c in a) else f"{_article(a)} {a}")
+        noun = _AGE_WORDS.get(a) or (f"someone aged {a}" if any(c.isdigit() for c in a) else f"{article(a)} {a}")
     expr = labels.get("expression", labels.get("emotion", labels.get("emotions")))
     feel = None
     if isinstance(expr, str) and expr.strip():
         e = expr.strip().lower()
-        feel = f"with {_article(e)} {e} expression"
+        feel = f"with {article(e)} {e} expression"
     elif isinstance(expr, (list, tuple)) and expr:
-        feel = f"who appears to feel {_join([str(x).strip().lower() for x in expr if str(x).strip()])}"
+        feel = f"who appears to feel {join_words([str(x).strip().lower() for x in expr if str(x).strip()])}"
     if noun and feel:
         return f"{noun} {feel}"
     return noun or feel
@@ -471,7 +467,7 @@ def _general_sentence(ph: _Phraser, postures: list[str | None], skeletons: list[
                         f"Everyone in the image is {word}."), "general")
     parts = [f"{count_in_words(c)} {'is' if c == 1 else 'are'} {_POSTURE_WORDS[p][0]}"
              for p, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-    return f"Of them, {_join(parts)}."
+    return f"Of them, {join_words(parts)}."
 
 
 def _person_sentences(ph: _Phraser, i: int, location: str, sk: _Skeleton, post: str | None,
@@ -484,7 +480,7 @@ def _person_sentences(ph: _Phraser, i: int, location: str, sk: _Skeleton, post: 
     who = f"The {location}" + (f", {attrs}," if attrs else "")
     state = ph.pick(_POSTURE_WORDS[post], f"{slot}.posture") if post else "only partly visible"
     legs = [f"{limb} {text}" for limb, text in legs if text]
-    sentences = [f"{who} is {state}" + (f" with {_join(legs)}." if legs else ".")]
+    sentences = [f"{who} is {state}" + (f" with {join_words(legs)}." if legs else ".")]
     for group in (arms, rest):
         parts = [f"{limb} is {text}" for limb, text in group if text]
         if parts:

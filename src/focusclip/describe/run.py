@@ -20,7 +20,7 @@ from typing import Any
 
 from focusclip.data.records import Record, record_id
 from focusclip.describe.backend import Describer, Outcome
-from focusclip.describe.results import load_results
+from focusclip.describe.results import read_descriptions
 from focusclip.io import JsonlAppender
 from focusclip.progress import Progress
 
@@ -103,7 +103,7 @@ def describe_records(
     """
     start = time.monotonic()
     todo = _unique(records, limit)
-    successes, failures = load_results(out_path)
+    successes, failures = read_descriptions(out_path)
     summary = RunSummary(total=len(todo))
     pending = [r for r in todo if record_id(r) not in successes]
     summary.skipped = summary.total - len(pending)

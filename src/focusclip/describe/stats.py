@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from focusclip.describe.prompt import BODY_PARTS
+from focusclip.io import parse_json, read_jsonl, read_text
+from focusclip.skeleton import BODY_PARTS
 
 _WORD = re.compile(r"[a-z0-9]+(?:['\u2019][a-z]+)?")
 _START = re.compile(r"^\s*there\s+(?:are|is)\b[^.!?]*?\bin\s+(?:the\s+)?image\b", re.IGNORECASE)
@@ -69,38 +70,27 @@ def description_stats(texts: list[str]) -> dict[str, Any]:
     }
 
 
-def load_texts(path: str | os.PathLike) -> list[str]:
-    """Descriptions from our results JSONL (success lines), a records JSONL (``captions``) or a released
-    MPII Pose Descriptions JSON list (objects with ``description``)."""
+def collect_descriptions(path: str | os.PathLike) -> list[str]:
+    """The description texts of a file: our results JSONL (success lines), a records JSONL (``captions``)
+    or a released MPII Pose Descriptions JSON list (objects with ``description``, possibly inside a
+    ``{"annotations": [...]}``-style wrapper)."""
     path = Path(path)
-    raw = path.read_text(encoding="utf-8")
+    raw = read_text(path, "descriptions file")
     try:
-        data = json.loads(raw)  # a whole-file JSON document (or a one-line JSONL file)
-    except json.JSONDecodeError as e:
+        items = [json.loads(raw)]  # a whole-file JSON document (or a one-line JSONL file)
+    except json.JSONDecodeError:
         if raw.lstrip()[:1] == "[":
-            raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
-        data = None
-    if isinstance(data, list):
-        return [t for item in data for t in _texts_of(item)]
-    if isinstance(data, dict):
-        if any(k in data for k in ("description", "captions", "image", "id")):  # one JSONL line
-            return _texts_of(data)
-        # tolerate {"annotations": [...]} style wrappers
-        return [t for item in next((v for v in data.values() if isinstance(v, list)), []) for t in _texts_of(item)]
-    texts: list[str] = []
-    lines = raw.splitlines()
-    for lineno, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            if lineno == len(lines):  # a torn last line of a file still being written
-                continue
-            raise ValueError(f"{path}:{lineno}: not valid JSON") from None
-        texts.extend(_texts_of(obj))
-    return texts
+            parse_json(raw, str(path))  # raises the error with its line and column
+        items = read_jsonl(path)  # JSONL, a torn last line of a file being written ignored
+    if len(items) == 1 and isinstance(items[0], list):
+        items = items[0]
+    elif len(items) == 1 and isinstance(items[0], dict) and not _is_entry(items[0]):
+        items = next((v for v in items[0].values() if isinstance(v, list)), [])
+    return [t for item in items for t in _texts_of(item)]
+
+
+def _is_entry(obj: dict[str, Any]) -> bool:
+    return any(k in obj for k in ("description", "captions", "image", "id"))
 
 
 def _texts_of(item: Any) -> list[str]:
@@ -116,7 +106,7 @@ def _texts_of(item: Any) -> list[str]:
     return []
 
 
-def format_stats(stats: dict[str, Any]) -> str:
+def format_description_stats(stats: dict[str, Any]) -> str:
     """A two-column text table of :func:`description_stats` output."""
     if not stats.get("count"):
         return "no descriptions"

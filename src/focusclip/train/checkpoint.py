@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from focusclip.io import atomic_save
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 FORMAT = "focusclip-checkpoint"
 CKPT_DIR = "checkpoints"
@@ -32,32 +30,6 @@ _NAME = re.compile(r"^step-(\d{8,})\.pt$")
 
 class CheckpointError(ValueError):
     """A checkpoint that is damaged, of another format, or for another model."""
-
-
-# ------------------------------------------------------------------------------ RNG
-def rng_state() -> dict[str, Any]:
-    """This process's RNG states as tensors and primitives (safe for ``weights_only`` loading)."""
-    py = random.getstate()
-    np_state = np.random.get_state()
-    state: dict[str, Any] = {
-        "python": {"version": py[0], "state": torch.tensor(py[1], dtype=torch.int64), "gauss": py[2]},
-        "numpy": {"kind": np_state[0], "keys": torch.from_numpy(np_state[1].astype(np.int64)),
-                  "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    py = state["python"]
-    random.setstate((py["version"], tuple(int(x) for x in py["state"].tolist()), py["gauss"]))
-    n = state["numpy"]
-    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 # ------------------------------------------------------------------------------ files
@@ -83,8 +55,8 @@ def save_checkpoint(run_dir: str | Path, state: dict[str, Any], keep: int) -> Pa
     atomic_save(path, lambda f: torch.save(payload, f))
     for old in list_checkpoints(run_dir)[:-keep]:
         old.unlink(missing_ok=True)
-        log.debug("removed old checkpoint %s", old)
-    log.info("checkpoint %s", path)
+        logger.debug("removed old checkpoint %s", old)
+    logger.info("checkpoint %s", path)
     return path
 
 
@@ -116,7 +88,7 @@ def resolve_resume(resume: str, run_dir: str | Path) -> tuple[Path, dict[str, An
         try:
             return path, load_checkpoint(path)
         except CheckpointError as e:
-            log.warning("skipping %s", e)
+            logger.warning("skipping %s", e)
     if candidates:
         raise CheckpointError(f"{checkpoint_dir(run_dir)}: no readable checkpoint among {len(candidates)}")
     return None
@@ -151,11 +123,9 @@ def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
 
 
 def load_model_state(model: torch.nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    bad = [k for k in own if k in state and own[k].shape != state[k].shape]
-    if missing or unexpected or bad:
-        raise CheckpointError(f"{path}: model weights do not match (missing {missing[:5]}, unexpected "
-                              f"{unexpected[:5]}, shape mismatch {bad[:5]})")
-    model.load_state_dict(state, strict=True)
+    from focusclip.model.focusclip import WeightsMismatchError, load_state_strict
+
+    try:
+        load_state_strict(model, state, f"checkpoint {path}")
+    except WeightsMismatchError as e:
+        raise CheckpointError(str(e)) from None

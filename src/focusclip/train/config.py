@@ -9,7 +9,6 @@ are errors that list the valid keys of their section.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -19,12 +18,16 @@ from typing import Any
 
 import yaml
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+from focusclip.mappings import deep_merge, did_you_mean
+from focusclip.runtime import PRECISIONS
+
+#: Keys renamed since 0.1 (old dotted key -> new one): an old config gets an error that names the new key.
+RENAMED_KEYS = {"data.kind": "data.format", "loss.kind": "loss.name"}
 
 
 @dataclass
 class DataConfig:
-    kind: str = "records"                 #: "records" (JSONL records) or "fake" (generated tensors, smoke tests)
+    format: str = "records"               #: "records" (JSONL records) or "fake" (generated tensors, smoke tests)
     train: str | None = None              #: records JSONL for training (paths relative to the current dir)
     val: str | None = None                #: records JSONL for the validation loss
     root: str | None = None               #: image root (default: each JSONL file's folder)
@@ -36,8 +39,8 @@ class DataConfig:
     num_workers: int = 0
     on_error: str = "skip"                #: skip | raise (unreadable images)
     limit: int | None = None              #: use only the first N training records
-    fake_size: int = 64                   #: kind=fake: number of samples
-    fake_classes: int = 4                 #: kind=fake: number of distinct image/text pairs patterns
+    fake_size: int = 64                   #: format=fake: number of samples
+    fake_classes: int = 4                 #: format=fake: number of distinct image/text pairs patterns
 
 
 @dataclass
@@ -53,7 +56,7 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    kind: str = "ntxent"                  #: ntxent (paper) | clip
+    name: str = "ntxent"                  #: ntxent (paper) | clip
     temperature: float = 0.5
     weights: list = field(default_factory=lambda: [1.0, 1.0, 1.0])  #: roi_img, roi_txt, img_txt
 
@@ -123,15 +126,15 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Check values that the types alone do not constrain; raise ValueError naming the key."""
-        from focusclip.data.dataset import HEATMAP_SOURCES
+        from focusclip.heatmaps import HEATMAP_SOURCES
 
         checks = [
             ("precision", self.precision in PRECISIONS, f"one of {PRECISIONS}"),
-            ("data.kind", self.data.kind in ("records", "fake"), "records or fake"),
+            ("data.format", self.data.format in ("records", "fake"), "records or fake"),
             ("data.captions", self.data.captions in ("random", "first"),
              "random or first (training needs one text per image)"),
             ("data.heatmap", self.data.heatmap in HEATMAP_SOURCES, f"one of {HEATMAP_SOURCES}"),
-            ("loss.kind", self.loss.kind in ("ntxent", "clip"), "ntxent or clip"),
+            ("loss.name", self.loss.name in ("ntxent", "clip"), "ntxent or clip"),
             ("loss.weights", len(self.loss.weights) == 3, "three weights (roi_img, roi_txt, img_txt)"),
             ("optim.name", self.optim.name in ("sgd", "adamw"), "sgd or adamw"),
             ("optim.schedule", self.optim.schedule in ("constant", "cosine"), "constant or cosine"),
@@ -145,8 +148,8 @@ class TrainConfig:
         for key, ok, expected in checks:
             if not ok:
                 raise ValueError(f"config {key}: expected {expected}, got {_get(self, key)!r}")
-        if self.data.kind == "records" and not self.data.train:
-            raise ValueError("config data.train: a records JSONL is required (or data.kind=fake)")
+        if self.data.format == "records" and not self.data.train:
+            raise ValueError("config data.train: a records JSONL is required (or data.format=fake)")
         if self.batch_size % self.accum_steps:
             raise ValueError(f"config batch_size={self.batch_size} is not divisible by accum_steps={self.accum_steps}")
         return self
@@ -170,7 +173,7 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = (),
             loaded = {}
         if not isinstance(loaded, dict):
             raise ValueError(f"{path}: expected a mapping of config keys at the top level")
-        data = _deep_merge(data, loaded)
+        data = deep_merge(data, loaded)
     cfg = from_dict(data, where=where)
     for item in overrides:
         apply_override(cfg, item)
@@ -244,8 +247,8 @@ def set_value(cfg: TrainConfig, key: str, value: Any, where: str = "config") -> 
         names = [f.name for f in dataclasses.fields(obj)]
         if part not in names:
             section = ".".join(parts[:i]) or "top level"
-            close = difflib.get_close_matches(part, names, n=3)
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            renamed = RENAMED_KEYS.get(".".join(parts[: i + 1]))
+            hint = f" It was renamed to {renamed!r}." if renamed else did_you_mean(part, names)
             raise ValueError(f"{where}: unknown key {key!r}.{hint} Valid keys in {section}: {', '.join(names)}")
         if i == len(parts) - 1:
             ftype = typing.get_type_hints(type(obj))[part]
@@ -308,13 +311,6 @@ def _get(cfg: TrainConfig, key: str) -> Any:
     for p in key.split("."):
         obj = getattr(obj, p)
     return obj
-
-
-def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def dump_config(cfg: TrainConfig) -> str:

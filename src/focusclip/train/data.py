@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 from focusclip.train.config import DataConfig
 from focusclip.train.distributed import DistInfo, ResumableDistributedSampler
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 _FAKE_WORDS = ("running", "jumping", "sitting", "waving", "kicking", "climbing", "dancing", "lifting",
                "throwing", "reading", "cycling", "swimming")
@@ -57,7 +57,7 @@ class FakePairs(Dataset):
 
 def build_dataset(cfg: DataConfig, split: str, transform: Any, image_size: int, seed: int) -> Dataset | None:
     """The ``train`` or ``val`` dataset of the config (None when ``val`` is not configured)."""
-    if cfg.kind == "fake":
+    if cfg.format == "fake":
         n = cfg.fake_size if split == "train" else max(cfg.fake_size // 4, 1)
         return FakePairs(n, image_size, cfg.fake_classes, seed=seed if split == "train" else seed + 1)
     path = cfg.train if split == "train" else cfg.val
@@ -71,7 +71,7 @@ def build_dataset(cfg: DataConfig, split: str, transform: Any, image_size: int, 
         ds.records = ds.records[: cfg.limit]
     if len(ds) == 0:
         raise ValueError(f"{path}: no records")
-    log.info("%s: %d records from %s", split, len(ds), path)
+    logger.info("%s: %d records from %s", split, len(ds), path)
     return ds
 
 

@@ -17,7 +17,9 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Dataset, DistributedSampler
 
-log = logging.getLogger(__name__)
+from focusclip.runtime import resolve_device
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,18 +38,6 @@ class DistInfo:
         return self.world_size > 1
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> this process's GPU when CUDA is available, else CPU."""
-    if name == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    if name == "cuda" and torch.cuda.is_available():
-        return torch.device(f"cuda:{local_rank}")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available")
-    return dev
-
-
 def init_distributed(device: str = "auto", timeout_minutes: float = 30.0) -> DistInfo:
     """Join the process group started by ``torchrun`` (NCCL on GPUs, gloo on CPU), or run alone."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -60,7 +50,7 @@ def init_distributed(device: str = "auto", timeout_minutes: float = 30.0) -> Dis
         if not dist.is_initialized():
             backend = "nccl" if dev.type == "cuda" else "gloo"
             dist.init_process_group(backend=backend, timeout=timedelta(minutes=timeout_minutes))
-        log.info("rank %d/%d (local %d) on %s", rank, world, local_rank, dev)
+        logger.info("rank %d/%d (local %d) on %s", rank, world, local_rank, dev)
     return DistInfo(rank=rank, local_rank=local_rank, world_size=world, device=dev)
 
 

@@ -21,18 +21,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from focusclip.io import atomic_write_text
+from focusclip.runtime import autocast, rng_state, seed_everything, set_rng_state, to_device
 from focusclip.train import checkpoint as ckpt_io
 from focusclip.train.config import TrainConfig, dump_config, from_dict, load_config
 from focusclip.train.data import build_dataset, build_loader, start_epoch
@@ -45,10 +44,10 @@ from focusclip.train.distributed import (
     init_distributed,
     teardown_distributed,
 )
-from focusclip.train.metrics import MetricsLogger, plot_loss_curves, truncate_metrics
+from focusclip.train.metrics import MetricsLogger, plot_run_losses, truncate_metrics
 from focusclip.train.optim import apply_freezing, build_optimizer, lr_at, set_lr
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 FEATURE_KEYS = ("image_features", "text_features", "roi_features")
 
@@ -105,7 +104,7 @@ class Trainer:
         self.device = info.device
         resume = self._find_resume()
 
-        _seed_everything(cfg.seed)  # identical initial weights on every rank
+        seed_everything(cfg.seed)  # identical initial weights on every rank
         self.model, self.train_tf, self.eval_tf = focusclip.create_model_and_transforms(
             cfg.model.name, pretrained=cfg.model.pretrained, augment=cfg.data.augment, **cfg.model.overrides)
         self.tokenizer = focusclip.get_tokenizer(cfg.model.name, context_length=cfg.data.context_length,
@@ -114,7 +113,7 @@ class Trainer:
         self.model.to(self.device)
         self.ddp = DDP(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None) \
             if info.distributed else None
-        self.loss_fn = FocusCLIPLoss(kind=cfg.loss.kind, weights=tuple(cfg.loss.weights),
+        self.loss_fn = FocusCLIPLoss(name=cfg.loss.name, weights=tuple(cfg.loss.weights),
                                      temperature=cfg.loss.temperature)
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.precision = _effective_precision(cfg.precision, self.device)
@@ -124,7 +123,7 @@ class Trainer:
         if resume is not None:
             self._resume(*resume)
         else:
-            _seed_everything(cfg.seed + info.rank)  # per-rank randomness (dropout) from here on
+            seed_everything(cfg.seed + info.rank)  # per-rank randomness (dropout) from here on
         if info.is_main:
             atomic_write_text(self.run_dir / "config.yaml", dump_config(cfg))
         self.metrics = MetricsLogger(self.run_dir, enabled=info.is_main, tensorboard=cfg.log.tensorboard)
@@ -137,7 +136,7 @@ class Trainer:
         if cfg.resume:
             found = ckpt_io.resolve_resume(cfg.resume, self.run_dir)
             if found is None:
-                log.info("resume=latest: no checkpoint in %s yet, starting from scratch", self.run_dir)
+                logger.info("resume=latest: no checkpoint in %s yet, starting from scratch", self.run_dir)
             return found
         existing = ckpt_io.list_checkpoints(self.run_dir)
         if existing:
@@ -170,7 +169,7 @@ class Trainer:
             self.val_loader, self.val_sampler = build_loader(
                 val_ds, eval_batch, info, cfg.seed, False, collate, cfg.data.num_workers,
                 drop_last=len(val_ds) >= eval_batch * info.world_size)
-        log.info("%d steps (%d per epoch), global batch %d = %d rank(s) x %d%s, %s", self.total_steps,
+        logger.info("%d steps (%d per epoch), global batch %d = %d rank(s) x %d%s, %s", self.total_steps,
                  self.steps_per_epoch, cfg.batch_size, info.world_size, self.per_rank_batch,
                  f" in {cfg.accum_steps} micro-batches (GradCache)" if cfg.accum_steps > 1 else "",
                  self.precision)
@@ -190,14 +189,14 @@ class Trainer:
                                 best_value=s.get("best", {}).get("value"), best_step=s.get("best", {}).get("step"))
         rngs = ckpt.get("rng") or []
         if len(rngs) == self.info.world_size:
-            ckpt_io.set_rng_state(rngs[self.info.rank])
+            set_rng_state(rngs[self.info.rank])
         else:
-            log.warning("%s was written by %d rank(s), this run has %d: RNG states not restored", path,
+            logger.warning("%s was written by %d rank(s), this run has %d: RNG states not restored", path,
                         len(rngs), self.info.world_size)
-            _seed_everything(self.cfg.seed + self.info.rank + 7919 * self.state.step)
+            seed_everything(self.cfg.seed + self.info.rank + 7919 * self.state.step)
         if self.info.is_main:
             truncate_metrics(self.run_dir, self.state.step)
-        log.info("resumed from %s: epoch %d, step %d (batch %d of the epoch)", path, self.state.epoch,
+        logger.info("resumed from %s: epoch %d, step %d (batch %d of the epoch)", path, self.state.epoch,
                  self.state.step, self.state.batch_in_epoch)
 
     # -------------------------------------------------------------- the loop
@@ -221,8 +220,7 @@ class Trainer:
                     window_steps += 1
                     row = {k: float(v) for k, v in losses.items()}
                     row.update(lr=lr, grad_norm=grad_norm)
-                    if self.model.roi_enabled:
-                        row["alpha"] = float(self.model.mixing_alpha().detach())
+                    row.update({k: float(v) for k, v in self.model.focus_summary().items()})
                     self.results["loss"] = row["loss"]
                     if st.step % cfg.log.every_steps == 0 or st.step == 1 or st.step == self.total_steps:
                         now = time.monotonic()
@@ -253,9 +251,9 @@ class Trainer:
             self.metrics.close()
             if self.info.is_main and cfg.log.plot:
                 try:
-                    plot_loss_curves(self.run_dir)
+                    plot_run_losses(self.run_dir)
                 except Exception as e:  # noqa: BLE001 - a plot must never hide the run's outcome
-                    log.warning("loss-curve plot failed: %s", e)
+                    logger.warning("loss-curve plot failed: %s", e)
         return self.summary(stopped)
 
     def train_step(self, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], float, float]:
@@ -263,7 +261,7 @@ class Trainer:
         cfg, st = self.cfg, self.state
         lr = lr_at(st.step, self.total_steps, cfg.optim)
         set_lr(self.optimizer, lr)
-        batch = _to_device(batch, self.device)
+        batch = to_device(batch, self.device)
         if cfg.accum_steps == 1:
             with self._autocast():
                 out = (self.ddp or self.model)(batch["image"], batch["text"], batch["heatmap"])
@@ -291,7 +289,7 @@ class Trainer:
         cached, rng = [], []
         with torch.no_grad():
             for mb in micro:
-                rng.append(_capture_rng(self.device))
+                rng.append(rng_state())
                 with self._autocast():
                     out = self.model(mb["image"], mb["text"], mb["heatmap"])
                 cached.append(out)
@@ -311,7 +309,7 @@ class Trainer:
             last = i == len(micro) - 1
             sync = contextlib.nullcontext() if (last or self.ddp is None) else self.ddp.no_sync()
             with sync:
-                _restore_rng(rng[i], self.device)
+                set_rng_state(rng[i])
                 with self._autocast():
                     out = model(mb["image"], mb["text"], mb["heatmap"])
                 tensors = [out[k] for k in keys]
@@ -335,9 +333,7 @@ class Trainer:
                 "precision=fp32.")
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16 if self.precision == "bf16" else torch.float16)
+        return autocast(self.device, self.precision)
 
     # -------------------------------------------------------------- epoch ends, evaluation
     def end_of_epoch(self) -> None:
@@ -360,12 +356,12 @@ class Trainer:
         def due(every: int) -> bool:
             return force or (every > 0 and (n_epoch % every == 0 or st.step >= self.total_steps))
 
-        saved = _capture_rng(self.device)  # evaluation never changes the training randomness
+        saved = rng_state()  # evaluation never changes the training randomness
         if self.val_loader is not None and due(cfg.eval.val_every_epochs):
             val = self.validate()
             self.results["val_loss"] = val["loss"]
             self.metrics.log("val", st.step, st.epoch, **val)
-            log.info("step %d: val loss %.4f", st.step, val["loss"])
+            logger.info("step %d: val loss %.4f", st.step, val["loss"])
             if cfg.checkpoint.best_metric == "val_loss":
                 self._maybe_best(-val["loss"], val["loss"])
         if cfg.eval.tasks and due(cfg.eval.every_epochs):
@@ -374,7 +370,7 @@ class Trainer:
                 self.results["zeroshot"] = scores
                 if cfg.checkpoint.best_metric == "zeroshot" and scores.get("mean") is not None:
                     self._maybe_best(scores["mean"], scores["mean"])
-        _restore_rng(saved, self.device)
+        set_rng_state(saved)
         self.model.train()
 
     @torch.no_grad()
@@ -384,7 +380,7 @@ class Trainer:
         batches = 0
         self.val_sampler.set_epoch(0)
         for batch in self.val_loader:
-            batch = _to_device(batch, self.device)
+            batch = to_device(batch, self.device)
             with self._autocast():
                 out = self.model(batch["image"], batch["text"], batch["heatmap"])
             for k, v in self.loss_fn(out).items():
@@ -409,7 +405,7 @@ class Trainer:
         try:
             from focusclip.zeroshot import evaluate, resolve_tasks
         except ImportError as e:
-            log.warning("zero-shot evaluation unavailable (%s); skipped", e)
+            logger.warning("zero-shot evaluation unavailable (%s); skipped", e)
             return None
         if not cfg.eval.data_root:
             raise ValueError("config eval.tasks is set but eval.data_root is not")
@@ -423,7 +419,7 @@ class Trainer:
                   for key, e in res["results"].items() if key.endswith("@" + model_id)}
         if scores:
             scores["mean"] = sum(scores.values()) / len(scores)
-            log.info("step %d: zero-shot %s", st.step, ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
+            logger.info("step %d: zero-shot %s", st.step, ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
         return scores or None
 
     def _maybe_best(self, score: float, value: float) -> None:
@@ -437,7 +433,7 @@ class Trainer:
     # -------------------------------------------------------------- checkpoints and exports
     def save(self) -> Path | None:
         st = self.state
-        rngs = gather_objects(ckpt_io.rng_state(), self.info)
+        rngs = gather_objects(rng_state(), self.info)
         path = None
         if self.info.is_main:
             state = {
@@ -460,7 +456,7 @@ class Trainer:
 
             save_model(self.model, self.run_dir / name, self.tokenizer,
                        extra={"training": {"run": self.cfg.name, "step": self.state.step, "epoch": self.state.epoch}})
-            log.info("exported %s at step %d", self.run_dir / name, self.state.step)
+            logger.info("exported %s at step %d", self.run_dir / name, self.state.step)
         barrier(self.info)
 
     def summary(self, stopped: str) -> dict[str, Any]:
@@ -475,47 +471,14 @@ class Trainer:
 
 
 # ------------------------------------------------------------------------------ helpers
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _capture_rng(device: torch.device) -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _restore_rng(state: dict[str, Any], device: torch.device) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
-
-
 def _effective_precision(precision: str, device: torch.device) -> str:
     if precision != "fp32" and device.type != "cuda":
-        log.warning("precision=%s needs a GPU; training in fp32 on %s", precision, device)
+        logger.warning("precision=%s needs a GPU; training in fp32 on %s", precision, device)
         return "fp32"
     if precision == "bf16" and not torch.cuda.is_bf16_supported():
-        log.warning("this GPU has no bf16 support; using fp16 with loss scaling")
+        logger.warning("this GPU has no bf16 support; using fp16 with loss scaling")
         return "fp16"
     return precision
-
-
-def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in batch.items():
-        if isinstance(v, torch.Tensor):
-            out[k] = v.to(device, non_blocking=True)
-        elif isinstance(v, Mapping):
-            out[k] = {kk: vv.to(device, non_blocking=True) for kk, vv in v.items()}
-        else:
-            out[k] = v
-    return out
 
 
 def _split(batch: dict[str, Any], parts: int) -> list[dict[str, Any]]:

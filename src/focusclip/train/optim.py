@@ -16,7 +16,7 @@ from torch import nn
 from focusclip.model import FocusCLIP
 from focusclip.train.config import LossConfig, ModelConfig, OptimConfig
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def apply_freezing(model: FocusCLIP, cfg: ModelConfig, loss_cfg: LossConfig) -> None:
@@ -25,11 +25,11 @@ def apply_freezing(model: FocusCLIP, cfg: ModelConfig, loss_cfg: LossConfig) -> 
         model.lock_image_tower(cfg.lock_image_unlocked_groups)
     if cfg.lock_text:
         model.lock_text_tower(cfg.lock_text_unlocked_layers)
-    if loss_cfg.kind != "clip":
+    if loss_cfg.name != "clip":
         model.logit_scale.requires_grad_(False)
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     n_all = sum(p.numel() for p in model.parameters())
-    log.info("trainable parameters: %s of %s", f"{n_train:,}", f"{n_all:,}")
+    logger.info("trainable parameters: %s of %s", f"{n_train:,}", f"{n_all:,}")
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:

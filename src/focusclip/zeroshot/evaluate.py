@@ -10,10 +10,8 @@ or a hand-made module in tests); ``tokenizer(list_of_str)`` returns a dict of te
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import hashlib
-import json
 import logging
 import os
 import random
@@ -25,9 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from focusclip.io import atomic_write_json
+from focusclip.io import atomic_write_json, read_json
 from focusclip.progress import Progress
-from focusclip.zeroshot.datasets import DatasetAbsent, LoadedSet, Sample, load_dataset
+from focusclip.runtime import autocast, resolve_device
+from focusclip.zeroshot.classifier import build_zero_shot_classifier
+from focusclip.zeroshot.datasets import DatasetAbsent, LoadedSet, Sample, load_benchmark
 from focusclip.zeroshot.datasets.common import DatasetError
 from focusclip.zeroshot.images import SampleImages
 from focusclip.zeroshot.metrics import confusion_matrix, headline, task_metrics
@@ -37,16 +37,9 @@ logger = logging.getLogger(__name__)
 
 RESULTS_VERSION = 1
 MAX_K = 5
-TEXT_CHUNK = 256
 
 
 # ------------------------------------------------------------------------------------ small helpers
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def model_fingerprint(model: torch.nn.Module) -> str:
     """A short hash of the model's weights (names, shapes and values) and class name."""
     h = hashlib.blake2b(digest_size=8)
@@ -73,19 +66,6 @@ def result_key(task_name: str, fingerprint: str) -> str:
     return f"{task_name}@{fingerprint}"
 
 
-def _to_device(tokens: Any, device: torch.device) -> Any:
-    if isinstance(tokens, Mapping):
-        return {k: v.to(device) if torch.is_tensor(v) else v for k, v in tokens.items()}
-    return tokens.to(device) if torch.is_tensor(tokens) else tokens
-
-
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    if device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    return contextlib.nullcontext()
-
-
 def subsample(samples: list[Sample], limit: int | None, seed: int = 0) -> list[Sample]:
     """At most ``limit`` samples, a fixed random subset kept in dataset order."""
     if limit is None or limit >= len(samples):
@@ -96,22 +76,6 @@ def subsample(samples: list[Sample], limit: int | None, seed: int = 0) -> list[S
 
 # ------------------------------------------------------------------------------------- the encoders
 @torch.inference_mode()
-def class_embeddings(model: Any, tokenizer: Callable, prompts: Sequence[Sequence[str]],
-                     device: torch.device) -> torch.Tensor:
-    """(C, D) unit vectors: per class the normalised mean of its prompts' normalised text embeddings."""
-    flat = [p for ps in prompts for p in ps]
-    owner = torch.tensor([c for c, ps in enumerate(prompts) for _ in ps], device=device)
-    feats = []
-    with _autocast(device):
-        for i in range(0, len(flat), TEXT_CHUNK):
-            tokens = _to_device(tokenizer(flat[i:i + TEXT_CHUNK]), device)
-            feats.append(model.encode_text(tokens, normalize=True).float())
-    feats = torch.cat(feats)
-    summed = torch.zeros(len(prompts), feats.shape[1], device=device).index_add_(0, owner, feats)
-    return torch.nn.functional.normalize(summed, dim=-1)
-
-
-@torch.inference_mode()
 def rank_images(model: Any, transform: Callable, samples: Sequence[Sample], class_emb: torch.Tensor,
                 device: torch.device, batch_size: int = 64, workers: int = 2, desc: str = "eval",
                 kmax: int = MAX_K) -> np.ndarray:
@@ -121,7 +85,7 @@ def rank_images(model: Any, transform: Callable, samples: Sequence[Sample], clas
         SampleImages(samples, transform), batch_size=batch_size, num_workers=workers, shuffle=False,
         pin_memory=device.type == "cuda", persistent_workers=False)
     out = np.zeros((len(samples), kmax), dtype=np.int64)
-    with Progress(len(samples), desc, unit="img") as prog, _autocast(device):
+    with Progress(len(samples), desc, unit="img") as prog, autocast(device):
         for images, idx in loader:
             feats = model.encode_image(images.to(device, non_blocking=True), normalize=True).float()
             top = (feats @ class_emb.T).topk(kmax, dim=-1).indices
@@ -145,10 +109,12 @@ def _labels_as_indices(task: Task, classes: list[str], data: LoadedSet) -> list[
 
 def evaluate_task(model: Any, tokenizer: Callable, transform: Callable, task: Task, root: str | os.PathLike,
                   device: torch.device, batch_size: int = 64, workers: int = 2, limit: int | None = None,
-                  ensemble: bool = False) -> tuple[dict[str, Any], np.ndarray, list[str]]:
-    """Evaluate one task on the dataset at ``root``: (result entry, confusion matrix, class keys)."""
+                  ensemble: bool = False, dataset_options: Mapping[str, Any] | None = None
+                  ) -> tuple[dict[str, Any], np.ndarray, list[str]]:
+    """Evaluate one task on the dataset at ``root``: (result entry, confusion matrix, class keys).
+    ``dataset_options`` are extra loader options (e.g. FER+'s ``fer2013_csv``) over the task's own."""
     t0 = time.monotonic()
-    data = load_dataset(task.dataset, root, task.split, **task.options)
+    data = load_benchmark(task.dataset, root, task.split, **{**task.options, **(dataset_options or {})})
     classes = list(task.classes) if task.classes is not None else data.classes
     if not classes:
         raise DatasetError(f"{task.name}: the task lists no classes and dataset {task.dataset} gives none")
@@ -159,7 +125,7 @@ def evaluate_task(model: Any, tokenizer: Callable, transform: Callable, task: Ta
     labels = _labels_as_indices(task, classes, data)
     if not task.multilabel and any(len(lab) != 1 for lab in labels):
         raise DatasetError(f"{task.name}: multi-label samples in a single-label task")
-    class_emb = class_embeddings(model, tokenizer, task.prompts(classes, ensemble=ensemble), device)
+    class_emb = build_zero_shot_classifier(model, tokenizer, task.prompts(classes, ensemble=ensemble), device)
     t1 = time.monotonic()
     topk = rank_images(model, transform, data.samples, class_emb, device, batch_size, workers,
                        desc=f"eval {task.name}", kmax=max(MAX_K, task.k))
@@ -178,14 +144,12 @@ def evaluate_task(model: Any, tokenizer: Callable, transform: Callable, task: Ta
 
 
 # ---------------------------------------------------------------------------------- results file
-def read_results(path: str | os.PathLike) -> dict[str, Any]:
+def read_eval_results(path: str | os.PathLike) -> dict[str, Any]:
+    """An evaluation results file (empty results when it does not exist yet)."""
     path = Path(path)
     if not path.exists():
         return {"version": RESULTS_VERSION, "results": {}, "headline": {}}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: existing results file is not valid JSON ({e.msg}); move it away or fix it") from None
+    data = read_json(path, "results file")
     if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
         raise ValueError(f"{path}: not a focusclip results file (expected an object with 'results')")
     data.setdefault("headline", {})
@@ -210,13 +174,15 @@ def evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequen
              data_root: str | os.PathLike | Mapping[str, str], *, batch_size: int = 64, workers: int = 2,
              device: str | torch.device = "auto", limit: int | None = None, ensemble: bool = False,
              out: str | os.PathLike | None = None, force: bool = False, model_id: str | None = None,
-             model_name: str = "", confusion: bool = True) -> dict[str, Any]:
+             model_name: str = "", confusion: bool = True,
+             dataset_options: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Evaluate ``tasks``; returns ``{"version", "results": {task@model: entry}, "headline": {model: ...},
     "model": <this model's fingerprint>, "skipped_tasks": [...]}``.
 
     With ``out``, existing results for the same task, model fingerprint, limit and task definition are
     kept (``force`` recomputes), the file is rewritten atomically after each task, and confusion-matrix
     PNGs go to ``<out stem>_confusion/``. Datasets whose root does not exist are skipped with one log line.
+    ``dataset_options`` maps a dataset name to extra loader options (``{"ferplus": {"fer2013_csv": ...}}``).
     """
     device = resolve_device(device)
     was_training = isinstance(model, torch.nn.Module) and model.training
@@ -224,7 +190,7 @@ def evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequen
         model.to(device).eval()
     try:
         return _evaluate(model, tokenizer, transform, tasks, data_root, batch_size, workers, device, limit,
-                         ensemble, out, force, model_id, model_name, confusion)
+                         ensemble, out, force, model_id, model_name, confusion, dataset_options or {})
     finally:
         if was_training:  # e.g. called from the training loop: give the model back as it came
             model.train()
@@ -233,9 +199,10 @@ def evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequen
 def _evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequence[Task],
               data_root: str | os.PathLike | Mapping[str, str], batch_size: int, workers: int,
               device: torch.device, limit: int | None, ensemble: bool, out: str | os.PathLike | None,
-              force: bool, model_id: str | None, model_name: str, confusion: bool) -> dict[str, Any]:
+              force: bool, model_id: str | None, model_name: str, confusion: bool,
+              dataset_options: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     fp = model_id or (model_fingerprint(model) if isinstance(model, torch.nn.Module) else type(model).__name__)
-    data = read_results(out) if out else {"version": RESULTS_VERSION, "results": {}, "headline": {}}
+    data = read_eval_results(out) if out else {"version": RESULTS_VERSION, "results": {}, "headline": {}}
     results = data["results"]
     absent: list[str] = []
     for task in tasks:
@@ -247,7 +214,7 @@ def _evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Seque
         root = dataset_root(data_root, task.dataset)
         try:
             entry, cm, classes = evaluate_task(model, tokenizer, transform, task, root, device, batch_size,
-                                               workers, limit, ensemble)
+                                               workers, limit, ensemble, dataset_options.get(task.dataset))
         except DatasetAbsent:
             logger.warning("%s: skipped, dataset %s not found at %s", task.name, task.dataset, root)
             absent.append(task.name)

@@ -26,35 +26,30 @@ def confusion_path(results_path: str | os.PathLike, task_name: str, fingerprint:
 
 def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: str | os.PathLike, title: str = "") -> Path:
     """Row-normalised confusion matrix (rows = true class) as a PNG; class names shown up to 60 classes."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     n = len(class_names)
     rows = cm.sum(axis=1, keepdims=True)
     norm = np.divide(cm, np.maximum(rows, 1), dtype=float)
     size = min(4 + 0.28 * n, 24)
-    fig, ax = plt.subplots(figsize=(size, size), dpi=100)
-    try:
-        im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
-        if n <= 60:
-            ax.set_xticks(range(n), labels=class_names, rotation=90, fontsize=7)
-            ax.set_yticks(range(n), labels=class_names, fontsize=7)
-            if n <= 12:
-                for i in range(n):
-                    for j in range(n):
-                        if cm[i, j]:
-                            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
-                                    color="white" if norm[i, j] > 0.5 else "black")
-        ax.set_xlabel("predicted (top-1)")
-        ax.set_ylabel("true")
-        ax.set_title(title, fontsize=9)
-        fig.tight_layout()
-        atomic_save(path, lambda f: fig.savefig(f, format="png"))
-    finally:
-        plt.close(fig)
+    fig = Figure(figsize=(size, size), dpi=100)
+    ax = fig.subplots()
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    if n <= 60:
+        ax.set_xticks(range(n), labels=class_names, rotation=90, fontsize=7)
+        ax.set_yticks(range(n), labels=class_names, fontsize=7)
+        if n <= 12:
+            for i in range(n):
+                for j in range(n):
+                    if cm[i, j]:
+                        ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                                color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted (top-1)")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    atomic_save(path, lambda f: fig.savefig(f, format="png"))
     return Path(path)
 
 

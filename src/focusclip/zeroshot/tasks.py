@@ -25,8 +25,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from focusclip.english import article
+from focusclip.io import read_json
+
 TASKS_DIR = Path(__file__).parent / "tasks"
-_VOWELS = "aeiouAEIOU"
 _FIELDS = ("name", "dataset", "split", "group", "classes", "class_text", "templates", "ensemble_templates",
            "k", "multilabel", "options", "paper", "note", "sets")
 
@@ -63,11 +65,6 @@ class Task:
         """A short hash of everything that changes the task's numbers (not its published references)."""
         d = {k: v for k, v in asdict(self).items() if k not in ("paper", "note", "sets", "group")}
         return hashlib.blake2b(json.dumps(d, sort_keys=True).encode(), digest_size=6).hexdigest()
-
-
-def article(word: str) -> str:
-    """``an`` before a vowel letter, else ``a`` (enough for the class names used here)."""
-    return "an" if word[:1] in _VOWELS else "a"
 
 
 def fill_template(template: str, text: str) -> str:
@@ -114,10 +111,7 @@ def task_from_dict(d: dict[str, Any], where: str, default_set: str | None = None
 def read_task_file(path: str | os.PathLike) -> tuple[list[Task], dict[str, Any]]:
     """Tasks of one JSON file and its ``headline`` spec (empty when it has none)."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    data = read_json(path, "task file")
     if isinstance(data, dict) and "tasks" in data:
         items, set_name, headline = data["tasks"], data.get("set"), data.get("headline") or {}
     else:

@@ -8,38 +8,20 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from focusclip.data.records import Record, record_id, resolve_image
-from focusclip.io import atomic_save
+from focusclip.data.records import Record, record_id, record_keypoints, resolve_image
+from focusclip.drawing import draw_skeleton
+from focusclip.io import atomic_save, open_rgb
 
 logger = logging.getLogger(__name__)
-
-# Bones drawn when ``skeleton=True`` (MPII joint ids).
-# fmt: off
-_BONES = ((0, 1), (1, 2), (2, 6), (3, 6), (3, 4), (4, 5), (6, 7), (7, 8), (8, 9), (7, 12), (12, 11),
-          (11, 10), (7, 13), (13, 14), (14, 15))
-# fmt: on
 
 
 def _caption(record: Record) -> str:
     labels = record.get("labels") or {}
     act = labels.get("activity") or (record.get("activity") or {}).get("name", "?")
     return f"{act}\n{labels.get('age', '?')}, {labels.get('expression', '?')}"
-
-
-def _draw_skeleton(draw: ImageDraw.ImageDraw, record: Record, sx: float, sy: float) -> None:
-    for person in record.get("people") or []:
-        joints, vis = person.get("joints") or [], person.get("visible") or []
-        if len(joints) != 16:
-            continue
-        for a, b in _BONES:
-            if vis[a] and vis[b]:
-                draw.line(
-                    [(joints[a][0] * sx, joints[a][1] * sy), (joints[b][0] * sx, joints[b][1] * sy)],
-                    fill=(255, 255, 0),
-                    width=2,
-                )
 
 
 def contact_sheet(
@@ -67,16 +49,15 @@ def contact_sheet(
     for k, rec in enumerate(chosen):
         img_path = resolve_image(rec, root)
         try:
-            with Image.open(img_path) as im:
-                im = im.convert("RGB")
-                w, h = im.size
-                tile = im.resize((thumb, thumb), Image.BILINEAR)
-        except OSError as e:
-            raise FileNotFoundError(
-                f"contact_sheet: cannot read image {img_path} of record {record_id(rec)!r}: {e}"
-            ) from None
+            im = open_rgb(img_path)
+        except (FileNotFoundError, ValueError) as e:
+            raise type(e)(f"contact_sheet: record {record_id(rec)!r}: {e}") from None
+        w, h = im.size
+        tile = im.resize((thumb, thumb), Image.BILINEAR)
         if skeleton:
-            _draw_skeleton(ImageDraw.Draw(tile), rec, thumb / w, thumb / h)
+            joints, visible = record_keypoints(rec)
+            tile = draw_skeleton(tile, joints * np.array([thumb / w, thumb / h]), visible, color=(255, 255, 0),
+                                 width=2, dots=False)
         x, y = (k % cols) * thumb, (k // cols) * (thumb + label_h)
         sheet.paste(tile, (x, y))
         draw.multiline_text((x + 3, y + thumb + 1), _caption(rec), fill=(0, 0, 0), font=font, spacing=1)

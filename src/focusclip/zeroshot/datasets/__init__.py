@@ -1,6 +1,6 @@
 """Loaders for the zero-shot benchmarks, each reading the layout its dataset is distributed in.
 
-``load_dataset(name, root, split, **options) -> LoadedSet``; ``DATASETS`` maps names to loaders.
+``load_benchmark(name, root, split, **options) -> LoadedSet``; ``DATASETS`` maps names to loaders.
 docs/datasets.md says where each dataset comes from and how to lay it out.
 """
 
@@ -44,7 +44,7 @@ DATASETS: MappingProxyType[str, Callable[..., LoadedSet]] = MappingProxyType({
 })
 
 
-def load_dataset(name: str, root: str | os.PathLike, split: str, **options: object) -> LoadedSet:
+def load_benchmark(name: str, root: str | os.PathLike, split: str, **options: object) -> LoadedSet:
     """Load dataset ``name`` from ``root``; unknown names fail with the list of known ones."""
     if name not in DATASETS:
         raise KeyError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
@@ -52,4 +52,4 @@ def load_dataset(name: str, root: str | os.PathLike, split: str, **options: obje
 
 
 __all__ = ["DATASETS", "DatasetAbsent", "DatasetError", "DatasetLayoutError", "LoadedSet", "Sample",
-           "load_dataset"]
+           "load_benchmark"]

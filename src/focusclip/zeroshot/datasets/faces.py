@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 
@@ -178,17 +179,21 @@ def ferplus_label(votes: dict[str, float], vote: str = "plurality") -> str | Non
     return FERPLUS_COLUMNS[winners[0]]
 
 
-def load_ferplus(root: str | os.PathLike, split: str = "PrivateTest", vote: str = "plurality") -> LoadedSet:
+def load_ferplus(root: str | os.PathLike, split: str = "PrivateTest", vote: str = "plurality",
+                 fer2013_csv: str | os.PathLike | None = None) -> LoadedSet:
     """FER+ from ``fer2013new.csv`` (votes) with the pixels of the row-aligned ``fer2013.csv``.
 
     ``split`` is a FER2013 ``Usage`` value: FER+'s own test set is ``PrivateTest`` (the default),
     its validation set ``PublicTest``; ``test`` takes both. Rows whose vote (see :func:`ferplus_label`)
     is unknown/no-face, tied, or empty are dropped and counted. Class keys add ``contempt``.
+
+    Kaggle's ``fer2013.csv`` is looked for at ``fer2013_csv`` when given, else in the FER+ root
+    (``fer2013.csv``, ``fer2013/fer2013.csv``) and in the sibling FER2013 dataset root
+    (``<root>/../fer2013/fer2013.csv``, where ``--data-root 'data/{dataset}'`` puts it).
     """
     root = require_root(root, "ferplus")
     new_path = find_first(root, ["fer2013new.csv", "FERPlus/fer2013new.csv"], "ferplus", "FER+ votes")
-    old_path = find_first(root, ["fer2013.csv", "fer2013/fer2013.csv"], "ferplus",
-                          "FER2013 pixels (fer2013.csv, row-aligned with fer2013new.csv)")
+    old_path = _fer2013_pixels(root, fer2013_csv)
     new = read_csv(new_path, required=("Usage", *FERPLUS_COLUMNS))
     old = read_csv(old_path, required=("pixels",))
     if len(new) != len(old):
@@ -211,6 +216,21 @@ def load_ferplus(root: str | os.PathLike, split: str = "PrivateTest", vote: str 
         out.samples.append(Sample(source=_pixels(o["pixels"], f"{old_path}:{i + 2}"), labels=(label,),
                                   id=r.get("Image name") or f"row{i}"))
     return out
+
+
+def _fer2013_pixels(root: Path, explicit: str | os.PathLike | None) -> Path:
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.is_file():
+            raise DatasetLayoutError(f"ferplus: fer2013_csv={path} does not exist")
+        return path
+    candidates = [root / "fer2013.csv", root / "fer2013" / "fer2013.csv", root.parent / "fer2013" / "fer2013.csv"]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise DatasetLayoutError("ferplus: FER2013 pixels (Kaggle's fer2013.csv, row-aligned with fer2013new.csv) "
+                             f"not found; looked at {', '.join(map(str, candidates))}. Put it in one of "
+                             "those places or pass the dataset option ferplus.fer2013_csv=PATH")
 
 
 # ---------------------------------------------------------------------------------------- LAGENDA

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 
 from focusclip.data.records import RecordError, iter_records, record_id, resolve_image
+from focusclip.io import read_json
 from focusclip.zeroshot.datasets.common import (
     DatasetError,
     DatasetLayoutError,
@@ -30,9 +30,9 @@ def load_synthetic(root: str | os.PathLike, split: str = "eval", attribute: str 
     jsonl = find_first(root, [f"{split}.jsonl"], "synthetic", "held-out records")
     classes_path = find_first(root, ["classes.json"], "synthetic", "class lists")
     try:
-        class_lists = json.loads(classes_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DatasetError(f"{classes_path}: not valid JSON ({e.msg})") from None
+        class_lists = read_json(classes_path, "class lists")
+    except ValueError as e:
+        raise DatasetError(str(e)) from None
     classes = class_lists.get(attribute) if isinstance(class_lists, dict) else None
     if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
         raise DatasetError(f"{classes_path}: expected {{{attribute!r}: [class names...], ...}}")

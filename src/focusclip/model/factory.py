@@ -10,7 +10,6 @@ A saved model is one directory::
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from importlib import resources
 from pathlib import Path
@@ -18,13 +17,20 @@ from typing import Any
 
 import torch
 
-from focusclip.io import atomic_save, atomic_write_json
-from focusclip.model import FocusCLIP
-from focusclip.tokenizer import Tokenizer, load_hf_tokenizer
-from focusclip.towers import WeightsNotFoundError, package_path
-from focusclip.transforms import JointTransform, transforms_for
+from focusclip.io import atomic_save, atomic_write_json, parse_json, read_json
+from focusclip.mappings import deep_merge
+from focusclip.model.focusclip import FocusCLIP, load_state_strict
+from focusclip.model.tokenizer import Tokenizer, load_hf_tokenizer
+from focusclip.model.towers import (
+    TEXT_FAMILIES,
+    VISION_FAMILIES,
+    WeightsNotFoundError,
+    package_path,
+    tower_family,
+)
+from focusclip.model.transforms import SampleTransform, transforms_for
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -37,9 +43,9 @@ class ModelRegistry:
 
     def __init__(self) -> None:
         self._configs: dict[str, dict[str, Any]] = {}
-        for entry in resources.files("focusclip").joinpath("model_configs").iterdir():
+        for entry in resources.files("focusclip.model").joinpath("model_configs").iterdir():
             if entry.name.endswith(".json"):
-                self._configs[entry.name[:-5]] = json.loads(entry.read_text(encoding="utf-8"))
+                self._configs[entry.name[:-5]] = parse_json(entry.read_text(encoding="utf-8"), str(entry))
 
     def names(self) -> list[str]:
         return sorted(self._configs)
@@ -55,10 +61,7 @@ class ModelRegistry:
         files = sorted(path.glob("*.json")) if path.is_dir() else [path]
         added = []
         for f in files:
-            try:
-                cfg = json.loads(f.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as e:
-                raise ValueError(f"{f}: not a readable JSON model config ({e})") from None
+            cfg = read_json(f, "model config")
             _check_config(cfg, str(f))
             self._configs[f.stem] = cfg
             added.append(f.stem)
@@ -84,20 +87,18 @@ def add_model_config(path: str | Path) -> list[str]:
 
 
 def _check_config(cfg: dict[str, Any], where: str) -> None:
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{where}: a model config must be a JSON object")
     for key in ("embed_dim", "vision", "text"):
         if key not in cfg:
             raise ValueError(f"{where}: model config is missing {key!r}")
-    if "timm_model_name" not in cfg["vision"] or "image_size" not in cfg["vision"]:
-        raise ValueError(f"{where}: 'vision' needs 'timm_model_name' and 'image_size'")
-    if not (cfg["text"].get("hf_model_name") or cfg["text"].get("hf_config")):
-        raise ValueError(f"{where}: 'text' needs 'hf_model_name' or 'hf_config'")
-
-
-def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for k, v in overrides.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
+    if "image_size" not in cfg["vision"]:
+        raise ValueError(f"{where}: 'vision' needs 'image_size'")
+    try:
+        tower_family(cfg["vision"], VISION_FAMILIES, "vision")
+        tower_family(cfg["text"], TEXT_FAMILIES, "text")
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
 
 
 def _resolve_config(model: str | dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -127,7 +128,7 @@ def create_model(model_name: str | dict[str, Any], pretrained: str | bool | None
     ``overrides`` are merged into the config (nested dicts merge), e.g. ``roi={"shared": False}``.
     """
     config, name = _resolve_config(model_name)
-    config = _merge(config, overrides)
+    config = deep_merge(config, overrides)
     config.setdefault("name", name)
     if pretrained is None:
         pretrained = config.get("default_pretrained", "none")
@@ -161,7 +162,7 @@ def create_model(model_name: str | dict[str, Any], pretrained: str | bool | None
 def create_model_and_transforms(model_name: str | dict[str, Any], pretrained: str | bool | None = None,
                                 device: str | torch.device | None = None,
                                 augment: dict[str, Any] | None = None,
-                                **kwargs: Any) -> tuple[FocusCLIP, JointTransform, JointTransform]:
+                                **kwargs: Any) -> tuple[FocusCLIP, SampleTransform, SampleTransform]:
     """``(model, train_transform, eval_transform)``; the transforms normalise with the tower's mean/std.
 
     ``augment`` (``scale``, ``ratio``, ``color_jitter``) enables random crops / jitter in training; the
@@ -200,7 +201,7 @@ def _tokenizer_from_config(text_cfg: dict[str, Any]):
             errors.append(f"{cand}: {e}")
             continue
         if cand != candidates[0]:
-            log.warning("tokenizer %r not available offline; using %r (same uncased WordPiece vocabulary)",
+            logger.warning("tokenizer %r not available offline; using %r (same uncased WordPiece vocabulary)",
                         candidates[0], cand)
         return hf, cand
     raise WeightsNotFoundError("no tokenizer could be loaded: " + "; ".join(errors))
@@ -218,9 +219,9 @@ def save_model(model: FocusCLIP, path: str | Path, tokenizer: Tokenizer | None =
     path.mkdir(parents=True, exist_ok=True)
     config = copy.deepcopy(model.config)
     # The weights are in the state dict: rebuild the towers from architecture alone when loading.
-    config["vision"]["weights"] = None
-    config["text"]["weights"] = None
-    config["text"]["hf_config"] = _hf_config_dict(model)
+    for section, tower in (("vision", model.visual), ("text", model.text)):
+        config[section]["weights"] = None
+        config[section].update(tower.rebuild_config())
     config["default_pretrained"] = "none"
     if tokenizer is None:
         tokenizer = get_tokenizer(model.config)
@@ -233,24 +234,12 @@ def save_model(model: FocusCLIP, path: str | Path, tokenizer: Tokenizer | None =
     return path
 
 
-def _hf_config_dict(model: FocusCLIP) -> dict[str, Any]:
-    d = model.text.encoder.config.to_diff_dict()
-    for k in ("_name_or_path", "architectures", "transformers_version", "torch_dtype", "dtype",
-              "gradient_checkpointing", "use_cache"):
-        d.pop(k, None)
-    d["model_type"] = model.text.encoder.config.model_type
-    return d
-
-
 def _read_saved_config(path: Path) -> dict[str, Any]:
     cfg_file = path / CONFIG_FILE
-    try:
-        saved = json.loads(cfg_file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: not a focusclip model directory (no {CONFIG_FILE})") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{cfg_file}: damaged config ({e})") from None
-    if saved.get("format") != FORMAT_NAME or "model" not in saved:
+    if not cfg_file.is_file():
+        raise FileNotFoundError(f"{path}: not a focusclip model directory (no {CONFIG_FILE})")
+    saved = read_json(cfg_file, "model config")
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT_NAME or "model" not in saved:
         raise ValueError(f"{cfg_file}: not a focusclip model config (expected format 'focusclip')")
     return saved
 
@@ -259,21 +248,7 @@ def load_weights(model: FocusCLIP, weights_file: str | Path) -> None:
     """Load a safetensors state dict strictly; the error lists missing and unexpected keys."""
     from safetensors.torch import load_file
 
-    state = load_file(str(weights_file))
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise ValueError(f"{weights_file}: weights do not match the model.\n  missing keys ({len(missing)}): "
-                         f"{_preview(missing)}\n  unexpected keys ({len(unexpected)}): {_preview(unexpected)}")
-    bad = [k for k in own if own[k].shape != state[k].shape]
-    if bad:
-        raise ValueError(f"{weights_file}: shape mismatch for {_preview(bad)}")
-    model.load_state_dict(state, strict=True)
-
-
-def _preview(keys: list[str], n: int = 8) -> str:
-    return ", ".join(keys[:n]) + (f", ... (+{len(keys) - n})" if len(keys) > n else "") if keys else "none"
+    load_state_strict(model, load_file(str(weights_file)), str(weights_file))
 
 
 def load_model(path: str | Path, device: str | torch.device | None = None) -> FocusCLIP:

@@ -1,4 +1,4 @@
-"""Joint image + heatmap + geometry transforms.
+"""Image transforms that move a heatmap, keypoints and boxes together with the image.
 
 One geometric transform (a crop box resized to the output square) is drawn per call and applied to the
 image, a heatmap, keypoints and boxes alike, so they can never desynchronise. Heatmaps rendered from
@@ -25,10 +25,11 @@ RESIZE_MODES = ("squash", "center_crop")
 
 
 @dataclass
-class JointTransform:
+class SampleTransform:
     """Resize (or randomly crop and resize) to ``resolution`` x ``resolution`` and normalise with the tower's mean/std.
 
-    ``tf(image) -> Tensor[3, S, S]``; ``tf.joint(image, heatmap=..., keypoints=..., boxes=...) -> dict``.
+    ``tf(image) -> Tensor[3, S, S]``; ``tf.apply(image, heatmap=..., keypoints=..., boxes=...) -> dict`` applies
+    one geometric transform to all of them.
 
     ``resize="squash"`` (the paper) resizes the whole frame to S x S; ``"center_crop"`` keeps the aspect
     ratio and crops the centre. With ``train=True`` and ``scale`` below 1, a random crop covering
@@ -62,9 +63,9 @@ class JointTransform:
         return self.resolution, self.resolution
 
     def __call__(self, image: Image.Image | np.ndarray | torch.Tensor) -> torch.Tensor:
-        return self.joint(image)["image"]
+        return self.apply(image)["image"]
 
-    def joint(self, image: Image.Image | np.ndarray | torch.Tensor, heatmap: Any = None,
+    def apply(self, image: Image.Image | np.ndarray | torch.Tensor, heatmap: Any = None,
               keypoints: np.ndarray | None = None, boxes: np.ndarray | None = None) -> dict[str, Any]:
         img = _to_uint8_tensor(image)
         h0, w0 = img.shape[-2:]
@@ -158,7 +159,7 @@ def _to_heatmap_tensor(heatmap: Any) -> torch.Tensor:
 
 
 def transforms_for(config: dict[str, Any], mean: tuple[float, ...], std: tuple[float, ...],
-                   augment: dict[str, Any] | None = None) -> tuple[JointTransform, JointTransform]:
+                   augment: dict[str, Any] | None = None) -> tuple[SampleTransform, SampleTransform]:
     """The (train, eval) transforms for a model config. ``augment`` may set scale, ratio, color_jitter."""
     v = config["vision"]
     common = dict(resolution=int(v["image_size"]), mean=tuple(mean), std=tuple(std),
@@ -170,4 +171,9 @@ def transforms_for(config: dict[str, Any], mean: tuple[float, ...], std: tuple[f
     for k in ("scale", "ratio"):
         if k in aug:
             aug[k] = tuple(aug[k])
-    return JointTransform(train=True, **common, **aug), JointTransform(train=False, **common)
+    return SampleTransform(train=True, **common, **aug), SampleTransform(train=False, **common)
+
+
+def eval_transform(model: Any) -> SampleTransform:
+    """The evaluation transform of a (loaded) model, from its own config."""
+    return transforms_for(model.config, model.image_mean, model.image_std)[1]

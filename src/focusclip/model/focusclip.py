@@ -1,6 +1,9 @@
 """The FocusCLIP model: image and text towers with projections, plus the optional subject-focused ROI branch.
 
 Without the ROI branch the same class is the paper's CLIP baseline (two towers trained on the same data).
+The ROI branch encodes the image focused on the subject by a focus mechanism (``roi.mode``, see
+:mod:`focusclip.model.focus`; the paper's is pixel highlighting) through the same vision tower and
+projection as the image branch (``roi.shared``, the paper) or through a copy of them.
 """
 
 from __future__ import annotations
@@ -14,45 +17,35 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from focusclip.towers import TextTower, VisionTower
+from focusclip.model.focus import create_focus
+from focusclip.model.towers import create_text_tower, create_vision_tower
 
 TextInput = Mapping[str, torch.Tensor] | torch.Tensor
 
-ALPHA_CONSTRAINTS = ("clamp", "none")
+#: Exact renames of state-dict keys between save-format versions (old key -> new key).
+LEGACY_STATE_KEYS = {"alpha": "focus.alpha"}  # 0.1: the highlight scalar lived on the model
 
 
 class FocusCLIP(nn.Module):
-    """Two-tower language-image model with a subject-focused third branch.
-
-    The ROI branch encodes the highlighted image ``I * (a + H * (1 - a))`` where ``H`` is the ROI heatmap
-    in [0, 1] and ``a`` a learnable scalar (init 0.5). ``alpha_constraint="clamp"`` keeps the effective
-    ``a`` in [0, 1]; ``"none"`` is the reference code's unconstrained scalar. The image is normalised
-    before highlighting, so dimmed pixels move towards the dataset mean colour.
-    """
+    """Two-tower language-image model with a subject-focused third branch (see the module docstring)."""
 
     def __init__(self, config: Mapping[str, Any], vision_weights: str | None = None,
                  text_weights: str | None = None):
         super().__init__()
         self.config = copy.deepcopy(dict(config))
-        v, t = self.config["vision"], self.config["text"]
         roi = self.config.get("roi") or {}
         embed_dim = int(self.config["embed_dim"])
 
-        self.visual = VisionTower(v["timm_model_name"], weights=vision_weights,
-                                  image_size=v.get("image_size"), timm_kwargs=v.get("timm_kwargs"))
-        self.text = TextTower(t.get("hf_model_name"), weights=text_weights, hf_config=t.get("hf_config"),
-                              pooling=t.get("pooling", "mean"), weights_hint=t.get("weights"))
+        self.visual = create_vision_tower(self.config["vision"], vision_weights)
+        self.text = create_text_tower(self.config["text"], text_weights)
         bias = bool(self.config.get("proj_bias", False))
         self.visual_proj = nn.Linear(self.visual.num_features, embed_dim, bias=bias)
         self.text_proj = nn.Linear(self.text.num_features, embed_dim, bias=bias)
 
         self.roi_enabled = bool(roi.get("enabled", False))
         self.roi_shared = bool(roi.get("shared", True))
-        self.alpha_constraint = roi.get("alpha_constraint", "clamp")
-        if self.alpha_constraint not in ALPHA_CONSTRAINTS:
-            raise ValueError(f"roi.alpha_constraint must be one of {ALPHA_CONSTRAINTS}")
         if self.roi_enabled:
-            self.alpha = nn.Parameter(torch.tensor(float(roi.get("alpha_init", 0.5))))
+            self.focus = create_focus(roi, self.visual)
             if not self.roi_shared:
                 self.roi_visual = copy.deepcopy(self.visual)
                 self.roi_visual_proj = copy.deepcopy(self.visual_proj)
@@ -76,11 +69,9 @@ class FocusCLIP(nn.Module):
     def embed_dim(self) -> int:
         return int(self.config["embed_dim"])
 
-    def mixing_alpha(self) -> torch.Tensor:
-        """The effective mixing scalar ``a`` of the ROI branch."""
-        if not self.roi_enabled:
-            raise RuntimeError("this model has no ROI branch")
-        return self.alpha.clamp(0.0, 1.0) if self.alpha_constraint == "clamp" else self.alpha
+    def focus_summary(self) -> dict[str, torch.Tensor]:
+        """The focus mechanism's scalar state (e.g. ``{"alpha": a}``), empty without an ROI branch."""
+        return self.focus.summary() if self.roi_enabled else {}
 
     # ------------------------------------------------------------------ encoders
     def encode_image(self, image: torch.Tensor, normalize: bool = False) -> torch.Tensor:
@@ -92,26 +83,18 @@ class FocusCLIP(nn.Module):
         x = self.text_proj(self.text(input_ids, attention_mask))
         return F.normalize(x, dim=-1) if normalize else x
 
-    def highlight(self, image: torch.Tensor, heatmap: torch.Tensor) -> torch.Tensor:
-        """``image * (a + heatmap * (1 - a))`` with the heatmap broadcast over channels."""
-        if heatmap.dim() == image.dim() - 1:
-            heatmap = heatmap.unsqueeze(1)
-        if heatmap.shape[-2:] != image.shape[-2:]:
-            raise ValueError(f"heatmap size {tuple(heatmap.shape[-2:])} != image size {tuple(image.shape[-2:])}")
-        a = self.mixing_alpha().to(image.dtype)
-        return image * (a + heatmap.to(image.dtype) * (1 - a))
-
     def encode_roi(self, image: torch.Tensor, heatmap: torch.Tensor, normalize: bool = False) -> torch.Tensor:
-        x = self.highlight(image, heatmap)
-        if self.roi_shared:
-            z = self.visual_proj(self.visual(x))
-        else:
-            z = self.roi_visual_proj(self.roi_visual(x))
+        """Features of ``image`` focused on ``heatmap`` by the ROI branch."""
+        if not self.roi_enabled:
+            raise RuntimeError("this model has no ROI branch (roi.enabled is false)")
+        tower, proj = (self.visual, self.visual_proj) if self.roi_shared else (self.roi_visual, self.roi_visual_proj)
+        z = proj(self.focus.encode(tower, image, heatmap))
         return F.normalize(z, dim=-1) if normalize else z
 
     def forward(self, image: torch.Tensor, text: TextInput,
                 heatmap: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Normalised features of every branch, ``logit_scale`` (exp'd, clamped at 100) and ``alpha``."""
+        """Normalised features of every branch, ``logit_scale`` (exp'd, clamped at 100) and the focus
+        mechanism's summary (e.g. ``alpha``)."""
         out = {
             "image_features": self.encode_image(image, normalize=True),
             "text_features": self.encode_text(text, normalize=True),
@@ -119,17 +102,52 @@ class FocusCLIP(nn.Module):
         }
         if self.roi_enabled and heatmap is not None:
             out["roi_features"] = self.encode_roi(image, heatmap, normalize=True)
-            out["alpha"] = self.mixing_alpha().detach()
+            out.update(self.focus_summary())
         return out
 
     # ------------------------------------------------------------------ freezing
     def lock_image_tower(self, unlocked_groups: int = 0) -> None:
         """Freeze the vision tower, leaving the last ``unlocked_groups`` top-level blocks trainable."""
-        _lock(self.visual.trunk, unlocked_groups)
+        self.visual.lock(unlocked_groups)
 
     def lock_text_tower(self, unlocked_layers: int = 0) -> None:
         """Freeze the text tower, leaving the last ``unlocked_layers`` transformer layers trainable."""
-        _lock(self.text.encoder, unlocked_layers)
+        self.text.lock(unlocked_layers)
+
+
+def upgrade_state_dict(state: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """``state`` with the exact key renames of :data:`LEGACY_STATE_KEYS` applied where ``model`` has the
+    new key and not the old one (weights saved by an earlier version load unchanged otherwise)."""
+    own = model.state_dict()
+    out = dict(state)
+    for old, new in LEGACY_STATE_KEYS.items():
+        if old in out and new not in out and new in own and old not in own:
+            out[new] = out.pop(old)
+    return out
+
+
+class WeightsMismatchError(ValueError):
+    """A state dict that does not fit the model (missing or unexpected keys, other shapes)."""
+
+
+def load_state_strict(model: nn.Module, state: Mapping[str, torch.Tensor], where: str) -> None:
+    """Load ``state`` (legacy keys upgraded) into ``model`` strictly; :class:`WeightsMismatchError` names
+    ``where`` and lists the missing, unexpected and mis-shaped keys."""
+    state = upgrade_state_dict(state, model)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    bad = sorted(k for k in own if k in state and own[k].shape != state[k].shape)
+    if missing or unexpected or bad:
+        raise WeightsMismatchError(
+            f"{where}: weights do not match the model.\n  missing keys ({len(missing)}): {_preview(missing)}"
+            f"\n  unexpected keys ({len(unexpected)}): {_preview(unexpected)}"
+            f"\n  shape mismatch ({len(bad)}): {_preview(bad)}")
+    model.load_state_dict(state, strict=True)
+
+
+def _preview(keys: list[str], n: int = 8) -> str:
+    return ", ".join(keys[:n]) + (f", ... (+{len(keys) - n})" if len(keys) > n else "") if keys else "none"
 
 
 def _unpack_tokens(tokens: TextInput, pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,30 +158,3 @@ def _unpack_tokens(tokens: TextInput, pad_token_id: int) -> tuple[torch.Tensor, 
     ids = tokens["input_ids"]
     mask = tokens.get("attention_mask")
     return ids, mask if mask is not None else (ids != pad_token_id).long()
-
-
-def _lock(module: nn.Module, unlocked: int) -> None:
-    for p in module.parameters():
-        p.requires_grad_(False)
-    if unlocked <= 0:
-        return
-    groups = _layer_groups(module)
-    for g in groups[-unlocked:]:
-        for p in g.parameters():
-            p.requires_grad_(True)
-
-
-def _layer_groups(module: nn.Module) -> list[nn.Module]:
-    """The ordered trainable blocks of a tower: transformer layers / stages, then the final norm."""
-    for attr in ("encoder.layer", "layer", "blocks", "stages", "layers"):
-        obj: Any = module
-        try:
-            for part in attr.split("."):
-                obj = getattr(obj, part)
-        except AttributeError:
-            continue
-        if isinstance(obj, nn.Sequential | nn.ModuleList):
-            tail = [getattr(module, n) for n in ("norm", "fc_norm", "conv_head", "bn2", "head")
-                    if isinstance(getattr(module, n, None), nn.Module)]
-            return [g for g in [*obj, *tail] if any(True for _ in g.parameters())]  # skip Identity heads
-    return [g for g in module.children() if any(True for _ in g.parameters())]

@@ -11,7 +11,6 @@ Nothing is tuned on the evaluation sets: the recipe below was fixed before looki
 
 from __future__ import annotations
 
-import json
 import logging
 import statistics
 import textwrap
@@ -22,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from focusclip.io import atomic_save, atomic_write_json, atomic_write_text
+from focusclip.io import atomic_save, atomic_write_json, atomic_write_text, read_json
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 TASKS = ("synth-activity", "synth-age", "synth-expression")
 GROUPS = {"activity": ("synth-activity",), "age": ("synth-age",), "emotion": ("synth-expression",)}
@@ -84,8 +83,8 @@ def build_data(cfg: DemoConfig, data_dir: Path) -> dict[str, Path]:
 
 def _same_world(world_json: Path, wanted: dict[str, Any]) -> bool:
     try:
-        saved = json.loads(world_json.read_text())
-    except (OSError, json.JSONDecodeError):
+        saved = read_json(world_json)
+    except (OSError, ValueError):
         return False
     return all(saved.get(k) == v for k, v in wanted.items())
 
@@ -100,7 +99,7 @@ def train_config(cfg: DemoConfig, arm: str, seed: int, data: dict[str, Path], ru
                  "captions": "random", "num_workers": cfg.workers},
         "model": {"name": cfg.model_name(arm), "overrides": {"vision": {"image_size": cfg.image_size}},
                   "lock_text": lock, "lock_text_unlocked_layers": max(cfg.text_unlocked_layers, 0)},
-        "loss": {"kind": "ntxent", "temperature": 0.5, "weights": [1.0, 1.0, 1.0]},
+        "loss": {"name": "ntxent", "temperature": 0.5, "weights": [1.0, 1.0, 1.0]},
         "optim": {"name": "adamw", "lr": cfg.lr, "weight_decay": 0.05, "schedule": "cosine",
                   "warmup_steps": 10, "grad_clip": 1.0},
         "checkpoint": {"every_epochs": 1, "keep": 1, "best_metric": "val_loss"},
@@ -117,7 +116,7 @@ def train_arm(cfg: DemoConfig, arm: str, seed: int, data: dict[str, Path], out: 
     run_dir = out / "runs" / f"{arm}-seed{seed}"
     final = run_dir / "model-final"
     if (final / "model.safetensors").exists():
-        log.info("%s seed %d: reusing the finished run in %s", arm, seed, run_dir)
+        logger.info("%s seed %d: reusing the finished run in %s", arm, seed, run_dir)
         return final, True
     resume = "latest" if (run_dir / "checkpoints").exists() else None
     conf = train_config(cfg, arm, seed, data, run_dir)
@@ -128,8 +127,7 @@ def train_arm(cfg: DemoConfig, arm: str, seed: int, data: dict[str, Path], out: 
 
 def evaluate_arm(model_dir: Path, data_dir: Path, results_path: Path, cfg: DemoConfig) -> dict[str, float]:
     """Zero-shot accuracy (the task's acc@k, in %) on the held-out synthetic tasks."""
-    from focusclip.factory import get_tokenizer, load_model
-    from focusclip.predict import eval_transform
+    from focusclip.model import eval_transform, get_tokenizer, load_model
     from focusclip.zeroshot.evaluate import evaluate
     from focusclip.zeroshot.tasks import resolve_tasks
 
@@ -176,7 +174,7 @@ def chance_levels(data_dir: Path) -> dict[str, float]:
     """Accuracy of always guessing at random, per task (k classes out of C), in %."""
     from focusclip.zeroshot.tasks import resolve_tasks
 
-    classes = json.loads((data_dir / "classes.json").read_text())
+    classes = read_json(data_dir / "classes.json", "class lists")
     out = {}
     for t in resolve_tasks(list(TASKS)):
         n = len(classes[t.options["attribute"]])
@@ -188,31 +186,25 @@ def chance_levels(data_dir: Path) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------------------------ figures
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_examples(records_path: Path, path: Path, n: int = 6, size: int = 224) -> Path:
     """Example training images with their person heatmap overlay and (start of) description."""
-    from focusclip.data.records import read_records, resolve_image
-    from focusclip.heatmaps import draw_skeleton, overlay_heatmap, record_heatmap, record_keypoints
+    from matplotlib.figure import Figure
+
+    from focusclip.data.records import read_records, record_keypoints, resolve_image
+    from focusclip.drawing import draw_skeleton, overlay_heatmap
+    from focusclip.heatmaps import record_heatmap
     from focusclip.io import open_rgb
 
-    plt = _plt()
     picks, seen = [], set()
     for rec in read_records(records_path):  # one image per activity, in file order
         if rec["labels"]["activity"] not in seen and len(picks) < n:
             seen.add(rec["labels"]["activity"])
             picks.append(rec)
-    fig, axes = plt.subplots(2, (n + 1) // 2, figsize=(4.2 * ((n + 1) // 2), 11), dpi=90)
+    fig = Figure(figsize=(4.2 * ((n + 1) // 2), 11), dpi=90)
+    axes = fig.subplots(2, (n + 1) // 2)
     for ax, rec in zip(axes.flat, picks):
         image = open_rgb(resolve_image(rec, records_path.parent))
-        heat = record_heatmap(rec, (image.height, image.width), mode="person")
+        heat = record_heatmap(rec, (image.height, image.width), source="person")
         joints, visible = record_keypoints(rec)
         ax.imshow(draw_skeleton(overlay_heatmap(image, heat, alpha=0.45), joints, visible))
         caption = rec["captions"][0]
@@ -225,18 +217,18 @@ def plot_examples(records_path: Path, path: Path, n: int = 6, size: int = 224) -
         ax.axis("off")
     fig.subplots_adjust(left=0.02, right=0.98, top=0.96, bottom=0.12, wspace=0.08, hspace=0.42)
     atomic_save(path, lambda f: fig.savefig(f, format="png"))
-    plt.close(fig)
     return path
 
 
-def plot_loss_curves(run_dirs: dict[str, list[Path]], path: Path) -> Path:
-    """Training loss (image-text term, comparable across arms) and validation loss per arm."""
+def plot_arm_losses(run_dirs: dict[str, list[Path]], path: Path) -> Path:
+    """Training loss (image-text term, comparable across arms) and validation loss per arm and seed."""
+    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     from focusclip.train.metrics import read_metrics
 
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
+    fig = Figure(figsize=(11, 4), dpi=100)
+    axes = fig.subplots(1, 2)
     colours = {"focusclip": "tab:red", "clip": "tab:blue"}
     for arm, dirs in run_dirs.items():
         for i, d in enumerate(dirs):
@@ -255,15 +247,16 @@ def plot_loss_curves(run_dirs: dict[str, list[Path]], path: Path) -> Path:
         ax.legend()
     fig.tight_layout()
     atomic_save(path, lambda f: fig.savefig(f, format="png"))
-    plt.close(fig)
     return path
 
 
 def plot_task_bars(summary: dict[str, Any], chance: dict[str, float], path: Path) -> Path:
-    plt = _plt()
+    from matplotlib.figure import Figure
+
     names = [*TASKS, "headline"]
     x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(9, 4.2), dpi=100)
+    fig = Figure(figsize=(9, 4.2), dpi=100)
+    ax = fig.subplots()
     for i, (arm, colour) in enumerate((("clip", "tab:blue"), ("focusclip", "tab:red"))):
         means = [summary[arm][n]["mean"] for n in names]
         stds = [summary[arm][n]["std"] for n in names]
@@ -277,7 +270,6 @@ def plot_task_bars(summary: dict[str, Any], chance: dict[str, float], path: Path
     ax.legend()
     fig.tight_layout()
     atomic_save(path, lambda f: fig.savefig(f, format="png"))
-    plt.close(fig)
     return path
 
 
@@ -344,7 +336,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     timings: dict[str, float] = {}
 
     t = time.monotonic()
-    log.info("[1/4] synthetic world and rule-based pose descriptions -> %s", data_dir)
+    logger.info("[1/4] synthetic world and rule-based pose descriptions -> %s", data_dir)
     data = build_data(cfg, data_dir)
     timings["data"] = time.monotonic() - t
 
@@ -355,13 +347,13 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     for seed in cfg.seeds:
         for arm in ARMS:
             t = time.monotonic()
-            log.info("[2/4] training %s (seed %d)", cfg.model_name(arm), seed)
+            logger.info("[2/4] training %s (seed %d)", cfg.model_name(arm), seed)
             model_dir, reused = train_arm(cfg, arm, seed, data, out)
             if not reused:
                 timings[f"train {arm} seed {seed}"] = time.monotonic() - t
             run_dirs[arm].append(model_dir.parent)
             t = time.monotonic()
-            log.info("[3/4] zero-shot evaluation of %s (seed %d)", arm, seed)
+            logger.info("[3/4] zero-shot evaluation of %s (seed %d)", arm, seed)
             results_path = out / "results" / f"{arm}-seed{seed}.json"
             scores[arm].append(evaluate_arm(model_dir, data_dir, results_path, cfg))
             timings[f"eval {arm} seed {seed}"] = time.monotonic() - t
@@ -370,13 +362,13 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
             if arm == "focusclip":
                 alphas[str(seed)] = _final_alpha(model_dir)
 
-    log.info("[4/4] report")
+    logger.info("[4/4] report")
     summary = summarise(scores)
     chance = chance_levels(data_dir)
     table = format_table(summary, chance)
     figures = {
         "examples": plot_examples(data["train"], out / "figures" / "examples.png"),
-        "loss": plot_loss_curves(run_dirs, out / "figures" / "loss_curves.png"),
+        "loss": plot_arm_losses(run_dirs, out / "figures" / "loss_curves.png"),
         "bars": plot_task_bars(summary, chance, out / "figures" / "zeroshot_bars.png"),
     }
     report = write_report(out, cfg, table, figures, confusions, alphas, timings)
@@ -386,7 +378,6 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 
 
 def _final_alpha(model_dir: Path) -> float:
-    from safetensors import safe_open
+    from focusclip.model import load_model
 
-    with safe_open(str(model_dir / "model.safetensors"), "pt") as f:
-        return min(max(float(f.get_tensor("alpha")), 0.0), 1.0)  # the demo's models clamp a to [0, 1]
+    return float(load_model(model_dir).focus_summary()["alpha"])

@@ -1,0 +1,54 @@
+"""Focus mechanisms: how an ROI heatmap steers the subject-focused image encoding (``roi.mode``).
+
+=============  =============================================================================
+mode           mechanism
+=============  =============================================================================
+``highlight``  the paper's pixel highlighting ``I * (a + H (1 - a))`` (:mod:`.highlight`)
+=============  =============================================================================
+
+A new mechanism is one new file in this folder with a :class:`~.base.Focus` subclass, plus one entry in
+``FOCUS_MODES``; the model config's ``roi`` section passes its options (``roi.<option>``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from torch import nn
+
+from focusclip.mappings import unknown_keys
+from focusclip.model.focus.base import Focus, as_heatmap_batch
+from focusclip.model.focus.highlight import HighlightFocus
+
+FOCUS_MODES: Mapping[str, type[Focus]] = MappingProxyType({"highlight": HighlightFocus})
+
+#: ``roi`` keys that are the model's, not a mechanism's option.
+ROI_KEYS = ("enabled", "shared", "mode")
+
+
+def focus_options(mode: str) -> list[str]:
+    """The ``roi`` options a mechanism takes (its constructor's keyword arguments)."""
+    return [p for p in inspect.signature(FOCUS_MODES[mode].__init__).parameters if p != "self"]
+
+
+def create_focus(roi: Mapping[str, Any], tower: nn.Module | None = None, where: str = "model config roi") -> Focus:
+    """The focus mechanism of a model config's ``roi`` section (``mode`` defaults to ``highlight``)."""
+    mode = roi.get("mode", "highlight")
+    if mode not in FOCUS_MODES:
+        raise ValueError(f"{where}: unknown focus mode {mode!r}; known: {', '.join(FOCUS_MODES)}")
+    cls = FOCUS_MODES[mode]
+    if tower is not None and not cls.supports(tower):
+        able = [m for m, c in FOCUS_MODES.items() if c.supports(tower)]
+        raise ValueError(f"{where}: the vision tower {type(tower).__name__} cannot do focus mode {mode!r}; "
+                         f"it supports: {', '.join(able) or 'none'}")
+    options = {k: v for k, v in roi.items() if k not in ROI_KEYS}
+    error = unknown_keys(options, focus_options(mode), f"{where} (mode {mode!r})")
+    if error:
+        raise ValueError(error)
+    return cls(**options)
+
+
+__all__ = ["FOCUS_MODES", "Focus", "HighlightFocus", "as_heatmap_batch", "create_focus", "focus_options"]

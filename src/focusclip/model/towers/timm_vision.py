@@ -1,0 +1,81 @@
+"""Vision towers from timm: any ``timm.create_model`` name, classifier removed, pooled features out."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+from torch import nn
+
+from focusclip.model.towers.base import lock_layers
+from focusclip.model.towers.weights import (
+    WeightsNotFoundError,
+    load_by_order,
+    load_state_dict_file,
+    package_path,
+)
+
+logger = logging.getLogger(__name__)
+
+_CLASSIFIER_PREFIXES = ("_fc.", "classifier.", "head.", "fc.")
+
+
+class TimmVisionTower(nn.Module):
+    """A timm model with its classifier removed: ``forward(images) -> (B, num_features)`` pooled features.
+
+    ``weights``: None / "none" (random), "hub" (timm's pretrained weights; needs a network or cache),
+    a ``package:`` source or a local state-dict file (see :mod:`focusclip.model.towers.weights`).
+    """
+
+    def __init__(self, timm_model_name: str, weights: str | None = None, image_size: int | None = None,
+                 timm_kwargs: dict[str, Any] | None = None):
+        super().__init__()
+        kwargs = dict(timm_kwargs or {})
+        if image_size is not None and _accepts_img_size(timm_model_name):
+            kwargs.setdefault("img_size", image_size)
+        use_hub = weights == "hub"
+        try:
+            self.trunk = timm.create_model(timm_model_name, pretrained=use_hub, num_classes=0, **kwargs)
+        except Exception as e:  # timm raises several types when the hub is unreachable
+            if use_hub:
+                raise WeightsNotFoundError(
+                    f"could not load timm weights for {timm_model_name!r} ({e}). Offline, pass a local "
+                    "file as vision_weights=... or pretrained='none' for random initialisation"
+                ) from e
+            raise
+        if weights not in (None, "none", "hub"):
+            self._load(weights)
+        self.num_features = int(self.trunk.num_features)
+        cfg = timm.data.resolve_model_data_config(self.trunk)
+        self.mean = tuple(float(x) for x in cfg["mean"])
+        self.std = tuple(float(x) for x in cfg["std"])
+
+    def _load(self, weights: str) -> None:
+        path = package_path(weights) if weights.startswith("package:") else Path(weights)
+        sd = load_state_dict_file(path)
+        head_free = {k: v for k, v in sd.items() if not k.startswith(_CLASSIFIER_PREFIXES)}
+        missing, unexpected = self.trunk.load_state_dict(head_free, strict=False)
+        if not missing and not unexpected:
+            logger.info("vision tower: loaded %s", path)
+            return
+        # Keys differ (e.g. the packaged EfficientNet-Lite0 uses its original names): map by order.
+        load_by_order(self.trunk, head_free, str(path))
+        logger.info("vision tower: loaded %s (mapped by order)", path)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.trunk(images)
+
+    def rebuild_config(self) -> dict[str, Any]:
+        """Config keys that rebuild this architecture without its weights (the name is enough for timm)."""
+        return {}
+
+    def lock(self, unlocked_groups: int = 0) -> None:
+        """Freeze the tower, leaving the last ``unlocked_groups`` top-level blocks trainable."""
+        lock_layers(self.trunk, unlocked_groups)
+
+
+def _accepts_img_size(name: str) -> bool:
+    return any(k in name for k in ("vit", "deit", "eva", "swin", "beit"))

@@ -1,0 +1,36 @@
+"""The zero-shot classifier builder: class prompts -> one normalised text embedding per class.
+
+Shared by the benchmark evaluation (:mod:`focusclip.zeroshot.evaluate`) and prediction
+(:class:`focusclip.predict.ZeroShotClassifier`), as open_clip keeps its classifier builder apart from its
+training-time evaluation. A class with several prompts (templates, an ensemble) gets the normalised mean
+of its prompts' normalised embeddings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from focusclip.runtime import autocast, to_device
+
+TEXT_CHUNK = 256  #: prompts encoded per forward pass
+
+
+@torch.inference_mode()
+def build_zero_shot_classifier(model: Any, tokenizer: Callable, prompts: Sequence[Sequence[str]],
+                               device: torch.device, chunk: int = TEXT_CHUNK) -> torch.Tensor:
+    """(C, D) unit vectors from ``prompts[c]``, the prompts of class ``c`` (at least one each)."""
+    if not prompts or any(len(p) == 0 for p in prompts):
+        raise ValueError("every class needs at least one prompt")
+    flat = [p for ps in prompts for p in ps]
+    owner = torch.tensor([c for c, ps in enumerate(prompts) for _ in ps], device=device)
+    feats = []
+    with autocast(device):
+        for i in range(0, len(flat), chunk):
+            tokens = to_device(tokenizer(flat[i:i + chunk]), device)
+            feats.append(model.encode_text(tokens, normalize=True).float())
+    feats = torch.cat(feats)
+    summed = torch.zeros(len(prompts), feats.shape[1], device=device).index_add_(0, owner, feats)
+    return torch.nn.functional.normalize(summed, dim=-1)
