@@ -154,3 +154,10 @@ def test_gpu_paper_flops_and_peaks(bench):
     bert = SimpleNamespace(num_hidden_layers=12, hidden_size=768, intermediate_size=3072)
     # 12 layers x (2T(4h^2 + 2h*4h) + 4T^2 h) at T=512: about 96.6 GFLOPs
     assert gp.bert_forward_flops(bert, 512) / 1e9 == pytest.approx(96.64, rel=1e-3)
+
+
+def test_synthetic_benchmark_smoke(bench):
+    result = bench("synthetic").main(["--n", "6", "--size", "64", "--workers", "1,2"])
+    assert [r["workers"] for r in result["rows"]] == [1, 2]
+    assert all(r["images"] == 6 + 12 for r in result["rows"])  # n plus max(12, n/5) held-out images
+    assert result["identical_across_workers"] is True

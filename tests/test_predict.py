@@ -67,17 +67,24 @@ def test_template_ensemble(saved):
 
 
 def test_predict_table_and_overlay(saved, capsys, tmp_path):
+    """The overlay is the image's size and hot (red under the jet colour map) around the person's joints,
+    cold (blue) far from them."""
     root, _, _, images = saved
     kp = tmp_path / "kp.json"
-    joints = [[30 + 2 * j, 10 + 4 * j] for j in range(16)]
+    joints = [[30 + 2 * j, 10 + 4 * j] for j in range(16)]  # a person spanning x 30..60, y 10..70
     kp.write_text(json.dumps([{"joints": joints, "visible": [1] * 16}]))
     rc = main(["predict", images[0], "--model", str(root / "model"), "--labels", "running,sitting",
                "--keypoints", str(kp), "--overlay-dir", str(tmp_path), "--device", "cpu"])
     assert rc == 0
     text = capsys.readouterr().out
     assert images[0] in text and "1. " in text and "2. " in text
-    overlay = Image.open(tmp_path / "img0_roi.png")
-    assert overlay.size == Image.open(images[0]).size
+    overlay = np.asarray(Image.open(tmp_path / "img0_roi.png")).astype(int)
+    plain = np.asarray(Image.open(images[0]).convert("RGB")).astype(int)
+    assert overlay.shape == plain.shape
+    shift = overlay - plain // 2  # alpha 0.5: what the colour map added
+    inside, corner = shift[25, 55], shift[75, 95]  # inside the joints' box (off the drawn limbs) vs far outside
+    assert inside[0] > inside[2] + 40  # hot: red dominates
+    assert corner[2] > corner[0] + 40  # cold: blue dominates
 
 
 def test_predict_errors(saved, capsys):

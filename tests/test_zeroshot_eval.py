@@ -13,12 +13,12 @@ import pytest
 import torch
 from PIL import Image
 
+from benchmark_layouts import WRITERS, write_all, write_fer2013, write_synthetic, write_utkface
 from focusclip.zeroshot.evaluate import evaluate, model_fingerprint
 from focusclip.zeroshot.metrics import confusion_matrix, headline, per_class_recall, task_metrics
 from focusclip.zeroshot.tasks import fill_template, headline_spec, load_registry, resolve_tasks
-from test_zeroshot_fixtures import WRITERS, write_all, write_fer2013, write_synthetic, write_utkface
 
-# The paper's prompts, written out independently of the registry (SPEC section 7).
+# The paper's prompts (docs/method.md), written out independently of the registry.
 AGE = "a photo of a {} person"
 FER = {"angry": "a photo of an angry looking face", "disgust": "a photo of a disgusted looking face",
        "fear": "a photo of a fearful looking face", "happy": "a photo of a happy looking face",

@@ -64,6 +64,7 @@ class Report:
     sources: list[str] = field(default_factory=list)
     n_records: int = 0
     n_images_checked: int = 0
+    n_visible_joints: int = 0  #: joints visible under the project's rule (focusclip.skeleton.visible_mask)
     counts: Counter = field(default_factory=Counter)
     severities: dict[str, str] = field(default_factory=dict)
     examples: dict[str, list[Issue]] = field(default_factory=dict)
@@ -91,6 +92,7 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         return {
             "sources": self.sources, "records": self.n_records, "images_checked": self.n_images_checked,
+            "visible_joints": self.n_visible_joints,
             "ok": self.ok, "errors": self.n_errors, "warnings": self.n_warnings,
             "problems": {k: {"severity": self.severities[k], "count": n,
                              "examples": [vars(i) for i in self.examples.get(k, [])]}
@@ -99,7 +101,8 @@ class Report:
 
     def format(self) -> str:
         lines = [f"dataset: {', '.join(self.sources) or '(records)'}",
-                 f"records: {self.n_records}, images checked: {self.n_images_checked}",
+                 f"records: {self.n_records}, images checked: {self.n_images_checked}, "
+                 f"visible joints: {self.n_visible_joints}",
                  f"result: {'OK' if self.ok else 'ERRORS'} ({self.n_errors} errors, {self.n_warnings} warnings)"]
         for problem, n in sorted(self.counts.items(), key=lambda kv: (self.severities[kv[0]] != ERROR, -kv[1])):
             lines.append(f"  {self.severities[problem]:7s} {problem}: {n}")
@@ -157,10 +160,11 @@ def _check_people(record: Record, size: tuple[int, int] | None, where: str, rid:
             report.add(ERROR, JOINT_COUNT, where, rid,
                        f"people[{i}] has {len(joints)} joints / {len(vis or [])} visibility flags; expected {NUM_JOINTS}")
             continue
+        shown = visible_mask(joints, vis)
+        report.n_visible_joints += int(shown.sum())
         if size is None:
             continue
         w, h = size
-        shown = visible_mask(joints, vis)
         outside = [j for j, pt in enumerate(joints)
                    if shown[j] and (pt[0] < 0 or pt[1] < 0 or pt[0] > w or pt[1] > h)]
         if outside:
