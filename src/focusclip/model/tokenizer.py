@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 class Tokenizer:
@@ -42,7 +42,7 @@ class Tokenizer:
         truncated = self._count_truncated(texts, enc["attention_mask"])
         if truncated:
             self.num_truncated += truncated
-            log.warning("%d of %d texts were longer than %d tokens and were truncated",
+            logger.warning("%d of %d texts were longer than %d tokens and were truncated",
                         truncated, len(texts), self.context_length)
         return {"input_ids": enc["input_ids"].long(), "attention_mask": enc["attention_mask"].long()}
 
