@@ -312,5 +312,5 @@ def test_cli_data_synth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert (out / "contact_sheet.png").is_file()
     with Image.open(out / "images" / "synth_000000.jpg") as im:
         assert im.size == (64, 64)
-    assert main(["data", "synth", "--out", str(out), "--n", "0"]) == 1  # clear error, no traceback
-    assert "n must be at least 1" in capsys.readouterr().err
+    assert main(["data", "synth", "--out", str(out), "--n", "0"]) == 2  # usage error, no traceback
+    assert "argument --n: must be at least 1" in capsys.readouterr().err

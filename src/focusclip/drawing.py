@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from focusclip.heatmaps import DEFAULT_MIN_SIGMA, boxes_heatmap, keypoints_heatmap, point_sets
+from focusclip.images import decode
 from focusclip.skeleton import MPII_LIMBS, NUM_JOINTS
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def overlay_heatmap(image: Any, heatmap: np.ndarray, alpha: float = 0.5, cmap: s
         raise ValueError(f"heatmap: expected shape (H, W), got {h.shape}")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    rgb = image.convert("RGB")
+    rgb = decode(image, "RGB")
     if h.shape != (rgb.height, rgb.width):
         h = np.asarray(Image.fromarray(h, mode="F").resize(rgb.size, Image.BILINEAR))
     colour = colormaps[cmap](np.clip(np.nan_to_num(h), 0, 1))[..., :3] * 255.0
@@ -59,7 +60,7 @@ def draw_skeleton(image: Any, joints: Any, visible: Any = None, color: tuple[int
     from PIL import ImageDraw
 
     pts, vis = point_sets(joints, visible, NUM_JOINTS, "joints")
-    out = image.convert("RGB").copy()
+    out = decode(image, "RGB")
     draw = ImageDraw.Draw(out)
     unit = max(out.size) / 300
     width = width or max(1, round(unit))

@@ -306,7 +306,7 @@ def record_heatmap(record: Mapping[str, Any], size: Sequence[int], source: str =
 def _heatmap_file(record: Mapping[str, Any], size: tuple[int, int], root: str | os.PathLike | None) -> np.ndarray:
     from PIL import Image
 
-    from focusclip.io import open_image
+    from focusclip.images import open_image
 
     if not record.get("heatmap"):
         raise RecordError(f"record {record_id(record)}: heatmap source 'file' but the record has no 'heatmap' path")

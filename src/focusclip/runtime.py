@@ -15,12 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from focusclip.errors import UsageError
+
 logger = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
-class DeviceError(ValueError):
+class DeviceError(UsageError):
     """A device that does not exist on this machine (e.g. ``cuda`` without a GPU)."""
 
 

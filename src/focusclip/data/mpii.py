@@ -192,12 +192,12 @@ def _image_path(name: str, images_dir: str | os.PathLike, relative_to: str | os.
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
-    from PIL import Image
+    from focusclip.errors import InputError, MissingInput
+    from focusclip.images import image_size
 
     try:
-        with Image.open(path) as im:
-            return im.size
-    except (OSError, ValueError):
+        return image_size(path)
+    except (InputError, MissingInput):
         return None
 
 

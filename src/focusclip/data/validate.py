@@ -125,19 +125,20 @@ def _sources(path: Path) -> list[Path]:
 
 # ------------------------------------------------------------------------------ checks
 def check_image(path: Path) -> tuple[tuple[int, int] | None, str | None]:
-    """``((width, height), None)`` for a readable image, else ``(None, reason)``. Decodes fully."""
+    """``((width, height), None)`` for a readable image (its displayed size, EXIF orientation applied), else
+    ``(None, reason)``. Decodes fully, as training will."""
     from PIL import Image
+
+    from focusclip.images import open_image
 
     if not path.is_file():
         return None, "missing"
     try:
         with Image.open(path) as im:
             im.verify()
-        with Image.open(path) as im:
-            im.load()
-            return im.size, None
-    except Exception as e:  # PIL raises many types for corrupt data
-        return None, f"{type(e).__name__}: {e}"
+        return open_image(path).size, None
+    except Exception as e:  # noqa: BLE001 - PIL raises many types for corrupt data
+        return None, str(e).removeprefix(f"{path}: ")
 
 
 def _check_people(record: Record, size: tuple[int, int] | None, where: str, rid: str, report: Report) -> None:

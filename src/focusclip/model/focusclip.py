@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from focusclip.errors import InputError
 from focusclip.model.focus import create_focus
 from focusclip.model.towers import create_text_tower, create_vision_tower
 
@@ -126,7 +127,7 @@ def upgrade_state_dict(state: Mapping[str, torch.Tensor], model: nn.Module) -> d
     return out
 
 
-class WeightsMismatchError(ValueError):
+class WeightsMismatchError(InputError):
     """A state dict that does not fit the model (missing or unexpected keys, other shapes)."""
 
 

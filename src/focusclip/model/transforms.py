@@ -21,6 +21,8 @@ import torchvision.transforms.v2.functional as TF
 from PIL import Image
 from torchvision.transforms import InterpolationMode
 
+from focusclip.images import decode
+
 RESIZE_MODES = ("squash", "center_crop")
 
 
@@ -135,8 +137,7 @@ class SampleTransform:
 
 def _to_uint8_tensor(image: Image.Image | np.ndarray | torch.Tensor) -> torch.Tensor:
     if isinstance(image, Image.Image):
-        image = image.convert("RGB")
-        return TF.pil_to_tensor(image)
+        return TF.pil_to_tensor(decode(image, "RGB"))
     if isinstance(image, np.ndarray):
         arr = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=-1)
         return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from focusclip.errors import InputError
 from focusclip.io import atomic_save
 
 logger = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ CKPT_DIR = "checkpoints"
 _NAME = re.compile(r"^step-(\d{8,})\.pt$")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint that is damaged, of another format, or for another model."""
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from focusclip.io import open_rgb
+from focusclip.images import decode, open_rgb
 from focusclip.zeroshot.datasets.actions import VIDEO_EXTENSIONS
 from focusclip.zeroshot.datasets.common import DatasetError, Sample
 
@@ -86,7 +86,7 @@ def open_sample(sample: Sample) -> Image.Image:
             img = read_video_frame(src, sample.frame)
         else:
             img = open_rgb(src)
-        img = img.convert("RGB")
+        img = decode(img, "RGB")
     except ImportError:
         raise
     except (OSError, ValueError) as e:

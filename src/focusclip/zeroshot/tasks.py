@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from focusclip.english import article
+from focusclip.errors import MissingInput, UsageError
 from focusclip.io import read_json
+from focusclip.mappings import did_you_mean
 
 TASKS_DIR = Path(__file__).parent / "tasks"
 _FIELDS = ("name", "dataset", "split", "group", "classes", "class_text", "templates", "ensemble_templates",
@@ -154,7 +156,7 @@ def resolve_tasks(spec: str | Sequence[str], registry: dict[str, Task] | None = 
     for p in filter(None, parts):
         if p.endswith(".json") or os.path.sep in p:
             if not Path(p).exists():
-                raise FileNotFoundError(f"task file {p} not found")
+                raise MissingInput(f"task file {p} not found")
             picked = read_task_file(p)[0]
         elif p == "all":
             picked = list(registry.values())
@@ -163,10 +165,10 @@ def resolve_tasks(spec: str | Sequence[str], registry: dict[str, Task] | None = 
         else:
             picked = [t for t in registry.values() if p in t.sets]
             if not picked:
-                raise KeyError(f"unknown task or set {p!r}; sets: {', '.join(list_sets(registry))}; "
-                               f"tasks: {', '.join(registry)}")
+                raise UsageError(f"unknown task or set {p!r}.{did_you_mean(p, [*registry, *list_sets(registry)])} "
+                                 f"Sets: {', '.join(list_sets(registry))}; tasks: {', '.join(registry)}")
         for t in picked:
             out[t.name] = t
     if not out:
-        raise ValueError(f"no tasks selected by {spec!r}")
+        raise UsageError(f"no tasks selected by {spec!r}")
     return list(out.values())

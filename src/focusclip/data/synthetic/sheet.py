@@ -13,7 +13,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from focusclip.data.records import Record, record_id, record_keypoints, resolve_image
 from focusclip.drawing import draw_skeleton
-from focusclip.io import atomic_save, open_rgb
+from focusclip.images import open_rgb
+from focusclip.io import atomic_save
 
 logger = logging.getLogger(__name__)
 

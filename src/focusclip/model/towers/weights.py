@@ -21,12 +21,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from focusclip.errors import MissingInput
+
 logger = logging.getLogger(__name__)
 
 _PACKAGE_SOURCES = ("package:efficientnet-lite0", "package:all-minilm-l6-v2")
 
 
-class WeightsNotFoundError(FileNotFoundError):
+class WeightsNotFoundError(MissingInput):
     """Raised when pretrained tower weights cannot be found offline."""
 
 
