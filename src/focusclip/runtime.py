@@ -61,7 +61,7 @@ def autocast(device: torch.device, precision: str = "auto") -> contextlib.Abstra
     if precision == "fp32":
         return contextlib.nullcontext()
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be auto or one of {PRECISIONS}, got {precision!r}")
+        raise UsageError(f"precision must be auto or one of {PRECISIONS}, got {precision!r}")
     return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 

@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import Dataset
 
 from focusclip.data.records import Record, RecordError, record_id, resolve_image
-from focusclip.errors import InputError, MissingInput
+from focusclip.errors import InputError, MissingInput, UsageError
 from focusclip.heatmaps import HEATMAP_SOURCES, render_subject, resolve_source, subject_points
 from focusclip.images import open_image_reduced
 
@@ -59,13 +59,13 @@ class FocusDataset(Dataset):
                  transform: Any = None, heatmap: str = "person", captions: str = "random",
                  on_error: str = "skip", seed: int = 0, warn_every: float = 30.0, draft: bool = True):
         if heatmap not in HEATMAP_SOURCES:
-            raise ValueError(f"heatmap must be one of {HEATMAP_SOURCES}, got {heatmap!r}")
+            raise UsageError(f"heatmap must be one of {HEATMAP_SOURCES}, got {heatmap!r}")
         if captions not in CAPTION_MODES:
-            raise ValueError(f"captions must be one of {CAPTION_MODES}, got {captions!r}")
+            raise UsageError(f"captions must be one of {CAPTION_MODES}, got {captions!r}")
         if on_error not in ("skip", "raise"):
-            raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
+            raise UsageError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
         if transform is None:
-            raise ValueError("FocusDataset needs a transform (focusclip.model.transforms.SampleTransform)")
+            raise UsageError("FocusDataset needs a transform (focusclip.model.transforms.SampleTransform)")
         if isinstance(records, (str, os.PathLike)):
             from focusclip.data.sources import read_dataset_file
 
@@ -225,7 +225,7 @@ class Collator:
 
     def __call__(self, batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
         if not batch:
-            raise ValueError("Collator got an empty batch")
+            raise UsageError("Collator got an empty batch")
         texts: list[str] = []
         index: list[int] = []
         multi = False

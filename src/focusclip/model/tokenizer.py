@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from focusclip.errors import UsageError
+
 logger = logging.getLogger(__name__)
 
 
@@ -35,7 +37,7 @@ class Tokenizer:
             texts = [texts]
         texts = list(texts)
         if not texts:
-            raise ValueError("tokenizer got an empty list of texts")
+            raise UsageError("tokenizer got an empty list of texts")
         if not all(isinstance(t, str) for t in texts):
             raise TypeError("tokenizer expects strings")
         enc = self.hf(texts, padding="max_length" if self.pad_to_max else "longest", truncation=True,

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from focusclip.data.records import Record, RecordError, record_id, record_split
+from focusclip.errors import InputError
 from focusclip.train.config import DataConfig
 from focusclip.train.distributed import DistInfo, ResumableDistributedSampler
 
@@ -30,7 +31,7 @@ class FakePairs(Dataset):
 
     def __init__(self, n: int, image_size: int, num_classes: int = 4, seed: int = 0):
         if n < 1 or num_classes < 1:
-            raise ValueError("fake data needs n >= 1 and num_classes >= 1")
+            raise InputError("fake data needs n >= 1 and num_classes >= 1")
         self.n, self.size, self.num_classes, self.seed = n, image_size, num_classes, seed
         g = torch.Generator().manual_seed(seed)
         self.patterns = torch.randn(num_classes, 3, 4, 4, generator=g)

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from focusclip.errors import OutputError, RunError
+from focusclip.errors import OutputError, RunError, UsageError
 from focusclip.io import atomic_write_text
 from focusclip.model.tokenizer import truncation_summary
 from focusclip.runtime import autocast, rng_state, seed_everything, set_rng_state, to_device
@@ -452,7 +452,7 @@ class Trainer:
             logger.warning("zero-shot evaluation unavailable (%s); skipped", e)
             return None
         if not cfg.eval.data_root:
-            raise ValueError("config eval.tasks is set but eval.data_root is not")
+            raise UsageError("config eval.tasks is set but eval.data_root is not")
         model_id = f"step-{st.step}"
         tasks = resolve_tasks(list(cfg.eval.tasks))
         res = evaluate(self.model, self.tokenizer, self.eval_tf, tasks, cfg.eval.data_root,
@@ -529,7 +529,7 @@ def _split(batch: dict[str, Any], parts: int) -> list[dict[str, Any]]:
     """Split a batch into ``parts`` micro-batches along the sample dimension."""
     n = batch["image"].shape[0]
     if n % parts:
-        raise ValueError(f"per-rank batch {n} is not divisible by accum_steps {parts}")
+        raise UsageError(f"per-rank batch {n} is not divisible by accum_steps {parts}")
     size = n // parts
     out = []
     for i in range(parts):

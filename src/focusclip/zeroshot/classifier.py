@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from focusclip.errors import UsageError
 from focusclip.model.tokenizer import truncation_summary
 from focusclip.runtime import autocast, to_device
 
@@ -27,7 +28,7 @@ def build_zero_shot_classifier(model: Any, tokenizer: Callable, prompts: Sequenc
                                device: torch.device, chunk: int = TEXT_CHUNK) -> torch.Tensor:
     """(C, D) unit vectors from ``prompts[c]``, the prompts of class ``c`` (at least one each)."""
     if not prompts or any(len(p) == 0 for p in prompts):
-        raise ValueError("every class needs at least one prompt")
+        raise UsageError("every class needs at least one prompt")
     flat = [p for ps in prompts for p in ps]
     before = getattr(tokenizer, "num_truncated", 0)
     owner = torch.tensor([c for c, ps in enumerate(prompts) for _ in ps], device=device)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from focusclip.errors import UsageError
+from focusclip.errors import InputError, UsageError
 from focusclip.io import atomic_write_json, read_json
 from focusclip.progress import Progress
 from focusclip.runtime import autocast, resolve_device
@@ -179,7 +179,7 @@ def read_eval_results(path: str | os.PathLike) -> dict[str, Any]:
         return {"version": RESULTS_VERSION, "results": {}, "headline": {}}
     data = read_json(path, "results file")
     if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
-        raise ValueError(f"{path}: not a focusclip results file (expected an object with 'results')")
+        raise InputError(f"{path}: not a focusclip results file (expected an object with 'results')")
     data.setdefault("headline", {})
     return data
 

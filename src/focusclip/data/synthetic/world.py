@@ -84,7 +84,7 @@ def _pick(rng: np.random.Generator, names: tuple[str, ...], given: str | None, w
     if given is None:
         return drawn
     if given not in names:
-        raise ValueError(f"unknown {what} {given!r}; expected one of {list(names)}")
+        raise UsageError(f"unknown {what} {given!r}; expected one of {list(names)}")
     return given
 
 

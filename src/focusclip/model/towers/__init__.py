@@ -25,6 +25,7 @@ from typing import Any
 
 from torch import nn
 
+from focusclip.errors import UsageError
 from focusclip.model.towers.weights import WeightsNotFoundError, load_state_dict_file, package_path
 
 
@@ -66,11 +67,11 @@ TEXT_FAMILIES: Mapping[str, TowerFamily] = MappingProxyType({"hf_model_name": _H
 def tower_family(cfg: Mapping[str, Any], families: Mapping[str, TowerFamily], section: str) -> TowerFamily:
     """The family a config section selects; a clear error naming the keys otherwise."""
     if not isinstance(cfg, Mapping):
-        raise ValueError(f"model config '{section}' must be an object")
+        raise UsageError(f"model config '{section}' must be an object")
     for key, family in families.items():
         if cfg.get(key):
             return family
-    raise ValueError(f"model config '{section}' names no tower family: give one of {', '.join(families)}")
+    raise UsageError(f"model config '{section}' names no tower family: give one of {', '.join(families)}")
 
 
 def create_vision_tower(cfg: Mapping[str, Any], weights: str | None = None) -> nn.Module:
