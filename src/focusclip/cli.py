@@ -782,7 +782,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as e:  # noqa: BLE001 - the one place errors become messages
         if args.verbose:
-            logger.error("traceback", exc_info=True)
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
         text, code = _error_line(e)
         print(f"{args.command}: error: {' '.join(text.split())}", file=sys.stderr)
         return code
