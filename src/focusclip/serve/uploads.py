@@ -1,0 +1,123 @@
+"""Uploaded photos: size, pixel and content checks before anything is decoded, with one-line errors.
+
+The checks, in order: the declared content type (when the client sends one), the byte size, what the
+bytes really are (PIL identifies the format from the content, not the file name), the pixel count read
+from the header *before* decoding (a decompression-bomb guard) and a complete decode. Every failure is
+an :class:`UploadError` naming the file and what was expected; its ``status`` is the HTTP code the API
+answers with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from dataclasses import dataclass
+from typing import Any
+
+#: PIL format -> content type, the formats the page accepts.
+IMAGE_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "BMP": "image/bmp",
+                 "GIF": "image/gif"}
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
+#: Content types sent by clients that do not know better; the content is checked either way.
+GENERIC_CONTENT_TYPES = ("application/octet-stream", "")
+MIB = 2**20
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """What one request may carry. ``max_request_bytes`` bounds a whole HTTP request body."""
+
+    max_file_bytes: int = 20 * MIB
+    max_pixels: int = 40_000_000
+    max_images: int = 32
+    max_labels: int = 500
+    max_request_bytes: int = 128 * MIB
+
+    def __post_init__(self) -> None:
+        for name in ("max_file_bytes", "max_pixels", "max_images", "max_labels", "max_request_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"upload limit {name} must be >= 1, got {getattr(self, name)}")
+
+
+class UploadError(ValueError):
+    """A rejected upload; ``status`` is 400 (bad request), 413 (too large) or 415 (not an image)."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class UploadedImage:
+    """A decoded RGB photo with the name it was uploaded as and a digest of its bytes."""
+
+    name: str
+    image: Any  # PIL.Image.Image, RGB
+    digest: str
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.image.size
+
+
+def _mb(n: int) -> str:
+    return f"{n / MIB:.1f} MB"
+
+
+def check_count(n: int, limits: UploadLimits) -> None:
+    if n < 1:
+        raise UploadError("no photo uploaded; add at least one image")
+    if n > limits.max_images:
+        raise UploadError(f"{n} photos uploaded; at most {limits.max_images} per request", status=413)
+
+
+def read_image(data: bytes, name: str, limits: UploadLimits, content_type: str | None = None) -> UploadedImage:
+    """Check and decode one uploaded file (see the module docstring for the checks)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    if ctype not in GENERIC_CONTENT_TYPES and ctype not in IMAGE_FORMATS.values():
+        raise UploadError(f"{name}: content type {ctype!r} is not an accepted image type "
+                          f"(expected one of {', '.join(sorted(set(IMAGE_FORMATS.values())))})", status=415)
+    if not data:
+        raise UploadError(f"{name}: the file is empty; expected a JPEG, PNG, WebP, BMP or GIF image")
+    if len(data) > limits.max_file_bytes:
+        raise UploadError(f"{name}: {_mb(len(data))} is over the upload limit of {_mb(limits.max_file_bytes)}",
+                          status=413)
+    try:
+        im = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise UploadError(f"{name}: not an image (the content is not JPEG, PNG, WebP, BMP or GIF, whatever "
+                          "the file name says)", status=415) from None
+    except Image.DecompressionBombError:
+        raise UploadError(f"{name}: too many pixels (decompression-bomb guard); at most "
+                          f"{limits.max_pixels:,} pixels", status=413) from None
+    except OSError as e:
+        raise UploadError(f"{name}: not a readable image ({e})", status=415) from None
+    with im:
+        if im.format not in IMAGE_FORMATS:
+            raise UploadError(f"{name}: a {im.format} image; accepted: JPEG, PNG, WebP, BMP, GIF", status=415)
+        w, h = im.size
+        if w * h > limits.max_pixels:
+            raise UploadError(f"{name}: {w}x{h} = {w * h:,} pixels is over the limit of {limits.max_pixels:,} "
+                              "(decompression-bomb guard)", status=413)
+        try:
+            im.load()
+            rgb = ImageOps.exif_transpose(im).convert("RGB")
+        except (OSError, ValueError, SyntaxError) as e:
+            raise UploadError(f"{name}: damaged {im.format} image ({e})", status=415) from None
+    return UploadedImage(name=name, image=rgb, digest=hashlib.sha256(data).hexdigest())
+
+
+def read_image_file(path: str | os.PathLike, limits: UploadLimits, name: str | None = None) -> UploadedImage:
+    """:func:`read_image` on a file already on disk (the page's uploads); its size is checked before reading."""
+    name = name or os.path.basename(path)
+    try:
+        n = os.path.getsize(path)
+    except OSError as e:
+        raise UploadError(f"{name}: the upload cannot be read ({e.strerror})") from None
+    if n > limits.max_file_bytes:
+        raise UploadError(f"{name}: {_mb(n)} is over the upload limit of {_mb(limits.max_file_bytes)}", status=413)
+    with open(path, "rb") as f:
+        return read_image(f.read(), name, limits)
