@@ -61,7 +61,7 @@ class UploadedImage:
         return self.image.size
 
 
-def _mb(n: int) -> str:
+def format_mb(n: int) -> str:
     return f"{n / MIB:.1f} MB"
 
 
@@ -83,7 +83,7 @@ def read_image(data: bytes, name: str, limits: UploadLimits, content_type: str |
     if not data:
         raise UploadError(f"{name}: the file is empty; expected a JPEG, PNG, WebP, BMP or GIF image")
     if len(data) > limits.max_file_bytes:
-        raise UploadError(f"{name}: {_mb(len(data))} is over the upload limit of {_mb(limits.max_file_bytes)}",
+        raise UploadError(f"{name}: {format_mb(len(data))} is over the upload limit of {format_mb(limits.max_file_bytes)}",
                           status=413)
     try:
         im = Image.open(io.BytesIO(data))
@@ -118,6 +118,6 @@ def read_image_file(path: str | os.PathLike, limits: UploadLimits, name: str | N
     except OSError as e:
         raise UploadError(f"{name}: the upload cannot be read ({e.strerror})") from None
     if n > limits.max_file_bytes:
-        raise UploadError(f"{name}: {_mb(n)} is over the upload limit of {_mb(limits.max_file_bytes)}", status=413)
+        raise UploadError(f"{name}: {format_mb(n)} is over the upload limit of {format_mb(limits.max_file_bytes)}", status=413)
     with open(path, "rb") as f:
         return read_image(f.read(), name, limits)
