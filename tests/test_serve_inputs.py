@@ -75,6 +75,39 @@ def test_pixel_cap_rejects_a_decompression_bomb_from_its_header():
     assert e.value.status == 413
 
 
+def test_large_jpegs_are_decoded_reduced_and_kept_whole_for_coordinates():
+    data = image_bytes(4096, 3072)
+    up = read_image(data, "phone.jpg", UploadLimits())
+    assert up.original_size == (4096, 3072) and up.size == (1024, 768) and up.reduced  # 1/4: short side >= 512
+    assert up.full_image().size == (4096, 3072)
+    assert read_image(data, "phone.jpg", UploadLimits(), reduce_to=None).size == (4096, 3072)
+    small = read_image(image_bytes(640, 480), "small.jpg", UploadLimits())
+    assert small.size == (640, 480) and not small.reduced and small.full_image() is small.image
+    png = read_image(image_bytes(2048, 1536, fmt="PNG"), "big.png", UploadLimits())
+    assert png.size == (2048, 1536)  # only JPEG has a reduced-scale decode
+
+
+def test_decoded_uploads_are_reused_until_the_file_changes(tmp_path):
+    from focusclip.serve.uploads import DecodedUploads
+
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"p{i}.png")
+        paths[-1].write_bytes(image_bytes(100, 100, fmt="PNG", seed=i))
+    cache = DecodedUploads()
+    first = cache.read(paths[0], UploadLimits())
+    assert cache.read(paths[0], UploadLimits()) is first
+    paths[0].write_bytes(image_bytes(50, 50, fmt="PNG"))
+    assert cache.read(paths[0], UploadLimits()).size == (50, 50)
+    small = DecodedUploads(max_bytes=2 * first.nbytes())  # room for two photos
+    a = [small.read(p, UploadLimits()) for p in paths[1:]]
+    small.read(paths[0], UploadLimits())
+    assert small.read(paths[2], UploadLimits()) is a[1] and small.read(paths[1], UploadLimits()) is not a[0]
+    paths[1].write_text("not an image")
+    with pytest.raises(UploadError, match="p1.png: not an image"):
+        DecodedUploads().read(paths[1], UploadLimits())
+
+
 def test_exif_orientation_is_applied():
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise to display
@@ -169,6 +202,18 @@ def test_roi_files_are_matched_to_photos_by_name():
     assert match_roi_files(["a.jpg", "b.png", "c.jpg"], ["c.json", "a.json"]) == {0: 1, 2: 0}
     with pytest.raises(UploadError, match="x.json match no photo"):
         match_roi_files(["a.jpg", "b.jpg"], ["a.json", "x.json"])
+
+
+def test_roi_of_a_reduced_photo_uses_its_full_resolution_coordinates(tmp_path):
+    up = read_image(image_bytes(2048, 2048), "big.jpg", UploadLimits())
+    assert up.size == (512, 512)
+    boxes = tmp_path / "big.json"
+    boxes.write_text(json.dumps([[1500, 1500, 2000, 2000]]))  # bottom-right, in the file's pixels
+    (p,) = prepare_images([up], [("big.json", boxes)])
+    assert p.roi.heatmap.shape == (2048, 2048) and p.roi.heatmap[1750, 1750] > 0.9 > p.roi.heatmap[500, 500]
+    assert p.roi.overlay.size == (512, 512)
+    red = np.asarray(p.roi.overlay, dtype=float)
+    assert red[437, 437].sum() != red[50, 50].sum()  # the overlay is coloured where the box is
 
 
 def test_prepare_images_attaches_the_matched_roi(tmp_path):

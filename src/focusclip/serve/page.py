@@ -25,7 +25,7 @@ from focusclip.serve.presets import find_preset, parse_labels, parse_templates
 from focusclip.serve.results import TABLE_HEADERS, table_rows, to_csv, to_json
 from focusclip.serve.roi import PreparedImage, prepare_images
 from focusclip.serve.service import Service
-from focusclip.serve.uploads import IMAGE_EXTENSIONS, UploadedImage, UploadError, check_count, read_image_file
+from focusclip.serve.uploads import IMAGE_EXTENSIONS, DecodedUploads, UploadedImage, UploadError, check_count
 
 logger = logging.getLogger(__name__)
 
@@ -74,10 +74,10 @@ def _paths(files: Any) -> list[str]:
     return [f if isinstance(f, str) else getattr(f, "path", None) or f.name for f in files]
 
 
-def _read_photos(service: Service, files: Any) -> list[UploadedImage]:
+def _read_photos(service: Service, decoded: DecodedUploads, files: Any) -> list[UploadedImage]:
     paths = _paths(files)
     check_count(len(paths), service.limits)
-    return [read_image_file(p, service.limits) for p in paths]
+    return [decoded.read(p, service.limits) for p in paths]
 
 
 def _model_choices(service: Service) -> list[tuple[str, str]]:
@@ -102,12 +102,12 @@ def _internal_error(what: str) -> str:
 
 
 # ----------------------------------------------------------------------------------- handlers
-def classify_photos(service: Service, downloads: DownloadFolder, model_id: str | None, photos: Any,
-                    roi_files: Any, labels_text: str, template_text: str, topk: float) -> tuple:
+def classify_photos(service: Service, decoded: DecodedUploads, downloads: DownloadFolder, model_id: str | None,
+                    photos: Any, roi_files: Any, labels_text: str, template_text: str, topk: float) -> tuple:
     """(status, cards, table, CSV download, JSON download) for the Classify button."""
     no_files = (gr.update(value=None, visible=False), gr.update(value=None, visible=False))
     try:
-        uploads = _read_photos(service, photos)
+        uploads = _read_photos(service, decoded, photos)
         prepared = prepare_images(uploads, [(os.path.basename(p), p) for p in _paths(roi_files)])
         labels = parse_labels(labels_text, service.limits.max_labels)
         templates = parse_templates(template_text, [DEFAULT_TEMPLATE])
@@ -142,11 +142,11 @@ def _table(results: Sequence[dict[str, Any]]) -> Any:
     return pd.DataFrame(table_rows(results), columns=TABLE_HEADERS)
 
 
-def search_photos(service: Service, model_id: str | None, photos: Any, query: str,
+def search_photos(service: Service, decoded: DecodedUploads, model_id: str | None, photos: Any, query: str,
                   state: dict | None) -> tuple:
     """(status, ranked gallery, embedding state): photos are embedded once per model and photo set."""
     try:
-        uploads = _read_photos(service, photos)
+        uploads = _read_photos(service, decoded, photos)
         loaded = service.model(model_id)
         key = [loaded.entry.id, loaded.version, [u.digest for u in uploads]]
         if not state or state.get("key") != key:
@@ -164,17 +164,17 @@ def search_photos(service: Service, model_id: str | None, photos: Any, query: st
     return cards.message(status), gallery, state
 
 
-def check_photos(service: Service, photos: Any) -> str:
+def check_photos(service: Service, decoded: DecodedUploads, photos: Any) -> str:
     """The status line after an upload: how many photos are ready, or what is wrong with one."""
     if not _paths(photos):
         return ""
     try:
-        uploads = _read_photos(service, photos)
+        uploads = _read_photos(service, decoded, photos)
     except USER_ERRORS as e:
         return cards.message(str(e), error=True)
     except Exception:
         return _internal_error("reading the upload")
-    sizes = ", ".join(f"{u.name} {u.size[0]}x{u.size[1]}" for u in uploads[:4])
+    sizes = ", ".join(f"{u.name} {u.original_size[0]}x{u.original_size[1]}" for u in uploads[:4])
     more = f" and {len(uploads) - 4} more" if len(uploads) > 4 else ""
     return cards.message(f"{len(uploads)} photo{'s' if len(uploads) > 1 else ''} ready: {sizes}{more}")
 
@@ -188,8 +188,9 @@ def apply_preset(service: Service, preset_id: str) -> tuple:
 
 
 # --------------------------------------------------------------------------------------- page
-def build_page(service: Service, downloads: DownloadFolder) -> gr.Blocks:
+def build_page(service: Service, downloads: DownloadFolder, decoded: DecodedUploads | None = None) -> gr.Blocks:
     """The Blocks of the page; mount it with :func:`focusclip.serve.app.create_app`."""
+    decoded = decoded or DecodedUploads()
     default = service.default_model_id()
     preset_choices = [("custom labels", "")] + [(p.title, p.id) for p in service.presets]
     private = {"api_visibility": "private"}  # the documented API is /api/...; Gradio's own stays internal
@@ -217,7 +218,7 @@ def build_page(service: Service, downloads: DownloadFolder) -> gr.Blocks:
                                           "line to average several)", lines=1, elem_id="fc-template")
                     topk = gr.Slider(1, 10, value=3, step=1, label="Top-k", elem_id="fc-topk")
                     go = gr.Button("Classify", variant="primary", elem_id="fc-classify")
-                with gr.Column(scale=3):
+                with gr.Column(scale=3, elem_id="fc-classify-output"):
                     status = gr.HTML(elem_id="fc-status")
                     result_cards = gr.HTML(elem_id="fc-cards")
             table = gr.Dataframe(_table([]), label="All photos", interactive=False, elem_id="fc-table")
@@ -237,13 +238,13 @@ def build_page(service: Service, downloads: DownloadFolder) -> gr.Blocks:
         rescan.click(lambda current: gr.update(choices=_refresh(service), value=current), model, model, **private)
         model.change(lambda m: _model_note(service, m), model, model_info, **private)
         preset.change(lambda p: apply_preset(service, p), preset, [labels, template], **private)
-        photos.change(lambda f: check_photos(service, f), photos, upload_status, **private)
-        go.click(lambda *a: classify_photos(service, downloads, *a), [model, photos, rois, labels, template, topk],
-                 [status, result_cards, table, csv_file, json_file], **private)
-        query.submit(lambda *a: search_photos(service, *a), [model, photos, query, embeddings],
-                     [search_status, gallery, embeddings], **private)
-        search.click(lambda *a: search_photos(service, *a), [model, photos, query, embeddings],
-                     [search_status, gallery, embeddings], **private)
+        photos.change(lambda f: check_photos(service, decoded, f), photos, upload_status, **private)
+        go.click(lambda *a: classify_photos(service, decoded, downloads, *a),
+                 [model, photos, rois, labels, template, topk], [status, result_cards, table, csv_file, json_file],
+                 **private)
+        for trigger in (query.submit, search.click):
+            trigger(lambda *a: search_photos(service, decoded, *a), [model, photos, query, embeddings],
+                    [search_status, gallery, embeddings], **private)
     return page
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -82,13 +82,19 @@ def match_roi_files(image_names: Sequence[str], roi_names: Sequence[str]) -> dic
 
 def prepare_images(uploads: Sequence[UploadedImage],
                    roi_files: Sequence[tuple[str, str | os.PathLike]] = ()) -> list[PreparedImage]:
-    """Each photo with its ROI from the matched ``(name, path)`` keypoints / boxes file, if any."""
+    """Each photo with its ROI from the matched ``(name, path)`` keypoints / boxes file, if any.
+
+    File coordinates are in the photo's own pixels, so the ROI is computed on the full-resolution photo
+    (the heatmap has its size); the overlay is scaled to the kept (possibly reduced) image for display.
+    """
     matched = match_roi_files([u.name for u in uploads], [n for n, _ in roi_files])
     out = []
     for i, up in enumerate(uploads):
         roi = None
         if i in matched:
             name, path = roi_files[matched[i]]
-            roi = roi_from_file(up.image, path, name)
+            roi = roi_from_file(up.full_image(), path, name)
+            if roi.overlay.size != up.image.size:
+                roi = replace(roi, overlay=roi.overlay.resize(up.image.size))
         out.append(PreparedImage(up, roi))
     return out

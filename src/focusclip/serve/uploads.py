@@ -5,6 +5,11 @@ bytes really are (PIL identifies the format from the content, not the file name)
 from the header *before* decoding (a decompression-bomb guard) and a complete decode. Every failure is
 an :class:`UploadError` naming the file and what was expected; its ``status`` is the HTTP code the API
 answers with.
+
+Large JPEGs are decoded at a reduced DCT scale whose short side is still at least ``WORKING_SIDE``
+pixels (PIL's draft mode, as the training loader does): a 12-megapixel phone photo decodes at 1/4 scale,
+about ten times faster, still far above any model's input size. EXIF orientation is applied.
+:meth:`UploadedImage.full_image` decodes the full resolution when pixel coordinates matter (ROI files).
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
 #: PIL format -> content type, the formats the page accepts.
@@ -22,6 +29,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 #: Content types sent by clients that do not know better; the content is checked either way.
 GENERIC_CONTENT_TYPES = ("application/octet-stream", "")
 MIB = 2**20
+WORKING_SIDE = 512
 
 
 @dataclass(frozen=True)
@@ -50,15 +58,35 @@ class UploadError(ValueError):
 
 @dataclass(frozen=True)
 class UploadedImage:
-    """A decoded RGB photo with the name it was uploaded as and a digest of its bytes."""
+    """A decoded RGB photo with the name it was uploaded as, a digest of its bytes and the bytes."""
 
     name: str
-    image: Any  # PIL.Image.Image, RGB
+    image: Any  # PIL.Image.Image, RGB; large JPEGs at a reduced scale (see the module docstring)
     digest: str
+    data: bytes = field(repr=False, default=b"")
+    original_size: tuple[int, int] = (0, 0)  #: (width, height) in the file
 
     @property
     def size(self) -> tuple[int, int]:
+        """(width, height) of the kept image."""
         return self.image.size
+
+    @property
+    def reduced(self) -> bool:
+        """Decoded at a reduced scale (EXIF rotation aside, the kept image has fewer pixels than the file)."""
+        return self.image.width * self.image.height < self.original_size[0] * self.original_size[1]
+
+    def full_image(self) -> Any:
+        """The photo at its full resolution (decoded again from the bytes when the kept one is reduced)."""
+        if not self.reduced:
+            return self.image
+        w, h = self.original_size
+        own = UploadLimits(max_file_bytes=len(self.data), max_pixels=w * h)  # limits this file passed
+        return read_image(self.data, self.name, own, reduce_to=None).image
+
+    def nbytes(self) -> int:
+        """Memory held: decoded pixels plus the file's bytes."""
+        return self.image.width * self.image.height * 3 + len(self.data)
 
 
 def format_mb(n: int) -> str:
@@ -72,8 +100,10 @@ def check_count(n: int, limits: UploadLimits) -> None:
         raise UploadError(f"{n} photos uploaded; at most {limits.max_images} per request", status=413)
 
 
-def read_image(data: bytes, name: str, limits: UploadLimits, content_type: str | None = None) -> UploadedImage:
-    """Check and decode one uploaded file (see the module docstring for the checks)."""
+def read_image(data: bytes, name: str, limits: UploadLimits, content_type: str | None = None,
+               reduce_to: int | None = WORKING_SIDE) -> UploadedImage:
+    """Check and decode one uploaded file (see the module docstring for the checks); ``reduce_to=None``
+    decodes a JPEG at full resolution."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     ctype = (content_type or "").split(";")[0].strip().lower()
@@ -103,11 +133,14 @@ def read_image(data: bytes, name: str, limits: UploadLimits, content_type: str |
             raise UploadError(f"{name}: {w}x{h} = {w * h:,} pixels is over the limit of {limits.max_pixels:,} "
                               "(decompression-bomb guard)", status=413)
         try:
+            if reduce_to and im.format == "JPEG":
+                im.draft("RGB", (reduce_to, reduce_to))
             im.load()
             rgb = ImageOps.exif_transpose(im).convert("RGB")
         except (OSError, ValueError, SyntaxError) as e:
             raise UploadError(f"{name}: damaged {im.format} image ({e})", status=415) from None
-    return UploadedImage(name=name, image=rgb, digest=hashlib.sha256(data).hexdigest())
+    return UploadedImage(name=name, image=rgb, digest=hashlib.sha256(data).hexdigest(), data=data,
+                         original_size=(w, h))
 
 
 def read_image_file(path: str | os.PathLike, limits: UploadLimits, name: str | None = None) -> UploadedImage:
@@ -121,3 +154,36 @@ def read_image_file(path: str | os.PathLike, limits: UploadLimits, name: str | N
         raise UploadError(f"{name}: {format_mb(n)} is over the upload limit of {format_mb(limits.max_file_bytes)}", status=413)
     with open(path, "rb") as f:
         return read_image(f.read(), name, limits)
+
+
+class DecodedUploads:
+    """The page's decoded uploads by file path, so a photo is checked and decoded once, not at every click.
+
+    Least recently used first out, within ``max_bytes`` of memory (:meth:`UploadedImage.nbytes`).
+    """
+
+    def __init__(self, max_bytes: int = 512 * MIB):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple, UploadedImage] = OrderedDict()
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def read(self, path: str | os.PathLike, limits: UploadLimits) -> UploadedImage:
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            raise UploadError(f"{os.path.basename(path)}: the upload cannot be read ({e.strerror})") from None
+        key = (os.fspath(path), st.st_size, st.st_mtime_ns)
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                return hit
+        up = read_image_file(path, limits)
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = up
+                self._held += up.nbytes()
+            while self._held > self.max_bytes and len(self._items) > 1:
+                self._held -= self._items.popitem(last=False)[1].nbytes()
+        return up
