@@ -289,3 +289,31 @@ def test_cli_serve_without_the_app_extra_says_what_to_install(monkeypatch, capsy
     monkeypatch.setattr(focusclip.serve, "missing_app_modules", lambda: ["gradio"])
     assert main(["serve"]) == 1
     assert "pip install 'focusclip[app]'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------ benchmark
+@pytest.mark.slow
+def test_benchmark_script_measures_the_api_and_the_page(tmp_path):
+    import importlib
+    import sys
+    from pathlib import Path
+
+    bench_dir = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(bench_dir))
+    try:
+        bench = importlib.import_module("serve")
+        browser = importlib.import_module("_browser")
+    finally:
+        sys.path.remove(str(bench_dir))
+    page = browser.unavailable_reason() is None
+    out = tmp_path / "serve.json"
+    args = ["--arch", "focusclip-tiny", "--image-size", "64", "--repeats", "1", "--photo-sizes", "320x240,1600x1200",
+            "--json", str(out)] + ([] if page else ["--no-page"])
+    result = bench.main(args)
+    assert json.loads(out.read_text())["rows"] == result["rows"]
+    assert [r["photo"] for r in result["rows"]] == ["320x240", "1600x1200"]
+    for row in result["rows"]:
+        assert row["api_same_labels_s"] > 0 and row["api_new_labels_s"] > 0 and row["server_seconds"] > 0
+        if page:
+            assert row["page_s"] > 0 and row["page_upload_s"] > 0 and row["external_requests"] == 0
+    assert "focusclip-tiny" in result["model"] and "| photo |" in bench.markdown(result)

@@ -31,9 +31,9 @@ logger = logging.getLogger(__name__)
 
 TITLE = "focusclip: zero-shot classification of people"
 USER_ERRORS = (UploadError, UnknownModelError, ValueError, FileNotFoundError)
-INTRO = """# focusclip: zero-shot classification of people
-Drop in photos, type the labels to choose from (or pick a preset), and see how a FocusCLIP model ranks
-them. Everything runs on this server; nothing is sent anywhere else."""
+INTRO = """## focusclip: zero-shot classification of people
+Drop in photos, type the labels to choose from (or pick a preset) and see how the model ranks them.
+Everything runs on this server."""
 FOOTER = """Programs can use the JSON API beside this page: `POST /api/predict`, `POST /api/embed`,
 `GET /api/models`, `GET /api/presets` (see docs/serve.md in the focusclip repository)."""
 
@@ -199,7 +199,7 @@ def build_page(service: Service, downloads: DownloadFolder, decoded: DecodedUplo
         with gr.Row(equal_height=True):
             model = gr.Dropdown(_model_choices(service), value=default, label="Model", scale=5,
                                 elem_id="fc-model", allow_custom_value=False)
-            rescan = gr.Button("Rescan models", scale=1, elem_id="fc-rescan")
+            rescan = gr.Button("Rescan models", scale=0, size="sm", min_width=140, elem_id="fc-rescan")
         model_info = gr.Markdown(_model_note(service, default), elem_id="fc-model-info")
         with gr.Row():
             photos = gr.File(label="Photos", file_count="multiple", file_types=list(IMAGE_EXTENSIONS),
