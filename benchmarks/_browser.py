@@ -209,6 +209,18 @@ class ServePage:
         self._type("#fc-query textarea, #fc-query input", query)
         return self.click_and_time("fc-search", "fc-search-status", marker)
 
+    def download(self, button_id: str, folder: str | os.PathLike, name: str) -> Path:
+        """Click a download button; the file the browser saved as ``folder/name``."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(folder)})
+        from selenium.webdriver.common.by import By
+
+        self.driver.find_element(By.ID, button_id).click()
+        target = folder / name
+        self._wait(lambda d: target.exists() and target.stat().st_size > 0, f"the download {name}")
+        return target
+
     def screenshot(self, path: str | os.PathLike) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ driven by Selenium against a server on 127.0.0.1. Skipped, with the reason, wher
 
 from __future__ import annotations
 
+import csv
 import importlib
 import json
 import sys
@@ -64,7 +65,14 @@ def test_upload_a_photo_type_labels_and_see_the_probabilities(site, page, tmp_pa
     assert f"classified by {FOCUS_ID} over 3 labels" in page.text("fc-status")
     table = page.text("fc-table")
     assert all(lab in table for lab in LABELS)
-    assert "Download CSV" in page.driver.page_source and "Download JSON" in page.driver.page_source
+    csv_file = page.download("fc-csv", tmp_path / "downloads", "focusclip-predictions.csv")
+    rows = list(csv.reader(csv_file.open(encoding="utf-8")))
+    assert rows[0] == ["image", "rank", "label", "probability", "cosine"] and len(rows) == 4
+    assert [r[2] for r in rows[1:]] == [p["label"] for p in want["predictions"]]
+    assert float(rows[1][3]) == pytest.approx(want["predictions"][0]["prob"], abs=1e-5)
+    json_file = page.download("fc-json", tmp_path / "downloads", "focusclip-predictions.json")
+    saved = json.loads(json_file.read_text(encoding="utf-8"))
+    assert saved["model"] == FOCUS_ID and saved["labels"] == LABELS and saved["results"][0]["image"] == "photo0.jpg"
     shot = page.screenshot(tmp_path / "page.png")
     with Image.open(shot) as im:
         assert im.format == "PNG" and im.size[0] >= 1000 and np.asarray(im.convert("L")).std() > 10

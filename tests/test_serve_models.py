@@ -144,3 +144,25 @@ def test_cache_keeps_a_few_classifiers_per_model(tmp_path, saved_model):
     for key in ["x", "y", "x", "z", "y"]:
         cache.classifier(loaded, key, lambda k=key: built.append(k) or k)
     assert built == ["x", "y", "z", "y"]  # x reused while cached; y evicted by z (x was used more recently)
+
+
+def test_page_warns_about_registered_configs_and_refuses_unknown_models(tmp_path, saved_model):
+    import numpy as np
+    from PIL import Image
+
+    from focusclip.serve.page import DownloadFolder, _model_note, classify_photos
+    from focusclip.serve.service import Service
+    from focusclip.serve.uploads import DecodedUploads
+
+    service = Service(ModelCatalog([SavedModels(saved_model), RegisteredModels()]), device="cpu")
+    assert "Warning:" in _model_note(service, "focusclip-tiny") and "not a trained" in _model_note(service, "focusclip-tiny")
+    assert "Warning" not in _model_note(service, "model") and "ROI" in _model_note(service, "model")
+    photo = tmp_path / "p.jpg"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(photo)
+    for bad in ("../model", str(saved_model)):
+        status, cards, *_ = classify_photos(service, DecodedUploads(), DownloadFolder(), bad, [str(photo)], None,
+                                            "a, b", "a photo of {c}", 2)
+        assert "fc-error" in status and f"unknown model {bad!r}" in status.replace("&#x27;", "'") and cards == ""
+    status, cards, *_ = classify_photos(service, DecodedUploads(), DownloadFolder(), "focusclip-tiny", [str(photo)],
+                                        None, "a, b", "a photo of {c}", 2)
+    assert "untrained registered towers" in status and "p.jpg" in cards
