@@ -158,6 +158,20 @@ class ServePage:
                    "the upload's status")
         return time.perf_counter() - t0
 
+    def choose_files(self, elem_id: str, paths: Sequence[str | os.PathLike]) -> None:
+        """Put files into a file input without waiting for any answer (for uploads the page refuses)."""
+        self._css(f"#{elem_id} input[type=file]").send_keys("\n".join(str(Path(p).resolve()) for p in paths))
+
+    def toasts(self, contains: str = "") -> list[str]:
+        """The texts of the notifications the page shows (Gradio's toasts); waits for one with ``contains``."""
+        from selenium.webdriver.common.by import By
+
+        def found(d: Any) -> list[str]:
+            texts = [e.text for e in d.find_elements(By.CSS_SELECTOR, ".toast-body")]
+            return texts if any(contains in t for t in texts) else []
+
+        return self._wait(found, f"a notification with {contains!r}")
+
     def upload_rois(self, paths: Sequence[str | os.PathLike]) -> None:
         names = [Path(p).name for p in paths]
         self._css("#fc-rois input[type=file]").send_keys("\n".join(str(Path(p).resolve()) for p in paths))

@@ -91,6 +91,24 @@ def test_a_text_file_named_jpg_gets_a_message_not_a_traceback(page, tmp_path):
     page.screenshot(tmp_path / "error.png")
 
 
+def test_the_page_refuses_oversized_photos_and_other_file_types(tmp_path, browser):
+    from focusclip.serve.uploads import UploadLimits
+
+    root = make_models_root(tmp_path / "models")
+    big = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 300, 3), dtype=np.uint8)).save(big)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    with serving(models_root=root, registered=False, limits=UploadLimits(max_file_bytes=100_000)) as (server, _):
+        page = _browser.ServePage(browser, server.url).open()
+        page.choose_files("fc-photos", [big])
+        assert any("exceed the maximum allowed size" in t and "big.png" in t for t in page.toasts("big.png"))
+        page.open()
+        page.choose_files("fc-photos", [notes])
+        assert any("Invalid file type: notes.txt" in t for t in page.toasts("notes.txt"))
+        assert page.text("fc-upload-status") == ""  # nothing reached the model
+
+
 def test_roi_overlay_from_a_keypoints_file_and_text_search(site, page, tmp_path):
     _, _, photos = site
     kp = tmp_path / "photo1.json"

@@ -196,7 +196,7 @@ def build_page(service: Service, downloads: DownloadFolder, decoded: DecodedUplo
     private = {"api_visibility": "private"}  # the documented API is /api/...; Gradio's own stays internal
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as page:
         gr.Markdown(INTRO)
-        with gr.Row(equal_height=True):
+        with gr.Row():
             model = gr.Dropdown(_model_choices(service), value=default, label="Model", scale=5,
                                 elem_id="fc-model", allow_custom_value=False)
             rescan = gr.Button("Rescan models", scale=0, size="sm", min_width=140, elem_id="fc-rescan")
