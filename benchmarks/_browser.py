@@ -145,6 +145,10 @@ class ServePage:
                    "its form")
         return self
 
+    def leave(self) -> None:
+        """Navigate away, closing the page's connections (a server then stops without waiting for them)."""
+        self.driver.get("about:blank")
+
     def _present(self, selector: str) -> bool:
         from selenium.webdriver.common.by import By
 

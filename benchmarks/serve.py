@@ -130,6 +130,7 @@ def time_page(browser: Any, url: str, photo: Path, repeats: int) -> dict[str, An
         marker = f"posing {i}"
         page.set_labels(", ".join([*LABELS, marker]))
         times.append(page.classify(marker=marker))
+    page.leave()
     return {"page_s": statistics.median(times[1:]), "page_max_s": max(times[1:]), "page_upload_s": upload,
             "external_requests": len(browser.external_requests())}
 
@@ -150,6 +151,7 @@ def screenshot(url: str, people: list[dict[str, Any]], folder: Path, out: Path) 
         page.classify(marker="classified")
         raw = folder / "raw.png"
         page.screenshot(raw)
+        page.leave()
     with Image.open(raw) as im:  # a palette PNG: a fraction of the size, no visible loss for a UI
         im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
     return out

@@ -101,12 +101,15 @@ def test_the_page_refuses_oversized_photos_and_other_file_types(tmp_path, browse
     notes.write_text("hello")
     with serving(models_root=root, registered=False, limits=UploadLimits(max_file_bytes=100_000)) as (server, _):
         page = _browser.ServePage(browser, server.url).open()
-        page.choose_files("fc-photos", [big])
-        assert any("exceed the maximum allowed size" in t and "big.png" in t for t in page.toasts("big.png"))
-        page.open()
-        page.choose_files("fc-photos", [notes])
-        assert any("Invalid file type: notes.txt" in t for t in page.toasts("notes.txt"))
-        assert page.text("fc-upload-status") == ""  # nothing reached the model
+        try:
+            page.choose_files("fc-photos", [big])
+            assert any("exceed the maximum allowed size" in t and "big.png" in t for t in page.toasts("big.png"))
+            page.open()
+            page.choose_files("fc-photos", [notes])
+            assert any("Invalid file type: notes.txt" in t for t in page.toasts("notes.txt"))
+            assert page.text("fc-upload-status") == ""  # nothing reached the model
+        finally:
+            page.leave()
 
 
 def test_roi_overlay_from_a_keypoints_file_and_text_search(site, page, tmp_path):

@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
+#: On stop, open connections (a page's event stream stays open) get this long before they are closed.
+GRACEFUL_SHUTDOWN_S = 3
 
 
 @dataclass
@@ -166,7 +168,8 @@ def serve(config: ServeConfig) -> None:
         except Exception as e:
             logger.warning("could not load the default model %s: %s", service.default_model_id(), e)
     try:
-        uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
+        uvicorn.run(app, host=config.host, port=config.port, log_level="warning",
+                    timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
     finally:
         app.state.downloads.cleanup()
 
@@ -183,7 +186,8 @@ class BackgroundServer:
     def __init__(self, app: Any, host: str = DEFAULT_HOST, port: int = 0, start_timeout: float = 60.0):
         import uvicorn
 
-        self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                                     timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S))
         self.host = host
         self.port = port
         self.start_timeout = start_timeout

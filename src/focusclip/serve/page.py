@@ -24,7 +24,7 @@ from focusclip.serve.models import UnknownModelError
 from focusclip.serve.presets import find_preset, parse_labels, parse_templates
 from focusclip.serve.results import TABLE_HEADERS, table_rows, to_csv, to_json
 from focusclip.serve.roi import PreparedImage, prepare_images
-from focusclip.serve.service import Service
+from focusclip.serve.service import Service, check_query
 from focusclip.serve.uploads import IMAGE_EXTENSIONS, DecodedUploads, UploadedImage, UploadError, check_count
 
 logger = logging.getLogger(__name__)
@@ -146,6 +146,7 @@ def search_photos(service: Service, decoded: DecodedUploads, model_id: str | Non
                   state: dict | None) -> tuple:
     """(status, ranked gallery, embedding state): photos are embedded once per model and photo set."""
     try:
+        check_query(query)  # before embedding the photos
         uploads = _read_photos(service, decoded, photos)
         loaded = service.model(model_id)
         key = [loaded.entry.id, loaded.version, [u.digest for u in uploads]]

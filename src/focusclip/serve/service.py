@@ -122,9 +122,13 @@ class Service:
 
     def search(self, model_id: str | None, image_embeddings: np.ndarray, query: str) -> list[tuple[int, float]]:
         """Image indices ranked by cosine similarity to ``query``: ``[(index, cosine), ...]``, best first."""
-        if not query or not query.strip():
-            raise ValueError("type what to search for, e.g. 'a person jumping'")
+        check_query(query)
         _, q = self.embed_texts(model_id, [query])
         sims = image_embeddings @ q[0]
         order = np.argsort(-sims, kind="stable")
         return [(int(i), float(sims[i])) for i in order]
+
+
+def check_query(query: str | None) -> None:
+    if not query or not query.strip():
+        raise ValueError("type what to search for, e.g. 'a person jumping'")
