@@ -48,6 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE, help="its image size (default: %(default)s)")
     p.add_argument("--photo-sizes", default="640x480,4000x3000", help="photo sizes WxH, comma separated")
     p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--threads", default="1,2", help="torch CPU thread counts to measure, comma separated")
     p.add_argument("--no-page", action="store_true", help="only the JSON API")
     p.add_argument("--screenshot", help="also save a screenshot of the page (PNG) here")
     p.add_argument("--markdown", action="store_true", help="print a markdown table")
@@ -164,6 +165,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
 
     sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.photo_sizes.split(",") if s.strip()]
+    threads = [int(t) for t in args.threads.split(",") if t.strip()]
+    default_threads = torch.get_num_threads()
     reason = None if not args.no_page else "--no-page"
     reason = reason or _browser.unavailable_reason()
     with tempfile.TemporaryDirectory(prefix="focusclip-bench-serve-") as tmp:
@@ -182,15 +185,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             browser = stack.enter_context(_browser.Chromium()) if reason is None else None
             for w, h in sizes:
                 photo = write_photo(people[0]["image"], (w, h), tmp / f"photo-{w}x{h}.jpg")
-                row = {"photo": f"{w}x{h}", "photo_kb": round(photo.stat().st_size / 1024)}
-                row.update(time_api(server.url, photo, args.repeats))
-                if browser is not None:
-                    row.update(time_page(browser, server.url, photo, args.repeats))
-                rows.append(row)
+                for n_threads in threads:
+                    torch.set_num_threads(n_threads)  # the server runs in this process
+                    row = {"photo": f"{w}x{h}", "photo_kb": round(photo.stat().st_size / 1024), "threads": n_threads}
+                    row.update(time_api(server.url, photo, args.repeats))
+                    if browser is not None:
+                        row.update(time_page(browser, server.url, photo, args.repeats))
+                    rows.append(row)
+            torch.set_num_threads(default_threads)
             shot = screenshot(server.url, people, tmp, Path(args.screenshot)) if args.screenshot else None
     result = {"benchmark": "serve", "date": C.now_utc(), "command": C.command_line("serve.py", argv),
               "machine": C.machine_description("cpu"), "model": model.title, "repeats": args.repeats,
-              "torch_threads": torch.get_num_threads(), "page_skipped": reason, "rows": rows,
+              "page_skipped": reason, "rows": rows,
               "screenshot": str(shot) if shot else None}
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=2))
@@ -202,9 +208,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    headers = ["photo", "JPEG kB", "API, same labels (s)", "API, new labels (s)", "page: click to bars (s)",
+    headers = ["photo", "JPEG kB", "threads", "API, same labels (s)", "API, new labels (s)", "page: click to bars (s)",
                "page: slowest (s)", "page: upload to ready (s)"]
-    rows = [[r["photo"], r["photo_kb"], r["api_same_labels_s"], r["api_new_labels_s"], r.get("page_s"),
+    rows = [[r["photo"], r["photo_kb"], r["threads"], r["api_same_labels_s"], r["api_new_labels_s"], r.get("page_s"),
              r.get("page_max_s"), r.get("page_upload_s")] for r in result["rows"]]
     lines = [f"`{result['command']}` ({result['date']}); model {result['model']}; median of {result['repeats']}",
              C.machine_line(result["machine"]), "", C.markdown_table(headers, rows)]

@@ -274,13 +274,15 @@ def test_loopback_detection():
 def test_cli_serve_binds_loopback_by_default(monkeypatch, tmp_path):
     import focusclip.serve.app as app_module
 
-    seen = {}
-    monkeypatch.setattr(app_module, "serve", lambda config: seen.setdefault("config", config))
+    seen = []
+    monkeypatch.setattr(app_module, "serve", seen.append)
     assert main(["serve", "--models-root", str(tmp_path), "--max-upload-mb", "5", "--max-images", "4"]) == 0
-    config = seen["config"]
+    config = seen[0]
     assert config.host == "127.0.0.1" and config.port == 7860 and config.models_root == str(tmp_path)
     assert config.limits.max_file_bytes == 5 * 2**20 and config.limits.max_images == 4
-    assert config.limits.max_pixels == 40_000_000 and config.registered
+    assert config.limits.max_pixels == 40_000_000 and config.registered and config.threads is None
+    assert main(["serve", "--threads", "1", "--host", "0.0.0.0", "--no-registered", "--model", "x"]) == 0
+    assert (seen[1].threads, seen[1].host, seen[1].registered, seen[1].default_model) == (1, "0.0.0.0", False, "x")
 
 
 def test_cli_serve_without_the_app_extra_says_what_to_install(monkeypatch, capsys):
@@ -308,7 +310,7 @@ def test_benchmark_script_measures_the_api_and_the_page(tmp_path):
     page = browser.unavailable_reason() is None
     out = tmp_path / "serve.json"
     args = ["--arch", "focusclip-tiny", "--image-size", "64", "--repeats", "1", "--photo-sizes", "320x240,1600x1200",
-            "--json", str(out)] + ([] if page else ["--no-page"])
+            "--threads", "1", "--json", str(out)] + ([] if page else ["--no-page"])
     result = bench.main(args)
     assert json.loads(out.read_text())["rows"] == result["rows"]
     assert [r["photo"] for r in result["rows"]] == ["320x240", "1600x1200"]

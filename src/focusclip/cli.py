@@ -432,6 +432,8 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
                    "(an id from GET /api/models; default: a trained FocusCLIP model)")
     p.add_argument("--no-registered", action="store_true", help="offer only saved models, not registered configs")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--threads", type=int, help="CPU threads for inference (default: torch's, one per core); "
+                   "1 answers faster on a busy machine")
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest photo in MB (default: %(default)s)")
     p.add_argument("--max-megapixels", type=float, default=40.0,
                    help="largest photo in megapixels, checked before decoding (default: %(default)s)")
@@ -454,7 +456,8 @@ def _run_serve(args: argparse.Namespace) -> int:
     limits = UploadLimits(max_file_bytes=file_bytes, max_pixels=int(args.max_megapixels * 1e6),
                           max_images=args.max_images, max_request_bytes=max(128 * MIB, 2 * file_bytes))
     serve(ServeConfig(models_root=args.models_root, host=args.host, port=args.port, default_model=args.model,
-                      registered=not args.no_registered, device=args.device, limits=limits))
+                      registered=not args.no_registered, device=args.device, threads=args.threads,
+                      limits=limits))
     return 0
 
 

@@ -41,6 +41,7 @@ class ServeConfig:
     default_model: str | None = None   #: a model id (see GET /api/models); default: a trained FocusCLIP
     registered: bool = True            #: also offer the registered (untrained) configs
     device: str = "auto"
+    threads: int | None = None         #: torch CPU threads for inference (None: torch's default); see docs/serve.md
     limits: UploadLimits = field(default_factory=UploadLimits)
 
 
@@ -153,6 +154,10 @@ def serve(config: ServeConfig) -> None:
     """Run the server until interrupted (uvicorn, one process)."""
     import uvicorn
 
+    if config.threads is not None:  # serve() owns its process, so it may set the process-wide pool
+        import torch
+
+        torch.set_num_threads(config.threads)
     if not is_loopback(config.host):
         logger.warning("listening on %s: anyone who can reach this machine can use the page and the API "
                        "(there is no authentication)", config.host)
