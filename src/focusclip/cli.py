@@ -321,12 +321,85 @@ def _run_data_validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+# data coco
+def _add_data_coco(dsub: argparse._SubParsersAction) -> None:
+    p = dsub.add_parser("coco", help="COCO person keypoints + captions (as distributed) -> train/val records",
+                        description="Read ROOT/annotations/person_keypoints_{train,val}2017.json and "
+                        "captions_{train,val}2017.json with ROOT/{train,val}2017/ and write OUT/<split>.jsonl: one "
+                        "record per image with its people (COCO's 17 keypoints as MPII's 16 joints) and its captions. "
+                        "Crowd regions and small or sparsely labelled people are skipped and counted.")
+    p.add_argument("--root", required=True, help="the COCO folder (annotations/, train2017/, val2017/)")
+    p.add_argument("--out", required=True, help="output folder for train.jsonl / val.jsonl")
+    p.add_argument("--splits", nargs="+", default=["train", "val"], choices=["train", "val"])
+    p.add_argument("--min-area", type=float, default=1024.0,
+                   help="skip people whose annotated area is below this many pixels (default 32x32)")
+    p.add_argument("--min-keypoints", type=int, default=1, help="skip people with fewer labelled keypoints (default 1)")
+    p.add_argument("--visibility", choices=["annotated", "strict"], default="annotated",
+                   help="'annotated': labelled keypoints count as visible, occluded ones are listed in 'occluded' "
+                        "(default); 'strict': only keypoints COCO marks visible (v=2)")
+    p.add_argument("--no-captions", action="store_true", help="do not read captions_<split>2017.json")
+    p.add_argument("--include-empty", action="store_true",
+                   help="also write images without a kept person (their heatmap is then the whole image)")
+    p.set_defaults(func=_run_data_coco)
+
+
+def _run_data_coco(args: argparse.Namespace) -> int:
+    from focusclip.data.coco import write_coco
+
+    written, counts = write_coco(args.root, args.out, args.splits, min_area=args.min_area,
+                                 min_keypoints=args.min_keypoints, visibility=args.visibility,
+                                 captions=not args.no_captions, include_empty=args.include_empty)
+    print(counts.format(f"COCO {args.root} -> {args.out}"))
+    for path in written.values():
+        print(f"wrote {path}")
+    return 0
+
+
+# data cub
+def _add_data_cub(dsub: argparse._SubParsersAction) -> None:
+    p = dsub.add_parser("cub", help="CUB-200-2011 -> bird training records (box, 15 parts, texts)",
+                        description="Write OUT/<split>.jsonl from the CUB-200-2011 release: the bird box and the 15 "
+                        "part locations (for the points / parts heatmaps), the species, and texts: the ten captions "
+                        "of Reed et al. 2016 (text_c10) when given, else a rule-based bird description. Splits: "
+                        "'official' (train_test_split.txt -> train.jsonl, test.jsonl) or 'zeroshot' (seen classes "
+                        "-> train.jsonl + val.jsonl, unseen classes -> unseen.jsonl).")
+    p.add_argument("--root", required=True, help="the CUB_200_2011 folder (or the folder above it)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--split", choices=["official", "zeroshot"], default="official")
+    p.add_argument("--text-c10", metavar="DIR", help="Reed et al.'s text_c10 folder (<class>/<image>.txt)")
+    p.add_argument("--seen-classes", metavar="FILE",
+                   help="zeroshot: training classes, one folder name per line (default ROOT/trainvalclasses.txt)")
+    p.add_argument("--unseen-classes", metavar="FILE",
+                   help="zeroshot: test classes (default ROOT/testclasses.txt)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="zeroshot: share of seen images in val.jsonl")
+    p.add_argument("--seed", type=int, default=0, help="seed of the val share and the description phrasing")
+    p.add_argument("--no-species", action="store_true", help="rule descriptions do not name the species")
+    p.add_argument("--no-sizes", action="store_true", help="do not open images to record width/height")
+    p.set_defaults(func=_run_data_cub)
+
+
+def _run_data_cub(args: argparse.Namespace) -> int:
+    from focusclip.data.cub import convert_cub, write_cub
+
+    by_split, counts = convert_cub(args.root, args.split, text_c10=args.text_c10, seen_classes=args.seen_classes,
+                                   unseen_classes=args.unseen_classes, val_fraction=args.val_fraction,
+                                   seed=args.seed, relative_to=args.out, read_sizes=not args.no_sizes,
+                                   species=not args.no_species)
+    written = write_cub(by_split, args.out)
+    print(counts.format(f"CUB {args.root} ({args.split} split) -> {args.out}"))
+    for path in written.values():
+        print(f"wrote {path}")
+    return 0
+
+
 # data (the verb): add sibling commands (`data mpii`, `data validate`, ...) to this list.
 _DATA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_data_synth,
     _add_data_mpii,
     _add_data_release,
     _add_data_validate,
+    _add_data_coco,
+    _add_data_cub,
 ]
 
 
