@@ -392,6 +392,29 @@ def _run_data_cub(args: argparse.Namespace) -> int:
     return 0
 
 
+# data shards
+def _add_data_shards(dsub: argparse._SubParsersAction) -> None:
+    p = dsub.add_parser("shards", help="write a dataset as WebDataset tar shards (train with data.format=shards)",
+                        description="Cut RECORDS (a records JSONL or a custom CSV/JSONL) into OUT/shard-NNNNNN.tar "
+                        "files of --shard-size samples (image bytes, the record as JSON, its captions as text) and "
+                        "OUT/index.json. Rerunning the same command continues after the last finished shard.")
+    p.add_argument("records", help="dataset file (records .jsonl or custom .csv/.jsonl)")
+    p.add_argument("--out", required=True, help="output folder for the shards and index.json")
+    p.add_argument("--shard-size", type=int, default=1000, help="samples per shard (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the order records are written in (default 0)")
+    p.add_argument("--no-shuffle", action="store_true", help="keep the file's order (training still shuffles shards)")
+    p.set_defaults(func=_run_data_shards)
+
+
+def _run_data_shards(args: argparse.Namespace) -> int:
+    from focusclip.data.shards import write_shards
+
+    index, counts = write_shards(args.records, args.out, shard_size=args.shard_size, seed=args.seed,
+                                 shuffle=not args.no_shuffle)
+    print(counts.format(f"{args.records} -> {args.out}"))
+    return 0
+
+
 # data (the verb): add sibling commands (`data mpii`, `data validate`, ...) to this list.
 _DATA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_data_synth,
@@ -400,6 +423,7 @@ _DATA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_data_validate,
     _add_data_coco,
     _add_data_cub,
+    _add_data_shards,
 ]
 
 

@@ -1,5 +1,5 @@
-"""Training and validation data: records through :class:`focusclip.data.dataset.FocusDataset`, or
-``kind: fake`` samples (deterministic tensors, for smoke tests and throughput checks, like open_clip's
+"""Training and validation data: records through :class:`focusclip.data.dataset.FocusDataset`, WebDataset
+shards through :class:`focusclip.data.shards.ShardDataset` (``format: shards``), or ``format: fake`` samples (deterministic tensors, for smoke tests and throughput checks, like open_clip's
 synthetic data type), and loaders whose order is a pure function of ``(seed, epoch)``.
 """
 
@@ -63,6 +63,8 @@ def build_dataset(cfg: DataConfig, split: str, transform: Any, image_size: int, 
     path = cfg.train if split == "train" else cfg.val
     if not path:
         return None
+    if cfg.format == "shards":
+        return _shard_dataset(cfg, split, path, transform, seed)
     from focusclip.data.dataset import FocusDataset
 
     ds = FocusDataset(path, root=cfg.root, transform=transform, heatmap=cfg.heatmap,
@@ -75,8 +77,33 @@ def build_dataset(cfg: DataConfig, split: str, transform: Any, image_size: int, 
     return ds
 
 
+def _shard_dataset(cfg: DataConfig, split: str, path: str, transform: Any, seed: int) -> Dataset:
+    from focusclip.data.shards import ShardDataset
+
+    if cfg.limit:
+        raise ValueError("config data.limit is not supported with data.format=shards (write fewer shards instead)")
+    ds = ShardDataset(path, transform, heatmap=cfg.heatmap, captions=cfg.captions if split == "train" else "first",
+                      on_error=cfg.on_error, seed=seed, shuffle_buffer=cfg.shuffle_buffer)
+    if len(ds) == 0:
+        raise ValueError(f"{path}: no samples in the shards")
+    logger.info("%s: %d samples in %d shards from %s", split, len(ds), len(ds.shard_samples), path)
+    return ds
+
+
 def build_loader(dataset: Dataset, per_rank_batch: int, info: DistInfo, seed: int, shuffle: bool,
-                 collate: Any, num_workers: int, drop_last: bool) -> tuple[DataLoader, ResumableDistributedSampler]:
+                 collate: Any, num_workers: int, drop_last: bool) -> tuple[DataLoader, Any]:
+    """The loader and its sampler: a :class:`ResumableDistributedSampler` for map-style datasets, a
+    :class:`focusclip.data.shards.ShardPlan` (same interface) for shards."""
+    from focusclip.data.shards import ShardDataset, ShardPlan
+
+    if isinstance(dataset, ShardDataset):
+        plan = ShardPlan(dataset.shard_samples, per_rank_batch, info.world_size, info.rank, shuffle=shuffle,
+                         seed=seed, drop_last=drop_last)
+        dataset.plan = plan
+        loader = DataLoader(dataset, batch_size=per_rank_batch, collate_fn=collate, num_workers=num_workers,
+                            pin_memory=info.device.type == "cuda", generator=torch.Generator(),
+                            persistent_workers=False)
+        return loader, plan
     sampler = ResumableDistributedSampler(dataset, batch_size=per_rank_batch, num_replicas=info.world_size,
                                           rank=info.rank, shuffle=shuffle, seed=seed, drop_last=drop_last)
     loader = DataLoader(dataset, batch_size=per_rank_batch, sampler=sampler, collate_fn=collate,
