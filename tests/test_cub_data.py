@@ -94,7 +94,7 @@ def test_rule_bird_description_reads_the_geometry(tmp_path):
     assert text.split(".")[0] in {"A photo of a Black footed Albatross", "This is a picture of a Black footed "
                                   "Albatross", "The image shows a Black footed Albatross"}
     assert "to the left" in text and "level" in text and "We see its left side." in text
-    assert "its legs are hidden" in text and "The bird fills" in text or "It takes up" in text
+    assert "its legs are hidden" in text and ("The bird fills" in text or "It takes up" in text)
     assert "Albatross" not in describe_bird(rec, species=False)
     assert describe_bird(rec) == describe_bird(rec)
     assert RulesDescriber().describe(rec).description == text  # the rules backend dispatches birds

@@ -47,6 +47,8 @@ def _add_heatmap(sub: argparse._SubParsersAction) -> None:
                      help="JSON: a record with 'people', a list of people {joints, visible}, "
                           "or a 16x2 / Px16x2 array ([-1, -1] = invisible)")
     src.add_argument("--boxes", metavar="FILE", help="JSON list of [x1, y1, x2, y2] boxes")
+    src.add_argument("--detect", nargs="?", const="mediapipe", choices=["mediapipe", "rtmo"], metavar="DETECTOR",
+                     help="find the people with a detector (mediapipe, the offline default, or rtmo)")
     p.add_argument("--mode", choices=["person", "parts"], default="person",
                    help="keypoint heatmap: one Gaussian per person or per body-part group")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
@@ -55,6 +57,7 @@ def _add_heatmap(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay")
     p.add_argument("--out", required=True, help="overlay PNG to write")
     p.add_argument("--save-heatmap", metavar="PNG", help="also write the heatmap as an 8-bit grey PNG")
+    _add_detector_options(p)
     p.set_defaults(func=_run_heatmap)
 
 
@@ -63,14 +66,33 @@ def _run_heatmap(args: argparse.Namespace) -> int:
     from focusclip.io import atomic_save, open_rgb
 
     image = open_rgb(args.image)
-    overlay, heat = overlay_from_files(image, args.keypoints, args.boxes, args.mode, args.size,
-                                       args.min_sigma, args.alpha)
+    if args.detect:
+        with _make_detector(args.detect, args) as detector:
+            overlay, heat = _detected_overlay(image, args.image, detector, args.mode, args.size, args.min_sigma,
+                                              args.alpha)
+    else:
+        overlay, heat = overlay_from_files(image, args.keypoints, args.boxes, args.mode, args.size,
+                                           args.min_sigma, args.alpha)
     atomic_save(args.out, lambda f: overlay.save(f, format="PNG"))
     logger.info("overlay written to %s", args.out)
     if args.save_heatmap:
         atomic_save(args.save_heatmap, lambda f: heatmap_to_image(heat).save(f, format="PNG"))
         logger.info("heatmap (%dx%d) written to %s", heat.shape[1], heat.shape[0], args.save_heatmap)
     return 0
+
+
+def _detected_overlay(image, name: str, detector, mode: str = "person", size=None, min_sigma: float = 1.0,
+                      alpha: float = 0.5):
+    """``(overlay, heatmap)`` of the people a detector finds in ``image`` (an empty map when none)."""
+    from focusclip.detect import people_arrays
+    from focusclip.drawing import roi_overlay
+
+    people = detector.detect(image).people
+    if not people:
+        logger.warning("%s: no person found; the ROI heatmap is empty", name)
+    logger.info("%s: %d people, %d visible joints", name, len(people), sum(int(p.visible.sum()) for p in people))
+    joints, visible = people_arrays(people)
+    return roi_overlay(image, joints, visible, mode=mode, size=size, min_sigma=min_sigma, alpha=alpha)
 
 
 # ------------------------------------------------------------------------------------- describe
@@ -415,6 +437,62 @@ def _run_data_shards(args: argparse.Namespace) -> int:
     return 0
 
 
+# data detect (and the detector options shared with `heatmap --detect` / `predict --detect`)
+def _add_detector_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("detector")
+    g.add_argument("--detector-weights", metavar="PATH|URL",
+                   help="rtmo: the RTMO .onnx (or its ONNX SDK .zip), by local path or URL (downloaded once)")
+    g.add_argument("--min-visibility", type=float, default=None,
+                   help="joints below this confidence are invisible (default: mediapipe 0.5, rtmo 0.3)")
+
+
+def _make_detector(name: str, args: argparse.Namespace):
+    from focusclip.detect import create_detector
+
+    options: dict[str, object] = {}
+    if name == "rtmo":
+        if not args.detector_weights:
+            raise ValueError("the rtmo detector needs --detector-weights PATH|URL (an RTMO .onnx or ONNX SDK .zip)")
+        options["weights"] = args.detector_weights
+    if args.min_visibility is not None:
+        options["min_keypoint_score" if name == "rtmo" else "min_visibility"] = args.min_visibility
+    return create_detector(name, **options)
+
+
+def _add_data_detect(dsub: argparse._SubParsersAction) -> None:
+    p = dsub.add_parser("detect", help="records from photos without keypoints: detected people (MPII joints, boxes)",
+                        description="Find people in IMAGES (files or folders, searched recursively) and append one "
+                        "record per image to --out: MPII joints with visibility, person and face boxes. Rerunning "
+                        "skips images already there; unreadable images go to <out>.errors.jsonl and are retried "
+                        "next time. Then write texts with `focusclip describe`.")
+    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument("--out", required=True, help="records JSONL (appended to; rerun to resume)")
+    p.add_argument("--detector", choices=["mediapipe", "rtmo"], default="mediapipe",
+                   help="mediapipe: BlazePose, offline, one person per image (default); rtmo: multi-person, "
+                        "needs --detector-weights")
+    _add_detector_options(p)
+    p.set_defaults(func=_run_data_detect)
+
+
+def _run_data_detect(args: argparse.Namespace) -> int:
+    from focusclip.detect.run import detect_images, errors_path
+
+    detector = _make_detector(args.detector, args)
+    try:
+        counts = detect_images(args.images, args.out, detector)
+    except KeyboardInterrupt:
+        print(f"interrupted; finished images are in {args.out}; rerun the same command to resume", file=sys.stderr)
+        return 130
+    finally:
+        detector.close()
+    print(counts.format(f"{args.detector} -> {args.out}"))
+    if counts.skipped:
+        print(f"{sum(counts.skipped.values())} images failed (listed in {errors_path(args.out)}); rerun the same "
+              "command to retry them", file=sys.stderr)
+        return 1
+    return 0
+
+
 # data (the verb): add sibling commands (`data mpii`, `data validate`, ...) to this list.
 _DATA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_data_synth,
@@ -424,6 +502,7 @@ _DATA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_data_coco,
     _add_data_cub,
     _add_data_shards,
+    _add_data_detect,
 ]
 
 
@@ -591,8 +670,11 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keypoints", action="append", default=None,
                    help="keypoints JSON per image (in order; see `focusclip heatmap`): also draw the ROI overlay")
     p.add_argument("--boxes", action="append", default=None, help="boxes JSON per image: also draw the ROI overlay")
+    p.add_argument("--detect", nargs="?", const="mediapipe", choices=["mediapipe", "rtmo"], metavar="DETECTOR",
+                   help="find the people with a detector (default mediapipe) and draw the ROI overlay")
     p.add_argument("--overlay-dir", default=".", help="where overlays go (<image stem>_roi.png)")
     p.add_argument("--device", default="auto")
+    _add_detector_options(p)
     p.set_defaults(func=_run_predict)
 
 
@@ -614,8 +696,23 @@ def _run_predict(args: argparse.Namespace) -> int:
         if files:
             for r, image, spec in zip(results, args.images, _per_image(files, args.images, kind)):
                 r["overlay"] = str(_write_overlay(image, spec, kind, args.overlay_dir))
+    if args.detect:
+        with _make_detector(args.detect, args) as detector:
+            for r, image in zip(results, args.images):
+                r["overlay"] = str(_write_detected_overlay(image, detector, args.overlay_dir))
     print(json.dumps(results, indent=2) if args.json else format_predictions(results))
     return 0
+
+
+def _write_detected_overlay(image: str, detector, out_dir: str):
+    from pathlib import Path
+
+    from focusclip.io import atomic_save, open_rgb
+
+    overlay, _ = _detected_overlay(open_rgb(image), image, detector)
+    out = Path(out_dir) / f"{Path(image).stem}_roi.png"
+    atomic_save(out, lambda f: overlay.save(f, format="PNG"))
+    return out
 
 
 def _per_image(files: list[str], images: list[str], kind: str) -> list[str]:
