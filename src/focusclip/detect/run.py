@@ -56,11 +56,64 @@ def detection_record(path: Path, image: Any, detection: Detection, detector: Det
             "meta": {"detector": detector.describe()}}
 
 
+def _detect_one(path: Path, detector: Detector, relative_to: Path) -> tuple[Record | None, str | None]:
+    """(record, None) or (None, "ErrorType: message") for one photo; never raises."""
+    try:
+        image = open_rgb(path)
+        return detection_record(path, image, detector.detect(image), detector, relative_to), None
+    except Exception as e:  # noqa: BLE001 - one bad photo never stops the job
+        return None, f"{type(e).__name__}: {e}"
+
+
+def _worker_loop(factory: Any, relative_to: Path, tasks: Any, results: Any) -> None:
+    """A detection process: its own detector, photos from ``tasks`` until ``None``, answers to ``results``."""
+    detector = factory()
+    try:
+        for i, path in iter(tasks.get, None):
+            results.put((i, path, *_detect_one(path, detector, relative_to)))
+    finally:
+        detector.close()
+
+
+def _results(todo: list[Path], detector: Detector, relative_to: Path, workers: int, factory: Any):
+    """(path, record, error) per photo, in order: here, or in ``workers`` processes each with its own
+    detector made by ``factory`` (a picklable callable)."""
+    if workers <= 1 or factory is None:
+        for path in todo:
+            yield (path, *_detect_one(path, detector, relative_to))
+        return
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    tasks, results = ctx.Queue(), ctx.Queue()
+    procs = [ctx.Process(target=_worker_loop, args=(factory, relative_to, tasks, results), daemon=True)
+             for _ in range(workers)]
+    for proc in procs:
+        proc.start()
+    for item in enumerate(todo):
+        tasks.put(item)
+    for _ in procs:
+        tasks.put(None)
+    pending: dict[int, tuple] = {}
+    try:
+        for i in range(len(todo)):
+            while i not in pending:
+                k, *rest = results.get()
+                pending[k] = tuple(rest)
+            yield pending.pop(i)
+    finally:  # finished: the workers have seen their sentinels; interrupted: stop them
+        for proc in procs:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.terminate()
+
+
 def detect_images(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, detector: Detector,
-                  progress_every: float = 10.0) -> Counts:
+                  progress_every: float = 10.0, workers: int = 1, factory: Any = None) -> Counts:
     """Detect people in every image of ``inputs`` not yet in ``out`` (module docstring); the counts of
     this run (``done``: images, people; ``skipped``: errors by type; ``notes``: no person, more faces
-    than people found, images already done)."""
+    than people found, images already done). With ``workers > 1`` and a picklable ``factory`` making
+    detectors, photos are processed by that many processes (records are still written in order here)."""
     from focusclip.progress import Progress
 
     out = Path(out)
@@ -74,17 +127,13 @@ def detect_images(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, d
         return counts
     with JsonlAppender(out) as sink, JsonlAppender(errors_path(out)) as errors, \
             Progress(len(todo), "detect", unit="img", every=progress_every) as progress:
-        for path in todo:
-            try:
-                image = open_rgb(path)
-                record = detection_record(path, image, detector.detect(image), detector, out.parent)
-            except Exception as e:  # noqa: BLE001 - one bad photo never stops the job
-                errors.write({"image": relative_image_path(path, out.parent), "error": f"{type(e).__name__}: {e}"})
-                counts.skip(type(e).__name__, str(path))
-                progress.update(1, failed=sum(counts.skipped.values()))
-                continue
-            sink.write(record)
-            _count(record, detector, counts)
+        for path, record, error in _results(todo, detector, out.parent, workers, factory):
+            if record is None:
+                errors.write({"image": relative_image_path(path, out.parent), "error": error})
+                counts.skip(error.split(":", 1)[0], str(path))
+            else:
+                sink.write(record)
+                _count(record, detector, counts)
             progress.update(1, failed=sum(counts.skipped.values()))
     return counts
 
