@@ -154,3 +154,21 @@ def test_gpu_paper_flops_and_peaks(bench):
     bert = SimpleNamespace(num_hidden_layers=12, hidden_size=768, intermediate_size=3072)
     # 12 layers x (2T(4h^2 + 2h*4h) + 4T^2 h) at T=512: about 96.6 GFLOPs
     assert gp.bert_forward_flops(bert, 512) / 1e9 == pytest.approx(96.64, rel=1e-3)
+
+
+def test_shards_benchmark_smoke(bench, capsys):
+    report = bench("shards").main(["--n", "24", "--model", "focusclip-tiny", "--batch", "4", "--shard-size", "8",
+                                   "--workers", "0"])
+    sources = {r["source"]: r for r in report["rows"]}
+    assert set(sources) == {"image folder (records)", "shards"}
+    assert all(_positive(r["images_per_s"]) and r["images"] == 20 for r in sources.values())
+    assert "shards / image folder" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_detect_benchmark_smoke(bench, capsys):
+    pytest.importorskip("mediapipe")
+    report = bench("detect").main(["--images", "4", "--workers"])
+    assert report["people_found"] == 4
+    assert all(_positive(r["per_s"]) for r in report["steps"].values())
+    assert "slowest offline step" in capsys.readouterr().out

@@ -206,3 +206,21 @@ def test_rtmo_weights_by_zip_and_url_and_bad_models(tmp_path, monkeypatch):
 def test_nms_keeps_the_best_of_overlapping_boxes():
     boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]], float)
     assert nms(boxes, np.array([0.5, 0.9, 0.7]), 0.45) == [1, 2]
+
+
+@pytest.mark.slow
+def test_detect_job_with_worker_processes_matches_one_process(tmp_path):
+    import functools
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        Image.open(PORTRAIT).rotate(5 * i).save(photos / f"p{i}.jpg")
+    (photos / "p1b.jpg").write_bytes(b"broken")
+    with create_detector("mediapipe") as det:
+        one = detect_images([photos], tmp_path / "one.jsonl", det)
+        two = detect_images([photos], tmp_path / "two.jsonl", det, workers=2,
+                            factory=functools.partial(create_detector, "mediapipe"))
+    assert one.done == two.done and one.skipped == two.skipped == {"ValueError": 1}
+    strip = [{k: v for k, v in r.items() if k != "image"} for r in read_jsonl(tmp_path / "one.jsonl")]
+    assert strip == [{k: v for k, v in r.items() if k != "image"} for r in read_jsonl(tmp_path / "two.jsonl")]

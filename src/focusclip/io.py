@@ -196,6 +196,20 @@ def open_rgb(path: str | os.PathLike) -> Any:
     return open_image(path, "RGB")
 
 
+def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(width, height) of an image as displayed (EXIF orientations 5-8 swap them), read from its header
+    without decoding; ``None`` when the file is missing or not an image."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orientation = im.getexif().get(0x0112, 1)
+    except (OSError, ValueError):
+        return None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
 def open_image_reduced(path: str | os.PathLike, mode: str = "RGB", min_size: tuple[int, int] | None = None
                        ) -> tuple[Any, tuple[float, float]]:
     """Decode an image, letting JPEGs decode at a reduced scale (PIL draft mode) that is still at least

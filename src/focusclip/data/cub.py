@@ -36,6 +36,7 @@ from typing import Any
 
 from focusclip.data.counts import Counts
 from focusclip.data.records import Record, relative_image_path, write_records
+from focusclip.io import image_size
 from focusclip.progress import track
 from focusclip.skeleton import CUB_PARTS
 
@@ -128,16 +129,6 @@ def _reed_captions(text_dir: Path | None, rel: str, counts: Counts) -> list[str]
     return [" ".join(t.split()) for t in path.read_text(encoding="utf-8", errors="replace").splitlines() if t.strip()]
 
 
-def _image_size(path: Path) -> tuple[int, int] | None:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except (OSError, ValueError):
-        return None
-
-
 def convert_cub(root: str | os.PathLike, split: str = "official", text_c10: str | os.PathLike | None = None,
                 seen_classes: str | os.PathLike | None = None, unseen_classes: str | os.PathLike | None = None,
                 val_fraction: float = 0.1, seed: int = 0, relative_to: str | os.PathLike | None = None,
@@ -181,7 +172,7 @@ def convert_cub(root: str | os.PathLike, split: str = "official", text_c10: str 
                           "labels": {"species": clean_cub_class(classes[cid])}, "class_id": int(cid),
                           "meta": {"source": "cub", "cub_image_id": int(img), "class_folder": classes[cid]}}
         if read_sizes:
-            size = _image_size(root / "images" / rel)
+            size = image_size(root / "images" / rel)
             if size is None:
                 counts.notes["image file missing or unreadable (no width/height)"] += 1
             else:

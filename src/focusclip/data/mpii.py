@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from focusclip.data.records import Record, relative_image_path
-from focusclip.io import read_json
+from focusclip.io import image_size, read_json
 from focusclip.progress import track
 from focusclip.skeleton import NUM_JOINTS
 
@@ -188,16 +188,6 @@ def _image_path(name: str, images_dir: str | os.PathLike, relative_to: str | os.
     return relative_image_path(Path(images_dir) / name, relative_to)
 
 
-def _image_size(path: Path) -> tuple[int, int] | None:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except (OSError, ValueError):
-        return None
-
-
 def convert_mpii(
     mat_path: str | os.PathLike,
     images_dir: str | os.PathLike,
@@ -323,7 +313,7 @@ def _assign_splits(pending: list[tuple[int, Record, bool]], split_files: Any, va
 
 
 def _add_size(record: Record, images_dir: Any, detail: Counter) -> None:
-    size = _image_size(Path(images_dir) / record["meta"]["name"])
+    size = image_size(Path(images_dir) / record["meta"]["name"])
     if size is None:
         detail["image file missing or unreadable"] += 1
         return

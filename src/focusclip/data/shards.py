@@ -297,6 +297,11 @@ class ShardDataset(IterableDataset):
             for _ in range(1 + owed):
                 yield sample
             last_good, owed = sample, 0
+        if owed:
+            from focusclip.data.dataset import SampleError
+
+            raise SampleError(f"{self.folder}: none of the {owed} samples of worker {worker}'s share could be "
+                              f"loaded (first: {self.bad_samples[0]})")
 
     def _raw(self, lo: int, hi: int) -> Iterator[dict[str, Any]]:
         """The undecoded samples at positions [lo, hi) of this epoch's shard sequence."""
@@ -328,6 +333,7 @@ class ShardDataset(IterableDataset):
         if "json" not in raw:
             raise SampleError(f"{where}: no .json record member")
         record = json.loads(raw["json"])
+        record.pop("heatmap", None)  # heatmap PNGs are not stored in shards: "auto" uses joints, points or boxes
         data = next((raw[e] for e in ("jpg", "png", "webp", "bmp", "gif") if e in raw), None)
         if data is None:
             raise SampleError(f"{where}: no image member (.jpg/.png/.webp/.bmp/.gif)")

@@ -88,6 +88,11 @@ def _place(box: np.ndarray, size: tuple[int, int] | None) -> tuple[str | None, s
     return amount, where
 
 
+def _be(parts: list[str]) -> str:
+    """"are" for several parts or a plural one ("legs", "wings", "eyes"), else "is"."""
+    return "are" if len(parts) > 1 or parts[0].endswith("s") else "is"
+
+
 def _size(record: Record) -> tuple[int, int] | None:
     w, h = record.get("width"), record.get("height")
     return (int(w), int(h)) if w and h else None
@@ -121,9 +126,8 @@ def describe_bird(record: Record, seed: int = 0, species: bool = True) -> str:
     shown = [label for label, parts in _NAMED_GROUPS if any(vis[_IDX[p]] for p in parts)]
     hidden = [label for label, parts in _NAMED_GROUPS if not any(vis[_IDX[p]] for p in parts)]
     if shown:
-        sentences.append(f"Its {join_words(shown)} {'is' if len(shown) == 1 else 'are'} visible"
-                         + (f"; its {join_words(hidden)} {'is' if len(hidden) == 1 else 'are'} hidden." if hidden
-                            else "."))
+        sentences.append(f"Its {join_words(shown)} {_be(shown)} visible"
+                         + (f"; its {join_words(hidden)} {_be(hidden)} hidden." if hidden else "."))
     else:
         sentences.append("None of its parts are marked.")
     boxes = record_boxes(record)

@@ -20,7 +20,14 @@ from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
 
-from focusclip.detect.base import Detection, Detector, Person, people_arrays, person_record
+from focusclip.detect.base import (
+    Detection,
+    Detector,
+    DetectorUnavailable,
+    Person,
+    people_arrays,
+    person_record,
+)
 
 
 def _mediapipe(**options: Any) -> Detector:
@@ -46,4 +53,4 @@ def create_detector(name: str = "mediapipe", **options: Any) -> Detector:
     return DETECTORS[name](**options)
 
 
-__all__ = ["DETECTORS", "Detection", "Detector", "Person", "create_detector", "people_arrays", "person_record"]
+__all__ = ["DETECTORS", "Detection", "Detector", "DetectorUnavailable", "Person", "create_detector", "people_arrays", "person_record"]

@@ -11,6 +11,11 @@ import numpy as np
 from focusclip.skeleton import NUM_JOINTS, coco_to_mpii
 
 
+class DetectorUnavailable(ImportError, ValueError):  # noqa: N818 - reads as the condition it is
+    """A detector's package is not installed (or lacks what the detector needs); the message says what to
+    install. A ValueError too, so the command line reports it in one line."""
+
+
 @dataclass
 class Person:
     """One person: MPII ``joints`` (16, 2) in image pixels, ``visible`` (16,) 0/1, ``scores`` (16,) the

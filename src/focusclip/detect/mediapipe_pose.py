@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from focusclip.detect.base import Detection, match_faces, person_from_coco
+from focusclip.detect.base import Detection, DetectorUnavailable, match_faces, person_from_coco
 from focusclip.skeleton import BLAZEPOSE_LANDMARKS, blazepose_to_coco
 
 logger = logging.getLogger(__name__)
@@ -32,10 +32,10 @@ def import_mediapipe() -> Any:
     try:
         import mediapipe as mp
     except ImportError as e:
-        raise ImportError(f"the mediapipe detector needs mediapipe: {INSTALL_HINT} ({e})") from None
+        raise DetectorUnavailable(f"the mediapipe detector needs mediapipe: {INSTALL_HINT} ({e})") from None
     solutions = getattr(mp, "solutions", None)
     if solutions is None or not hasattr(solutions, "pose"):
-        raise ImportError(f"mediapipe {getattr(mp, '__version__', '?')} has no classic solutions.pose API (the 1.x "
+        raise DetectorUnavailable(f"mediapipe {getattr(mp, '__version__', '?')} has no classic solutions.pose API (the 1.x "
                           f"and >= 0.10.30 wheels dropped it and its models): {INSTALL_HINT}")
     return mp
 

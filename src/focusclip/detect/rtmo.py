@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from focusclip.detect.base import Detection, person_from_coco
+from focusclip.detect.base import Detection, DetectorUnavailable, person_from_coco
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class RTMODetector:
         try:
             import onnxruntime as ort
         except ImportError as e:
-            raise ImportError(f"the rtmo detector needs onnxruntime: {INSTALL_HINT} ({e})") from None
+            raise DetectorUnavailable(f"the rtmo detector needs onnxruntime: {INSTALL_HINT} ({e})") from None
         self.path = resolve_weights(weights, cache)
         opts = ort.SessionOptions()
         if threads:
