@@ -4,8 +4,9 @@ The same records feed both: a small synthetic world re-saved as 640x480 JPEGs, c
 describer, written to shards with `focusclip.data.shards.write_shards`. Each side runs the loader the
 trainer builds (`focusclip.train.data.build_loader`: the records sampler or the shard plan; FocusDataset's
 per-sample code either way: JPEG decode, the joint transform, the ROI heatmap rendered after it, and the
-Collator's tokenisation) for one epoch per configuration, with 0 and 2 workers; images/s excludes the
-first batch (worker start-up).
+Collator's tokenisation) after one untimed warm-up epoch each, for ``--repeats`` epochs per configuration in alternating
+order (the median is reported), with 0 and 2 workers; images/s excludes the first batch (worker
+start-up, and for shards the filling of the shuffle buffer).
 
     python benchmarks/shards.py --markdown
 """
@@ -13,11 +14,14 @@ first batch (worker start-up).
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -49,6 +53,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from focusclip.data.shards import ShardDataset, write_shards
     from focusclip.model.factory import create_model_and_transforms, get_tokenizer
 
+    torch.set_num_threads(args.threads)
     report: dict[str, Any] = {"benchmark": "shards", "date": C.now_utc(), "command": C.command_line("shards.py", args.argv),
                               "machine": C.machine_description("cpu"), "model": args.model, "rows": []}
     _, train_tf, _ = create_model_and_transforms(args.model, pretrained="none")
@@ -66,22 +71,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sources = {"image folder (records)": FocusDataset(root / "records.jsonl", transform=train_tf,
                                                           heatmap=args.heatmap, seed=args.seed),
                    "shards": ShardDataset(root / "shards", train_tf, heatmap=args.heatmap, seed=args.seed)}
+        for ds in sources.values():  # warm-up (lazy imports, first calls of the transforms), untimed
+            epoch_rate(ds, args.batch, 0, collate, args.seed)
         for workers in args.workers:
-            for name, ds in sources.items():
-                res = epoch_rate(ds, args.batch, workers, collate, args.seed)
-                report["rows"].append({"source": name, **res})
-                print(f"[shards] {name}, {workers} workers: {res['images_per_s']:.1f} images/s", flush=True)
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in sources}
+            for rep in range(args.repeats):  # alternating order, so drift on a shared machine hits both
+                for name in (list(sources) if rep % 2 == 0 else list(sources)[::-1]):
+                    runs[name].append(epoch_rate(sources[name], args.batch, workers, collate, args.seed))
+            for name, res in runs.items():
+                rates = sorted(r["images_per_s"] for r in res)
+                row = {**res[0], "images_per_s": statistics.median(rates), "all_images_per_s": rates}
+                report["rows"].append({"source": name, **row})
+                print(f"[shards] {name}, {workers} workers: {row['images_per_s']:.1f} images/s (median of "
+                      f"{', '.join(f'{r:.1f}' for r in rates)})", flush=True)
     _print(report)
     return report
 
 
 def _print(report: dict[str, Any]) -> None:
-    rows = [[r["source"], r["workers"], r["images"], r["images_per_s"], r["first_batch_s"]] for r in report["rows"]]
+    rows = [[r["source"], r["workers"], r["images"], r["images_per_s"], ", ".join(f"{v:.0f}" for v in r["all_images_per_s"]),
+             r["first_batch_s"]] for r in report["rows"]]
     print(f"- date: {report['date']}; command: `{report['command']}`")
     print(f"- machine: {C.machine_line(report['machine'])}")
     print(f"- data: {report['data']}; writing the shards took {report['write_s']:.2f} s")
     print()
-    print(C.markdown_table(["source", "workers", "images", "images/s", "first batch s"], rows))
+    print(C.markdown_table(["source", "workers", "images", "images/s (median)", "runs", "first batch s"], rows))
     for w in sorted({r["workers"] for r in report["rows"]}):
         pair = {r["source"]: r["images_per_s"] for r in report["rows"] if r["workers"] == w}
         print(f"{w} workers: shards / image folder = {pair['shards'] / pair['image folder (records)']:.2f}x", flush=True)
@@ -95,6 +109,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--shard-size", type=int, default=64)
     p.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     p.add_argument("--heatmap", choices=("parts", "person"), default="parts")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads in the main process (default 1, as in each DataLoader worker: with 2, the "
+                        "per-sample tensor ops fight over the cores and the numbers swing by 2-5x)")
+    p.add_argument("--repeats", type=int, default=3, help="epochs per source and worker count (median reported)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--markdown", action="store_true")
     args = p.parse_args(argv)

@@ -158,7 +158,7 @@ def test_gpu_paper_flops_and_peaks(bench):
 
 def test_shards_benchmark_smoke(bench, capsys):
     report = bench("shards").main(["--n", "24", "--model", "focusclip-tiny", "--batch", "4", "--shard-size", "8",
-                                   "--workers", "0"])
+                                   "--workers", "0", "--repeats", "1"])
     sources = {r["source"]: r for r in report["rows"]}
     assert set(sources) == {"image folder (records)", "shards"}
     assert all(_positive(r["images_per_s"]) and r["images"] == 20 for r in sources.values())
