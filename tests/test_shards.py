@@ -140,7 +140,7 @@ def test_shard_samples_equal_records_samples(world, tmp_path, tiny_tf):
 
 def _cfg(out, shards, **over):
     cfg = {"out_dir": str(out), "seed": 3, "batch_size": 8, "max_steps": 6,
-           "data": {"format": "shards", "train": str(shards), "val": str(shards), "num_workers": 2,
+           "data": {"format": "shards", "train": str(shards), "val": str(shards), "num_workers": 0,
                     "heatmap": "person"},
            "model": {"name": "focusclip-tiny", "pretrained": "none"},
            "checkpoint": {"every_steps": 2}, "eval": {"val_every_epochs": 1},
@@ -151,6 +151,7 @@ def _cfg(out, shards, **over):
 
 @pytest.mark.slow
 def test_train_from_shards_and_resume_exactly(world, tmp_path):
+    # the loader-level test above covers resume with workers; here the trainer's checkpoint/resume path
     shards = tmp_path / "s"
     assert main(["data", "shards", str(world), "--out", str(shards), "--shard-size", "16"]) == 0
     ref = train(_cfg(tmp_path / "a", shards))
