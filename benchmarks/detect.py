@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from focusclip.describe.rules import describe_record
     from focusclip.detect import create_detector
     from focusclip.detect.run import detect_images
+    from focusclip.images import open_rgb
 
     report: dict[str, Any] = {"benchmark": "detect", "date": C.now_utc(), "command": C.command_line("detect.py", args.argv),
                               "machine": C.machine_description("cpu"), "images": args.images, "steps": {}}
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         photos = make_photos(root / "photos", args.images)
         out = root / "records.jsonl"
         with create_detector("mediapipe") as det:
-            det.detect(__import__("focusclip.io", fromlist=["open_rgb"]).open_rgb(photos[0]))  # warm-up
+            det.detect(open_rgb(photos[0]))  # warm-up
             t = time.perf_counter()
             counts = detect_images([root / "photos"], out, det, progress_every=1e9)
             report["steps"]["detect (mediapipe)"] = _rate(len(photos), time.perf_counter() - t)

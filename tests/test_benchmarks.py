@@ -156,6 +156,13 @@ def test_gpu_paper_flops_and_peaks(bench):
     assert gp.bert_forward_flops(bert, 512) / 1e9 == pytest.approx(96.64, rel=1e-3)
 
 
+def test_synthetic_benchmark_smoke(bench):
+    result = bench("synthetic").main(["--n", "6", "--size", "64", "--workers", "1,2"])
+    assert [r["workers"] for r in result["rows"]] == [1, 2]
+    assert all(r["images"] == 6 + 12 for r in result["rows"])  # n plus max(12, n/5) held-out images
+    assert result["identical_across_workers"] is True
+
+
 def test_shards_benchmark_smoke(bench, capsys):
     report = bench("shards").main(["--n", "24", "--model", "focusclip-tiny", "--batch", "4", "--shard-size", "8",
                                    "--workers", "0", "--repeats", "1"])

@@ -19,7 +19,8 @@ from focusclip.cli import main
 from focusclip.detect import create_detector, people_arrays
 from focusclip.detect.rtmo import RTMODetector, nms
 from focusclip.detect.run import detect_images, errors_path
-from focusclip.io import open_rgb, read_jsonl
+from focusclip.images import open_rgb
+from focusclip.io import read_jsonl
 
 if sys.version_info >= (3, 13):  # mediapipe 0.10.13-0.10.14 has no wheels there (see docs/detect.md)
     pytest.importorskip("mediapipe")
@@ -90,8 +91,8 @@ def test_detect_job_is_resumable_and_survives_bad_files(mediapipe, tmp_path, mon
     (photos / "notes.txt").write_text("not an image")
     out = tmp_path / "data" / "records.jsonl"
     counts = detect_images([photos], out, mediapipe)
-    assert counts.done["images"] == 2 and counts.skipped == {"ValueError": 1}
-    assert counts.examples["ValueError"] == [str(photos / "broken.jpg")]
+    assert counts.done["images"] == 2 and counts.skipped == {"InputError": 1}
+    assert counts.examples["InputError"] == [str(photos / "broken.jpg")]
     recs = read_jsonl(out)
     assert [r["image"] for r in recs] == ["../photos/hopper.jpg", "../photos/sub/small.png"]
     rec = recs[0]
@@ -100,7 +101,7 @@ def test_detect_job_is_resumable_and_survives_bad_files(mediapipe, tmp_path, mon
     assert rec["people"][0]["face_box"] and rec["meta"]["detector"]["name"] == "mediapipe"
     assert read_jsonl(errors_path(out))[0]["image"] == "../photos/broken.jpg"
     again = detect_images([photos], out, mediapipe)  # finished images skipped, the bad one retried
-    assert again.notes["images already in the output (skipped)"] == 2 and again.skipped == {"ValueError": 1}
+    assert again.notes["images already in the output (skipped)"] == 2 and again.skipped == {"InputError": 1}
     assert len(read_jsonl(out)) == 2
 
 
@@ -200,7 +201,7 @@ def test_rtmo_weights_by_zip_and_url_and_bad_models(tmp_path, monkeypatch):
     (tmp_path / "junk.onnx").write_bytes(b"junk")
     with pytest.raises(ValueError, match="not a loadable ONNX model"):
         RTMODetector(tmp_path / "junk.onnx")
-    assert main(["data", "detect", str(tmp_path), "--out", str(tmp_path / "r.jsonl"), "--detector", "rtmo"]) == 1
+    assert main(["data", "detect", str(tmp_path), "--out", str(tmp_path / "r.jsonl"), "--detector", "rtmo"]) == 2  # usage
 
 
 def test_nms_keeps_the_best_of_overlapping_boxes():
@@ -221,6 +222,13 @@ def test_detect_job_with_worker_processes_matches_one_process(tmp_path):
         one = detect_images([photos], tmp_path / "one.jsonl", det)
         two = detect_images([photos], tmp_path / "two.jsonl", det, workers=2,
                             factory=functools.partial(create_detector, "mediapipe"))
-    assert one.done == two.done and one.skipped == two.skipped == {"ValueError": 1}
+    assert one.done == two.done and one.skipped == two.skipped == {"InputError": 1}
     strip = [{k: v for k, v in r.items() if k != "image"} for r in read_jsonl(tmp_path / "one.jsonl")]
     assert strip == [{k: v for k, v in r.items() if k != "image"} for r in read_jsonl(tmp_path / "two.jsonl")]
+
+
+def test_missing_mediapipe_is_one_line_error(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "mediapipe", None)  # as if not installed
+    assert main(["heatmap", str(PORTRAIT), "--detect", "--out", str(tmp_path / "o.png")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'focusclip[detect]'" in err

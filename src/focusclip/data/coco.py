@@ -32,6 +32,7 @@ import numpy as np
 
 from focusclip.data.counts import Counts
 from focusclip.data.records import Record, relative_image_path, write_records
+from focusclip.errors import InputError, MissingInput, UsageError
 from focusclip.io import read_json
 from focusclip.skeleton import COCO_KEYPOINTS, NUM_COCO_KEYPOINTS, coco_to_mpii
 
@@ -48,17 +49,17 @@ SKIP_FEW = "person below min_keypoints"
 SKIP_NO_PERSON = "image without a kept person"
 
 
-class CocoError(ValueError):
+class CocoError(InputError):
     """A COCO annotation file that does not hold what the release holds; names the file and entry."""
 
 
 def coco_paths(root: str | os.PathLike, split: str, year: str = "2017") -> dict[str, Path]:
     """The keypoints JSON, the captions JSON and the images folder of ``split`` under ``root``."""
     if split not in COCO_SPLITS:
-        raise ValueError(f"COCO split must be one of {COCO_SPLITS}, got {split!r}")
+        raise UsageError(f"COCO split must be one of {COCO_SPLITS}, got {split!r}")
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"COCO folder not found: {root}")
+        raise MissingInput(f"COCO folder not found: {root}")
     ann = root / "annotations"
     return {"keypoints": ann / f"person_keypoints_{split}{year}.json",
             "captions": ann / f"captions_{split}{year}.json", "images": root / f"{split}{year}"}
@@ -115,7 +116,7 @@ def convert_coco(root: str | os.PathLike, split: str, relative_to: str | os.Path
     ignores ``captions_<split>.json`` (which is otherwise required).
     """
     if visibility not in VISIBILITY_MODES:
-        raise ValueError(f"visibility must be one of {VISIBILITY_MODES}, got {visibility!r}")
+        raise UsageError(f"visibility must be one of {VISIBILITY_MODES}, got {visibility!r}")
     paths = coco_paths(root, split, year)
     kp_path = paths["keypoints"]
     data = _load(kp_path, "COCO person keypoints file", ("images", "annotations"))

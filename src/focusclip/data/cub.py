@@ -36,7 +36,8 @@ from typing import Any
 
 from focusclip.data.counts import Counts
 from focusclip.data.records import Record, relative_image_path, write_records
-from focusclip.io import image_size
+from focusclip.errors import InputError, MissingInput, UsageError
+from focusclip.images import image_size
 from focusclip.progress import track
 from focusclip.skeleton import CUB_PARTS
 
@@ -48,7 +49,7 @@ SPLIT_MODES = ("official", "zeroshot")
 SEEN_CLASSES_FILE, UNSEEN_CLASSES_FILE = "trainvalclasses.txt", "testclasses.txt"  #: Xian et al.'s file names
 
 
-class CubError(ValueError):
+class CubError(InputError):
     """A CUB file that does not hold what the release holds; names the file and line."""
 
 
@@ -77,7 +78,7 @@ def find_cub_root(root: str | os.PathLike) -> Path:
         root = root / "CUB_200_2011"
     missing = [f for f in CUB_FILES if not (root / f).exists()]
     if missing:
-        raise FileNotFoundError(f"CUB: {', '.join(str(root / f) for f in missing)} not found (expected the "
+        raise MissingInput(f"CUB: {', '.join(str(root / f) for f in missing)} not found (expected the "
                                 "CUB_200_2011 release: images.txt, classes.txt, ..., parts/part_locs.txt)")
     return root
 
@@ -86,7 +87,7 @@ def read_class_list(path: str | os.PathLike, known: Mapping[str, str]) -> list[s
     """Class folder names (``002.Laysan_Albatross``), one per line, checked against ``classes.txt``."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"class list not found: {path} (one CUB class folder name per line, e.g. "
+        raise MissingInput(f"class list not found: {path} (one CUB class folder name per line, e.g. "
                                 "Xian et al.'s trainvalclasses.txt / testclasses.txt)")
     names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     unknown = [n for n in names if n not in known]
@@ -134,17 +135,17 @@ def convert_cub(root: str | os.PathLike, split: str = "official", text_c10: str 
                 val_fraction: float = 0.1, seed: int = 0, relative_to: str | os.PathLike | None = None,
                 read_sizes: bool = True, species: bool = True) -> tuple[dict[str, list[Record]], Counts]:
     """Records grouped by split (``train`` / ``test`` for ``official``; ``train`` / ``val`` / ``unseen`` for
-    ``zeroshot``) and counts (module docstring). ``seen_classes`` / ``unseen_classes`` default to Xian et
+    ``zeroshot``, the unseen records with ``split: "test"``) and counts (module docstring). ``seen_classes`` / ``unseen_classes`` default to Xian et
     al.'s file names in the CUB folder. ``species`` names the species in rule descriptions."""
     from focusclip.data.mpii import random_split
     from focusclip.describe.birds import describe_bird
 
     if split not in SPLIT_MODES:
-        raise ValueError(f"CUB split must be one of {SPLIT_MODES}, got {split!r}")
+        raise UsageError(f"CUB split must be one of {SPLIT_MODES}, got {split!r}")
     root = find_cub_root(root)
     text_dir = Path(text_c10) if text_c10 is not None else None
     if text_dir is not None and not text_dir.is_dir():
-        raise FileNotFoundError(f"text_c10 folder not found: {text_dir} (expected text_c10/<class>/<image>.txt)")
+        raise MissingInput(f"text_c10 folder not found: {text_dir} (expected text_c10/<class>/<image>.txt)")
     images = read_id_table(root / "images.txt")
     classes = {cid: v[0] for cid, v in read_id_table(root / "classes.txt").items()}
     labels = read_id_table(root / "image_class_labels.txt")
@@ -167,12 +168,15 @@ def convert_cub(root: str | os.PathLike, split: str = "official", text_c10: str 
         x, y, w, h = (float(v) for v in boxes[img][:4])
         points, visible = parts[img]
         record: Record = {"image": relative_image_path(root / "images" / rel, relative_to), "id": Path(rel).stem,
-                          "split": target, "boxes": [[x, y, x + w, y + h]], "points": points,
+                          "split": "test" if target == "unseen" else target, "boxes": [[x, y, x + w, y + h]], "points": points,
                           "points_visible": visible, "points_layout": "cub",
                           "labels": {"species": clean_cub_class(classes[cid])}, "class_id": int(cid),
                           "meta": {"source": "cub", "cub_image_id": int(img), "class_folder": classes[cid]}}
         if read_sizes:
-            size = image_size(root / "images" / rel)
+            try:
+                size = image_size(root / "images" / rel)
+            except (InputError, MissingInput):
+                size = None
             if size is None:
                 counts.notes["image file missing or unreadable (no width/height)"] += 1
             else:

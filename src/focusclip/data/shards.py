@@ -44,6 +44,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from focusclip.data.counts import Counts
 from focusclip.data.records import Record, record_id, resolve_image
+from focusclip.errors import InputError, MissingInput, UsageError
 from focusclip.io import atomic_write_json, read_json
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ FORMAT = "focusclip-shards-v1"
 DEFAULT_SHUFFLE_BUFFER = 256
 
 
-class ShardError(ValueError):
+class ShardError(InputError):
     """A shard folder or tar that is not what :func:`write_shards` writes; names the file."""
 
 
@@ -70,13 +71,16 @@ def _sample(record: Record, root: Path, position: int) -> dict[str, Any]:
     """The tar members of one record (raises OSError / ValueError for an unusable image)."""
     from PIL import Image
 
+    from focusclip.images import image_size
+
     path = resolve_image(record, root)
-    with Image.open(path) as im:  # header only: is it an image, and of which kind
+    width, height = image_size(path)  # as displayed (EXIF orientation), the frame of the coordinates
+    with Image.open(path) as im:  # header only: which kind of image
         ext = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "BMP": "bmp", "GIF": "gif"}.get(im.format or "", "")
         if not ext:
             raise ValueError(f"{path}: image format {im.format} is not stored in shards (JPEG, PNG, WebP, BMP, GIF)")
-        if record.get("width") is None or record.get("height") is None:
-            record = {**record, "width": im.width, "height": im.height}
+    if record.get("width") is None or record.get("height") is None:
+        record = {**record, "width": width, "height": height}
     captions = [c for c in record.get("captions") or [] if isinstance(c, str)]
     return {"__key__": f"{position:09d}", ext: path.read_bytes(),
             "json": json.dumps(record, ensure_ascii=False).encode("utf-8"),
@@ -95,7 +99,7 @@ def write_shards(records_file: str | os.PathLike, out_dir: str | os.PathLike, sh
     from focusclip.progress import Progress
 
     if shard_size < 1:
-        raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+        raise UsageError(f"shard_size must be >= 1, got {shard_size}")
     records, root = read_dataset_file(records_file)
     out_dir = Path(out_dir)
     params = {"format": FORMAT, "source": str(Path(records_file)), "records": len(records), "shard_size": shard_size,
@@ -165,7 +169,7 @@ def read_index(folder: str | os.PathLike) -> dict[str, Any]:
     folder = Path(folder)
     path = folder / INDEX_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"shard index not found: {path} (write shards with `focusclip data shards`)")
+        raise MissingInput(f"shard index not found: {path} (write shards with `focusclip data shards`)")
     index = read_json(path, "shard index")
     if not isinstance(index, dict) or index.get("format") != FORMAT or not isinstance(index.get("shards"), list):
         raise ShardError(f"{path}: not a focusclip shard index (format {FORMAT})")
@@ -263,6 +267,25 @@ class ShardDataset(IterableDataset):
     def shard_samples(self) -> list[int]:
         return [int(e["samples"]) for e in self.index["shards"]]
 
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        """The sample at ``index`` of the written order, or with ``on_error="skip"`` the first loadable one
+        after it: a probe (the trainer checks that a sample loads before starting workers), reading the
+        shards sequentially up to it. Training iterates the dataset instead."""
+        from focusclip.data.dataset import SampleError
+
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} samples in {self.folder}")
+        plan = ShardPlan(self.shard_samples, 1, shuffle=False, drop_last=False)
+        last: Exception | None = None
+        for raw in self._raw(index, plan.total, plan):
+            try:
+                return self._decode(raw)
+            except Exception as e:  # noqa: BLE001 - any decoding failure of one sample
+                if self.on_error == "raise":
+                    raise
+                last = e
+        raise SampleError(f"{self.folder}: no loadable sample from position {index} on (last error: {last})")
+
     def set_epoch(self, epoch: int) -> None:
         """Which caption ``captions="random"`` draws this epoch (the plan has its own ``set_epoch``)."""
         self.builder.set_epoch(epoch)
@@ -277,7 +300,7 @@ class ShardDataset(IterableDataset):
         role = (worker + self.plan.skip_batches) % workers
         lo, hi, skip = self.plan.worker_range(role, workers)
         rng = np.random.default_rng([self.plan.seed, self.plan.epoch, self.plan.rank, role])
-        stream = self._raw(lo, hi)
+        stream = self._raw(lo, hi, self.plan)
         if self.plan.shuffle:
             stream = _buffer_shuffle(stream, self.shuffle_buffer, rng)
         last_good, owed = None, 0
@@ -303,13 +326,13 @@ class ShardDataset(IterableDataset):
             raise SampleError(f"{self.folder}: none of the {owed} samples of worker {worker}'s share could be "
                               f"loaded (first: {self.bad_samples[0]})")
 
-    def _raw(self, lo: int, hi: int) -> Iterator[dict[str, Any]]:
-        """The undecoded samples at positions [lo, hi) of this epoch's shard sequence."""
+    def _raw(self, lo: int, hi: int, plan: ShardPlan) -> Iterator[dict[str, Any]]:
+        """The undecoded samples at positions [lo, hi) of the plan's shard sequence for its epoch."""
         from webdataset.tariterators import group_by_keys, tar_file_iterator
 
         counts = self.shard_samples
         offset = 0
-        for s in self.plan.shard_order():
+        for s in plan.shard_order():
             n = counts[s]
             first, last = max(lo - offset, 0), min(hi - offset, n)
             offset += n
@@ -326,7 +349,7 @@ class ShardDataset(IterableDataset):
 
     def _decode(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         from focusclip.data.dataset import SampleError
-        from focusclip.io import open_image_reduced
+        from focusclip.images import open_image_reduced
 
         key = raw.get("__key__", "?")
         where = f"{raw.get('__url__', self.folder)} sample {key}"

@@ -28,6 +28,7 @@ from focusclip.detect.base import (
     people_arrays,
     person_record,
 )
+from focusclip.errors import UsageError
 
 
 def _mediapipe(**options: Any) -> Detector:
@@ -49,7 +50,7 @@ DETECTORS: MappingProxyType[str, Callable[..., Detector]] = MappingProxyType({"m
 def create_detector(name: str = "mediapipe", **options: Any) -> Detector:
     """A detector by name (:data:`DETECTORS`); options go to its constructor."""
     if name not in DETECTORS:
-        raise ValueError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}")
+        raise UsageError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}")
     return DETECTORS[name](**options)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from focusclip.detect.base import Detection, DetectorUnavailable, person_from_coco
+from focusclip.errors import InputError, MissingInput
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def resolve_weights(spec: str | os.PathLike, cache: str | os.PathLike | None = N
     else:
         local = Path(text)
         if not local.is_file():
-            raise FileNotFoundError(f"RTMO weights not found: {local} (an .onnx file, an RTMO ONNX SDK .zip or a URL)")
+            raise MissingInput(f"RTMO weights not found: {local} (an .onnx file, an RTMO ONNX SDK .zip or a URL)")
     if local.suffix.lower() != ".zip":
         return local
     return _onnx_from_zip(local, cache)
@@ -73,7 +74,7 @@ def _onnx_from_zip(archive: Path, cache: Path) -> Path:
     with zipfile.ZipFile(archive) as z:
         names = sorted((n for n in z.namelist() if n.endswith(".onnx")), key=lambda n: "end2end" not in n)
         if not names:
-            raise ValueError(f"{archive}: no .onnx file inside (expected an RTMO ONNX SDK archive with end2end.onnx)")
+            raise InputError(f"{archive}: no .onnx file inside (expected an RTMO ONNX SDK archive with end2end.onnx)")
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
         tmp.write_bytes(z.read(names[0]))
@@ -117,7 +118,7 @@ class RTMODetector:
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own types for unreadable models
-            raise ValueError(f"{self.path}: not a loadable ONNX model ({type(e).__name__}: {e})") from None
+            raise InputError(f"{self.path}: not a loadable ONNX model ({type(e).__name__}: {e})") from None
         self.input_name, self.input_hw = self._check_io()
         self.score_threshold, self.nms_threshold = float(score_threshold), float(nms_threshold)
         self.min_keypoint_score = float(min_keypoint_score)
@@ -129,7 +130,7 @@ class RTMODetector:
               and len(outputs[0].shape) == 3 and len(outputs[1].shape) == 4)
         if not ok:
             got = [(i.name, i.shape) for i in inputs], [(o.name, o.shape) for o in outputs]
-            raise ValueError(f"{self.path}: expected RTMO's input (1, 3, H, W) and outputs dets (1, N, 5), keypoints "
+            raise InputError(f"{self.path}: expected RTMO's input (1, 3, H, W) and outputs dets (1, N, 5), keypoints "
                              f"(1, N, 17, 3); got inputs {got[0]}, outputs {got[1]}")
         h, w = (int(v) if isinstance(v, int) else 640 for v in shape[2:])
         return inputs[0].name, (h, w)

@@ -18,7 +18,9 @@ from typing import Any
 from focusclip.data.counts import Counts
 from focusclip.data.records import Record, relative_image_path
 from focusclip.detect.base import Detection, Detector, person_record
-from focusclip.io import JsonlAppender, open_rgb, read_jsonl
+from focusclip.errors import MissingInput
+from focusclip.images import open_rgb
+from focusclip.io import JsonlAppender, read_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
         elif p.exists():
             out.append(p)
         else:
-            raise FileNotFoundError(f"image or folder not found: {p}")
+            raise MissingInput(f"image or folder not found: {p}")
     seen: set[Path] = set()
     return [p for p in out if not (p.resolve() in seen or seen.add(p.resolve()))]
 

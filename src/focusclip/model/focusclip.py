@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from focusclip.errors import InputError, UsageError
 from focusclip.model.focus import create_focus
 from focusclip.model.towers import create_text_tower, create_vision_tower
 
@@ -126,7 +127,7 @@ def upgrade_state_dict(state: Mapping[str, torch.Tensor], model: nn.Module) -> d
     return out
 
 
-class WeightsMismatchError(ValueError):
+class WeightsMismatchError(InputError):
     """A state dict that does not fit the model (missing or unexpected keys, other shapes)."""
 
 
@@ -154,7 +155,7 @@ def _unpack_tokens(tokens: TextInput, pad_token_id: int) -> tuple[torch.Tensor, 
     if isinstance(tokens, torch.Tensor):
         return tokens, (tokens != pad_token_id).long()
     if "input_ids" not in tokens:
-        raise ValueError("encode_text expects a tensor of token ids or a mapping with 'input_ids'")
+        raise UsageError("encode_text expects a tensor of token ids or a mapping with 'input_ids'")
     ids = tokens["input_ids"]
     mask = tokens.get("attention_mask")
     return ids, mask if mask is not None else (ids != pad_token_id).long()

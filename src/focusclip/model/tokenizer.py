@@ -7,7 +7,9 @@ from pathlib import Path
 
 import torch
 
-log = logging.getLogger(__name__)
+from focusclip.errors import UsageError
+
+logger = logging.getLogger(__name__)
 
 
 class Tokenizer:
@@ -15,7 +17,8 @@ class Tokenizer:
 
     ``tokenizer(texts) -> {"input_ids": LongTensor[B, L], "attention_mask": LongTensor[B, L]}`` with ``L`` the
     longest text in the batch (at most ``context_length``). Texts longer than ``context_length`` are
-    truncated; ``num_truncated`` counts them over the tokenizer's life and a warning is logged.
+    truncated; ``num_truncated`` and ``num_texts`` count them over the tokenizer's life (nothing is logged
+    per call: the job that tokenises reports the total once, see :func:`truncation_summary`).
     ``pad_to_max=True`` pads every batch to ``context_length`` (the reference code's behaviour, kept for
     comparisons).
     """
@@ -27,23 +30,21 @@ class Tokenizer:
         self.source = source
         self.pad_token_id = int(hf_tokenizer.pad_token_id or 0)
         self.num_truncated = 0
+        self.num_texts = 0
 
     def __call__(self, texts: str | list[str] | tuple[str, ...]) -> dict[str, torch.Tensor]:
         if isinstance(texts, str):
             texts = [texts]
         texts = list(texts)
         if not texts:
-            raise ValueError("tokenizer got an empty list of texts")
+            raise UsageError("tokenizer got an empty list of texts")
         if not all(isinstance(t, str) for t in texts):
             raise TypeError("tokenizer expects strings")
         enc = self.hf(texts, padding="max_length" if self.pad_to_max else "longest", truncation=True,
                       max_length=self.context_length, return_overflowing_tokens=False,
                       return_length=False, return_tensors="pt")
-        truncated = self._count_truncated(texts, enc["attention_mask"])
-        if truncated:
-            self.num_truncated += truncated
-            log.warning("%d of %d texts were longer than %d tokens and were truncated",
-                        truncated, len(texts), self.context_length)
+        self.num_truncated += self._count_truncated(texts, enc["attention_mask"])
+        self.num_texts += len(texts)
         return {"input_ids": enc["input_ids"].long(), "attention_mask": enc["attention_mask"].long()}
 
     def _count_truncated(self, texts: list[str], mask: torch.Tensor) -> int:
@@ -66,3 +67,11 @@ def load_hf_tokenizer(location: str):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(location)
+
+
+def truncation_summary(truncated: int, total: int, context_length: int, what: str = "texts") -> str | None:
+    """One line for a job's end: how many of its ``total`` texts were cut at ``context_length`` tokens."""
+    if not truncated:
+        return None
+    return (f"{truncated} of {total} {what} ({100 * truncated / max(total, 1):.1f}%) were longer than "
+            f"{context_length} tokens and were truncated")

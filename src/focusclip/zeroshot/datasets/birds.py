@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from focusclip.data.cub import clean_cub_class, read_class_list, read_id_table
+from focusclip.errors import InputError
 from focusclip.zeroshot.datasets.common import (
     DatasetError,
     DatasetLayoutError,
@@ -51,7 +52,7 @@ def load_cub(root: str | os.PathLike, split: str = "test", crop: bool = False,
     classes = [class_names[c] for c in sorted(class_rows, key=int)]
     want = {"test": "0", "train": "1", "all": None}.get(split, "?")
     if want == "?":
-        raise ValueError(f"cub: split must be 'train', 'test' or 'all', got {split!r}")
+        raise InputError(f"cub: split must be 'train', 'test' or 'all', got {split!r}")
     if classes_file is not None:
         by_folder = {v[0]: cid for cid, v in class_rows.items()}
         try:
