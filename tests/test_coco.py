@@ -119,6 +119,10 @@ def test_cli_data_coco_writes_splits(tmp_path, capsys):
     recs = read_records(tmp_path / "out" / "train.jsonl")
     assert (tmp_path / "out" / recs[0]["image"]).is_file()
     assert main(["data", "validate", str(tmp_path / "out" / "val.jsonl")]) == 0
+    # a second run does not replace what is there unless asked to
+    assert main(["data", "coco", "--root", str(root), "--out", str(tmp_path / "out")]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert main(["data", "coco", "--root", str(root), "--out", str(tmp_path / "out"), "--overwrite"]) == 0
 
 
 def test_bad_coco_file_is_one_clear_error(tmp_path):

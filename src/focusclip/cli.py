@@ -446,12 +446,16 @@ def _add_data_coco(dsub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-captions", action="store_true", help="do not read captions_<split>2017.json")
     p.add_argument("--include-empty", action="store_true",
                    help="also write images without a kept person (their heatmap is then the whole image)")
+    p.add_argument("--overwrite", action="store_true", help="replace train.jsonl / val.jsonl already in OUT")
     p.set_defaults(func=_run_data_coco)
 
 
 def _run_data_coco(args: argparse.Namespace) -> int:
     from focusclip.data.coco import write_coco
+    from focusclip.io import check_dir_target, check_no_overwrite
 
+    check_dir_target("--out", args.out)
+    check_no_overwrite(_split_files_out(args.out, args.splits).values(), args.overwrite)
     written, counts = write_coco(args.root, args.out, args.splits, min_area=args.min_area,
                                  min_keypoints=args.min_keypoints, visibility=args.visibility,
                                  captions=not args.no_captions, include_empty=args.include_empty)
@@ -482,12 +486,19 @@ def _add_data_cub(dsub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the val share and the description phrasing")
     p.add_argument("--no-species", action="store_true", help="rule descriptions do not name the species")
     p.add_argument("--no-sizes", action="store_true", help="do not open images to record width/height")
+    p.add_argument("--overwrite", action="store_true", help="replace the .jsonl files and classes.json already in OUT")
     p.set_defaults(func=_run_data_cub)
 
 
 def _run_data_cub(args: argparse.Namespace) -> int:
-    from focusclip.data.cub import convert_cub, write_cub
+    from pathlib import Path
 
+    from focusclip.data.cub import convert_cub, write_cub
+    from focusclip.io import check_dir_target, check_no_overwrite
+
+    check_dir_target("--out", args.out)
+    names = ("train", "test") if args.split == "official" else ("train", "val", "unseen")
+    check_no_overwrite([*_split_files_out(args.out, names).values(), Path(args.out) / "classes.json"], args.overwrite)
     by_split, counts = convert_cub(args.root, args.split, text_c10=args.text_c10, seen_classes=args.seen_classes,
                                    unseen_classes=args.unseen_classes, val_fraction=args.val_fraction,
                                    seed=args.seed, relative_to=args.out, read_sizes=not args.no_sizes,
@@ -515,7 +526,9 @@ def _add_data_shards(dsub: argparse._SubParsersAction) -> None:
 
 def _run_data_shards(args: argparse.Namespace) -> int:
     from focusclip.data.shards import write_shards
+    from focusclip.io import check_dir_target
 
+    check_dir_target("--out", args.out)
     index, counts = write_shards(args.records, args.out, shard_size=args.shard_size, seed=args.seed,
                                  shuffle=not args.no_shuffle)
     print(counts.format(f"{args.records} -> {args.out}"))
@@ -572,7 +585,11 @@ def _run_data_detect(args: argparse.Namespace) -> int:
 
     from focusclip.detect import create_detector
     from focusclip.detect.run import detect_images, errors_path
+    from focusclip.io import check_file_target, check_not_inputs
 
+    check_file_target("--out", args.out)
+    check_not_inputs({"--out": args.out, "--out's errors": errors_path(args.out)},
+                     {f"IMAGE {i}": p for i, p in enumerate(args.images)})
     options = _detector_options(args.detector, args)
     detector = create_detector(args.detector, **options)
     try:
