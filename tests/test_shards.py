@@ -127,7 +127,7 @@ def test_epoch_sees_each_sample_once_and_resume_skips_exactly(world, tmp_path, t
     assert _epoch_batches(ds, 4, 2, epoch=1) != full  # a new order each epoch
 
 
-def test_random_access_probe_and_bad_samples(world, tmp_path, tiny_tf):
+def test_random_access_probe_reads_the_written_order(world, tmp_path, tiny_tf):
     write_shards(world, tmp_path / "s", shard_size=16, shuffle=False)
     ds = ShardDataset(tmp_path / "s", tiny_tf[1], captions="first")
     assert ds[17]["id"] == read_records(world)[17]["id"]
