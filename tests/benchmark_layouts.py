@@ -293,6 +293,7 @@ def write_ferplus(root: Path) -> Truth:
 
 # ------------------------------------------------------------------------------------------- CUB
 CUB_CLASSES = ["001.Black_footed_Albatross", "002.Laysan_Albatross", "017.Cardinal"]
+CUB_UNSEEN = ["002.Laysan_Albatross", "017.Cardinal"]
 
 
 def write_cub(root: Path) -> Truth:
@@ -313,11 +314,14 @@ def write_cub(root: Path) -> Truth:
             boxes.append(f"{n} {' '.join(str(float(v)) for v in box)}")
             if not is_train:
                 _add(truth, "cub200", LEVELS[c], cname.split(".", 1)[1].replace("_", " "))
+            if cname in CUB_UNSEEN:  # cub200-unseen: every image of the unseen classes
+                _add(truth, "cub200-unseen", LEVELS[c], cname.split(".", 1)[1].replace("_", " "))
     (base / "images.txt").write_text("\n".join(images) + "\n")
     (base / "classes.txt").write_text("\n".join(f"{i} {c}" for i, c in enumerate(CUB_CLASSES, 1)) + "\n")
     (base / "image_class_labels.txt").write_text("\n".join(labels) + "\n")
     (base / "train_test_split.txt").write_text("\n".join(split) + "\n")
     (base / "bounding_boxes.txt").write_text("\n".join(boxes) + "\n")
+    (base / "testclasses.txt").write_text("\n".join(CUB_UNSEEN) + "\n")  # a zero-shot split's unseen classes
     return truth
 
 

@@ -161,3 +161,21 @@ def test_synthetic_benchmark_smoke(bench):
     assert [r["workers"] for r in result["rows"]] == [1, 2]
     assert all(r["images"] == 6 + 12 for r in result["rows"])  # n plus max(12, n/5) held-out images
     assert result["identical_across_workers"] is True
+
+
+def test_shards_benchmark_smoke(bench, capsys):
+    report = bench("shards").main(["--n", "24", "--model", "focusclip-tiny", "--batch", "4", "--shard-size", "8",
+                                   "--workers", "0", "--repeats", "1"])
+    sources = {r["source"]: r for r in report["rows"]}
+    assert set(sources) == {"image folder (records)", "shards"}
+    assert all(_positive(r["images_per_s"]) and r["images"] == 20 for r in sources.values())
+    assert "shards / image folder" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_detect_benchmark_smoke(bench, capsys):
+    pytest.importorskip("mediapipe")
+    report = bench("detect").main(["--images", "4", "--workers"])
+    assert report["people_found"] == 4
+    assert all(_positive(r["per_s"]) for r in report["steps"].values())
+    assert "slowest offline step" in capsys.readouterr().out

@@ -40,6 +40,7 @@ PROMPT = {
     "fairface-age": lambda k: (f"a photo of a person who is {k.replace('-', ' to ')} years old"
                                if k[0].isdigit() else f"a photo of a person who is {k} years old"),
     "cub200": lambda k: f"a photo of a {k}, a type of bird.",
+    "cub200-unseen": lambda k: f"a photo of a {k}, a type of bird.",
     "synth-activity": lambda k: f"a photo of a person {k}", "synth-age": AGE.format,
     "synth-expression": lambda k: f"a photo of a person who is feeling {k}",
 }

@@ -92,6 +92,8 @@ def _add_heatmap(sub: argparse._SubParsersAction) -> None:
                      help="JSON: a record with 'people', a list of people {joints, visible}, "
                           "or a 16x2 / Px16x2 array ([-1, -1] = invisible), in the image's displayed pixels")
     src.add_argument("--boxes", metavar="FILE", help="JSON list of [x1, y1, x2, y2] boxes")
+    src.add_argument("--detect", nargs="?", const="mediapipe", choices=["mediapipe", "rtmo"], metavar="DETECTOR",
+                     help="find the people with a detector (mediapipe, the offline default, or rtmo)")
     p.add_argument("--mode", choices=["person", "parts"], default="person",
                    help="keypoint heatmap: one Gaussian per person or per body-part group")
     p.add_argument("--size", type=_positive_int, nargs=2, metavar=("H", "W"),
@@ -100,6 +102,7 @@ def _add_heatmap(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay, 0..1")
     p.add_argument("--out", required=True, help="overlay PNG to write")
     p.add_argument("--save-heatmap", metavar="PNG", help="also write the heatmap as an 8-bit grey PNG")
+    _add_detector_options(p)
     p.set_defaults(func=_run_heatmap)
 
 
@@ -114,14 +117,33 @@ def _run_heatmap(args: argparse.Namespace) -> int:
         if path:
             check_file_target(name, path)
     image = open_rgb(args.image)
-    overlay, heat = overlay_from_files(image, args.keypoints, args.boxes, args.mode, args.size,
-                                       args.min_sigma, args.alpha)
+    if args.detect:
+        with _make_detector(args.detect, args) as detector:
+            overlay, heat = _detected_overlay(image, args.image, detector, args.mode, args.size, args.min_sigma,
+                                              args.alpha)
+    else:
+        overlay, heat = overlay_from_files(image, args.keypoints, args.boxes, args.mode, args.size,
+                                           args.min_sigma, args.alpha)
     atomic_save(args.out, lambda f: overlay.save(f, format="PNG"))
     logger.info("overlay written to %s", args.out)
     if args.save_heatmap:
         atomic_save(args.save_heatmap, lambda f: heatmap_to_image(heat).save(f, format="PNG"))
         logger.info("heatmap (%dx%d) written to %s", heat.shape[1], heat.shape[0], args.save_heatmap)
     return 0
+
+
+def _detected_overlay(image, name: str, detector, mode: str = "person", size=None, min_sigma: float = 1.0,
+                      alpha: float = 0.5):
+    """``(overlay, heatmap)`` of the people a detector finds in ``image`` (an empty map when none)."""
+    from focusclip.detect import people_arrays
+    from focusclip.drawing import roi_overlay
+
+    people = detector.detect(image).people
+    if not people:
+        logger.warning("%s: no person found; the ROI heatmap is empty", name)
+    logger.info("%s: %d people, %d visible joints", name, len(people), sum(int(p.visible.sum()) for p in people))
+    joints, visible = people_arrays(people)
+    return roi_overlay(image, joints, visible, mode=mode, size=size, min_sigma=min_sigma, alpha=alpha)
 
 
 # ------------------------------------------------------------------------------------- describe
@@ -404,12 +426,198 @@ def _run_data_validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+# data coco
+def _add_data_coco(dsub: argparse._SubParsersAction) -> None:
+    p = dsub.add_parser("coco", help="COCO person keypoints + captions (as distributed) -> train/val records",
+                        description="Read ROOT/annotations/person_keypoints_{train,val}2017.json and "
+                        "captions_{train,val}2017.json with ROOT/{train,val}2017/ and write OUT/<split>.jsonl: one "
+                        "record per image with its people (COCO's 17 keypoints as MPII's 16 joints) and its captions. "
+                        "Crowd regions and small or sparsely labelled people are skipped and counted.")
+    p.add_argument("--root", required=True, help="the COCO folder (annotations/, train2017/, val2017/)")
+    p.add_argument("--out", required=True, help="output folder for train.jsonl / val.jsonl")
+    p.add_argument("--splits", nargs="+", default=["train", "val"], choices=["train", "val"],
+                   help="which splits to convert (default: train val)")
+    p.add_argument("--min-area", type=float, default=1024.0,
+                   help="skip people whose annotated area is below this many pixels (default 32x32)")
+    p.add_argument("--min-keypoints", type=int, default=1, help="skip people with fewer labelled keypoints (default 1)")
+    p.add_argument("--visibility", choices=["annotated", "strict"], default="annotated",
+                   help="'annotated': labelled keypoints count as visible, occluded ones are listed in 'occluded' "
+                        "(default); 'strict': only keypoints COCO marks visible (v=2)")
+    p.add_argument("--no-captions", action="store_true", help="do not read captions_<split>2017.json")
+    p.add_argument("--include-empty", action="store_true",
+                   help="also write images without a kept person (their heatmap is then the whole image)")
+    p.add_argument("--overwrite", action="store_true", help="replace train.jsonl / val.jsonl already in OUT")
+    p.set_defaults(func=_run_data_coco)
+
+
+def _run_data_coco(args: argparse.Namespace) -> int:
+    from focusclip.data.coco import write_coco
+    from focusclip.io import check_dir_target, check_no_overwrite
+
+    check_dir_target("--out", args.out)
+    check_no_overwrite(_split_files_out(args.out, args.splits).values(), args.overwrite)
+    written, counts = write_coco(args.root, args.out, args.splits, min_area=args.min_area,
+                                 min_keypoints=args.min_keypoints, visibility=args.visibility,
+                                 captions=not args.no_captions, include_empty=args.include_empty)
+    print(counts.format(f"COCO {args.root} -> {args.out}"))
+    for path in written.values():
+        print(f"wrote {path}")
+    return 0
+
+
+# data cub
+def _add_data_cub(dsub: argparse._SubParsersAction) -> None:
+    p = dsub.add_parser("cub", help="CUB-200-2011 -> bird training records (box, 15 parts, texts)",
+                        description="Write OUT/<split>.jsonl from the CUB-200-2011 release: the bird box and the 15 "
+                        "part locations (for the points / parts heatmaps), the species, and texts: the ten captions "
+                        "of Reed et al. 2016 (text_c10) when given, else a rule-based bird description. Splits: "
+                        "'official' (train_test_split.txt -> train.jsonl, test.jsonl) or 'zeroshot' (seen classes "
+                        "-> train.jsonl + val.jsonl, unseen classes -> unseen.jsonl).")
+    p.add_argument("--root", required=True, help="the CUB_200_2011 folder (or the folder above it)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--split", choices=["official", "zeroshot"], default="official",
+                   help="official: train_test_split.txt; zeroshot: seen classes for training, unseen for testing")
+    p.add_argument("--text-c10", metavar="DIR", help="Reed et al.'s text_c10 folder (<class>/<image>.txt)")
+    p.add_argument("--seen-classes", metavar="FILE",
+                   help="zeroshot: training classes, one folder name per line (default ROOT/trainvalclasses.txt)")
+    p.add_argument("--unseen-classes", metavar="FILE",
+                   help="zeroshot: test classes (default ROOT/testclasses.txt)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="zeroshot: share of seen images in val.jsonl")
+    p.add_argument("--seed", type=int, default=0, help="seed of the val share and the description phrasing")
+    p.add_argument("--no-species", action="store_true", help="rule descriptions do not name the species")
+    p.add_argument("--no-sizes", action="store_true", help="do not open images to record width/height")
+    p.add_argument("--overwrite", action="store_true", help="replace the .jsonl files and classes.json already in OUT")
+    p.set_defaults(func=_run_data_cub)
+
+
+def _run_data_cub(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from focusclip.data.cub import convert_cub, write_cub
+    from focusclip.io import check_dir_target, check_no_overwrite
+
+    check_dir_target("--out", args.out)
+    names = ("train", "test") if args.split == "official" else ("train", "val", "unseen")
+    check_no_overwrite([*_split_files_out(args.out, names).values(), Path(args.out) / "classes.json"], args.overwrite)
+    by_split, counts = convert_cub(args.root, args.split, text_c10=args.text_c10, seen_classes=args.seen_classes,
+                                   unseen_classes=args.unseen_classes, val_fraction=args.val_fraction,
+                                   seed=args.seed, relative_to=args.out, read_sizes=not args.no_sizes,
+                                   species=not args.no_species)
+    written = write_cub(by_split, args.out)
+    print(counts.format(f"CUB {args.root} ({args.split} split) -> {args.out}"))
+    for path in written.values():
+        print(f"wrote {path}")
+    return 0
+
+
+# data shards
+def _add_data_shards(dsub: argparse._SubParsersAction) -> None:
+    p = dsub.add_parser("shards", help="write a dataset as WebDataset tar shards (train with data.format=shards)",
+                        description="Cut RECORDS (a records JSONL or a custom CSV/JSONL) into OUT/shard-NNNNNN.tar "
+                        "files of --shard-size samples (image bytes, the record as JSON, its captions as text) and "
+                        "OUT/index.json. Rerunning the same command continues after the last finished shard.")
+    p.add_argument("records", help="dataset file (records .jsonl or custom .csv/.jsonl)")
+    p.add_argument("--out", required=True, help="output folder for the shards and index.json")
+    p.add_argument("--shard-size", type=int, default=1000, help="samples per shard (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the order records are written in (default 0)")
+    p.add_argument("--no-shuffle", action="store_true", help="keep the file's order (training still shuffles shards)")
+    p.set_defaults(func=_run_data_shards)
+
+
+def _run_data_shards(args: argparse.Namespace) -> int:
+    from focusclip.data.shards import write_shards
+    from focusclip.io import check_dir_target
+
+    check_dir_target("--out", args.out)
+    index, counts = write_shards(args.records, args.out, shard_size=args.shard_size, seed=args.seed,
+                                 shuffle=not args.no_shuffle)
+    print(counts.format(f"{args.records} -> {args.out}"))
+    return 0
+
+
+# data detect (and the detector options shared with `heatmap --detect` / `predict --detect`)
+def _add_detector_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("detector")
+    g.add_argument("--detector-weights", metavar="PATH|URL",
+                   help="rtmo: the RTMO .onnx (or its ONNX SDK .zip), by local path or URL (downloaded once)")
+    g.add_argument("--min-visibility", type=float, default=None,
+                   help="joints below this confidence are invisible (default: mediapipe 0.5, rtmo 0.3)")
+
+
+def _make_detector(name: str, args: argparse.Namespace):
+    from focusclip.detect import create_detector
+
+    return create_detector(name, **_detector_options(name, args))
+
+
+def _detector_options(name: str, args: argparse.Namespace) -> dict[str, object]:
+    from focusclip.errors import UsageError
+
+    options: dict[str, object] = {}
+    if name == "rtmo":
+        if not args.detector_weights:
+            raise UsageError("the rtmo detector needs --detector-weights PATH|URL (an RTMO .onnx or ONNX SDK .zip)")
+        options["weights"] = args.detector_weights
+    if args.min_visibility is not None:
+        options["min_keypoint_score" if name == "rtmo" else "min_visibility"] = args.min_visibility
+    return options
+
+
+def _add_data_detect(dsub: argparse._SubParsersAction) -> None:
+    p = dsub.add_parser("detect", help="records from photos without keypoints: detected people (MPII joints, boxes)",
+                        description="Find people in IMAGES (files or folders, searched recursively) and append one "
+                        "record per image to --out: MPII joints with visibility, person and face boxes. Rerunning "
+                        "skips images already there; unreadable images go to <out>.errors.jsonl and are retried "
+                        "next time. Then write texts with `focusclip describe`.")
+    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument("--out", required=True, help="records JSONL (appended to; rerun to resume)")
+    p.add_argument("--detector", choices=["mediapipe", "rtmo"], default="mediapipe",
+                   help="mediapipe: BlazePose, offline, one person per image (default); rtmo: multi-person, "
+                        "needs --detector-weights")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes, each with its own detector (default 1; 2 uses both cores of a 2-core machine)")
+    _add_detector_options(p)
+    p.set_defaults(func=_run_data_detect)
+
+
+def _run_data_detect(args: argparse.Namespace) -> int:
+    import functools
+
+    from focusclip.detect import create_detector
+    from focusclip.detect.run import detect_images, errors_path
+    from focusclip.io import check_file_target, check_not_inputs
+
+    check_file_target("--out", args.out)
+    check_not_inputs({"--out": args.out, "--out's errors": errors_path(args.out)},
+                     {f"IMAGE {i}": p for i, p in enumerate(args.images)})
+    options = _detector_options(args.detector, args)
+    detector = create_detector(args.detector, **options)
+    try:
+        counts = detect_images(args.images, args.out, detector, workers=args.workers,
+                               factory=functools.partial(create_detector, args.detector, **options))
+    except KeyboardInterrupt:
+        print(f"interrupted; finished images are in {args.out}; rerun the same command to resume", file=sys.stderr)
+        return 130
+    finally:
+        detector.close()
+    print(counts.format(f"{args.detector} -> {args.out}"))
+    if counts.skipped:
+        print(f"{sum(counts.skipped.values())} images failed (listed in {errors_path(args.out)}); rerun the same "
+              "command to retry them", file=sys.stderr)
+        return 1
+    return 0
+
+
 # data (the verb): add sibling commands (`data mpii`, `data validate`, ...) to this list.
 _DATA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_data_synth,
     _add_data_mpii,
     _add_data_release,
     _add_data_validate,
+    _add_data_coco,
+    _add_data_cub,
+    _add_data_shards,
+    _add_data_detect,
 ]
 
 
@@ -613,9 +821,12 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keypoints", action="append", default=None,
                    help="keypoints JSON per image (in order; see `focusclip heatmap`): also draw the ROI overlay")
     p.add_argument("--boxes", action="append", default=None, help="boxes JSON per image: also draw the ROI overlay")
+    p.add_argument("--detect", nargs="?", const="mediapipe", choices=["mediapipe", "rtmo"], metavar="DETECTOR",
+                   help="find the people with a detector (default mediapipe) and draw the ROI overlay")
     p.add_argument("--overlay-dir", default=".", help="where overlays go (<image stem>_roi.png)")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="images per forward pass (default 32)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    _add_detector_options(p)
     p.set_defaults(func=_run_predict)
 
 
@@ -636,8 +847,25 @@ def _run_predict(args: argparse.Namespace) -> int:
     for kind, files in overlays.items():
         for r, image, spec in zip(results, args.images, files):
             r["overlay"] = str(_write_overlay(image, spec, kind, args.overlay_dir, args.images))
+    if args.detect:
+        with _make_detector(args.detect, args) as detector:
+            for r, image in zip(results, args.images):
+                r["overlay"] = str(_write_detected_overlay(image, detector, args.overlay_dir, args.images))
     print(json.dumps(results, indent=2) if args.json else format_predictions(results))
     return 0
+
+
+def _write_detected_overlay(image: str, detector, out_dir: str, inputs: list[str]):
+    from pathlib import Path
+
+    from focusclip.images import open_rgb
+    from focusclip.io import atomic_save, check_not_inputs
+
+    out = Path(out_dir) / f"{Path(image).stem}_roi.png"
+    check_not_inputs({"overlay": out}, {f"IMAGE {i}": p for i, p in enumerate(inputs)})
+    overlay, _ = _detected_overlay(open_rgb(image), image, detector)
+    atomic_save(out, lambda f: overlay.save(f, format="PNG"))
+    return out
 
 
 def _per_image(files: list[str], images: list[str], kind: str) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 _VOWELS = "aeiouAEIOU"
 
 _ONES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
@@ -33,3 +35,9 @@ def join_words(items: list[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def pick_variant(options: list[str] | tuple[str, ...], key: str) -> str:
+    """One of ``options``, chosen deterministically from ``key`` (the same key always gets the same one)."""
+    h = int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "big")
+    return options[h % len(options)]

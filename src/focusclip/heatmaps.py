@@ -49,7 +49,7 @@ from focusclip.data.records import (
     resolve_image,
 )
 from focusclip.errors import UsageError
-from focusclip.skeleton import MPII_PART_GROUPS, NUM_JOINTS, visible_mask
+from focusclip.skeleton import MPII_PART_GROUPS, NUM_JOINTS, POINT_LAYOUTS, visible_mask
 
 logger = logging.getLogger(__name__)
 
@@ -233,9 +233,18 @@ def boxes_heatmap(boxes: Any, size: Sequence[int], src_size: Sequence[int] | Non
 
 
 # ------------------------------------------------------------------------------ record sources
+def _layout_parts(record: Mapping[str, Any]) -> bool:
+    """``parts`` of a record without people's joints come from its points when they follow a named layout
+    (``points_layout``, e.g. CUB's 15 bird parts: :data:`focusclip.skeleton.POINT_LAYOUTS`)."""
+    return record.get("points_layout") in POINT_LAYOUTS and not len(record_keypoints(record)[0])
+
+
 def subject_points(record: Mapping[str, Any], source: str) -> tuple[np.ndarray, np.ndarray]:
     """The point sets (S, K, 2) and visibility (S, K) a rendered ``source`` draws from a record: people's
-    joints (person / parts), box corners (boxes, as (B, 2, 2)) or the free point sets (points)."""
+    joints (person / parts; parts of a bird record: its layout's points), box corners (boxes, as
+    (B, 2, 2)) or the free point sets (points)."""
+    if source == "parts" and _layout_parts(record):
+        source = "points"
     if source in ("person", "parts"):
         return record_keypoints(record)
     if source == "boxes":
@@ -250,10 +259,21 @@ def subject_points(record: Mapping[str, Any], source: str) -> tuple[np.ndarray, 
     raise UsageError(f"subject_points: source must be one of {RENDERED_SOURCES}, got {source!r}")
 
 
+def subject_groups(record: Mapping[str, Any], source: str) -> Mapping[str, Sequence[int]] | None:
+    """The point groups a rendered ``source`` draws one Gaussian each for: MPII's body parts for people's
+    ``parts``, the layout's groups for a bird record's ``parts``, else None (one Gaussian per set)."""
+    if source != "parts":
+        return None
+    return POINT_LAYOUTS[record["points_layout"]][1] if _layout_parts(record) else MPII_PART_GROUPS
+
+
 def render_subject(source: str, points: np.ndarray, visible: np.ndarray, size: Sequence[int],
-                   src_size: Sequence[int] | None = None, min_sigma: float = DEFAULT_MIN_SIGMA) -> np.ndarray:
-    """Render :func:`subject_points` output (possibly moved by a transform) for a rendered source."""
-    groups = MPII_PART_GROUPS if source == "parts" else None
+                   src_size: Sequence[int] | None = None, min_sigma: float = DEFAULT_MIN_SIGMA,
+                   groups: Mapping[str, Sequence[int]] | None = None) -> np.ndarray:
+    """Render :func:`subject_points` output (possibly moved by a transform) for a rendered source;
+    ``groups`` from :func:`subject_groups` (default: MPII's body parts for ``parts``)."""
+    if groups is None and source == "parts":
+        groups = MPII_PART_GROUPS
     return render_sets(points, visible, size, groups, src_size, min_sigma)
 
 
@@ -301,7 +321,8 @@ def record_heatmap(record: Mapping[str, Any], size: Sequence[int], source: str =
             raise RecordError(f"record {record_id(record)}: no 'width'/'height' to scale its coordinates from; "
                               "pass src_size=(H0, W0)")
         src_size = (record["height"], record["width"])
-    return render_subject(source, *subject_points(record, source), size, src_size, min_sigma)
+    return render_subject(source, *subject_points(record, source), size, src_size, min_sigma,
+                          subject_groups(record, source))
 
 
 def _heatmap_file(record: Mapping[str, Any], size: tuple[int, int], root: str | os.PathLike | None) -> np.ndarray:

@@ -83,6 +83,108 @@ CUB_PARTS: tuple[str, ...] = (
     "nape", "right eye", "right leg", "right wing", "tail", "throat",
 )  # fmt: skip
 
+#: CUB parts grouped for the ``parts`` heatmap of a bird (indices into :data:`CUB_PARTS`).
+CUB_PART_GROUPS: Mapping[str, tuple[int, ...]] = MappingProxyType({
+    "head": (1, 4, 5, 6, 9, 10, 14),   # beak, crown, forehead, eyes, nape, throat
+    "body": (0, 2, 3),                 # back, belly, breast
+    "left_wing": (8, 0),               # left wing with the back it joins
+    "right_wing": (12, 0),
+    "tail": (13, 0),
+    "legs": (7, 11, 2),                # legs with the belly above them
+})
+
+#: Named point layouts a record's free ``points`` may follow (``points_layout``): their part names and the
+#: groups of the ``parts`` heatmap.
+POINT_LAYOUTS: Mapping[str, tuple[tuple[str, ...], Mapping[str, tuple[int, ...]]]] = MappingProxyType({
+    "cub": (CUB_PARTS, CUB_PART_GROUPS),
+})
+
+# ------------------------------------------------------------------------ COCO and BlazePose -> MPII
+#: COCO's 17 person keypoints, in the order of ``person_keypoints_*.json`` (the person's own left/right).
+COCO_KEYPOINTS: tuple[str, ...] = (
+    "nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow",
+    "l_wrist", "r_wrist", "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle",
+)  # fmt: skip
+NUM_COCO_KEYPOINTS = len(COCO_KEYPOINTS)
+
+#: MPII joints that are COCO keypoints (MPII id -> COCO index); the other four are derived (see
+#: :func:`coco_to_mpii`).
+COCO_TO_MPII_DIRECT: Mapping[int, int] = MappingProxyType({
+    R_ANKLE: 16, R_KNEE: 14, R_HIP: 12, L_HIP: 11, L_KNEE: 13, L_ANKLE: 15,
+    R_WRIST: 10, R_ELBOW: 8, R_SHOULDER: 6, L_SHOULDER: 5, L_ELBOW: 7, L_WRIST: 9,
+})
+
+#: Where the neck and head joints sit on the line from the thorax (shoulder midpoint, t) through the head
+#: anchor (ear midpoint, else the one ear, else the nose, h): ``t + f * (h - t)``. The ears sit about at
+#: the middle of the head; MPII's upper neck is at the base of the head (about half way from the
+#: shoulders up to the ears) and its head top as far above the ears as the upper neck is below them.
+UPPER_NECK_FRACTION = 0.5
+HEAD_TOP_FRACTION = 1.5
+
+#: BlazePose's 33 landmarks (MediaPipe Pose), in its output order.
+BLAZEPOSE_LANDMARKS: tuple[str, ...] = (
+    "nose", "l_eye_inner", "l_eye", "l_eye_outer", "r_eye_inner", "r_eye", "r_eye_outer", "l_ear", "r_ear",
+    "mouth_left", "mouth_right", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow", "l_wrist", "r_wrist",
+    "l_pinky", "r_pinky", "l_index", "r_index", "l_thumb", "r_thumb", "l_hip", "r_hip", "l_knee", "r_knee",
+    "l_ankle", "r_ankle", "l_heel", "r_heel", "l_foot_index", "r_foot_index",
+)  # fmt: skip
+
+#: BlazePose landmark index of each COCO keypoint (BlazePose is a superset of COCO's 17).
+BLAZEPOSE_TO_COCO: tuple[int, ...] = tuple(BLAZEPOSE_LANDMARKS.index(k) for k in COCO_KEYPOINTS)
+
+
+def coco_to_mpii(points: Any, visible: Any) -> tuple[np.ndarray, np.ndarray]:
+    """17 COCO keypoints ``(17, 2)`` with visibility flags ``(17,)`` -> MPII joints ``(16, 2)`` and
+    visibility ``(16,)`` (float flags in [0, 1]; 0 = invisible, stored as ``[-1, -1]``).
+
+    The twelve limb joints are copied (:data:`COCO_TO_MPII_DIRECT`); pelvis is the midpoint of the hips and
+    thorax that of the shoulders (visible when both ends are); upper neck and head top lie on the line
+    from the thorax through the head anchor (the ears' midpoint, else the one visible ear, else the nose)
+    at :data:`UPPER_NECK_FRACTION` and :data:`HEAD_TOP_FRACTION`. A derived joint's flag is the smallest
+    flag of the points it comes from. ``visible`` is any per-point score: COCO's 0/1/2 (pass ``v > 0`` or
+    ``v == 2``), a detector's confidence thresholded by the caller, and so on; the project's rule
+    (:func:`visible_mask`) is applied to the COCO points first.
+    """
+    pts = np.asarray(points, dtype=np.float64).reshape(NUM_COCO_KEYPOINTS, 2)
+    flags = np.asarray(visible, dtype=np.float64).reshape(NUM_COCO_KEYPOINTS)
+    flags = np.where(visible_mask(pts, flags), np.clip(flags, 0.0, 1.0), 0.0)
+    joints = np.full((NUM_JOINTS, 2), -1.0)
+    vis = np.zeros(NUM_JOINTS)
+    for mpii, coco in COCO_TO_MPII_DIRECT.items():
+        joints[mpii], vis[mpii] = pts[coco], flags[coco]
+
+    def mid(a: int, b: int) -> tuple[np.ndarray, float]:
+        return (pts[a] + pts[b]) / 2, min(flags[a], flags[b])
+
+    (joints[PELVIS], vis[PELVIS]), (joints[THORAX], vis[THORAX]) = mid(11, 12), mid(5, 6)
+    anchor, anchor_flag = _head_anchor(pts, flags)
+    if anchor is not None and vis[THORAX] > 0:
+        t = joints[THORAX]
+        for joint, f in ((UPPER_NECK, UPPER_NECK_FRACTION), (HEAD_TOP, HEAD_TOP_FRACTION)):
+            joints[joint], vis[joint] = t + f * (anchor - t), min(vis[THORAX], anchor_flag)
+    joints[vis <= 0] = NOT_ANNOTATED
+    vis[vis <= 0] = 0.0
+    return joints, vis
+
+
+def _head_anchor(pts: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray | None, float]:
+    """The ears' midpoint, else the one visible ear, else the nose (COCO indices 3, 4 and 0)."""
+    ears = [i for i in (3, 4) if flags[i] > 0]
+    if ears:
+        return pts[ears].mean(axis=0), float(min(flags[ears]))
+    if flags[0] > 0:
+        return pts[0], float(flags[0])
+    return None, 0.0
+
+
+def blazepose_to_coco(landmarks: Any, visibility: Any) -> tuple[np.ndarray, np.ndarray]:
+    """BlazePose's 33 landmarks ``(33, 2)`` and visibility scores ``(33,)`` -> the 17 COCO keypoints."""
+    lm = np.asarray(landmarks, dtype=np.float64).reshape(len(BLAZEPOSE_LANDMARKS), 2)
+    sc = np.asarray(visibility, dtype=np.float64).reshape(len(BLAZEPOSE_LANDMARKS))
+    idx = list(BLAZEPOSE_TO_COCO)
+    return lm[idx], sc[idx]
+
+
 # -------------------------------------------------------------------------------------- visibility
 NOT_ANNOTATED = (-1.0, -1.0)  #: the coordinates of a joint that was not annotated
 

@@ -30,7 +30,7 @@ from torch.utils.data import Dataset
 
 from focusclip.data.records import Record, RecordError, record_id, resolve_image
 from focusclip.errors import InputError, MissingInput, UsageError
-from focusclip.heatmaps import HEATMAP_SOURCES, render_subject, resolve_source, subject_points
+from focusclip.heatmaps import HEATMAP_SOURCES, render_subject, resolve_source, subject_groups, subject_points
 from focusclip.images import open_image_reduced
 
 logger = logging.getLogger(__name__)
@@ -121,7 +121,16 @@ class FocusDataset(Dataset):
         path = resolve_image(record, self.root)
         where = f"record {index} ({rid}), image {path}"
         text = self._text(record, index, where)
-        image, factor = _open_image(path, "RGB", where, self._draft_size())
+        image, factor = _open_image(path, "RGB", where, self.draft_size())
+        return self.build_sample(record, index, image, factor, where, text)
+
+    def build_sample(self, record: Record, index: int, image: Any, factor: tuple[float, float], where: str,
+                     text: str | list[str] | None = None) -> dict[str, Any]:
+        """The sample of ``record`` from its decoded ``image`` (``factor``: file -> decoded pixels): its
+        caption for this epoch, the transformed image and the heatmap rendered after the transform. Also
+        used by the shard reader (:mod:`focusclip.data.shards`), whose images come from tar members."""
+        if text is None:
+            text = self._text(record, index, where)
         try:
             sample = self._transform(record, image, factor, where)
         except SampleError:
@@ -129,7 +138,7 @@ class FocusDataset(Dataset):
         except (ValueError, OSError) as e:
             raise SampleError(f"{where}: {e}") from e
         sample["text"] = text
-        sample["id"] = rid
+        sample["id"] = record_id(record)
         return sample
 
     def caption_index(self, index: int, n_captions: int) -> int:
@@ -148,7 +157,7 @@ class FocusDataset(Dataset):
             return captions[0]
         return captions[self.caption_index(index, len(captions))]
 
-    def _draft_size(self) -> tuple[int, int] | None:
+    def draft_size(self) -> tuple[int, int] | None:
         """Decode JPEGs at a reduced scale (still >= the output size) unless random crops may zoom in."""
         tf = self.transform
         if not self.draft or (getattr(tf, "train", False) and min(getattr(tf, "scale", (1.0, 1.0))) < 1.0):
@@ -176,7 +185,7 @@ class FocusDataset(Dataset):
             return {"image": tf(image), "heatmap": torch.zeros(1, *size)}
         out = tf.apply(image, keypoints=points.reshape(-1, 2) * factor)
         moved = np.asarray(out["keypoints"], dtype=np.float64).reshape(points.shape)
-        hm = render_subject(source, moved, visible, size)
+        hm = render_subject(source, moved, visible, size, groups=subject_groups(record, source))
         return {"image": out["image"], "heatmap": torch.from_numpy(np.ascontiguousarray(hm))[None].float()}
 
     # ---------------------------------------------------------------------------- bad samples

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from focusclip.data.records import Record
+from focusclip.data.records import Record, relative_image_path
 from focusclip.errors import InputError, MissingInput
 from focusclip.io import read_json
 from focusclip.progress import track
@@ -190,10 +190,7 @@ def load_mpii_annotations(mat_path: str | os.PathLike) -> Any:
 
 
 def _image_path(name: str, images_dir: str | os.PathLike, relative_to: str | os.PathLike | None) -> str:
-    path = Path(images_dir) / name
-    if path.is_absolute() or relative_to is None:
-        return path.as_posix()
-    return Path(os.path.relpath(path, relative_to)).as_posix()
+    return relative_image_path(Path(images_dir) / name, relative_to)
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:

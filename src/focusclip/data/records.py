@@ -178,6 +178,15 @@ def write_records(path: str | os.PathLike, records: Iterable[Record]) -> int:
     return n
 
 
+def relative_image_path(path: str | os.PathLike, relative_to: str | os.PathLike | None) -> str:
+    """An image path as a record stores it: relative to ``relative_to`` (the folder of the JSONL file the
+    record goes to) when both are relative or ``relative_to`` is given, else as given (POSIX slashes)."""
+    path = Path(path)
+    if relative_to is None or path.is_absolute():
+        return path.as_posix()
+    return Path(os.path.relpath(path, relative_to)).as_posix()
+
+
 def resolve_image(record: Record, root: str | os.PathLike) -> Path:
     """The image path of a record, resolved against ``root`` (usually the JSONL file's folder)."""
     p = Path(record["image"])

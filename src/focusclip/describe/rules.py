@@ -17,7 +17,6 @@ person's own sides (MPII convention); "left" and "right" of the frame are the im
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,7 @@ import numpy as np
 
 from focusclip.data.records import Record, record_id
 from focusclip.describe.backend import Outcome
-from focusclip.english import article, count_in_words, join_words
+from focusclip.english import article, count_in_words, join_words, pick_variant
 from focusclip.skeleton import (
     ARMS,
     HEAD_TOP,
@@ -141,10 +140,6 @@ class _Skeleton:
 
 
 # ------------------------------------------------------------------------------------- phrasing
-def _pick(options: list[str] | tuple[str, ...], key: str) -> str:
-    """One of ``options``, chosen deterministically from ``key``."""
-    h = int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "big")
-    return options[h % len(options)]
 
 
 def activity_phrase(activity: dict[str, Any] | None) -> str | None:
@@ -214,7 +209,7 @@ class _Phraser:
         self.prefix = f"{seed}|{rid}|"
 
     def pick(self, options: tuple[str, ...] | list[str], slot: str) -> str:
-        return _pick(options, self.prefix + slot)
+        return pick_variant(options, self.prefix + slot)
 
     # ---------------------------------------------------------------------------- limbs
     def leg(self, sk: _Skeleton, side: str, post: str | None, slot: str) -> str | None:
@@ -494,7 +489,13 @@ def _cap(s: str) -> str:
 
 
 def describe_record(record: Record, seed: int = 0, attributes: bool = True) -> str:
-    """A deterministic pose description of ``record`` in the LLM template (see the module docstring)."""
+    """A deterministic pose description of ``record`` in the LLM template (see the module docstring).
+    A bird record (CUB parts, no people) is described by :func:`focusclip.describe.birds.describe_bird`,
+    which names the species when ``attributes``."""
+    from focusclip.describe.birds import describe_bird, is_bird_record
+
+    if is_bird_record(record):
+        return describe_bird(record, seed=seed, species=attributes)
     people = [p for p in (record.get("people") or []) if isinstance(p, dict)]
     skeletons = [_Skeleton.from_person(p) for p in people]
     ph = _Phraser(seed, record_id(record))

@@ -59,9 +59,9 @@ def load_yaml(text: str) -> Any:
 
 @dataclass
 class DataConfig:
-    format: str = "records"               #: "records" (JSONL records) or "fake" (generated tensors, smoke tests)
-    train: str | None = None              #: records JSONL for training (paths relative to the current dir)
-    val: str | None = None                #: records JSONL for the validation loss
+    format: str = "records"               #: "records" (JSONL records), "shards" (focusclip data shards) or "fake"
+    train: str | None = None              #: records JSONL (or shard folder) for training (relative to the current dir)
+    val: str | None = None                #: records JSONL (or shard folder) for the validation loss
     root: str | None = None               #: image root (default: each JSONL file's folder)
     heatmap: str = "person"               #: person | parts | boxes | points | file | auto | none
     captions: str = "random"              #: random (one drawn per epoch) | first
@@ -73,6 +73,7 @@ class DataConfig:
     limit: int | None = None              #: use only the first N training records
     fake_size: int = 64                   #: format=fake: number of samples
     fake_classes: int = 4                 #: format=fake: number of distinct image/text pairs patterns
+    shuffle_buffer: int = 256             #: format=shards: samples in each worker's shuffle buffer
 
 
 @dataclass
@@ -162,7 +163,7 @@ class TrainConfig:
 
         checks = [
             ("precision", self.precision in PRECISIONS, f"one of {PRECISIONS}"),
-            ("data.format", self.data.format in ("records", "fake"), "records or fake"),
+            ("data.format", self.data.format in ("records", "shards", "fake"), "records, shards or fake"),
             ("data.captions", self.data.captions in ("random", "first"),
              "random or first (training needs one text per image)"),
             ("data.heatmap", self.data.heatmap in HEATMAP_SOURCES, f"one of {HEATMAP_SOURCES}"),
@@ -202,6 +203,8 @@ class TrainConfig:
                 raise ConfigError(f"config {key}: expected {expected}, got {_get(self, key)!r}")
         if self.data.format == "records" and not self.data.train:
             raise ConfigError("config data.train: a records JSONL is required (or data.format=fake)")
+        if self.data.format == "shards" and not self.data.train:
+            raise ConfigError("config data.train: a shard folder (focusclip data shards) is required with data.format=shards")
         if self.batch_size % self.accum_steps:
             raise ConfigError(f"config batch_size={self.batch_size} is not divisible by accum_steps={self.accum_steps}")
         return self

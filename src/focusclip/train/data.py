@@ -1,5 +1,5 @@
-"""Training and validation data: records through :class:`focusclip.data.dataset.FocusDataset`, or
-``kind: fake`` samples (deterministic tensors, for smoke tests and throughput checks, like open_clip's
+"""Training and validation data: records through :class:`focusclip.data.dataset.FocusDataset`, WebDataset
+shards through :class:`focusclip.data.shards.ShardDataset` (``format: shards``), or ``format: fake`` samples (deterministic tensors, for smoke tests and throughput checks, like open_clip's
 synthetic data type), and loaders whose order is a pure function of ``(seed, epoch)``.
 """
 
@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from focusclip.data.records import Record, RecordError, record_id, record_split
 from focusclip.errors import InputError
-from focusclip.train.config import DataConfig
+from focusclip.train.config import ConfigError, DataConfig
 from focusclip.train.distributed import DistInfo, ResumableDistributedSampler
 
 logger = logging.getLogger(__name__)
@@ -86,6 +86,9 @@ def build_dataset(cfg: DataConfig, split: str, transform: Any, image_size: int, 
     if cfg.format == "fake":
         n = cfg.fake_size if split == "train" else max(cfg.fake_size // 4, 1)
         return FakePairs(n, image_size, cfg.fake_classes, seed=seed if split == "train" else seed + 1)
+    if cfg.format == "shards":
+        path = cfg.train if split == "train" else cfg.val
+        return _shard_dataset(cfg, split, path, transform, seed) if path else None
     from focusclip.data.dataset import FocusDataset
     from focusclip.data.sources import read_dataset_file
 
@@ -109,8 +112,33 @@ def build_dataset(cfg: DataConfig, split: str, transform: Any, image_size: int, 
     return ds
 
 
+def _shard_dataset(cfg: DataConfig, split: str, path: str, transform: Any, seed: int) -> Dataset:
+    from focusclip.data.shards import ShardDataset
+
+    if cfg.limit:
+        raise ConfigError("config data.limit is not supported with data.format=shards (write fewer shards instead)")
+    ds = ShardDataset(path, transform, heatmap=cfg.heatmap, captions=cfg.captions if split == "train" else "first",
+                      on_error=cfg.on_error, seed=seed, shuffle_buffer=cfg.shuffle_buffer)
+    if len(ds) == 0:
+        raise InputError(f"{path}: no samples in the shards")
+    logger.info("%s: %d samples in %d shards from %s", split, len(ds), len(ds.shard_samples), path)
+    return ds
+
+
 def build_loader(dataset: Dataset, per_rank_batch: int, info: DistInfo, seed: int, shuffle: bool,
-                 collate: Any, num_workers: int, drop_last: bool) -> tuple[DataLoader, ResumableDistributedSampler]:
+                 collate: Any, num_workers: int, drop_last: bool) -> tuple[DataLoader, Any]:
+    """The loader and its sampler: a :class:`ResumableDistributedSampler` for map-style datasets, a
+    :class:`focusclip.data.shards.ShardPlan` (same interface) for shards."""
+    from focusclip.data.shards import ShardDataset, ShardPlan
+
+    if isinstance(dataset, ShardDataset):
+        plan = ShardPlan(dataset.shard_samples, per_rank_batch, info.world_size, info.rank, shuffle=shuffle,
+                         seed=seed, drop_last=drop_last)
+        dataset.plan = plan
+        loader = DataLoader(dataset, batch_size=per_rank_batch, collate_fn=collate, num_workers=num_workers,
+                            pin_memory=info.device.type == "cuda", generator=torch.Generator(),
+                            persistent_workers=False)
+        return loader, plan
     sampler = ResumableDistributedSampler(dataset, batch_size=per_rank_batch, num_replicas=info.world_size,
                                           rank=info.rank, shuffle=shuffle, seed=seed, drop_last=drop_last)
     loader = DataLoader(dataset, batch_size=per_rank_batch, sampler=sampler, collate_fn=collate,

@@ -1,0 +1,57 @@
+"""Finding people in photos that have no keypoint file: MPII joints, person and face boxes per person.
+
+``create_detector(name, **options)`` builds one of :data:`DETECTORS`:
+
+* ``mediapipe`` (offline default, ``pip install 'focusclip[detect]'``): MediaPipe's BlazePose through its
+  classic ``solutions.pose`` API and its face detector, whose models ship inside the mediapipe wheel.
+  BlazePose finds **one person per image**; every record says so (``detection.max_people``) and the
+  number of faces found is recorded and counted, so multi-person photos can be told apart.
+* ``rtmo`` (needs its ONNX weights, by URL or local path, and ``onnxruntime``): RTMO, a one-stage
+  multi-person pose model (COCO's 17 keypoints), as used by rtmlib.
+
+Both give :class:`~focusclip.detect.base.Person` objects in MPII joint order
+(:func:`focusclip.skeleton.coco_to_mpii`); :mod:`focusclip.detect.run` turns folders of photos into
+records, resumably.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import MappingProxyType
+from typing import Any
+
+from focusclip.detect.base import (
+    Detection,
+    Detector,
+    DetectorUnavailable,
+    Person,
+    people_arrays,
+    person_record,
+)
+from focusclip.errors import UsageError
+
+
+def _mediapipe(**options: Any) -> Detector:
+    from focusclip.detect.mediapipe_pose import MediaPipeDetector
+
+    return MediaPipeDetector(**options)
+
+
+def _rtmo(**options: Any) -> Detector:
+    from focusclip.detect.rtmo import RTMODetector
+
+    return RTMODetector(**options)
+
+
+#: name -> factory taking the detector's keyword options
+DETECTORS: MappingProxyType[str, Callable[..., Detector]] = MappingProxyType({"mediapipe": _mediapipe, "rtmo": _rtmo})
+
+
+def create_detector(name: str = "mediapipe", **options: Any) -> Detector:
+    """A detector by name (:data:`DETECTORS`); options go to its constructor."""
+    if name not in DETECTORS:
+        raise UsageError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}")
+    return DETECTORS[name](**options)
+
+
+__all__ = ["DETECTORS", "Detection", "Detector", "DetectorUnavailable", "Person", "create_detector", "people_arrays", "person_record"]

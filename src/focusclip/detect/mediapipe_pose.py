@@ -1,0 +1,100 @@
+"""MediaPipe BlazePose (classic ``solutions.pose``) + MediaPipe face detection, fully offline.
+
+The models run from the files inside the mediapipe wheel: ``pose_detection.tflite`` and
+``pose_landmark_full.tflite`` (``model_complexity=1``; the lite and heavy landmark models are not in the
+wheel and would be downloaded, so they are never asked for) and ``face_detection_full_range_sparse.tflite``
+(``model_selection=1``, faces up to about 5 m away). The 0.10 wheels from 0.10.13 to 0.10.21 ship them
+(0.10.15 and later pin numpy < 2); 0.10.30 and later, like the 1.x wheels, ship none: hence the bounds of
+the ``detect`` extra (see docs/detect.md).
+
+BlazePose finds one person per image (the most prominent). Its 33 landmarks give COCO's 17 keypoints
+(:data:`focusclip.skeleton.BLAZEPOSE_TO_COCO`) and so MPII's 16 joints; a landmark's ``visibility`` score
+is its joint's score, and joints below ``min_visibility`` are invisible.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from focusclip.detect.base import Detection, DetectorUnavailable, match_faces, person_from_coco
+from focusclip.skeleton import BLAZEPOSE_LANDMARKS, blazepose_to_coco
+
+logger = logging.getLogger(__name__)
+
+INSTALL_HINT = "pip install 'focusclip[detect]' (mediapipe 0.10.13-0.10.14, whose wheels ship the models)"
+
+
+def import_mediapipe() -> Any:
+    """``mediapipe`` with its classic solutions, or one clear error saying what to install."""
+    try:
+        import mediapipe as mp
+    except ImportError as e:
+        raise DetectorUnavailable(f"the mediapipe detector needs mediapipe: {INSTALL_HINT} ({e})") from None
+    solutions = getattr(mp, "solutions", None)
+    if solutions is None or not hasattr(solutions, "pose"):
+        raise DetectorUnavailable(f"mediapipe {getattr(mp, '__version__', '?')} has no classic solutions.pose API (the 1.x "
+                          f"and >= 0.10.30 wheels dropped it and its models): {INSTALL_HINT}")
+    return mp
+
+
+class MediaPipeDetector:
+    """BlazePose + face detection on PIL RGB images (module docstring). Close it (or use ``with``)."""
+
+    name = "mediapipe"
+    max_people = 1
+
+    def __init__(self, min_visibility: float = 0.5, min_detection_confidence: float = 0.5,
+                 min_face_confidence: float = 0.5, faces: bool = True):
+        mp = import_mediapipe()
+        self.version = mp.__version__
+        self.min_visibility = float(min_visibility)
+        self.settings = {"min_visibility": min_visibility, "min_detection_confidence": min_detection_confidence,
+                         "min_face_confidence": min_face_confidence, "model_complexity": 1, "face_model": 1}
+        self._pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=False,
+                                            min_detection_confidence=min_detection_confidence)
+        self._faces = mp.solutions.face_detection.FaceDetection(
+            model_selection=1, min_detection_confidence=min_face_confidence) if faces else None
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "model": "blazepose-full", "mediapipe": self.version,
+                "max_people": self.max_people, **self.settings}
+
+    def detect(self, image: Any) -> Detection:
+        rgb = np.ascontiguousarray(np.asarray(image.convert("RGB")))
+        h, w = rgb.shape[:2]
+        faces = self._face_boxes(rgb, w, h)
+        result = self._pose.process(rgb)
+        people = []
+        if result.pose_landmarks is not None:
+            lm = result.pose_landmarks.landmark
+            if len(lm) != len(BLAZEPOSE_LANDMARKS):
+                raise RuntimeError(f"BlazePose returned {len(lm)} landmarks, expected {len(BLAZEPOSE_LANDMARKS)}")
+            xy = np.array([[p.x * w, p.y * h] for p in lm])
+            vis = np.array([p.visibility for p in lm])
+            points, scores = blazepose_to_coco(xy, vis)  # box: around the visible joints and the head top
+            people.append(person_from_coco(points, scores, self.min_visibility, float(np.mean(vis))))
+        match_faces(people, faces)
+        return Detection(people=people, faces=faces)
+
+    def _face_boxes(self, rgb: np.ndarray, w: int, h: int) -> list[tuple[float, float, float, float]]:
+        if self._faces is None:
+            return []
+        out = []
+        for d in self._faces.process(rgb).detections or []:
+            b = d.location_data.relative_bounding_box
+            out.append((b.xmin * w, b.ymin * h, (b.xmin + b.width) * w, (b.ymin + b.height) * h))
+        return out
+
+    def close(self) -> None:
+        self._pose.close()
+        if self._faces is not None:
+            self._faces.close()
+
+    def __enter__(self) -> MediaPipeDetector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
