@@ -19,7 +19,7 @@ REGISTERED = ["clip-lite0-minilm", "clip-tiny", "clip-vit-b16-bert",
 
 def test_registry_lists_the_documented_models():
     assert set(REGISTERED) <= set(focusclip.list_models())
-    with pytest.raises(KeyError, match="registered"):
+    with pytest.raises(ValueError, match="Registered"):
         focusclip.get_model_config("no-such-model")
 
 

@@ -33,8 +33,17 @@ def _run_models(args: argparse.Namespace) -> int:
     for name in list_models():
         cfg = get_model_config(name)
         roi = "ROI" if cfg.get("roi", {}).get("enabled") else "   "
-        print(f"{name:28s} {roi}  vision={cfg['vision']['timm_model_name']}  "
-              f"text={cfg['text'].get('hf_model_name', 'tiny')}  embed_dim={cfg['embed_dim']}")
+        clip = cfg.get("clip") or {}
+        if clip.get("open_clip_model"):
+            towers = f"open_clip={clip['open_clip_model']}" + (f"/{clip['pretrained']}" if clip.get("pretrained") else "")
+        elif clip.get("hf_clip_model"):
+            towers = f"hf_clip={clip['hf_clip_model']}"
+        else:
+            towers = (f"vision={cfg['vision']['timm_model_name']}  text={cfg['text'].get('hf_model_name', 'tiny')}  "
+                      f"embed_dim={cfg['embed_dim']}")
+        print(f"{name:28s} {roi}  {towers}")
+    print("\nany CLIP by name: openclip:ARCH/TAG, openclip:ARCH@FILE, openclip:local-dir:FOLDER, "
+          "hfclip:HUB_ID_OR_FOLDER; prefix focusclip: adds the ROI branch (docs/pretrained-clip.md)")
     return 0
 
 
@@ -349,8 +358,14 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
                        description="Zero-shot classification on human-centric benchmarks read from their "
                                    "distributed layouts (docs/datasets.md). Results are keyed by task and "
                                    "model fingerprint: an existing --out file is extended, not recomputed.")
-    p.add_argument("--model", help="saved model directory (focusclip.save_model) or a registered model "
-                                   "name (random/pretrained towers, see `focusclip models`)")
+    p.add_argument("--model", help="saved model directory (focusclip.save_model), a CLIP name "
+                                   "(openclip:ViT-B-16/openai, openclip:ARCH@FILE, hfclip:ID_OR_FOLDER) or a "
+                                   "registered model name (see `focusclip models`)")
+    p.add_argument("--base", help="with --interpolate: the zero-shot model --model was fine-tuned from "
+                                  "(a saved directory or a CLIP name)")
+    p.add_argument("--interpolate", metavar="ALPHAS",
+                   help="WiSE-FT path: evaluate (1 - a) * base + a * model for each a, e.g. 0,0.25,0.5,0.75,1; "
+                        "writes a table and <out stem>_interpolation.png")
     p.add_argument("--tasks", default="paper",
                    help="paper | all | extra | synthetic | task names | a tasks .json file; comma separated")
     p.add_argument("--data-root", default="data/{dataset}",
@@ -386,8 +401,13 @@ def _run_eval(args: argparse.Namespace) -> int:
                   f"{t.templates[0]!r}")
         return 0
     if not args.model:
-        raise ValueError("--model is required (a saved model directory or a registered model name)")
+        raise ValueError("--model is required (a saved model directory, a CLIP name or a registered model name)")
+    if bool(args.base) != bool(args.interpolate):
+        raise ValueError("--interpolate and --base go together: --model FINETUNED --base ZERO_SHOT "
+                         "--interpolate 0,0.5,1")
     tasks = resolve_tasks(args.tasks)  # before loading the model: a misspelt task fails fast
+    if args.interpolate:
+        return _eval_interpolation(args, tasks)
     model, tokenizer, transform, name = _load_eval_model(args.model, args.device)
     data = evaluate(model, tokenizer, transform, tasks, args.data_root, batch_size=args.batch_size,
                     workers=args.workers, device=args.device, limit=args.limit, ensemble=args.ensemble,
@@ -402,6 +422,38 @@ def _run_eval(args: argparse.Namespace) -> int:
     atomic_write_text(md, f"# Zero-shot results: {name} ({fingerprint})\n\n{table}")
     print(table)
     logger.info("results: %s, table: %s", args.out, md)
+    return 0
+
+
+def _eval_interpolation(args: argparse.Namespace, tasks: list) -> int:
+    from pathlib import Path
+
+    from focusclip.io import atomic_write_text
+    from focusclip.model.merge import parse_alphas
+    from focusclip.zeroshot.interpolation import (
+        evaluate_interpolation,
+        interpolation_table,
+        plot_interpolation,
+    )
+
+    alphas = parse_alphas(args.interpolate)
+    model, tokenizer, transform, name = _load_eval_model(args.model, args.device)
+    base = _load_eval_model(args.base, args.device)[0]
+    path = evaluate_interpolation(base, model, alphas, tokenizer, transform, tasks, args.data_root, out=args.out,
+                                  model_name=name, batch_size=args.batch_size, workers=args.workers,
+                                  device=args.device, limit=args.limit, ensemble=args.ensemble, force=args.force,
+                                  confusion=False, dataset_options=_dataset_options(args.dataset_option))
+    if not any(v is not None for values in path["scores"].values() for v in values):
+        logger.warning("no task could be evaluated (all datasets absent under %s)", args.data_root)
+        return 1
+    table = interpolation_table(path)
+    out = Path(args.out)
+    png = plot_interpolation(path, out.with_name(f"{out.stem}_interpolation.png"),
+                             title=f"WiSE-FT: {Path(args.base).name} -> {name}")
+    atomic_write_text(out.with_name(f"{out.stem}_interpolation.md"),
+                      f"# WiSE-FT path: {args.base} (alpha 0) -> {args.model} (alpha 1)\n\n{table}\n")
+    print(table)
+    logger.info("results: %s, plot: %s", out, png)
     return 0
 
 
@@ -421,22 +473,14 @@ def _dataset_options(items: list[str]) -> dict[str, dict[str, object]]:
 
 
 def _load_eval_model(spec: str, device: str):
-    """(model, tokenizer, eval transform, display name) from a saved directory or a registered name."""
+    """(model, tokenizer, eval transform, display name) from a saved directory, a CLIP name or a
+    registered name."""
     from pathlib import Path
 
-    import focusclip
-    from focusclip.model import eval_transform
+    from focusclip.model import create_model_from_pretrained
 
-    if Path(spec).is_dir():
-        model = focusclip.load_model(spec)
-        return model, focusclip.get_tokenizer(spec), eval_transform(model), Path(spec).name
-    if spec in focusclip.list_models():
-        logger.warning("--model %s is a registered config, not a trained model: its towers are as configured "
-                    "(random or pretrained), not FocusCLIP-trained", spec)
-        model, _, eval_tf = focusclip.create_model_and_transforms(spec)
-        return model, focusclip.get_tokenizer(spec), eval_tf, spec
-    raise FileNotFoundError(f"--model {spec}: not a saved model directory nor a registered model "
-                            f"({', '.join(focusclip.list_models())})")
+    model, tokenizer, transform = create_model_from_pretrained(spec)
+    return model, tokenizer, transform, Path(spec).name if Path(spec).is_dir() else spec
 
 
 # ---------------------------------------------------------------------------------------- train
@@ -483,7 +527,8 @@ def _run_train(args: argparse.Namespace) -> int:
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="zero-shot predictions for images with a trained model")
     p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--model", required=True, help="a saved model directory (focusclip.save_model)")
+    p.add_argument("--model", required=True, help="a saved model directory (focusclip.save_model) or a CLIP "
+                                                  "name (openclip:ViT-B-16/openai, hfclip:FOLDER, ...)")
     labels = p.add_mutually_exclusive_group(required=True)
     labels.add_argument("--labels", help="comma-separated class names, e.g. 'running,sitting,jumping'")
     labels.add_argument("--labels-file", help="a text file with one class name per line")
@@ -542,7 +587,8 @@ def _write_overlay(image: str, spec: str, kind: str, out_dir: str):
 # ---------------------------------------------------------------------------------------- embed
 def _add_embed(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("embed", help="write image or text embeddings of a trained model to .npy")
-    p.add_argument("--model", required=True, help="a saved model directory")
+    p.add_argument("--model", required=True, help="a saved model directory or a CLIP name "
+                                                  "(openclip:ViT-B-16/openai, hfclip:FOLDER, ...)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--images", nargs="+", help="image files")
     src.add_argument("--texts", nargs="+", help="texts")
@@ -554,22 +600,85 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_embed(args: argparse.Namespace) -> int:
-    from focusclip.model import get_tokenizer, load_model
+    from focusclip.model import create_model_from_pretrained
     from focusclip.predict import embed_images, embed_texts, save_embeddings
 
-    model = load_model(args.model)
+    model, tokenizer, transform = create_model_from_pretrained(args.model)
     if args.images:
         names = list(args.images)
-        emb = embed_images(model, names, batch_size=args.batch_size, device=args.device)
+        emb = embed_images(model, names, transform, batch_size=args.batch_size, device=args.device)
     else:
         if args.texts_file:
             with open(args.texts_file, encoding="utf-8") as f:
                 names = [line.rstrip("\n") for line in f if line.strip()]
         else:
             names = list(args.texts)
-        emb = embed_texts(model, get_tokenizer(args.model), names, batch_size=args.batch_size, device=args.device)
+        emb = embed_texts(model, tokenizer, names, batch_size=args.batch_size, device=args.device)
     npy, index = save_embeddings(args.out, emb, [n.replace("\n", " ") for n in names])
     logger.info("wrote %s %s and %s", npy, tuple(emb.shape), index)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- merge
+def _add_merge(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("merge", help="WiSE-FT: interpolate the weights of a zero-shot and a fine-tuned model",
+                       description="Write (1 - alpha) * BASE + alpha * FINETUNED as a saved model (the fine-tuned "
+                       "model's architecture and ROI branch). Both must be of one architecture.")
+    p.add_argument("--base", required=True, help="the zero-shot model: a saved directory or a CLIP name "
+                                                 "(openclip:ViT-B-16/openai, hfclip:FOLDER, ...)")
+    p.add_argument("--finetuned", required=True, help="the fine-tuned model directory")
+    p.add_argument("--alpha", type=float, default=0.5, help="weight of the fine-tuned model (default %(default)s)")
+    p.add_argument("--out", required=True, help="output model directory")
+    p.set_defaults(func=_run_merge)
+
+
+def _run_merge(args: argparse.Namespace) -> int:
+    from focusclip.model import create_model_from_pretrained, get_tokenizer, load_model, save_model
+    from focusclip.model.merge import merge_models
+
+    _refuse_overwrite(args.out, [args.base, args.finetuned])
+    base = create_model_from_pretrained(args.base)[0]
+    merged = merge_models(base, load_model(args.finetuned), args.alpha)
+    save_model(merged, args.out, get_tokenizer(args.finetuned),
+               extra={"merge": {"base": args.base, "finetuned": args.finetuned, "alpha": args.alpha}})
+    print(f"merged (1 - {args.alpha:g}) x {args.base} + {args.alpha:g} x {args.finetuned} -> {args.out}")
+    return 0
+
+
+def _refuse_overwrite(out: str, inputs: list[str]) -> None:
+    from pathlib import Path
+
+    target = Path(out).resolve()
+    for item in inputs:
+        if Path(item).exists() and Path(item).resolve() == target:
+            raise ValueError(f"--out {out} is one of the inputs; write the result elsewhere")
+
+
+# --------------------------------------------------------------------------------------- export
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write a model built on open_clip / Hugging Face CLIP as that library's checkpoint",
+                       description="open_clip models: OUT/open_clip_model.safetensors + open_clip_config.json "
+                       "(open_clip.create_model_and_transforms('local-dir:OUT'), or (ARCH, pretrained=the file)). "
+                       "Hugging Face models: CLIPModel.save_pretrained(OUT) with tokenizer and image processor. "
+                       "The ROI branch's own parameters are dropped.")
+    p.add_argument("--model", required=True, help="a saved model directory")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--format", choices=["open_clip", "hf"], help="checked against the model's library (default: it)")
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from focusclip.model import get_tokenizer, load_model
+    from focusclip.model.export import export_model
+
+    _refuse_overwrite(args.out, [args.model])
+    model = load_model(args.model)
+    out = export_model(model, args.out, get_tokenizer(args.model), args.format)
+    clip = model.config["clip"]
+    if clip.get("open_clip_model"):
+        print(f"open_clip checkpoint in {out}: open_clip.create_model_and_transforms('local-dir:{out}')")
+    else:
+        print(f"Hugging Face CLIP in {out}: CLIPModel.from_pretrained('{out}')")
     return 0
 
 
@@ -615,7 +724,9 @@ _VERBS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_describe,
     _add_embed,
     _add_eval,
+    _add_export,
     _add_heatmap,
+    _add_merge,
     _add_models,
     _add_predict,
     _add_train,

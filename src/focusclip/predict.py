@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from focusclip.io import open_rgb
-from focusclip.model import get_tokenizer, load_model
+from focusclip.model import create_model_from_pretrained
 from focusclip.model.transforms import SampleTransform, eval_transform
 from focusclip.runtime import resolve_device, to_device
 from focusclip.zeroshot.classifier import build_zero_shot_classifier
@@ -92,13 +92,15 @@ class ZeroShotClassifier:
         self.class_embeddings = build_zero_shot_classifier(self.model, tokenizer, prompts, self.device)
 
     @classmethod
-    def from_pretrained(cls, model_dir: str | os.PathLike, labels: Sequence[str],
+    def from_pretrained(cls, model: str | os.PathLike, labels: Sequence[str],
                         template: str | Sequence[str] = DEFAULT_TEMPLATE, device: str | torch.device = "auto",
                         **kwargs: Any) -> ZeroShotClassifier:
-        """One call: load a saved model directory (with its tokenizer) and build the classifier."""
-        model = load_model(model_dir)
+        """One call: load a saved model directory (with its tokenizer) or an untouched CLIP by name
+        (``openclip:ViT-B-16/openai``, ``hfclip:...``, a registered name) and build the classifier."""
+        loaded, tokenizer, transform = create_model_from_pretrained(str(model))
         templates = [template] if isinstance(template, str) else list(template)
-        return cls(model, get_tokenizer(str(model_dir)), labels, templates, device=device, **kwargs)
+        kwargs.setdefault("transform", transform)
+        return cls(loaded, tokenizer, labels, templates, device=device, **kwargs)
 
     @torch.inference_mode()
     def scores(self, images: Sequence[ImageInput], batch_size: int = 32) -> np.ndarray:

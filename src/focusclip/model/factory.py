@@ -331,6 +331,26 @@ def load_weights(model: FocusCLIP, weights_file: str | Path) -> None:
     load_state_strict(model, load_file(str(weights_file)), str(weights_file))
 
 
+def create_model_from_pretrained(spec: str, device: str | torch.device | None = None
+                                 ) -> tuple[FocusCLIP, Tokenizer, SampleTransform]:
+    """``(model, tokenizer, eval transform)`` ready for inference, from a saved model directory, a CLIP
+    name (``openclip:ViT-B-16/openai``, ``hfclip:...``, a CLIP folder) or a registered name (its
+    configured weights; a warning says when those are not trained weights)."""
+    from focusclip.model.transforms import eval_transform
+
+    path = Path(spec)
+    if path.is_dir() and (path / CONFIG_FILE).is_file() and clip_folder_kind(path) is None:
+        model = load_model(path, device=device)
+        return model, get_tokenizer(str(path)), eval_transform(model)
+    config, _ = _resolve_config(spec)
+    clip = config.get("clip") or {}
+    if not (clip and clip.get("pretrained")):
+        logger.warning("model %s is a configuration, not a trained model: its towers are as configured (random "
+                       "or pretrained), not FocusCLIP- or CLIP-trained", spec)
+    model = create_model(spec, device=device).eval()
+    return model, get_tokenizer(spec), eval_transform(model)
+
+
 def load_model(path: str | Path, device: str | torch.device | None = None) -> FocusCLIP:
     """Load a model saved with :func:`save_model` (strict), in eval mode."""
     path = Path(path)
