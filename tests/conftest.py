@@ -21,3 +21,19 @@ def tiny_focus():
     torch.manual_seed(0)
     model, train_tf, eval_tf = focusclip.create_model_and_transforms("focusclip-tiny")
     return model, train_tf, eval_tf, focusclip.get_tokenizer("focusclip-tiny")
+
+
+@pytest.fixture(scope="session")
+def open_clip_dir(tmp_path_factory):
+    """A tiny open_clip checkpoint in open_clip's local-dir layout (what hf-hub: downloads)."""
+    from clip_checkpoints import write_open_clip_dir
+
+    return write_open_clip_dir(tmp_path_factory.mktemp("open_clip") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def hf_clip_dir(tmp_path_factory):
+    """A tiny transformers CLIPModel folder (save_pretrained) with its tokenizer and image processor."""
+    from clip_checkpoints import write_hf_clip_dir
+
+    return write_hf_clip_dir(tmp_path_factory.mktemp("hf_clip") / "tiny")

@@ -139,8 +139,8 @@ class OpenCLIPTextTower(nn.Module):
                                                    requires_grad=old.requires_grad)
         mask = torch.full((positions, positions), float("-inf")).triu_(1).to(holder.attn_mask)
         holder.register_buffer("attn_mask", mask, persistent=False)
-        for attr in ("context_length", "num_pos"):
-            if hasattr(holder, attr):
+        for attr in ("context_length", "num_pos"):  # plain attributes of open_clip's TextTransformer
+            if attr in vars(holder):
                 setattr(holder, attr, positions)
 
     def rebuild_config(self) -> dict[str, Any]:
@@ -243,7 +243,7 @@ def load_checkpoint_file(clip: nn.Module, path: str) -> None:
     try:
         open_clip.load_checkpoint(clip, path, strict=True)
     except RuntimeError as e:
-        check_state_fits(clip.state_dict(), open_clip.load_state_dict(path), path)
+        check_state_fits(clip.state_dict(), open_clip.factory.load_state_dict(path), path)
         raise ValueError(f"{path}: {_first_line(e)}") from e
 
 
@@ -255,7 +255,7 @@ def _raise_mismatch(name: str, weights: Any, error: Exception) -> None:
         blank = open_clip.create_model(name, load_weights=False)
     path = str(weights) if weights and os.path.isfile(str(weights)) else None
     if path is not None:
-        check_state_fits(blank.state_dict(), open_clip.load_state_dict(path), f"{path} (for open_clip {name})")
+        check_state_fits(blank.state_dict(), open_clip.factory.load_state_dict(path), f"{path} (for open_clip {name})")
     raise ValueError(f"open_clip {name}: the checkpoint does not fit the architecture: {_first_line(error)}") \
         from error
 
@@ -324,8 +324,9 @@ def _first_line(e: BaseException) -> str:
 
 @contextlib.contextmanager
 def _quiet_open_clip() -> Iterator[None]:
-    """open_clip logs its progress on the root logger at INFO/WARNING ("initialized randomly" for a model
-    whose weights we load next); keep that out of our logs unless debugging."""
+    """open_clip logs its progress on the root logger ("initialized randomly" for a model whose weights we
+    load next, download failures that we re-raise with advice); keep that out of our logs unless
+    debugging."""
     root = logging.getLogger()
     if root.isEnabledFor(logging.DEBUG):
         yield
@@ -333,7 +334,7 @@ def _quiet_open_clip() -> Iterator[None]:
 
     class _Drop(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
-            return record.name != "root" or record.levelno >= logging.ERROR
+            return record.name != "root"
 
     flt = _Drop()
     root.addFilter(flt)  # a logger's filters see only records logged on it: open_clip's, not ours
