@@ -154,3 +154,17 @@ def test_gpu_paper_flops_and_peaks(bench):
     bert = SimpleNamespace(num_hidden_layers=12, hidden_size=768, intermediate_size=3072)
     # 12 layers x (2T(4h^2 + 2h*4h) + 4T^2 h) at T=512: about 96.6 GFLOPs
     assert gp.bert_forward_flops(bert, 512) / 1e9 == pytest.approx(96.64, rel=1e-3)
+
+
+@pytest.mark.slow
+def test_long_text_benchmark_runs_every_strategy(bench, tmp_path):
+    res = bench("long_text").main(["--out", str(tmp_path), "--n-train", "16", "--n-eval", "12", "--epochs", "1",
+                                   "--batch-size", "8", "--workers", "0"])
+    arms = {a["strategy"]: a for a in res["arms"]}
+    assert set(arms) == {"truncate", "sentences", "stretch"}
+    # rule descriptions are longer than 77 tokens: truncation cuts them, sentences and stretch do not
+    assert arms["truncate"]["text_lengths"]["truncated_share"] > 0.5
+    assert arms["sentences"]["text_lengths"]["cut_share"] == 0 and arms["stretch"]["text_lengths"]["context_length"] == 248
+    for a in arms.values():
+        assert math.isfinite(a["val_loss"]) and 0 <= a["retrieval"]["r1"] <= 100 and len(a["zeroshot"]) == 3
+    assert "| sentences |" in res["table"] and (tmp_path / "long_text.json").is_file()

@@ -146,7 +146,23 @@ def test_checkpoint_of_another_architecture_is_a_strict_load_error(tmp_path, hf_
         focusclip.create_model(f"hfclip:{bad}")
 
 
-def test_an_option_the_tower_cannot_do_names_the_tower():
+def test_an_option_the_tower_cannot_do_names_the_tower(monkeypatch, hf_clip_dir):
+    from types import MappingProxyType
+
+    import focusclip.model.focus as focus_pkg
+    from focusclip.model.focus import HighlightFocus
+
+    class BlocksFocus(HighlightFocus):  # a mechanism that needs open_clip's transformer blocks
+        mode = "blocks"
+
+        @classmethod
+        def supports(cls, tower):
+            return hasattr(getattr(tower, "visual", None), "transformer")
+
+    monkeypatch.setattr(focus_pkg, "FOCUS_MODES", MappingProxyType({"highlight": HighlightFocus, "blocks": BlocksFocus}))
+    assert focusclip.create_model("focusclip-openclip-tiny", roi={"mode": "blocks"}).focus.mode == "blocks"
+    with pytest.raises(ValueError, match="HFCLIPVisionTower cannot do focus mode 'blocks'; it supports: highlight"):
+        focusclip.create_model(f"focusclip:hfclip:{hf_clip_dir}", roi={"mode": "blocks"})
     with pytest.raises(ValueError, match="HFTextTower cannot do it; it supports: truncate, sentences"):
         focusclip.create_model("focusclip-tiny", text={"long_text": "stretch"})
     with pytest.raises(ValueError, match="unknown long-text strategy 'paragraphs'"):
@@ -388,3 +404,10 @@ def test_synthetic_openclip_recipe_trains_with_focus(tmp_path):
     saved = focusclip.load_model(result["model_final"])
     assert saved.config["text"]["long_text"] == "sentences"
     assert focusclip.get_tokenizer(result["model_final"]).long_text == "sentences"
+
+
+def test_models_lists_the_registered_clips(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "focusclip-openclip-vit-b16" in out and "open_clip=ViT-B-16/openai" in out
+    assert "hf_clip=openai/clip-vit-base-patch16" in out and "openclip:ARCH/TAG" in out

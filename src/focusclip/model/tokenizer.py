@@ -90,7 +90,8 @@ class OpenCLIPBackend:
     def __init__(self, tokenizer: Any, text_cfg: dict[str, Any]):
         self.tok = tokenizer
         self.text_cfg = dict(text_cfg)
-        self.pad_token_id = int(self.text_cfg.get("pad_id", 0) or 0)
+        inner_pad = getattr(getattr(tokenizer, "tokenizer", None), "pad_token_id", None)  # open_clip's HFTokenizer
+        self.pad_token_id = int(inner_pad if inner_pad is not None else self.text_cfg.get("pad_id", 0) or 0)
 
     def encode(self, rows: list[str], context_length: int, pad_to_max: bool
                ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:

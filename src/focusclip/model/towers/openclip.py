@@ -82,7 +82,7 @@ class OpenCLIPTextTower(nn.Module):
 
     projected = True
 
-    def __init__(self, clip: nn.Module, pad_id: int = 0):
+    def __init__(self, clip: nn.Module, embed_dim: int, pad_id: int = 0):
         super().__init__()
         self.custom = hasattr(clip, "text")
         if self.custom:
@@ -94,7 +94,7 @@ class OpenCLIPTextTower(nn.Module):
             self.text_pool_type = clip.text_pool_type
             self.text_eos_id = clip.text_eos_id
         self.pad_id = int(pad_id)
-        self.num_features = int(clip.visual.output_dim)
+        self.num_features = int(embed_dim)
         self.fixed_length = isinstance(getattr(self._holder(), "positional_embedding", None), nn.Parameter)
 
     def _holder(self) -> nn.Module:
@@ -304,7 +304,7 @@ def _split(clip: nn.Module, model_cfg: dict[str, Any], pp: dict[str, Any]) -> Cl
     mean, std = tuple(float(x) for x in pp["mean"]), tuple(float(x) for x in pp["std"])
     embed_dim = int(model_cfg.get("embed_dim") or clip.visual.output_dim)
     visual = OpenCLIPVisionTower(clip.visual, embed_dim, mean, std)
-    text = OpenCLIPTextTower(clip, pad_id=int(model_cfg.get("text_cfg", {}).get("pad_id", 0) or 0))
+    text = OpenCLIPTextTower(clip, embed_dim, pad_id=int(model_cfg.get("text_cfg", {}).get("pad_id", 0) or 0))
     bias = getattr(clip, "logit_bias", None)
     return ClipTowers(
         visual=visual, text=text, embed_dim=embed_dim, logit_scale=float(clip.logit_scale.detach().flatten()[0]),
