@@ -19,7 +19,7 @@ import torch
 from focusclip.io import atomic_write_json
 from focusclip.model.long_text import SENTENCE_KEY, check_strategy, sentence_rows
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 #: The file that marks a saved open_clip tokenizer folder (open_clip's own ``local-dir:`` layout).
 OPEN_CLIP_CONFIG = "open_clip_config.json"
@@ -163,9 +163,9 @@ class Tokenizer:
         cut = self.stats.truncated - before
         if cut:
             level = logging.DEBUG if self._warned else logging.WARNING
-            log.log(level, "%d of %d %s longer than %d tokens were truncated (long_text=%s; see "
-                    "Tokenizer.length_report)", cut, len(rows),
-                    "sentences" if owner is not None else "texts", self.context_length, self.long_text)
+            logger.log(level, "%d of %d %s longer than %d tokens were truncated (long_text=%s; see "
+                       "Tokenizer.length_report)", cut, len(rows),
+                       "sentences" if owner is not None else "texts", self.context_length, self.long_text)
             self._warned = True
         out = {"input_ids": ids, "attention_mask": mask}
         if owner is not None:
