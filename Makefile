@@ -31,6 +31,7 @@ bench: $(STAMP)   # CPU benchmarks; the GPU one is `python benchmarks/gpu_paper.
 	$(PY) benchmarks/eval.py --images 1000 --workers 2
 	$(PY) benchmarks/train_step.py --markdown
 	$(PY) benchmarks/loader.py --markdown
+	$(PY) benchmarks/synthetic.py --markdown
 
 clean:
 	rm -rf runs build dist src/*.egg-info .pytest_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 
 import pytest
@@ -14,13 +15,20 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
 @pytest.fixture(scope="session")
-def tiny_focus():
-    """A random-init tiny FocusCLIP with its transforms and tokenizer (created once per session)."""
+def _tiny_focus_once():
     import focusclip
 
     torch.manual_seed(0)
     model, train_tf, eval_tf = focusclip.create_model_and_transforms("focusclip-tiny")
     return model, train_tf, eval_tf, focusclip.get_tokenizer("focusclip-tiny")
+
+
+@pytest.fixture
+def tiny_focus(_tiny_focus_once):
+    """A random-init tiny FocusCLIP (its own copy per test: tests may change its mode or weights) with its
+    transforms and tokenizer."""
+    model, train_tf, eval_tf, tokenizer = _tiny_focus_once
+    return copy.deepcopy(model), train_tf, eval_tf, tokenizer
 
 
 @pytest.fixture(scope="session")

@@ -156,6 +156,13 @@ def test_gpu_paper_flops_and_peaks(bench):
     assert gp.bert_forward_flops(bert, 512) / 1e9 == pytest.approx(96.64, rel=1e-3)
 
 
+def test_synthetic_benchmark_smoke(bench):
+    result = bench("synthetic").main(["--n", "6", "--size", "64", "--workers", "1,2"])
+    assert [r["workers"] for r in result["rows"]] == [1, 2]
+    assert all(r["images"] == 6 + 12 for r in result["rows"])  # n plus max(12, n/5) held-out images
+    assert result["identical_across_workers"] is True
+
+
 @pytest.mark.slow
 def test_long_text_benchmark_runs_every_strategy(bench, tmp_path):
     res = bench("long_text").main(["--out", str(tmp_path), "--n-train", "16", "--n-eval", "12", "--epochs", "1",

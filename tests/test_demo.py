@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from PIL import Image
 
+import focusclip
 from focusclip.cli import main
+from focusclip.train.metrics import read_metrics
 
 
 @pytest.mark.slow
@@ -37,6 +40,18 @@ def test_demo_runs_end_to_end_and_writes_its_report(tmp_path, capsys):
             value = summary["summary"][arm][task]["mean"]
             assert 0.0 <= value <= 100.0
     assert (out / "runs" / "focusclip-seed0" / "model-final" / "model.safetensors").exists()
+
+    # The FocusCLIP arm really trained its ROI branch; the CLIP arm has none.
+    runs = out / "runs"
+    focus_rows, clip_rows = read_metrics(runs / "focusclip-seed0", "train"), read_metrics(runs / "clip-seed0", "train")
+    assert focus_rows and all({"roi_img", "roi_txt", "img_txt", "alpha"} <= set(r) for r in focus_rows)
+    assert clip_rows and not any({"roi_img", "roi_txt", "alpha"} & set(r) for r in clip_rows)
+    focus = focusclip.load_model(runs / "focusclip-seed0" / "model-final")
+    clip = focusclip.load_model(runs / "clip-seed0" / "model-final")
+    assert focus.roi_enabled and not clip.roi_enabled
+    assert abs(float(focus.focus_summary()["alpha"]) - 0.5) > 1e-6  # alpha moved from its initial 0.5
+    f_state, c_state = focus.state_dict(), clip.state_dict()
+    assert not torch.equal(f_state["visual_proj.weight"], c_state["visual_proj.weight"])  # same seed and data
 
     # A second run reuses the finished work instead of training again.
     rc = main(["demo", "--out", str(out), "--model", "tiny", "--n-train", "48", "--n-eval", "24",

@@ -277,7 +277,7 @@ def test_api_key_never_logged_or_written(llm: FakeLLM, tmp_path: Path, caplog: p
     monkeypatch.setenv("MY_TEST_KEY", SECRET)
     caplog.set_level(logging.DEBUG)
     rc = main(["-v", "describe", str(records), "--out", str(out), "--backend", "openai", "--base-url", llm.url,
-               "--model", "test-model", "--api-key-env", "MY_TEST_KEY", "--workers", "2",
+               "--model", "test-model", "--api-key-env", "MY_TEST_KEY", "--concurrency", "2",
                "--retry-base-delay", "0.01"])
     captured = capsys.readouterr()
     assert rc == 1  # one record failed
@@ -296,7 +296,7 @@ def test_missing_api_key_is_a_clear_error(tmp_path: Path, capsys: pytest.Capture
     monkeypatch.delenv("NOPE_KEY", raising=False)
     rc = main(["describe", str(records), "--out", str(tmp_path / "d.jsonl"), "--backend", "openai",
                "--api-key-env", "NOPE_KEY"])
-    assert rc == 1 and "NOPE_KEY is not set" in capsys.readouterr().err
+    assert rc == 2 and "NOPE_KEY is not set" in capsys.readouterr().err
     assert not (tmp_path / "d.jsonl").exists()
 
 
@@ -313,7 +313,7 @@ def test_cli_killed_mid_run_resumes_without_loss_or_duplicates(tmp_path: Path) -
                    PYTHONPATH=os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(SRC)])))
         cmd = [sys.executable, "-m", "focusclip.cli", "describe", str(records), "--out", str(out),
                "--backend", "openai", "--base-url", fake.url, "--model", "test-model",
-               "--api-key-env", "FOCUSCLIP_TEST_KEY", "--workers", str(workers)]
+               "--api-key-env", "FOCUSCLIP_TEST_KEY", "--concurrency", str(workers)]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:

@@ -200,7 +200,7 @@ def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
     bad.write_text(json.dumps(record(person(STANDING))) + "\n{not json\n")
     assert main(["describe", str(bad), "--out", str(tmp_path / "d.jsonl"), "--backend", "rules"]) == 1
     assert f"{bad}:2" in capsys.readouterr().err
-    assert main(["describe", str(bad), "--out", str(tmp_path / "d.jsonl")]) == 1
+    assert main(["describe", str(bad), "--out", str(tmp_path / "d.jsonl")]) == 2  # usage: no --backend
     assert "--backend" in capsys.readouterr().err
 
 

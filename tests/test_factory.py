@@ -38,6 +38,19 @@ def test_every_registered_model_encodes_and_backpropagates(name):
     assert torch.isfinite(loss)
     assert ("roi_features" in out) == name.startswith("focusclip")
     assert model.visual_proj.weight.grad is not None and model.text_proj.weight.grad is not None
+    if not name.startswith("focusclip"):
+        return
+    # the ROI branch really looks at the heatmap: two different heatmaps give two different features, and
+    # a heatmap of ones (nothing dimmed) gives exactly the plain image features
+    model.eval()
+    s = model.image_size
+    left, right = torch.zeros(1, 1, s, s), torch.zeros(1, 1, s, s)
+    left[..., : s // 2], right[..., s // 2:] = 1.0, 1.0
+    image = images[:1]
+    with torch.no_grad():
+        z_left, z_right = model.encode_roi(image, left), model.encode_roi(image, right)
+        assert (z_left - z_right).abs().max() > 1e-3
+        torch.testing.assert_close(model.encode_roi(image, torch.ones(1, 1, s, s)), model.encode_image(image))
 
 
 def test_offline_default_loads_packaged_weights(monkeypatch):

@@ -11,7 +11,7 @@ from PIL import Image
 
 from focusclip import heatmaps as hm
 
-SPEC_GROUPS = {
+PAPER_GROUPS = {
     "head": [7, 8, 9, 12, 13],
     "torso": [6, 7, 12, 13, 2, 3],
     "left upper arm": [13, 14, 7],
@@ -83,7 +83,7 @@ def test_keypoints_match_reference(seed, people, size, mode):
     rng = np.random.default_rng(seed)
     joints, visible = random_people(rng, people, *size)
     got = hm.keypoints_heatmap(joints, visible, size, mode)
-    groups = None if mode == "person" else list(SPEC_GROUPS.values())
+    groups = None if mode == "person" else list(PAPER_GROUPS.values())
     want = ref_map(ref_sets(joints, visible, groups), *size)
     assert got.shape == size and got.dtype == np.float32
     assert np.abs(got - want).max() < 1e-5
@@ -131,7 +131,7 @@ def test_src_size_equals_scaled_coordinates(mode):
     np.testing.assert_allclose(got, want, atol=1e-6)
     np.testing.assert_allclose(
         got,
-        ref_map(ref_sets(scaled, visible, None if mode == "person" else list(SPEC_GROUPS.values())), *out),
+        ref_map(ref_sets(scaled, visible, None if mode == "person" else list(PAPER_GROUPS.values())), *out),
         atol=1e-5,
     )
 

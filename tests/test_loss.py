@@ -15,7 +15,7 @@ from focusclip.loss import ClipLoss, FocusCLIPLoss, clip_loss, nt_xent
 
 
 def reference_nt_xent(a: torch.Tensor, b: torch.Tensor, t: float) -> float:
-    """SPEC section 2 written out with loops in float64."""
+    """NT-Xent as docs/method.md defines it, written out with loops in float64."""
     u = [x / x.norm() for x in torch.cat([a, b]).double()]
     n2 = len(u)
     n = n2 // 2

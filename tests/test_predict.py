@@ -55,8 +55,30 @@ def test_predict_json_matches_an_independent_computation(saved, capsys):
         order = np.argsort(-sims)[:2]
         assert [p["label"] for p in r["predictions"]] == [LABELS[j] for j in order]
         np.testing.assert_allclose([p["score"] for p in r["predictions"]], sims[order], atol=1e-5)
-        probs = np.exp(100 * sims) / np.exp(100 * sims).sum()
+        scale = 1 / 0.07  # an untrained CLIP-style model: its initial logit scale
+        probs = np.exp(scale * sims) / np.exp(scale * sims).sum()
         np.testing.assert_allclose([p["prob"] for p in r["predictions"]], probs[order], atol=1e-4)
+
+
+def test_probabilities_use_the_models_own_scale(saved, tmp_path, capsys):
+    """NT-Xent-trained models (t = 0.5) score with 1/t = 2, not a fixed 100 that makes every answer 100%;
+    --scale overrides it."""
+    import shutil
+
+    root, model, tok, images = saved
+    trained = tmp_path / "ntxent-model"
+    shutil.copytree(root / "model", trained)
+    cfg = json.loads((trained / "config.json").read_text())
+    cfg["training"] = {"loss": {"name": "ntxent", "temperature": 0.5}}
+    (trained / "config.json").write_text(json.dumps(cfg))
+    sims = _expected_scores(model, tok, images[:1], ["a photo of a person {c}"])[0]
+    for extra, scale in (([], 2.0), (["--scale", "30"], 30.0)):
+        assert main(["predict", images[0], "--model", str(trained), "--labels", ",".join(LABELS), "--json",
+                     "--topk", "4", "--device", "cpu", *extra]) == 0
+        got = {p["label"]: p["prob"] for p in json.loads(capsys.readouterr().out)[0]["predictions"]}
+        want = np.exp(scale * sims) / np.exp(scale * sims).sum()
+        np.testing.assert_allclose([got[lab] for lab in LABELS], want, atol=1e-5)
+    assert max(got.values()) < 0.99  # no longer "100%" for everything
 
 
 def test_template_ensemble(saved):
@@ -67,22 +89,29 @@ def test_template_ensemble(saved):
 
 
 def test_predict_table_and_overlay(saved, capsys, tmp_path):
+    """The overlay is the image's size and hot (red under the jet colour map) around the person's joints,
+    cold (blue) far from them."""
     root, _, _, images = saved
     kp = tmp_path / "kp.json"
-    joints = [[30 + 2 * j, 10 + 4 * j] for j in range(16)]
+    joints = [[30 + 2 * j, 10 + 4 * j] for j in range(16)]  # a person spanning x 30..60, y 10..70
     kp.write_text(json.dumps([{"joints": joints, "visible": [1] * 16}]))
     rc = main(["predict", images[0], "--model", str(root / "model"), "--labels", "running,sitting",
                "--keypoints", str(kp), "--overlay-dir", str(tmp_path), "--device", "cpu"])
     assert rc == 0
     text = capsys.readouterr().out
     assert images[0] in text and "1. " in text and "2. " in text
-    overlay = Image.open(tmp_path / "img0_roi.png")
-    assert overlay.size == Image.open(images[0]).size
+    overlay = np.asarray(Image.open(tmp_path / "img0_roi.png")).astype(int)
+    plain = np.asarray(Image.open(images[0]).convert("RGB")).astype(int)
+    assert overlay.shape == plain.shape
+    shift = overlay - plain // 2  # alpha 0.5: what the colour map added
+    inside, corner = shift[25, 55], shift[75, 95]  # inside the joints' box (off the drawn limbs) vs far outside
+    assert inside[0] > inside[2] + 40  # hot: red dominates
+    assert corner[2] > corner[0] + 40  # cold: blue dominates
 
 
 def test_predict_errors(saved, capsys):
     root, _, _, images = saved
-    assert main(["predict", images[0], "--model", str(root / "model"), "--labels", "only-one"]) == 1
+    assert main(["predict", images[0], "--model", str(root / "model"), "--labels", "only-one"]) == 2  # usage
     assert "at least two labels" in capsys.readouterr().err
     assert main(["predict", "missing.jpg", "--model", str(root / "model"), "--labels", "a,b"]) == 1
     assert "missing.jpg" in capsys.readouterr().err

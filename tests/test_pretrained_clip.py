@@ -159,7 +159,9 @@ def test_an_option_the_tower_cannot_do_names_the_tower(monkeypatch, hf_clip_dir)
         def supports(cls, tower):
             return hasattr(getattr(tower, "visual", None), "transformer")
 
-    monkeypatch.setattr(focus_pkg, "FOCUS_MODES", MappingProxyType({"highlight": HighlightFocus, "blocks": BlocksFocus}))
+    modes = MappingProxyType({"highlight": HighlightFocus, "blocks": BlocksFocus})
+    monkeypatch.setattr(focus_pkg, "FOCUS_MODES", modes)
+    monkeypatch.setattr(focusclip.model.factory, "FOCUS_MODES", modes)  # the config check's copy
     assert focusclip.create_model("focusclip-openclip-tiny", roi={"mode": "blocks"}).focus.mode == "blocks"
     with pytest.raises(ValueError, match="HFCLIPVisionTower cannot do focus mode 'blocks'; it supports: highlight"):
         focusclip.create_model(f"focusclip:hfclip:{hf_clip_dir}", roi={"mode": "blocks"})
@@ -362,7 +364,7 @@ def test_eval_interpolate_plots_the_wise_ft_path(open_clip_dir, synth_world, tmp
 
     base_fp = model_fingerprint(merge_models(focusclip.create_model(name), ft, 0.0))
     assert any(e["model"] == base_fp for e in data["results"].values())
-    assert main(["eval", "--model", str(tmp_path / "ft"), "--interpolate", "0,1", "--tasks", "synth-age"]) == 1
+    assert main(["eval", "--model", str(tmp_path / "ft"), "--interpolate", "0,1", "--tasks", "synth-age"]) == 2  # usage
 
 
 # ------------------------------------------------------------------------------ fine-tuning recipe

@@ -139,4 +139,7 @@ def test_cli_release_writes_paper_setting(release, tmp_path, capsys):
     assert [r["caption_sources"] for r in read_records(out / "val.jsonl")] == [["gpt-3.5-turbo-0613"]]
     assert main(["data", "release", "--root", str(release), "--images", "images", "--out", str(out),
                  "--val-llm", "gpt-4-0613"]) == 1
+    assert "already exists; pass --overwrite" in capsys.readouterr().err  # never replaces earlier output silently
+    assert main(["data", "release", "--root", str(release), "--images", "images", "--out", str(out),
+                 "--val-llm", "gpt-4-0613", "--overwrite"]) == 1
     assert "gpt-4-0613" in capsys.readouterr().err

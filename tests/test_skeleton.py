@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from focusclip import skeleton
 
-SPEC_GROUPS = {
+PAPER_GROUPS = {
     "head": [7, 8, 9, 12, 13],
     "torso": [6, 7, 12, 13, 2, 3],
     "left upper arm": [13, 14, 7],
@@ -19,8 +19,8 @@ SPEC_GROUPS = {
 
 
 def test_constants_match_spec():
-    assert [list(v) for v in skeleton.MPII_PART_GROUPS.values()] == list(SPEC_GROUPS.values())
-    assert [k.replace("_", " ") for k in skeleton.MPII_PART_GROUPS] == list(SPEC_GROUPS)
+    assert [list(v) for v in skeleton.MPII_PART_GROUPS.values()] == list(PAPER_GROUPS.values())
+    assert [k.replace("_", " ") for k in skeleton.MPII_PART_GROUPS] == list(PAPER_GROUPS)
     assert len(skeleton.MPII_JOINTS) == 16
     assert (
         skeleton.MPII_JOINTS[0] == "r_ankle" and skeleton.MPII_JOINTS[9] == "head_top" and skeleton.MPII_JOINTS[15] == "l_wrist"

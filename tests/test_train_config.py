@@ -94,5 +94,5 @@ def test_cli_print_config(capsys):
     assert main(["train", "--config", str(CONFIGS / "paper-clip.yaml"), "optim.lr=1e-2", "--print-config"]) == 0
     out = capsys.readouterr().out
     assert "lr: 0.01" in out and "clip-vit-b16-bert" in out
-    assert main(["train", "--config", str(CONFIGS / "paper-clip.yaml"), "optim.nope=1"]) == 1
+    assert main(["train", "--config", str(CONFIGS / "paper-clip.yaml"), "optim.nope=1"]) == 2  # usage
     assert "unknown key 'optim.nope'" in capsys.readouterr().err

@@ -13,12 +13,12 @@ import pytest
 import torch
 from PIL import Image
 
+from benchmark_layouts import WRITERS, write_all, write_fer2013, write_synthetic, write_utkface
 from focusclip.zeroshot.evaluate import evaluate, model_fingerprint
 from focusclip.zeroshot.metrics import confusion_matrix, headline, per_class_recall, task_metrics
 from focusclip.zeroshot.tasks import fill_template, headline_spec, load_registry, resolve_tasks
-from test_zeroshot_fixtures import WRITERS, write_all, write_fer2013, write_synthetic, write_utkface
 
-# The paper's prompts, written out independently of the registry (SPEC section 7).
+# The paper's prompts (docs/method.md), written out independently of the registry.
 AGE = "a photo of a {} person"
 FER = {"angry": "a photo of an angry looking face", "disgust": "a photo of a disgusted looking face",
        "fear": "a photo of a fearful looking face", "happy": "a photo of a happy looking face",
@@ -194,8 +194,9 @@ def test_prompt_articles_and_template_errors():
 
 # ------------------------------------------------------------------------------- task selection
 def test_unknown_task_fails_with_the_known_names():
-    with pytest.raises(KeyError) as e:
+    with pytest.raises(ValueError) as e:
         resolve_tasks("paper,fer2103")
+    assert "Did you mean 'fer2013'" in str(e.value)
     assert "fer2013" in str(e.value) and "stanford40" in str(e.value) and "paper" in str(e.value)
 
 
@@ -288,9 +289,9 @@ def test_tiny_model_and_cli_on_every_fixture(fixtures, tmp_path, capsys):
                    resolve_tasks("fer2013"), base, workers=0, device="cpu")
     (entry,) = lib["results"].values()
     assert entry["metrics"] == data["results"][f"fer2013@{fp}"]["metrics"]
-    # a misspelt task: exit code 1 and the known names, before any model is loaded
+    # a misspelt task: a usage error (exit code 2) with the known names, before any model is loaded
     capsys.readouterr()
-    assert main(["eval", "--model", "nowhere", "--tasks", "fer2103", "--data-root", str(base)]) == 1
+    assert main(["eval", "--model", "nowhere", "--tasks", "fer2103", "--data-root", str(base)]) == 2
     assert "fer2013" in capsys.readouterr().err
 
 

@@ -21,7 +21,6 @@ _EXPORTS = {
     "add_model_config": "focusclip.model",
     "create_model": "focusclip.model",
     "create_model_and_transforms": "focusclip.model",
-    "create_model_from_pretrained": "focusclip.model",
     "export_model": "focusclip.model.export",
     "merge_models": "focusclip.model.merge",
     "eval_transform": "focusclip.model",

@@ -1,8 +1,12 @@
 """The command line: ``focusclip <verb> ...``. Parses arguments, calls the library, prints results.
 
 Every verb is one ``_add_<verb>(subparsers)`` function that builds its parser and sets ``func`` to a
-``_run_<verb>(args) -> int`` function; ``_VERBS`` lists them. Library imports happen inside the run
-functions so that ``focusclip --help`` stays fast.
+``_run_<verb>(args) -> int`` function; ``_VERBS`` lists them (``data`` commands: ``_DATA_COMMANDS``).
+Library imports happen inside the run functions so that ``focusclip --help`` stays fast.
+
+Errors: :func:`main` is the one place that turns an exception into one line ``focusclip <verb>: error:
+...`` on stderr, exit status 2 for usage errors and 1 for failures; ``-v`` (before or after the verb) also
+prints the traceback. Every command refuses to write over its own inputs.
 """
 
 from __future__ import annotations
@@ -14,11 +18,63 @@ from collections.abc import Callable, Sequence
 
 logger = logging.getLogger("focusclip")
 
+DEFAULT_TEMPLATE_HELP = "prompt template with {c} for the label (repeat to average several; default "\
+                        "'a photo of a person {c}')"
+
+
+class _VerbParser(argparse.ArgumentParser):
+    """A verb's parser: accepts ``-v`` / ``-q`` after the verb too, and records its command name (``prog``)
+    for error messages. Its defaults never override what the main parser already set."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                          help="debug log output; errors show their traceback")
+        self.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                          help="warnings and errors only")
+        self.set_defaults(command=self.prog)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
 
 def _setup_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S", stream=sys.stderr)
+
+
+def _read_lines(path: str, what: str) -> list[str]:
+    from focusclip.io import read_text
+
+    return [line.strip() for line in read_text(path, what).splitlines() if line.strip()]
 
 
 # --------------------------------------------------------------------------------------- models
@@ -32,16 +88,16 @@ def _run_models(args: argparse.Namespace) -> int:
 
     for name in list_models():
         cfg = get_model_config(name)
-        roi = "ROI" if cfg.get("roi", {}).get("enabled") else "   "
+        roi = f"ROI:{cfg['roi'].get('mode', 'highlight')}" if cfg.get("roi", {}).get("enabled") else ""
         clip = cfg.get("clip") or {}
         if clip.get("open_clip_model"):
             towers = f"open_clip={clip['open_clip_model']}" + (f"/{clip['pretrained']}" if clip.get("pretrained") else "")
         elif clip.get("hf_clip_model"):
             towers = f"hf_clip={clip['hf_clip_model']}"
         else:
-            towers = (f"vision={cfg['vision']['timm_model_name']}  text={cfg['text'].get('hf_model_name', 'tiny')}  "
-                      f"embed_dim={cfg['embed_dim']}")
-        print(f"{name:28s} {roi}  {towers}")
+            towers = (f"vision={cfg['vision'].get('timm_model_name', '?')}  "
+                      f"text={cfg['text'].get('hf_model_name', 'tiny')}  embed_dim={cfg['embed_dim']}")
+        print(f"{name:28s} {roi:15s} {towers}")
     print("\nany CLIP by name: openclip:ARCH/TAG, openclip:ARCH@FILE, openclip:local-dir:FOLDER, "
           "hfclip:HUB_ID_OR_FOLDER; prefix focusclip: adds the ROI branch (docs/pretrained-clip.md)")
     return 0
@@ -54,14 +110,14 @@ def _add_heatmap(sub: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--keypoints", metavar="FILE",
                      help="JSON: a record with 'people', a list of people {joints, visible}, "
-                          "or a 16x2 / Px16x2 array ([-1, -1] = invisible)")
+                          "or a 16x2 / Px16x2 array ([-1, -1] = invisible), in the image's displayed pixels")
     src.add_argument("--boxes", metavar="FILE", help="JSON list of [x1, y1, x2, y2] boxes")
     p.add_argument("--mode", choices=["person", "parts"], default="person",
                    help="keypoint heatmap: one Gaussian per person or per body-part group")
-    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
+    p.add_argument("--size", type=_positive_int, nargs=2, metavar=("H", "W"),
                    help="heatmap resolution (default: the image's)")
-    p.add_argument("--min-sigma", type=float, default=1.0, help="smallest Gaussian sigma, heatmap pixels")
-    p.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay")
+    p.add_argument("--min-sigma", type=_positive_float, default=1.0, help="smallest Gaussian sigma, heatmap pixels")
+    p.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay, 0..1")
     p.add_argument("--out", required=True, help="overlay PNG to write")
     p.add_argument("--save-heatmap", metavar="PNG", help="also write the heatmap as an 8-bit grey PNG")
     p.set_defaults(func=_run_heatmap)
@@ -69,8 +125,14 @@ def _add_heatmap(sub: argparse._SubParsersAction) -> None:
 
 def _run_heatmap(args: argparse.Namespace) -> int:
     from focusclip.drawing import heatmap_to_image, overlay_from_files
-    from focusclip.io import atomic_save, open_rgb
+    from focusclip.images import open_rgb
+    from focusclip.io import atomic_save, check_file_target, check_not_inputs
 
+    outputs = {"--out": args.out, "--save-heatmap": args.save_heatmap}
+    check_not_inputs(outputs, {"IMAGE": args.image, "--keypoints": args.keypoints, "--boxes": args.boxes})
+    for name, path in outputs.items():
+        if path:
+            check_file_target(name, path)
     image = open_rgb(args.image)
     overlay, heat = overlay_from_files(image, args.keypoints, args.boxes, args.mode, args.size,
                                        args.min_sigma, args.alpha)
@@ -91,7 +153,7 @@ def _add_describe(sub: argparse._SubParsersAction) -> None:
         "compatible endpoint) or the offline rule-based describer. Results are appended to --out; "
         "rerunning the same command resumes (finished records are skipped, failed ones retried).",
     )
-    p.add_argument("records", nargs="?", help="records JSONL")
+    p.add_argument("records", nargs="?", help="records JSONL, or a custom CSV/JSONL")
     p.add_argument("--out", help="descriptions JSONL (appended to; rerun to resume)")
     p.add_argument("--backend", choices=["openai", "rules"], help="openai: LLM endpoint; rules: offline")
     g = p.add_argument_group("openai backend")
@@ -99,18 +161,23 @@ def _add_describe(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--model", default="gpt-4-0613", help="model name (default: %(default)s, as in the paper)")
     g.add_argument("--api-key-env", default="OPENAI_API_KEY",
                    help="name of the environment variable holding the API key (default: %(default)s)")
-    g.add_argument("--workers", type=int, default=8, help="concurrent requests (default: %(default)s)")
-    g.add_argument("--temperature", type=float, default=0.5)
-    g.add_argument("--max-tokens", type=int, default=512)
-    g.add_argument("--frequency-penalty", type=float, default=1.0)
-    g.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default: %(default)s)")
-    g.add_argument("--max-retries", type=int, default=6, help="retries on 429/5xx/timeouts (default: %(default)s)")
-    g.add_argument("--retry-base-delay", type=float, default=1.0, help="first backoff in seconds (doubles)")
+    g.add_argument("--concurrency", type=_positive_int, default=8,
+                   help="requests in flight at once (default: %(default)s)")
+    g.add_argument("--temperature", type=float, default=0.5, help="sampling temperature (default: %(default)s)")
+    g.add_argument("--max-tokens", type=_positive_int, default=512,
+                   help="most new tokens per description (default: %(default)s)")
+    g.add_argument("--frequency-penalty", type=float, default=1.0,
+                   help="OpenAI frequency penalty (default: %(default)s, as in the paper)")
+    g.add_argument("--timeout", type=_positive_float, default=60.0, help="seconds per request (default: %(default)s)")
+    g.add_argument("--max-retries", type=_non_negative_int, default=6,
+                   help="retries on 429/5xx/timeouts (default: %(default)s)")
+    g.add_argument("--retry-base-delay", type=_positive_float, default=1.0,
+                   help="first backoff in seconds (doubles)")
     r = p.add_argument_group("rules backend")
     r.add_argument("--seed", type=int, default=0, help="seed of the phrasing variants")
     r.add_argument("--attributes", action=argparse.BooleanOptionalAction, default=True,
                    help="mention the records' attribute labels (age, expression) when present (default: on)")
-    p.add_argument("--limit", type=int, help="only the first N records")
+    p.add_argument("--limit", type=_positive_int, help="only the first N records")
     p.add_argument("--records-out", help="also write the records with their descriptions as captions here")
     p.add_argument("--merge-mode", choices=["replace", "append"], default="replace",
                    help="with --records-out: the description replaces the records' captions or is appended "
@@ -125,7 +192,7 @@ def _run_describe(args: argparse.Namespace) -> int:
     import json
     import os
 
-    from focusclip.data.records import read_records
+    from focusclip.data.sources import read_dataset_file
     from focusclip.describe import (
         OpenAIDescriber,
         RetryPolicy,
@@ -136,28 +203,32 @@ def _run_describe(args: argparse.Namespace) -> int:
         format_description_stats,
         merge_captions,
     )
+    from focusclip.errors import UsageError
+    from focusclip.io import check_not_inputs
 
     if args.stats:
         stats = description_stats(collect_descriptions(args.stats))
         print(json.dumps(stats, indent=2) if args.json else format_description_stats(stats))
         return 0
     if not args.records or not args.out:
-        raise ValueError("give a records JSONL and --out DESCRIPTIONS.jsonl (or --stats FILE)")
+        raise UsageError("give a records JSONL and --out DESCRIPTIONS.jsonl (or --stats FILE)")
+    check_not_inputs({"--out": args.out, "--records-out": args.records_out}, {"RECORDS": args.records})
+    check_not_inputs({"--records-out": args.records_out}, {"--out": args.out})
     if args.merge:
         if not args.records_out:
-            raise ValueError("--merge needs --records-out")
+            raise UsageError("--merge needs --records-out")
         n, described = merge_captions(args.records, args.out, args.records_out, args.merge_mode)
         print(f"{n} records ({described} with a description) -> {args.records_out}")
         return 0
     if args.backend is None:
-        raise ValueError("choose --backend openai (LLM endpoint) or --backend rules (offline)")
+        raise UsageError("choose --backend openai (LLM endpoint) or --backend rules (offline)")
     if args.backend == "rules":
         describer = RulesDescriber(seed=args.seed, attributes=args.attributes)
-        workers = 1
+        concurrency = 1
     else:
         api_key = os.environ.get(args.api_key_env) or None
         if api_key is None and not args.base_url:
-            raise ValueError(f"the environment variable {args.api_key_env} is not set; put your API key "
+            raise UsageError(f"the environment variable {args.api_key_env} is not set; put your API key "
                              "there (or pass --base-url for a local server that needs none)")
         describer = OpenAIDescriber(
             args.model, base_url=args.base_url, api_key=api_key, timeout=args.timeout,
@@ -165,10 +236,10 @@ def _run_describe(args: argparse.Namespace) -> int:
             frequency_penalty=args.frequency_penalty,
             retry=RetryPolicy(max_retries=args.max_retries, base_delay=args.retry_base_delay),
         )
-        workers = args.workers
-    records = read_records(args.records)
+        concurrency = args.concurrency
+    records, _ = read_dataset_file(args.records)
     try:
-        summary = describe_records(records, args.out, describer, workers=workers, limit=args.limit,
+        summary = describe_records(records, args.out, describer, workers=concurrency, limit=args.limit,
                                    fsync=args.backend == "openai")  # rules are cheap to redo
     except KeyboardInterrupt:
         print(f"interrupted; finished results are in {args.out}; rerun the same command to resume",
@@ -200,14 +271,16 @@ def _add_data_synth(dsub: argparse._SubParsersAction) -> None:
                         "groups, 5 expressions) on cluttered backgrounds: DIR/images/*.jpg, train.jsonl, "
                         "val.jsonl, eval.jsonl, classes.json. Same seed -> identical output.")
     p.add_argument("--out", required=True, help="output folder DIR")
-    p.add_argument("--n", type=int, required=True, help="number of training images (10%% go to val)")
+    p.add_argument("--n", type=_positive_int, required=True, help="number of training images (10%% go to val)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--size", type=int, default=224, help="image side in pixels (default 224)")
-    p.add_argument("--eval-n", type=int, default=None,
+    p.add_argument("--size", type=int, default=224, help="image side in pixels (default 224, at least 32)")
+    p.add_argument("--eval-n", type=_non_negative_int, default=None,
                    help="held-out eval images from a separate seed stream (default max(12, n/5))")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of the n images in val.jsonl")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")
+    p.add_argument("--workers", type=_positive_int, default=1,
+                   help="parallel worker processes (the output does not depend on it)")
     p.add_argument("--no-sheet", action="store_true", help="do not write DIR/contact_sheet.png")
+    p.add_argument("--overwrite", action="store_true", help="replace the files of a world already in DIR")
     p.set_defaults(func=_run_data_synth)
 
 
@@ -220,7 +293,7 @@ def _run_data_synth(args: argparse.Namespace) -> int:
 
     t0 = time.monotonic()
     info = generate_world(args.out, n=args.n, seed=args.seed, image_size=args.size, eval_n=args.eval_n,
-                          workers=args.workers, val_fraction=args.val_fraction)
+                          workers=args.workers, val_fraction=args.val_fraction, overwrite=args.overwrite)
     took = time.monotonic() - t0
     if not args.no_sheet:
         recs = read_records(info["train_jsonl"])
@@ -252,14 +325,28 @@ def _add_data_mpii(dsub: argparse._SubParsersAction) -> None:
                    help="'annotated': every annotated joint is visible (mmpose / release semantics, default); "
                    "'strict': joints MPII marks is_visible=0 get visible 0")
     p.add_argument("--no-sizes", action="store_true", help="do not open images to record width/height")
+    p.add_argument("--overwrite", action="store_true", help="replace train.jsonl / val.jsonl already in OUT")
     p.set_defaults(func=_run_data_mpii)
+
+
+def _split_files_out(out: str, splits: Sequence[str]) -> dict[str, object]:
+    from pathlib import Path
+
+    return {f"--out's {s}.jsonl": Path(out) / f"{s}.jsonl" for s in splits}
 
 
 def _run_data_mpii(args: argparse.Namespace) -> int:
     from focusclip.data.mpii import convert_mpii, format_conversion_stats, write_mpii
+    from focusclip.errors import UsageError
+    from focusclip.io import check_dir_target, check_no_overwrite, check_not_inputs
 
     if bool(args.split_train) != bool(args.split_val):
-        raise ValueError("give both --split-train and --split-val, or neither")
+        raise UsageError("give both --split-train and --split-val, or neither")
+    check_dir_target("--out", args.out)
+    outputs = _split_files_out(args.out, ("train", "val", "test"))
+    check_not_inputs(outputs, {"--annotations": args.annotations, "--split-train": args.split_train,
+                               "--split-val": args.split_val})
+    check_no_overwrite(outputs.values(), args.overwrite)
     splits = {"train": args.split_train, "val": args.split_val} if args.split_train else None
     by_split, stats = convert_mpii(args.annotations, args.images, split_files=splits,
                                    val_fraction=args.val_fraction, seed=args.seed,
@@ -284,6 +371,7 @@ def _add_data_release(dsub: argparse._SubParsersAction) -> None:
     p.add_argument("--train-llm", default="gpt-4-0613", help="LLM of the train captions (default gpt-4-0613)")
     p.add_argument("--val-llm", default="gpt-3.5-turbo-0613",
                    help="LLM of the val captions (default gpt-3.5-turbo-0613)")
+    p.add_argument("--overwrite", action="store_true", help="replace train.jsonl / val.jsonl already in OUT")
     p.set_defaults(func=_run_data_release)
 
 
@@ -292,7 +380,11 @@ def _run_data_release(args: argparse.Namespace) -> int:
 
     from focusclip.data.records import write_records
     from focusclip.data.release import release_to_records
+    from focusclip.io import check_dir_target, check_no_overwrite
 
+    check_dir_target("--out", args.out)
+    outputs = _split_files_out(args.out, ("train", "val"))
+    check_no_overwrite(outputs.values(), args.overwrite)  # the release's own files are <root>/<llm>/<split>.json
     for split, llm in (("train", args.train_llm), ("val", args.val_llm)):
         records = release_to_records(args.root, llm, split, args.images, relative_to=args.out)
         n = write_records(Path(args.out) / f"{split}.jsonl", records)
@@ -306,15 +398,17 @@ def _run_data_release(args: argparse.Namespace) -> int:
 def _add_data_validate(dsub: argparse._SubParsersAction) -> None:
     p = dsub.add_parser("validate", help="check a dataset: images, joints, captions, heatmaps",
                         description="Check every record of DATASET (a records .jsonl, a custom .csv/.jsonl, "
-                        "or a folder with train.jsonl/val.jsonl) and print counts per problem with the first "
-                        "offending records. Exit code 1 when there are errors.")
-    p.add_argument("dataset", metavar="DATASET")
+                        "or a folder with train.jsonl/val.jsonl) with the same rules the loaders apply, and print "
+                        "counts per problem with the first offending records. Exit code 1 when there are errors.")
+    p.add_argument("dataset", metavar="DATASET", help="a records or custom file, or a folder of split files")
     p.add_argument("--root", help="folder image paths are relative to (default: the file's folder)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-images", action="store_true", help="only check that image files exist (no decoding)")
     p.add_argument("--require-captions", action="store_true", help="a record without captions is an error")
-    p.add_argument("--examples", type=int, default=5, help="offending records shown per problem (default 5)")
-    p.add_argument("--workers", type=int, default=4, help="threads decoding images (default 4)")
+    p.add_argument("--examples", type=_non_negative_int, default=5,
+                   help="offending records shown per problem (default 5)")
+    p.add_argument("--workers", type=_positive_int, default=4,
+                   help="parallel worker threads decoding images (default 4)")
     p.set_defaults(func=_run_data_validate)
 
 
@@ -340,7 +434,7 @@ _DATA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
 
 
 def _add_data(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("data", help="build datasets (synthetic world, ...)")
+    p = sub.add_parser("data", help="build and check datasets (synthetic world, MPII, releases, validation)")
     dsub = p.add_subparsers(dest="data_cmd", metavar="COMMAND")
     for add in _DATA_COMMANDS:
         add(dsub)
@@ -369,12 +463,15 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tasks", default="paper",
                    help="paper | all | extra | synthetic | task names | a tasks .json file; comma separated")
     p.add_argument("--data-root", default="data/{dataset}",
-                   help="dataset folders: a template with {dataset} or a folder holding one folder per dataset")
+                   help="dataset folders: a template with {dataset}, a folder holding one folder per dataset, "
+                        "or one dataset's own folder (e.g. the demo's runs/demo/data)")
     p.add_argument("--out", default="results.json", help="results JSON (extended); a .md table is written beside it")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="images per forward pass (default 64)")
+    p.add_argument("--workers", type=_non_negative_int, default=2,
+                   help="parallel worker processes loading images (default 2)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--limit", type=int, default=None, help="at most N images per task (a fixed random subset)")
+    p.add_argument("--subset", type=_positive_int, default=None,
+                   help="at most N images per task (a fixed random subset)")
     p.add_argument("--ensemble", action="store_true", help="average each class over the task's extra templates")
     p.add_argument("--force", action="store_true", help="recompute results already in --out")
     p.add_argument("--no-confusion", action="store_true", help="do not draw confusion-matrix PNGs")
@@ -388,8 +485,10 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 def _run_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from focusclip.io import atomic_write_text
-    from focusclip.zeroshot.evaluate import evaluate
+    from focusclip.errors import OutputError, UsageError
+    from focusclip.io import atomic_write_text, check_file_target, check_not_inputs
+    from focusclip.model.factory import load_model_spec
+    from focusclip.zeroshot.evaluate import check_data_root, evaluate
     from focusclip.zeroshot.report import markdown_table
     from focusclip.zeroshot.tasks import list_sets, load_registry, resolve_tasks
 
@@ -401,34 +500,43 @@ def _run_eval(args: argparse.Namespace) -> int:
                   f"{t.templates[0]!r}")
         return 0
     if not args.model:
-        raise ValueError("--model is required (a saved model directory, a CLIP name or a registered model name)")
+        raise UsageError("--model is required (a saved model directory, a CLIP name or a registered model name)")
     if bool(args.base) != bool(args.interpolate):
-        raise ValueError("--interpolate and --base go together: --model FINETUNED --base ZERO_SHOT "
+        raise UsageError("--interpolate and --base go together: --model FINETUNED --base ZERO_SHOT "
                          "--interpolate 0,0.5,1")
     tasks = resolve_tasks(args.tasks)  # before loading the model: a misspelt task fails fast
+    check_data_root(args.data_root)
+    md = Path(args.out).with_suffix(".md")
+    check_file_target("--out", args.out)
+    check_not_inputs({"--out": args.out, "--out's table": md}, {"--model": args.model, "--tasks": args.tasks})
+    if md.exists() and not Path(args.out).exists():
+        raise OutputError(f"{md} exists but {args.out} does not, so focusclip eval did not write it; choose "
+                          "another --out")
+    options = _dataset_options(args.dataset_option)
     if args.interpolate:
-        return _eval_interpolation(args, tasks)
-    model, tokenizer, transform, name = _load_eval_model(args.model, args.device)
-    data = evaluate(model, tokenizer, transform, tasks, args.data_root, batch_size=args.batch_size,
-                    workers=args.workers, device=args.device, limit=args.limit, ensemble=args.ensemble,
-                    out=args.out, force=args.force, model_name=name, confusion=not args.no_confusion,
-                    dataset_options=_dataset_options(args.dataset_option))
+        return _eval_interpolation(args, tasks, options)
+    loaded = load_model_spec(args.model, device=None)
+    data = evaluate(loaded.model, loaded.tokenizer, loaded.transform, tasks, args.data_root,
+                    batch_size=args.batch_size, workers=args.workers, device=args.device, limit=args.subset,
+                    ensemble=args.ensemble, out=args.out, force=args.force, model_name=loaded.name,
+                    confusion=not args.no_confusion, dataset_options=options)
     fingerprint = data["model"]
     if not any(key.endswith("@" + fingerprint) for key in data["results"]):
-        logger.warning("no task could be evaluated (all datasets absent under %s)", args.data_root)
+        logger.warning("no task could be evaluated (every dataset is absent under %s); nothing written",
+                       args.data_root)
         return 1
     table = markdown_table(data, fingerprint)
-    md = Path(args.out).with_suffix(".md")
-    atomic_write_text(md, f"# Zero-shot results: {name} ({fingerprint})\n\n{table}")
+    atomic_write_text(md, f"# Zero-shot results: {loaded.name} ({fingerprint})\n\n{table}")
     print(table)
     logger.info("results: %s, table: %s", args.out, md)
     return 0
 
 
-def _eval_interpolation(args: argparse.Namespace, tasks: list) -> int:
+def _eval_interpolation(args: argparse.Namespace, tasks: list, options: dict) -> int:
     from pathlib import Path
 
-    from focusclip.io import atomic_write_text
+    from focusclip.io import atomic_write_text, check_not_inputs
+    from focusclip.model.factory import load_model_spec
     from focusclip.model.merge import parse_alphas
     from focusclip.zeroshot.interpolation import (
         evaluate_interpolation,
@@ -437,21 +545,22 @@ def _eval_interpolation(args: argparse.Namespace, tasks: list) -> int:
     )
 
     alphas = parse_alphas(args.interpolate)
-    model, tokenizer, transform, name = _load_eval_model(args.model, args.device)
-    base = _load_eval_model(args.base, args.device)[0]
-    path = evaluate_interpolation(base, model, alphas, tokenizer, transform, tasks, args.data_root, out=args.out,
-                                  model_name=name, batch_size=args.batch_size, workers=args.workers,
-                                  device=args.device, limit=args.limit, ensemble=args.ensemble, force=args.force,
-                                  confusion=False, dataset_options=_dataset_options(args.dataset_option))
+    out = Path(args.out)
+    png, md = out.with_name(f"{out.stem}_interpolation.png"), out.with_name(f"{out.stem}_interpolation.md")
+    check_not_inputs({"--out": out, "--out's plot": png, "--out's table": md},
+                     {"--model": args.model, "--base": args.base})
+    finetuned = load_model_spec(args.model)
+    base = load_model_spec(args.base).model
+    path = evaluate_interpolation(base, finetuned.model, alphas, finetuned.tokenizer, finetuned.transform, tasks,
+                                  args.data_root, out=out, model_name=finetuned.name, batch_size=args.batch_size,
+                                  workers=args.workers, device=args.device, limit=args.subset,
+                                  ensemble=args.ensemble, force=args.force, confusion=False, dataset_options=options)
     if not any(v is not None for values in path["scores"].values() for v in values):
-        logger.warning("no task could be evaluated (all datasets absent under %s)", args.data_root)
+        logger.warning("no task could be evaluated (every dataset is absent under %s)", args.data_root)
         return 1
     table = interpolation_table(path)
-    out = Path(args.out)
-    png = plot_interpolation(path, out.with_name(f"{out.stem}_interpolation.png"),
-                             title=f"WiSE-FT: {Path(args.base).name} -> {name}")
-    atomic_write_text(out.with_name(f"{out.stem}_interpolation.md"),
-                      f"# WiSE-FT path: {args.base} (alpha 0) -> {args.model} (alpha 1)\n\n{table}\n")
+    plot_interpolation(path, png, title=f"WiSE-FT: {Path(args.base).name} -> {finetuned.name}")
+    atomic_write_text(md, f"# WiSE-FT path: {args.base} (alpha 0) -> {args.model} (alpha 1)\n\n{table}\n")
     print(table)
     logger.info("results: %s, plot: %s", out, png)
     return 0
@@ -459,6 +568,7 @@ def _eval_interpolation(args: argparse.Namespace, tasks: list) -> int:
 
 def _dataset_options(items: list[str]) -> dict[str, dict[str, object]]:
     """``["ferplus.fer2013_csv=x.csv"]`` -> ``{"ferplus": {"fer2013_csv": "x.csv"}}``."""
+    from focusclip.errors import UsageError
     from focusclip.train.config import parse_value
 
     out: dict[str, dict[str, object]] = {}
@@ -466,21 +576,10 @@ def _dataset_options(items: list[str]) -> dict[str, dict[str, object]]:
         key, sep, raw = item.partition("=")
         dataset, dot, option = key.strip().partition(".")
         if not (sep and dot and dataset and option):
-            raise ValueError(f"--dataset-option {item!r}: expected DATASET.KEY=VALUE, e.g. "
+            raise UsageError(f"--dataset-option {item!r}: expected DATASET.KEY=VALUE, e.g. "
                              "ferplus.fer2013_csv=data/fer2013/fer2013.csv")
         out.setdefault(dataset, {})[option] = parse_value(raw)
     return out
-
-
-def _load_eval_model(spec: str, device: str):
-    """(model, tokenizer, eval transform, display name) from a saved directory, a CLIP name or a
-    registered name."""
-    from pathlib import Path
-
-    from focusclip.model import create_model_from_pretrained
-
-    model, tokenizer, transform = create_model_from_pretrained(spec)
-    return model, tokenizer, transform, Path(spec).name if Path(spec).is_dir() else spec
 
 
 # ---------------------------------------------------------------------------------------- train
@@ -494,13 +593,17 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=1e-3")
     p.add_argument("--resume", metavar="latest|PATH", help="continue from the newest checkpoint of out_dir "
                    "(latest) or from a checkpoint file (same as resume=...)")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="resume even though the config differs from the checkpoint's (the changes are listed; "
+                        "the earlier RUN/config.yaml is kept beside the new one)")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.set_defaults(func=_run_train)
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from focusclip.train import NonFiniteLossError, load_config, train
-    from focusclip.train.checkpoint import CheckpointError
+    import os
+
+    from focusclip.train import load_config, train
     from focusclip.train.config import dump_config
 
     overrides = list(args.overrides) + ([f"resume={args.resume}"] if args.resume else [])
@@ -508,13 +611,7 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.print_config:
         print(dump_config(cfg), end="")
         return 0
-    try:
-        result = train(cfg)
-    except (NonFiniteLossError, CheckpointError) as e:
-        print(f"focusclip train: error: {e}", file=sys.stderr)
-        return 1
-    import os
-
+    result = train(cfg, allow_config_change=args.allow_config_change)
     if int(os.environ.get("RANK", "0")) == 0:
         best = result["best"]
         print(f"run {result['run_dir']}: {result['stopped']} at step {result['step']} (epoch {result['epoch']}), "
@@ -526,21 +623,25 @@ def _run_train(args: argparse.Namespace) -> int:
 # -------------------------------------------------------------------------------------- predict
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="zero-shot predictions for images with a trained model")
-    p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--model", required=True, help="a saved model directory (focusclip.save_model) or a CLIP "
-                                                  "name (openclip:ViT-B-16/openai, hfclip:FOLDER, ...)")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    p.add_argument("--model", required=True, help="a saved model directory (focusclip.save_model), a CLIP name "
+                                                  "(openclip:ViT-B-16/openai, hfclip:FOLDER, ...) or a registered "
+                                                  "model name (see `focusclip models`)")
     labels = p.add_mutually_exclusive_group(required=True)
     labels.add_argument("--labels", help="comma-separated class names, e.g. 'running,sitting,jumping'")
     labels.add_argument("--labels-file", help="a text file with one class name per line")
-    p.add_argument("--template", action="append", default=None,
-                   help="prompt template with {c} (repeat to ensemble); default 'a photo of a person {c}'")
-    p.add_argument("--topk", type=int, default=3)
+    p.add_argument("--template", action="append", default=None, help=DEFAULT_TEMPLATE_HELP)
+    p.add_argument("--topk", type=_positive_int, default=3, help="labels shown per image (default 3)")
+    p.add_argument("--scale", type=_positive_float, default=None,
+                   help="softmax scale of the probabilities (default: the model's own: 1/temperature for "
+                        "NT-Xent-trained models, else its logit scale)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--keypoints", action="append", default=None,
                    help="keypoints JSON per image (in order; see `focusclip heatmap`): also draw the ROI overlay")
     p.add_argument("--boxes", action="append", default=None, help="boxes JSON per image: also draw the ROI overlay")
     p.add_argument("--overlay-dir", default=".", help="where overlays go (<image stem>_roi.png)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="images per forward pass (default 32)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.set_defaults(func=_run_predict)
 
 
@@ -550,71 +651,83 @@ def _run_predict(args: argparse.Namespace) -> int:
     from focusclip.predict import DEFAULT_TEMPLATE, ZeroShotClassifier, format_predictions
 
     if args.labels_file:
-        with open(args.labels_file, encoding="utf-8") as f:
-            labels = [line.strip() for line in f if line.strip()]
+        labels = _read_lines(args.labels_file, "labels file")
     else:
         labels = [x.strip() for x in args.labels.split(",") if x.strip()]
+    overlays = {kind: _per_image(getattr(args, kind), args.images, kind) for kind in ("keypoints", "boxes")
+                if getattr(args, kind)}
     clf = ZeroShotClassifier.from_pretrained(args.model, labels, args.template or [DEFAULT_TEMPLATE],
-                                             device=args.device)
-    results = clf.predict(args.images, topk=args.topk)
-    for kind in ("keypoints", "boxes"):
-        files = getattr(args, kind)
-        if files:
-            for r, image, spec in zip(results, args.images, _per_image(files, args.images, kind)):
-                r["overlay"] = str(_write_overlay(image, spec, kind, args.overlay_dir))
+                                             device=args.device, scale=args.scale)
+    results = clf.predict(args.images, topk=args.topk, batch_size=args.batch_size)
+    for kind, files in overlays.items():
+        for r, image, spec in zip(results, args.images, files):
+            r["overlay"] = str(_write_overlay(image, spec, kind, args.overlay_dir, args.images))
     print(json.dumps(results, indent=2) if args.json else format_predictions(results))
     return 0
 
 
 def _per_image(files: list[str], images: list[str], kind: str) -> list[str]:
+    from focusclip.errors import UsageError
+
     if len(files) != len(images):
-        raise ValueError(f"--{kind} was given {len(files)} times for {len(images)} images; give one per image")
+        raise UsageError(f"--{kind} was given {len(files)} times for {len(images)} images; give one per image")
     return files
 
 
-def _write_overlay(image: str, spec: str, kind: str, out_dir: str):
+def _write_overlay(image: str, spec: str, kind: str, out_dir: str, inputs: list[str]):
     from pathlib import Path
 
     from focusclip.drawing import overlay_from_files
-    from focusclip.io import atomic_save, open_rgb
+    from focusclip.images import open_rgb
+    from focusclip.io import atomic_save, check_not_inputs
 
-    overlay, _ = overlay_from_files(open_rgb(image), **{kind: spec})
     out = Path(out_dir) / f"{Path(image).stem}_roi.png"
+    check_not_inputs({"overlay": out}, {f"IMAGE {i}": p for i, p in enumerate(inputs)} | {f"--{kind}": spec})
+    overlay, _ = overlay_from_files(open_rgb(image), **{kind: spec})
     atomic_save(out, lambda f: overlay.save(f, format="PNG"))
     return out
 
 
 # ---------------------------------------------------------------------------------------- embed
 def _add_embed(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("embed", help="write image or text embeddings of a trained model to .npy")
-    p.add_argument("--model", required=True, help="a saved model directory or a CLIP name "
-                                                  "(openclip:ViT-B-16/openai, hfclip:FOLDER, ...)")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--images", nargs="+", help="image files")
-    src.add_argument("--texts", nargs="+", help="texts")
+    p = sub.add_parser("embed", help="write image or text embeddings of a model to .npy")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files (or give --texts / --texts-file)")
+    p.add_argument("--images", dest="images_opt", nargs="+", default=None, help=argparse.SUPPRESS)  # 0.1 spelling
+    p.add_argument("--model", required=True, help="a saved model directory, a CLIP name "
+                                                  "(openclip:ViT-B-16/openai, hfclip:FOLDER, ...) or a registered name")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--texts", nargs="+", help="texts to embed")
     src.add_argument("--texts-file", help="a text file with one text per line")
     p.add_argument("--out", required=True, help="output .npy (a .txt listing the inputs is written beside it)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing .npy / .txt")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="inputs per forward pass (default 32)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.set_defaults(func=_run_embed)
 
 
 def _run_embed(args: argparse.Namespace) -> int:
-    from focusclip.model import create_model_from_pretrained
+    from pathlib import Path
+
+    from focusclip.errors import UsageError
+    from focusclip.io import check_file_target, check_not_inputs
+    from focusclip.model.factory import load_model_spec
     from focusclip.predict import embed_images, embed_texts, save_embeddings
 
-    model, tokenizer, transform = create_model_from_pretrained(args.model)
-    if args.images:
-        names = list(args.images)
-        emb = embed_images(model, names, transform, batch_size=args.batch_size, device=args.device)
+    images = list(args.images) + list(args.images_opt or [])
+    if bool(images) == bool(args.texts or args.texts_file):
+        raise UsageError("give image files, or --texts / --texts-file (one kind of input per call)")
+    npy = Path(args.out).with_suffix(".npy")
+    check_file_target("--out", npy)
+    check_not_inputs({"--out": npy, "--out's index": npy.with_suffix(".txt")},
+                     {f"IMAGE {i}": p for i, p in enumerate(images)} | {"--texts-file": args.texts_file})
+    loaded = load_model_spec(args.model)
+    if images:
+        names = images
+        emb = embed_images(loaded.model, names, loaded.transform, batch_size=args.batch_size, device=args.device)
     else:
-        if args.texts_file:
-            with open(args.texts_file, encoding="utf-8") as f:
-                names = [line.rstrip("\n") for line in f if line.strip()]
-        else:
-            names = list(args.texts)
-        emb = embed_texts(model, tokenizer, names, batch_size=args.batch_size, device=args.device)
-    npy, index = save_embeddings(args.out, emb, [n.replace("\n", " ") for n in names])
+        names = _read_lines(args.texts_file, "texts file") if args.texts_file else list(args.texts)
+        emb = embed_texts(loaded.model, loaded.tokenizer, names, batch_size=args.batch_size, device=args.device)
+    npy, index = save_embeddings(npy, emb, [n.replace("\n", " ") for n in names], overwrite=args.overwrite)
     logger.info("wrote %s %s and %s", npy, tuple(emb.shape), index)
     return 0
 
@@ -633,25 +746,19 @@ def _add_merge(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_merge(args: argparse.Namespace) -> int:
-    from focusclip.model import create_model_from_pretrained, get_tokenizer, load_model, save_model
+    from focusclip.io import check_dir_target, check_not_inputs
+    from focusclip.model import get_tokenizer, load_model, save_model
+    from focusclip.model.factory import load_model_spec
     from focusclip.model.merge import merge_models
 
-    _refuse_overwrite(args.out, [args.base, args.finetuned])
-    base = create_model_from_pretrained(args.base)[0]
+    check_dir_target("--out", args.out)
+    check_not_inputs({"--out": args.out}, {"--base": args.base, "--finetuned": args.finetuned})
+    base = load_model_spec(args.base).model
     merged = merge_models(base, load_model(args.finetuned), args.alpha)
     save_model(merged, args.out, get_tokenizer(args.finetuned),
                extra={"merge": {"base": args.base, "finetuned": args.finetuned, "alpha": args.alpha}})
     print(f"merged (1 - {args.alpha:g}) x {args.base} + {args.alpha:g} x {args.finetuned} -> {args.out}")
     return 0
-
-
-def _refuse_overwrite(out: str, inputs: list[str]) -> None:
-    from pathlib import Path
-
-    target = Path(out).resolve()
-    for item in inputs:
-        if Path(item).exists() and Path(item).resolve() == target:
-            raise ValueError(f"--out {out} is one of the inputs; write the result elsewhere")
 
 
 # --------------------------------------------------------------------------------------- export
@@ -668,10 +775,12 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
+    from focusclip.io import check_dir_target, check_not_inputs
     from focusclip.model import get_tokenizer, load_model
     from focusclip.model.export import export_model
 
-    _refuse_overwrite(args.out, [args.model])
+    check_dir_target("--out", args.out)
+    check_not_inputs({"--out": args.out}, {"--model": args.model})
     model = load_model(args.model)
     out = export_model(model, args.out, get_tokenizer(args.model), args.format)
     clip = model.config["clip"]
@@ -690,27 +799,34 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the whole story offline: synthetic world -> descriptions -> train "
                                     "FocusCLIP and CLIP -> zero-shot -> report")
     p.add_argument("--out", default=d.out_dir, help="output folder (report.md, figures, runs, data)")
-    p.add_argument("--n-train", type=int, default=d.n_train, help="training + validation images")
-    p.add_argument("--n-eval", type=int, default=d.n_eval, help="held-out zero-shot images")
+    p.add_argument("--n-train", type=_positive_int, default=d.n_train, help="training + validation images")
+    p.add_argument("--n-eval", type=_positive_int, default=d.n_eval, help="held-out zero-shot images")
     p.add_argument("--model", default=d.model, help="towers: focusclip-MODEL and clip-MODEL (e.g. tiny)")
-    p.add_argument("--image-size", type=int, default=d.image_size)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--image-size", type=_positive_int, default=d.image_size, help="training resolution (pixels)")
+    p.add_argument("--epochs", type=_positive_int, default=d.epochs, help="training epochs per arm")
+    p.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help="global batch size")
+    p.add_argument("--lr", type=_positive_float, default=d.lr, help="AdamW learning rate")
     p.add_argument("--text-unlocked-layers", type=int, default=d.text_unlocked_layers,
                    help="train only the last N text-tower layers; -1 trains the whole tower")
     p.add_argument("--seeds", default=",".join(map(str, d.seeds)), help="comma-separated seeds, e.g. 0,1,2")
-    p.add_argument("--workers", type=int, default=d.workers)
+    p.add_argument("--workers", type=_non_negative_int, default=d.workers,
+                   help="parallel worker processes loading images")
     p.set_defaults(func=_run_demo)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
+    from focusclip.errors import UsageError
     from focusclip.experiments.demo import DemoConfig, run_demo
 
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise UsageError(f"--seeds {args.seeds!r}: expected comma-separated whole numbers, e.g. 0,1,2") from None
+    if not seeds:
+        raise UsageError("--seeds: give at least one seed")
     cfg = DemoConfig(out_dir=args.out, n_train=args.n_train, n_eval=args.n_eval, model=args.model,
                      image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                     text_unlocked_layers=args.text_unlocked_layers,
-                     seeds=[int(s) for s in args.seeds.split(",") if s.strip()], workers=args.workers)
+                     text_unlocked_layers=args.text_unlocked_layers, seeds=seeds, workers=args.workers)
     result = run_demo(cfg)
     print(result["table"])
     print(f"\nreport: {result['report']}")
@@ -741,28 +857,52 @@ def build_parser() -> argparse.ArgumentParser:
     from focusclip import __version__
 
     parser.add_argument("--version", action="version", version=f"focusclip {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
-    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
-    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="debug log output; errors show their traceback")
+    parser.add_argument("-q", "--quiet", action="store_true", default=False, help="warnings and errors only")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_VerbParser)
     for add in _VERBS:
         add(sub)
     return parser
 
 
+def _error_line(e: BaseException) -> tuple[str, int]:
+    """One line for an exception and the exit status: 2 for usage errors, 1 for other failures."""
+    from focusclip.errors import FocusCLIPError
+
+    text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+    if "Original Traceback" in text:  # an error re-raised from a DataLoader worker: keep its last line
+        text = text.strip().splitlines()[-1].split(": ", 1)[-1]
+    if isinstance(e, FocusCLIPError):
+        return text, e.exit_code
+    if isinstance(e, OSError) and e.filename:
+        return f"{e.filename}: {e.strerror or text}", 1
+    if isinstance(e, ValueError | KeyError | FileNotFoundError | ImportError):
+        return text, 1
+    return f"unexpected {type(e).__name__}: {text} (rerun with -v for the traceback, and please report it)", 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a usage error argparse has already printed
+        return int(e.code or 0)
     _setup_logging(-1 if args.quiet else args.verbose)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError, KeyError) as e:
-        logger.debug("error", exc_info=True)
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"focusclip {args.verb}: error: {msg}", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt:
+        print(f"{args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the one place errors become messages
+        if args.verbose:
+            logger.error("traceback", exc_info=True)
+        text, code = _error_line(e)
+        print(f"{args.command}: error: {' '.join(text.split())}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

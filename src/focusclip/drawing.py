@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from focusclip.errors import UsageError
 from focusclip.heatmaps import DEFAULT_MIN_SIGMA, boxes_heatmap, keypoints_heatmap, point_sets
+from focusclip.images import decode
 from focusclip.skeleton import MPII_LIMBS, NUM_JOINTS
 
 logger = logging.getLogger(__name__)
@@ -24,7 +26,7 @@ def heatmap_to_image(heatmap: np.ndarray) -> Any:
 
     h = np.asarray(heatmap, dtype=np.float32)
     if h.ndim != 2:
-        raise ValueError(f"heatmap: expected shape (H, W), got {h.shape}")
+        raise UsageError(f"heatmap: expected shape (H, W), got {h.shape}")
     return Image.fromarray(np.round(np.clip(np.nan_to_num(h), 0, 1) * 255).astype(np.uint8), mode="L")
 
 
@@ -38,10 +40,10 @@ def overlay_heatmap(image: Any, heatmap: np.ndarray, alpha: float = 0.5, cmap: s
 
     h = np.asarray(heatmap, dtype=np.float32)
     if h.ndim != 2:
-        raise ValueError(f"heatmap: expected shape (H, W), got {h.shape}")
+        raise UsageError(f"heatmap: expected shape (H, W), got {h.shape}")
     if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    rgb = image.convert("RGB")
+        raise UsageError(f"alpha must be in [0, 1], got {alpha}")
+    rgb = decode(image, "RGB")
     if h.shape != (rgb.height, rgb.width):
         h = np.asarray(Image.fromarray(h, mode="F").resize(rgb.size, Image.BILINEAR))
     colour = colormaps[cmap](np.clip(np.nan_to_num(h), 0, 1))[..., :3] * 255.0
@@ -59,7 +61,7 @@ def draw_skeleton(image: Any, joints: Any, visible: Any = None, color: tuple[int
     from PIL import ImageDraw
 
     pts, vis = point_sets(joints, visible, NUM_JOINTS, "joints")
-    out = image.convert("RGB").copy()
+    out = decode(image, "RGB")
     draw = ImageDraw.Draw(out)
     unit = max(out.size) / 300
     width = width or max(1, round(unit))
@@ -84,7 +86,7 @@ def roi_overlay(image: Any, joints: np.ndarray | None = None, visible: np.ndarra
     ``size`` (default: the image's).
     """
     if (joints is None) == (boxes is None):
-        raise ValueError("give exactly one of joints or boxes")
+        raise UsageError("give exactly one of joints or boxes")
     img_size = (image.height, image.width)
     src_size = tuple(src_size) if src_size else img_size
     size = tuple(size) if size else img_size
@@ -104,7 +106,7 @@ def overlay_from_files(image: Any, keypoints: str | os.PathLike | None = None, b
     from focusclip.data.keypoint_files import read_boxes_file, read_keypoints_file
 
     if (keypoints is None) == (boxes is None):
-        raise ValueError("give exactly one of keypoints or boxes")
+        raise UsageError("give exactly one of keypoints or boxes")
     if keypoints is not None:
         kp = read_keypoints_file(keypoints, image_size=(image.height, image.width))
         logger.info("%d people, %d visible joints", len(kp.joints), int(kp.visible.sum()))

@@ -48,6 +48,7 @@ from focusclip.data.records import (
     record_points,
     resolve_image,
 )
+from focusclip.errors import UsageError
 from focusclip.skeleton import MPII_PART_GROUPS, NUM_JOINTS, visible_mask
 
 logger = logging.getLogger(__name__)
@@ -64,9 +65,9 @@ def _check_size(size: Sequence[int], name: str = "size") -> tuple[int, int]:
     try:
         h, w = (int(v) for v in size)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be (H, W), two positive integers; got {size!r}") from None
+        raise UsageError(f"{name} must be (H, W), two positive integers; got {size!r}") from None
     if h <= 0 or w <= 0:
-        raise ValueError(f"{name} must be (H, W), two positive integers; got {size!r}")
+        raise UsageError(f"{name} must be (H, W), two positive integers; got {size!r}")
     return h, w
 
 
@@ -93,13 +94,13 @@ def point_sets(points: Any, visible: Any = None, n_points: int | None = None,
     if pts.ndim == 2:
         pts = pts[None]
     if pts.ndim != 3 or pts.shape[-1] != 2 or (n_points is not None and pts.shape[1] != n_points):
-        raise ValueError(f"{what}: expected shape ({k_txt}, 2) or (P, {k_txt}, 2), got {tuple(np.shape(points))}")
+        raise UsageError(f"{what}: expected shape ({k_txt}, 2) or (P, {k_txt}, 2), got {tuple(np.shape(points))}")
     if visible is not None:
         vis = np.asarray(visible)
         if vis.ndim == 1:
             vis = vis[None]
         if vis.shape != pts.shape[:2]:
-            raise ValueError(f"{what}: visibility must have shape {pts.shape[1:2]} or {pts.shape[:2]} to match "
+            raise UsageError(f"{what}: visibility must have shape {pts.shape[1:2]} or {pts.shape[:2]} to match "
                              f"points of shape {pts.shape}, got {tuple(np.shape(visible))}")
         visible = vis
     return pts, visible_mask(pts, visible)
@@ -113,7 +114,7 @@ def box_corners(boxes: Any) -> np.ndarray:
     if b.ndim == 1:
         b = b[None]
     if b.ndim != 2 or b.shape[1] != 4:
-        raise ValueError(f"boxes: expected shape (B, 4) xyxy or (4,), got {tuple(np.shape(boxes))}")
+        raise UsageError(f"boxes: expected shape (B, 4) xyxy or (4,), got {tuple(np.shape(boxes))}")
     return b.reshape(-1, 2, 2)
 
 
@@ -137,7 +138,7 @@ def _render(cx: np.ndarray, cy: np.ndarray, sx: np.ndarray, sy: np.ndarray, vali
     """Sum of separable Gaussians on an (H, W) grid of pixel centres, clipped to [0, 1], float32."""
     h, w = size
     if not min_sigma > 0:
-        raise ValueError(f"min_sigma must be > 0, got {min_sigma!r}")
+        raise UsageError(f"min_sigma must be > 0, got {min_sigma!r}")
     keep = np.flatnonzero(valid)
     if keep.size == 0:
         return np.zeros((h, w), dtype=np.float32)
@@ -155,7 +156,7 @@ def _group_index(groups: Mapping[str, Sequence[int]] | Sequence[Sequence[int]],
     """Padded (G, Kmax) index array and its validity mask for a set of point groups."""
     members = list(groups.values()) if isinstance(groups, Mapping) else list(groups)
     if not members:
-        raise ValueError("groups: expected at least one group of point indices, got none")
+        raise UsageError("groups: expected at least one group of point indices, got none")
     kmax = max(len(m) for m in members)
     idx = np.zeros((len(members), kmax), dtype=np.int64)
     mask = np.zeros((len(members), kmax), dtype=bool)
@@ -163,7 +164,7 @@ def _group_index(groups: Mapping[str, Sequence[int]] | Sequence[Sequence[int]],
         ids = [int(i) for i in m]
         bad = [i for i in ids if not 0 <= i < n_points]
         if bad:
-            raise ValueError(f"groups: point indices {bad} out of range for {n_points} points")
+            raise UsageError(f"groups: point indices {bad} out of range for {n_points} points")
         idx[g, : len(ids)] = ids
         mask[g, : len(ids)] = True
     return idx, mask
@@ -215,7 +216,7 @@ def keypoints_heatmap(joints: Any, visible: Any = None, size: Sequence[int] = (2
     joints. Parts: one per :data:`focusclip.skeleton.MPII_PART_GROUPS` group per person.
     """
     if mode not in ("person", "parts"):
-        raise ValueError(f"keypoints_heatmap: mode must be 'person' or 'parts', got {mode!r}")
+        raise UsageError(f"keypoints_heatmap: mode must be 'person' or 'parts', got {mode!r}")
     pts, vis = point_sets(joints, visible, NUM_JOINTS, "joints")
     return render_sets(pts, vis, size, MPII_PART_GROUPS if mode == "parts" else None, src_size, min_sigma)
 
@@ -246,7 +247,7 @@ def subject_points(record: Mapping[str, Any], source: str) -> tuple[np.ndarray, 
             return point_sets(pts, vis)
         except ValueError as e:
             raise RecordError(f"record {record_id(record)}: {e}") from None
-    raise ValueError(f"subject_points: source must be one of {RENDERED_SOURCES}, got {source!r}")
+    raise UsageError(f"subject_points: source must be one of {RENDERED_SOURCES}, got {source!r}")
 
 
 def render_subject(source: str, points: np.ndarray, visible: np.ndarray, size: Sequence[int],
@@ -268,7 +269,7 @@ def resolve_source(record: Mapping[str, Any], source: str = "auto") -> str:
     (a subject is marked but too little of it is visible: an empty map).
     """
     if source not in HEATMAP_SOURCES:
-        raise ValueError(f"heatmap source must be one of {HEATMAP_SOURCES}, got {source!r}")
+        raise UsageError(f"heatmap source must be one of {HEATMAP_SOURCES}, got {source!r}")
     if source != "auto":
         return source
     if record.get("heatmap"):
@@ -306,7 +307,7 @@ def record_heatmap(record: Mapping[str, Any], size: Sequence[int], source: str =
 def _heatmap_file(record: Mapping[str, Any], size: tuple[int, int], root: str | os.PathLike | None) -> np.ndarray:
     from PIL import Image
 
-    from focusclip.io import open_image
+    from focusclip.images import open_image
 
     if not record.get("heatmap"):
         raise RecordError(f"record {record_id(record)}: heatmap source 'file' but the record has no 'heatmap' path")

@@ -1,13 +1,18 @@
-"""Small file helpers shared across the library: atomic writes and append-and-flush JSONL."""
+"""File helpers shared across the library: atomic writes, append-and-flush JSONL, reading text, JSON and
+JSONL with errors that name the file, and checks that a command never overwrites its inputs.
+
+Images are opened by :mod:`focusclip.images`."""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+from focusclip.errors import InputError, MissingInput, OutputError, UsageError
 
 
 @contextmanager
@@ -83,7 +88,7 @@ def parse_json(text: str, where: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{where}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+        raise InputError(f"{where}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
 
 
 def read_text(path: str | os.PathLike, what: str = "file") -> str:
@@ -92,11 +97,11 @@ def read_text(path: str | os.PathLike, what: str = "file") -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise FileNotFoundError(f"{what} not found: {path}") from None
+        raise MissingInput(f"{what} not found: {path}") from None
     except IsADirectoryError:
-        raise ValueError(f"{path}: is a folder; expected a {what}") from None
+        raise InputError(f"{path}: is a folder; expected a {what}") from None
     except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not UTF-8 text (byte {e.start}); expected a {what}") from None
+        raise InputError(f"{path}: not UTF-8 text (byte {e.start}); expected a {what}") from None
 
 
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
@@ -104,7 +109,7 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
     return parse_json(read_text(path, what), str(path))
 
 
-def iter_jsonl_lines(path: str | os.PathLike, error: type[Exception] = ValueError) -> Iterator[tuple[str, Any]]:
+def iter_jsonl_lines(path: str | os.PathLike, error: type[Exception] = InputError) -> Iterator[tuple[str, Any]]:
     """``("<path>:<line>", parsed JSON value)`` for each non-blank line of a JSONL file, streamed.
 
     A line that is not valid JSON (or not UTF-8) yields an ``error`` naming the file, line and column in
@@ -112,11 +117,11 @@ def iter_jsonl_lines(path: str | os.PathLike, error: type[Exception] = ValueErro
     """
     path = Path(path)
     if path.is_dir():
-        raise ValueError(f"{path}: is a folder; expected a JSONL file")
+        raise InputError(f"{path}: is a folder; expected a JSONL file")
     try:
         f = path.open("rb")
     except FileNotFoundError:
-        raise FileNotFoundError(f"JSONL file not found: {path}") from None
+        raise MissingInput(f"JSONL file not found: {path}") from None
     with f:
         for lineno, raw in enumerate(f, 1):
             where = f"{path}:{lineno}"
@@ -175,41 +180,45 @@ def _truncate_partial_last_line(path: Path) -> None:
         f.truncate(cut)
 
 
-def open_image(path: str | os.PathLike, mode: str = "RGB") -> Any:
-    """Open an image file in ``mode`` (fully loaded, file closed); a clear error names the file when it is
-    missing or not an image."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return im.convert(mode)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"image not found: {path}") from None
-    except IsADirectoryError:
-        raise ValueError(f"{path}: is a folder, not an image file") from None
-    except OSError as e:
-        raise ValueError(f"{path}: not a readable image ({e})") from None
+# ------------------------------------------------------------------------------ output safety
+PathLike = str | os.PathLike
 
 
-def open_rgb(path: str | os.PathLike) -> Any:
-    """:func:`open_image` in RGB."""
-    return open_image(path, "RGB")
+def same_file(a: PathLike, b: PathLike) -> bool:
+    """Whether two paths name the same file (through links and ``..``), existing or not."""
+    a, b = Path(a), Path(b)
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
 
 
-def open_image_reduced(path: str | os.PathLike, mode: str = "RGB", min_size: tuple[int, int] | None = None
-                       ) -> tuple[Any, tuple[float, float]]:
-    """Decode an image, letting JPEGs decode at a reduced scale (PIL draft mode) that is still at least
-    ``min_size`` = (width, height); returns the image and the factor (fx, fy) from file to decoded pixels.
+def check_not_inputs(outputs: dict[str, PathLike | None], inputs: dict[str, PathLike | None]) -> None:
+    """:class:`OutputError` when an output (by option name) is one of the inputs: no command overwrites
+    what it reads."""
+    for out_name, out in outputs.items():
+        for in_name, inp in inputs.items():
+            if out is not None and inp is not None and same_file(out, inp):
+                raise OutputError(f"{out_name} {out} is also the input {in_name}; refusing to overwrite an "
+                                  f"input: choose another {out_name}")
 
-    Decoding a 1280x720 JPEG for a 224 px model this way is about twice as fast. Raises ``OSError`` or
-    ``ValueError`` (PIL's errors) for unreadable files.
-    """
-    from PIL import Image
 
-    with Image.open(path) as im:
-        w0, h0 = im.size
-        if min_size is not None and im.format == "JPEG":
-            im.draft(mode if mode in ("RGB", "L") else "RGB", (int(min_size[0]), int(min_size[1])))
-        im.load()
-        out = im.convert(mode)
-    return out, (out.size[0] / w0, out.size[1] / h0)
+def check_file_target(name: str, path: PathLike) -> None:
+    """:class:`UsageError` when an output meant to be a file is an existing folder."""
+    if Path(path).is_dir():
+        raise UsageError(f"{name} {path} is a folder; expected a file name")
+
+
+def check_dir_target(name: str, path: PathLike) -> None:
+    """:class:`UsageError` when an output meant to be a folder is an existing file."""
+    if Path(path).exists() and not Path(path).is_dir():
+        raise UsageError(f"{name} {path} is a file; expected a folder")
+
+
+def check_no_overwrite(paths: Iterable[PathLike], overwrite: bool, flag: str = "--overwrite") -> None:
+    """:class:`OutputError` for the first of ``paths`` that exists, unless ``overwrite``: a command does not
+    replace files it may not have written."""
+    if overwrite:
+        return
+    for path in paths:
+        if Path(path).exists():
+            raise OutputError(f"{path} already exists; pass {flag} to replace it, or choose another path")

@@ -14,6 +14,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from focusclip.errors import UsageError
+
 PAIRS = ("roi_img", "roi_txt", "img_txt")
 LOSS_NAMES = ("ntxent", "clip")
 _PAIR_FEATURES = {"roi_img": ("roi_features", "image_features"),
@@ -64,7 +66,7 @@ def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.5) -> torch
     every other row (same-modality negatives included); the loss is the mean over all 2N rows.
     """
     if a.shape != b.shape or a.dim() != 2:
-        raise ValueError(f"nt_xent expects two (N, D) tensors of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+        raise UsageError(f"nt_xent expects two (N, D) tensors of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     n = a.shape[0]
     u = F.normalize(torch.cat([a, b]).float(), dim=-1)
     sim = u @ u.T / temperature
@@ -122,12 +124,12 @@ class FocusCLIPLoss(nn.Module):
                  temperature: float = 0.5, gather: bool = True):
         super().__init__()
         if name not in LOSS_NAMES:
-            raise ValueError(f"loss name must be one of {LOSS_NAMES}, got {name!r}")
+            raise UsageError(f"loss name must be one of {LOSS_NAMES}, got {name!r}")
         self.name = name
         self.weights = dict(weights) if isinstance(weights, Mapping) else dict(zip(PAIRS, weights))
         unknown = set(self.weights) - set(PAIRS)
         if unknown or len(self.weights) != 3:
-            raise ValueError(f"loss weights need exactly the pairs {PAIRS}, got {sorted(self.weights)}")
+            raise UsageError(f"loss weights need exactly the pairs {PAIRS}, got {sorted(self.weights)}")
         self.temperature = temperature
         self.gather = gather
 
@@ -144,6 +146,6 @@ class FocusCLIPLoss(nn.Module):
             else:
                 terms[pair] = clip_loss(feats[fa], feats[fb], outputs["logit_scale"])
         if not terms:
-            raise ValueError("no loss term could be computed: outputs lack the features of every weighted pair")
+            raise UsageError("no loss term could be computed: outputs lack the features of every weighted pair")
         total = sum(self.weights[p] * t for p, t in terms.items())
         return {"loss": total, **terms}

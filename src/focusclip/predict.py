@@ -10,6 +10,7 @@ clf.predict(["me.jpg"], topk=2)   # [{"image": "me.jpg", "predictions": [{"label
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,8 +20,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from focusclip.io import open_rgb
-from focusclip.model import create_model_from_pretrained
+from focusclip.errors import UsageError
+from focusclip.images import decode, open_rgb
+from focusclip.model.factory import load_model_spec
 from focusclip.model.transforms import SampleTransform, eval_transform
 from focusclip.runtime import resolve_device, to_device
 from focusclip.zeroshot.classifier import build_zero_shot_classifier
@@ -33,7 +35,12 @@ ImageInput = str | os.PathLike | Image.Image
 
 
 def _open(image: ImageInput) -> Image.Image:
-    return image.convert("RGB") if isinstance(image, Image.Image) else open_rgb(image)
+    return decode(image, "RGB") if isinstance(image, Image.Image) else open_rgb(image)
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise UsageError(f"batch size must be at least 1, got {batch_size}")
 
 
 def _name(image: ImageInput, i: int) -> str:
@@ -44,6 +51,7 @@ def _name(image: ImageInput, i: int) -> str:
 def embed_images(model: Any, images: Sequence[ImageInput], transform: SampleTransform | None = None,
                  batch_size: int = 32, device: str | torch.device = "auto") -> np.ndarray:
     """(N, D) L2-normalised image embeddings."""
+    _check_batch_size(batch_size)
     dev = resolve_device(device)
     model.to(dev).eval()
     transform = transform or eval_transform(model)
@@ -58,6 +66,7 @@ def embed_images(model: Any, images: Sequence[ImageInput], transform: SampleTran
 def embed_texts(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int = 256,
                 device: str | torch.device = "auto") -> np.ndarray:
     """(N, D) L2-normalised text embeddings."""
+    _check_batch_size(batch_size)
     dev = resolve_device(device)
     model.to(dev).eval()
     out = []
@@ -67,40 +76,67 @@ def embed_texts(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: in
     return torch.cat(out).numpy() if out else np.zeros((0, model.embed_dim), np.float32)
 
 
+def softmax_scale(model: Any, training: dict[str, Any] | None = None) -> float:
+    """The scale turning cosine similarities into a softmax over classes, as the model was trained:
+    ``1 / temperature`` for NT-Xent-trained models (the paper: t = 0.5, so 2), else the model's own logit
+    scale (``exp(logit_scale)``, clamped at 100 as in training; 1/0.07 for an untrained CLIP-style model)."""
+    loss = (training or {}).get("loss") or {}
+    if loss.get("name") == "ntxent" and loss.get("temperature"):
+        return 1.0 / float(loss["temperature"])
+    return float(model.logit_scale.detach().clamp(max=math.log(100.0)).exp())
+
+
+def clean_labels(labels: Sequence[str]) -> list[str]:
+    """Labels stripped of blanks; fewer than two, or a duplicate, is an error; labels that differ only in
+    case get a warning (they read the same to most text towers)."""
+    out = [str(lab).strip() for lab in labels if str(lab).strip()]
+    if len(out) < 2:
+        raise UsageError(f"zero-shot classification needs at least two labels, got {out}")
+    dupes = sorted({lab for lab in out if out.count(lab) > 1})
+    if dupes:
+        raise UsageError(f"labels must be unique; repeated: {', '.join(dupes)}")
+    folded: dict[str, list[str]] = {}
+    for lab in out:
+        folded.setdefault(lab.casefold(), []).append(lab)
+    for same in (v for v in folded.values() if len(v) > 1):
+        logger.warning("labels %s differ only in case; most text towers read them the same", " / ".join(same))
+    return out
+
+
 class ZeroShotClassifier:
     """Scores images against class names put into prompt templates (several templates are averaged).
 
-    ``score`` is the cosine similarity; ``prob`` a softmax over the classes of ``scale * score`` (100, as
-    for CLIP, unless given).
+    ``score`` is the cosine similarity; ``prob`` a softmax over the classes of ``scale * score``, with the
+    model's own scale (:func:`softmax_scale`) unless ``scale`` is given.
     """
 
     def __init__(self, model: Any, tokenizer: Any, labels: Sequence[str],
                  templates: Sequence[str] = (DEFAULT_TEMPLATE,), transform: SampleTransform | None = None,
-                 device: str | torch.device = "auto", scale: float = 100.0):
-        labels = [str(lab).strip() for lab in labels if str(lab).strip()]
-        if len(labels) < 2:
-            raise ValueError(f"zero-shot classification needs at least two labels, got {labels}")
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"labels must be unique, got {labels}")
+                 device: str | torch.device = "auto", scale: float | None = None,
+                 training: dict[str, Any] | None = None):
+        self.labels = clean_labels(labels)
+        if scale is not None and not scale > 0:
+            raise UsageError(f"scale must be positive, got {scale}")
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.transform = transform or eval_transform(model)
-        self.labels = labels
         self.templates = list(templates)
-        self.scale = scale
-        prompts = [[fill_template(t, lab) for t in self.templates] for lab in labels]
+        self.scale = float(scale) if scale is not None else softmax_scale(self.model, training)
+        prompts = [[fill_template(t, lab) for t in self.templates] for lab in self.labels]
         self.class_embeddings = build_zero_shot_classifier(self.model, tokenizer, prompts, self.device)
 
     @classmethod
     def from_pretrained(cls, model: str | os.PathLike, labels: Sequence[str],
                         template: str | Sequence[str] = DEFAULT_TEMPLATE, device: str | torch.device = "auto",
                         **kwargs: Any) -> ZeroShotClassifier:
-        """One call: load a saved model directory (with its tokenizer) or an untouched CLIP by name
-        (``openclip:ViT-B-16/openai``, ``hfclip:...``, a registered name) and build the classifier."""
-        loaded, tokenizer, transform = create_model_from_pretrained(str(model))
+        """One call: load a saved model directory, an untouched CLIP by name (``openclip:ViT-B-16/openai``,
+        ``hfclip:...``) or a registered model name with its tokenizer and build the classifier; the softmax
+        scale follows the saved model's training loss (a CLIP's own logit scale otherwise)."""
+        loaded = load_model_spec(model)
         templates = [template] if isinstance(template, str) else list(template)
-        kwargs.setdefault("transform", transform)
-        return cls(loaded, tokenizer, labels, templates, device=device, **kwargs)
+        kwargs.setdefault("training", loaded.training)
+        return cls(loaded.model, loaded.tokenizer, labels, templates, transform=loaded.transform, device=device,
+                   **kwargs)
 
     @torch.inference_mode()
     def scores(self, images: Sequence[ImageInput], batch_size: int = 32) -> np.ndarray:
@@ -109,6 +145,8 @@ class ZeroShotClassifier:
         return (feats @ self.class_embeddings.float().cpu().T).numpy()
 
     def predict(self, images: Sequence[ImageInput], topk: int = 3, batch_size: int = 32) -> list[dict[str, Any]]:
+        if topk < 1:
+            raise UsageError(f"topk must be at least 1, got {topk}")
         sims = self.scores(images, batch_size)
         probs = torch.from_numpy(sims * self.scale).softmax(dim=-1).numpy()
         k = min(topk, len(self.labels))
@@ -131,14 +169,17 @@ def format_predictions(results: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def save_embeddings(path: str | os.PathLike, embeddings: np.ndarray, names: Sequence[str]) -> tuple[Path, Path]:
-    """Write ``path`` (.npy) and a ``.txt`` beside it listing the input of each row, atomically."""
-    from focusclip.io import atomic_save, atomic_write_text
+def save_embeddings(path: str | os.PathLike, embeddings: np.ndarray, names: Sequence[str],
+                    overwrite: bool = False) -> tuple[Path, Path]:
+    """Write ``path`` (.npy) and a ``.txt`` beside it listing the input of each row, each atomically.
+    Existing files are replaced only with ``overwrite`` (the index beside a .npy may be someone's file)."""
+    from focusclip.io import atomic_save, atomic_write_text, check_no_overwrite
 
     path = Path(path)
     if path.suffix != ".npy":
         path = path.with_suffix(".npy")
-    atomic_save(path, lambda f: np.save(f, embeddings.astype(np.float32)))
     index = path.with_suffix(".txt")
+    check_no_overwrite([path, index], overwrite)
+    atomic_save(path, lambda f: np.save(f, embeddings.astype(np.float32)))
     atomic_write_text(index, "".join(f"{n}\n" for n in names))
     return path, index

@@ -11,7 +11,7 @@ from typing import TypeVar
 from tqdm.auto import tqdm
 
 T = TypeVar("T")
-log = logging.getLogger("focusclip.progress")
+logger = logging.getLogger(__name__)
 
 
 def _fmt_seconds(s: float) -> str:
@@ -58,7 +58,7 @@ class Progress:
         now = time.monotonic()
         if now - self._last >= self.every or (self.total is not None and self.n >= self.total):
             self._last = now
-            log.info(self.line(**postfix))
+            logger.info(self.line(**postfix))
 
     def line(self, **postfix: object) -> str:
         total = f"/{self.total}" if self.total is not None else ""

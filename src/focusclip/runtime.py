@@ -15,12 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from focusclip.errors import UsageError
+
 logger = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
-class DeviceError(ValueError):
+class DeviceError(UsageError):
     """A device that does not exist on this machine (e.g. ``cuda`` without a GPU)."""
 
 
@@ -59,7 +61,7 @@ def autocast(device: torch.device, precision: str = "auto") -> contextlib.Abstra
     if precision == "fp32":
         return contextlib.nullcontext()
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be auto or one of {PRECISIONS}, got {precision!r}")
+        raise UsageError(f"precision must be auto or one of {PRECISIONS}, got {precision!r}")
     return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 

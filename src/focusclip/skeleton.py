@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from focusclip.errors import UsageError
+
 # ------------------------------------------------------------------------------------ MPII joints
 #: Joint keys in MPII order (ids 0..15); ``r``/``l`` are the person's own right and left.
 MPII_JOINTS: tuple[str, ...] = (
@@ -93,7 +95,7 @@ def visible_mask(points: Any, visible: Any = None) -> np.ndarray:
     """
     pts = np.asarray(points, dtype=np.float64)
     if pts.shape[-1:] != (2,):
-        raise ValueError(f"points must have shape (..., 2), got {pts.shape}")
+        raise UsageError(f"points must have shape (..., 2), got {pts.shape}")
     ok = np.isfinite(pts).all(axis=-1) & ~(pts == NOT_ANNOTATED).all(axis=-1)
     if visible is not None:
         flags = np.nan_to_num(np.asarray(visible, dtype=np.float64), nan=0.0)

@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 KNOWN_FIELDS = {"image", "caption", "captions", "keypoints", "boxes", "heatmap", "split", "id", "width", "height"}
 #: fields of the records schema accepted unchanged in a custom JSONL
 PASSTHROUGH = {"people", "labels", "activity", "meta", "points", "points_visible", "caption_sources"}
+#: every column name the schema knows (``label_<name>`` columns too)
+CUSTOM_COLUMNS = sorted(KNOWN_FIELDS | PASSTHROUGH | {"label_<name>"})
 
 
 class CustomDataError(RecordError):
@@ -74,6 +76,13 @@ def looks_custom(first_object: Any) -> bool:
 
 
 def _csv_rows(path: Path, strict: bool = True) -> Iterator[tuple[str, Any]]:
+    try:
+        yield from _csv_rows_utf8(path, strict)
+    except UnicodeDecodeError as e:
+        raise CustomDataError(f"{path}: not UTF-8 text (byte {e.start}); save the CSV as UTF-8") from None
+
+
+def _csv_rows_utf8(path: Path, strict: bool) -> Iterator[tuple[str, Any]]:
     with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or "image" not in [c.strip() for c in reader.fieldnames]:

@@ -29,15 +29,16 @@ import torch
 from torch.utils.data import Dataset
 
 from focusclip.data.records import Record, RecordError, record_id, resolve_image
+from focusclip.errors import InputError, MissingInput, UsageError
 from focusclip.heatmaps import HEATMAP_SOURCES, render_subject, resolve_source, subject_points
-from focusclip.io import open_image_reduced
+from focusclip.images import open_image_reduced
 
 logger = logging.getLogger(__name__)
 
 CAPTION_MODES = ("random", "first", "all")
 
 
-class SampleError(RuntimeError):
+class SampleError(InputError):
     """A sample that cannot be loaded; the message names the file and the record."""
 
 
@@ -58,13 +59,13 @@ class FocusDataset(Dataset):
                  transform: Any = None, heatmap: str = "person", captions: str = "random",
                  on_error: str = "skip", seed: int = 0, warn_every: float = 30.0, draft: bool = True):
         if heatmap not in HEATMAP_SOURCES:
-            raise ValueError(f"heatmap must be one of {HEATMAP_SOURCES}, got {heatmap!r}")
+            raise UsageError(f"heatmap must be one of {HEATMAP_SOURCES}, got {heatmap!r}")
         if captions not in CAPTION_MODES:
-            raise ValueError(f"captions must be one of {CAPTION_MODES}, got {captions!r}")
+            raise UsageError(f"captions must be one of {CAPTION_MODES}, got {captions!r}")
         if on_error not in ("skip", "raise"):
-            raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
+            raise UsageError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
         if transform is None:
-            raise ValueError("FocusDataset needs a transform (focusclip.model.transforms.SampleTransform)")
+            raise UsageError("FocusDataset needs a transform (focusclip.model.transforms.SampleTransform)")
         if isinstance(records, (str, os.PathLike)):
             from focusclip.data.sources import read_dataset_file
 
@@ -205,15 +206,16 @@ def _open_image(path: Path, mode: str, where: str, draft: tuple[int, int] | None
         raise SampleError(f"{where}: file {path} does not exist")
     try:
         return open_image_reduced(path, mode, draft)
-    except Exception as e:  # PIL raises many types for corrupt or truncated data
-        raise SampleError(f"{where}: cannot read {path}: {type(e).__name__}: {e}") from e
+    except (InputError, MissingInput) as e:
+        raise SampleError(f"{where}: cannot read {path}: {str(e).removeprefix(f'{path}: ')}") from None
 
 
 class Collator:
     """``DataLoader(collate_fn=Collator(tokenizer))``: stacks images and heatmaps, tokenises texts.
 
     Runs in the loader workers, so tokenisation happens there. Returns ``{"image" [B,3,S,S],
-    "heatmap" [B,1,S,S], "text": {"input_ids", "attention_mask"}, "id": [...]}``. With several
+    "heatmap" [B,1,S,S], "text": {"input_ids", "attention_mask"}, "id": [...], "truncated": int}`` where
+    ``truncated`` counts the batch's texts cut at the tokenizer's context length (the job reports the total). With several
     captions per sample (``captions="all"``) the texts are flattened and ``"text_index"`` (LongTensor
     [T]) gives each text's sample. ``tokenizer=None`` leaves ``"text"`` as the list of strings.
     """
@@ -223,7 +225,7 @@ class Collator:
 
     def __call__(self, batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
         if not batch:
-            raise ValueError("Collator got an empty batch")
+            raise UsageError("Collator got an empty batch")
         texts: list[str] = []
         index: list[int] = []
         multi = False
@@ -236,11 +238,13 @@ class Collator:
             else:
                 texts.append(t)
                 index.append(k)
+        before = getattr(self.tokenizer, "num_truncated", 0)
         out: dict[str, Any] = {
             "image": torch.stack([s["image"] for s in batch]),
             "heatmap": torch.stack([s["heatmap"] for s in batch]),
             "text": self.tokenizer(texts) if self.tokenizer is not None else texts,
             "id": [s["id"] for s in batch],
+            "truncated": getattr(self.tokenizer, "num_truncated", 0) - before,  # texts cut at the context length
         }
         if multi:
             out["text_index"] = torch.tensor(index, dtype=torch.long)

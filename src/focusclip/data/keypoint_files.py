@@ -24,13 +24,14 @@ from typing import Any
 import numpy as np
 
 from focusclip.data.records import RecordError, record_keypoints
+from focusclip.errors import InputError
 from focusclip.io import read_json
 from focusclip.skeleton import MPII_JOINTS, NUM_JOINTS
 
 logger = logging.getLogger(__name__)
 
 
-class KeypointFileError(ValueError):
+class KeypointFileError(InputError):
     """A keypoints or boxes file that does not hold what the docstring describes; names file and person."""
 
 

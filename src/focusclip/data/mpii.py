@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from focusclip.data.records import Record
+from focusclip.errors import InputError, MissingInput
 from focusclip.io import read_json
 from focusclip.progress import track
 from focusclip.skeleton import NUM_JOINTS
@@ -150,11 +151,11 @@ def load_split_files(split_files: dict[str, str | os.PathLike]) -> dict[str, str
         path = Path(path)
         entries = read_json(path, "mmpose split file")
         if not isinstance(entries, list):
-            raise ValueError(f"{path}: expected a JSON list of {{image, center, scale, joints}} entries")
+            raise InputError(f"{path}: expected a JSON list of {{image, center, scale, joints}} entries")
         for k, entry in enumerate(entries):
             name = entry.get("image") if isinstance(entry, dict) else None
             if not isinstance(name, str) or not name:
-                raise ValueError(f"{path}: entry {k} has no 'image' name (expected an mmpose split file)")
+                raise InputError(f"{path}: entry {k} has no 'image' name (expected an mmpose split file)")
             other = by_image.setdefault(Path(name).name, split)
             if other != split:
                 logger.warning("%s: image %s is in both %s and %s; keeping %s", path, name, other, split, other)
@@ -176,11 +177,15 @@ def load_mpii_annotations(mat_path: str | os.PathLike) -> Any:
 
     mat_path = Path(mat_path)
     if not mat_path.is_file():
-        raise FileNotFoundError(f"MPII annotation file not found: {mat_path}")
-    mat = loadmat(str(mat_path), struct_as_record=False, squeeze_me=True)
+        raise MissingInput(f"MPII annotation file not found: {mat_path}")
+    try:
+        mat = loadmat(str(mat_path), struct_as_record=False, squeeze_me=True)
+    except Exception as e:  # noqa: BLE001 - scipy raises several types for files that are not .mat
+        raise InputError(f"{mat_path}: not a MATLAB .mat file ({type(e).__name__}: {e}); expected "
+                         "mpii_human_pose_v1_u12_1.mat") from None
     if "RELEASE" not in mat:
         keys = sorted(k for k in mat if not k.startswith("__"))
-        raise ValueError(f"{mat_path}: no variable 'RELEASE' (found {keys}); expected mpii_human_pose_v1_u12_1.mat")
+        raise InputError(f"{mat_path}: no variable 'RELEASE' (found {keys}); expected mpii_human_pose_v1_u12_1.mat")
     return mat["RELEASE"]
 
 
@@ -192,12 +197,11 @@ def _image_path(name: str, images_dir: str | os.PathLike, relative_to: str | os.
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
-    from PIL import Image
+    from focusclip.images import image_size
 
     try:
-        with Image.open(path) as im:
-            return im.size
-    except (OSError, ValueError):
+        return image_size(path)
+    except (InputError, MissingInput):
         return None
 
 
@@ -222,11 +226,11 @@ def convert_mpii(
     dropped images by reason.
     """
     if visibility not in ("annotated", "strict"):
-        raise ValueError(f"visibility must be 'annotated' or 'strict', got {visibility!r}")
+        raise InputError(f"visibility must be 'annotated' or 'strict', got {visibility!r}")
     release = load_mpii_annotations(mat_path)
     annolist = _as_list(_field(release, "annolist"))
     if not annolist:
-        raise ValueError(f"{mat_path}: RELEASE.annolist is empty or missing")
+        raise InputError(f"{mat_path}: RELEASE.annolist is empty or missing")
     n = len(annolist)
     img_train = _per_image(_field(release, "img_train"), n, "img_train", mat_path)
     acts = _per_image(_field(release, "act"), n, "act", mat_path, allow_missing=True)
@@ -284,10 +288,10 @@ def _per_image(value: Any, n: int, what: str, mat_path: Any, allow_missing: bool
     if value is None and allow_missing:
         return [None] * n
     if value is None:
-        raise ValueError(f"{mat_path}: RELEASE.{what} is missing")
+        raise InputError(f"{mat_path}: RELEASE.{what} is missing")
     items = list(np.asarray(value, dtype=object).ravel()) if isinstance(value, np.ndarray) else [value]
     if len(items) != n:
-        raise ValueError(f"{mat_path}: RELEASE.{what} has {len(items)} entries, expected {n} (one per image)")
+        raise InputError(f"{mat_path}: RELEASE.{what} has {len(items)} entries, expected {n} (one per image)")
     return items
 
 
@@ -321,7 +325,7 @@ def _assign_splits(pending: list[tuple[int, Record, bool]], split_files: Any, va
     if split_files:
         return load_split_files(split_files)
     if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        raise InputError(f"val_fraction must be in [0, 1), got {val_fraction}")
     return random_split((r["meta"]["name"] for _, r, is_train in pending if is_train), val_fraction, seed)
 
 

@@ -39,13 +39,14 @@ from typing import Any
 
 import numpy as np
 
+from focusclip.errors import InputError
 from focusclip.io import iter_jsonl_lines
 from focusclip.skeleton import NUM_JOINTS, visible_mask
 
 Record = dict[str, Any]
 
 
-class RecordError(ValueError):
+class RecordError(InputError):
     """A record that does not match the schema; the message names the file and line (or the record).
 
     ``row`` is the offending row as parsed, when there is one (so a validator can still check its image).
@@ -64,15 +65,57 @@ def record_id(record: Mapping[str, Any]) -> str:
     return str(rid)
 
 
+#: split names of records (and aliases accepted in custom files), -> the canonical name
+SPLITS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val", "dev": "val",
+          "test": "test", "testing": "test", "eval": "test"}
+
+
+def record_split(record: Mapping[str, Any]) -> str | None:
+    """The record's split, canonical (``train`` / ``val`` / ``test``), or None when it has none."""
+    value = record.get("split")
+    if value is None or value == "":
+        return None
+    return SPLITS.get(str(value).strip().lower(), str(value))
+
+
+def _number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _numbers(values: object, n: int | None = None) -> bool:
+    return isinstance(values, list | tuple) and (n is None or len(values) == n) and all(_number(v) for v in values)
+
+
 def valid_joints(joints: object) -> bool:
     """``NUM_JOINTS`` [x, y] pairs of numbers."""
-    return (isinstance(joints, list) and len(joints) == NUM_JOINTS
-            and all(isinstance(j, list | tuple) and len(j) == 2
-                    and all(isinstance(v, int | float) and not isinstance(v, bool) for v in j) for j in joints))
+    return isinstance(joints, list) and len(joints) == NUM_JOINTS and all(_numbers(j, 2) for j in joints)
+
+
+def _check_person(person: object, i: int, where: str) -> None:
+    if not isinstance(person, dict):
+        raise RecordError(f"{where}: people[{i}] must be an object with 'joints' and 'visible'")
+    joints, vis = person.get("joints"), person.get("visible")
+    if joints is not None and not valid_joints(joints):
+        n = len(joints) if isinstance(joints, list) else type(joints).__name__
+        raise RecordError(f"{where}: people[{i}].joints must be {NUM_JOINTS} [x, y] pairs of numbers, got {n} "
+                          "entries or non-numbers (use [-1, -1] for a missing joint)")
+    if vis is not None and not (isinstance(vis, list) and len(vis) == NUM_JOINTS
+                                and all(_number(v) or isinstance(v, bool) for v in vis)):
+        raise RecordError(f"{where}: people[{i}].visible must be {NUM_JOINTS} numbers (1 visible, 0 not), got {vis!r}")
+    if person.get("box") is not None and not _numbers(person["box"], 4):
+        raise RecordError(f"{where}: people[{i}].box must be [x1, y1, x2, y2] numbers, got {person['box']!r}")
+
+
+def _check_label(key: str, value: object, where: str) -> None:
+    ok = isinstance(value, str | int | float | bool) or (
+        isinstance(value, list) and all(isinstance(v, str) for v in value))
+    if not ok:
+        raise RecordError(f"{where}: labels.{key} must be a string, a number or a list of strings, got {value!r}")
 
 
 def validate_record(record: Record, where: str = "record") -> Record:
-    """Check the fields the rest of the library relies on; raise :class:`RecordError` naming ``where``."""
+    """The one schema check every reader and the validator apply; :class:`RecordError` names ``where``, the
+    field and what was expected."""
     if not isinstance(record, dict):
         raise RecordError(f"{where}: expected a JSON object, got {type(record).__name__}")
     if not isinstance(record.get("image"), str) or not record["image"]:
@@ -81,21 +124,33 @@ def validate_record(record: Record, where: str = "record") -> Record:
     if not isinstance(people, list):
         raise RecordError(f"{where}: 'people' must be a list of objects")
     for i, person in enumerate(people):
-        if not isinstance(person, dict):
-            raise RecordError(f"{where}: people[{i}] must be an object with 'joints' and 'visible'")
-        joints = person.get("joints")
-        vis = person.get("visible")
-        if joints is not None:
-            if not valid_joints(joints):
-                raise RecordError(f"{where}: people[{i}].joints must be {NUM_JOINTS} [x, y] pairs of numbers "
-                                  "(use [-1, -1] for a missing joint)")
-            if vis is not None and (not isinstance(vis, list) or len(vis) != NUM_JOINTS):
-                raise RecordError(f"{where}: people[{i}].visible must have {NUM_JOINTS} entries")
+        _check_person(person, i, where)
     captions = record.get("captions")
-    if captions is not None and (
-        not isinstance(captions, list) or not all(isinstance(c, str) for c in captions)
-    ):
+    if captions is not None and (not isinstance(captions, list) or not all(isinstance(c, str) for c in captions)):
         raise RecordError(f"{where}: 'captions' must be a list of strings")
+    labels = record.get("labels")
+    if labels is not None:
+        if not isinstance(labels, dict):
+            raise RecordError(f"{where}: 'labels' must be an object of attribute -> label, got {type(labels).__name__}")
+        for key, value in labels.items():
+            _check_label(key, value, where)
+    boxes = record.get("boxes")
+    if boxes is not None and not (isinstance(boxes, list) and all(_numbers(b, 4) for b in boxes)):
+        raise RecordError(f"{where}: 'boxes' must be a list of [x1, y1, x2, y2] numbers")
+    for key in ("width", "height"):
+        value = record.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+            raise RecordError(f"{where}: '{key}' must be a positive integer (pixels), got {value!r}")
+    split = record.get("split")
+    if split not in (None, "") and (not isinstance(split, str) or split.strip().lower() not in SPLITS):
+        raise RecordError(f"{where}: 'split' must be train, val or test, got {split!r}")
+    for key in ("heatmap", "id"):
+        value = record.get(key)
+        if value is not None and not isinstance(value, str | int):
+            raise RecordError(f"{where}: '{key}' must be a string, got {value!r}")
+    for key in ("activity", "meta"):
+        if record.get(key) is not None and not isinstance(record[key], dict):
+            raise RecordError(f"{where}: '{key}' must be an object")
     return record
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from focusclip.data.records import Record
+from focusclip.errors import InputError, MissingInput
 from focusclip.io import read_json
 from focusclip.skeleton import NUM_JOINTS
 
@@ -45,7 +46,7 @@ def release_file(root: str | os.PathLike, llm: str, split: str) -> Path:
     path = Path(root) / llm / f"{split}.json"
     if not path.is_file():
         found = available(root)
-        raise FileNotFoundError(
+        raise MissingInput(
             f"no descriptions for LLM {llm!r}, split {split!r}: {path} does not exist. "
             f"Available in {root}: {', '.join(found) if found else 'nothing (no <llm>/<split>.json files)'}. "
             "Captions of another LLM are not substituted; pick one of the available ones explicitly."
@@ -60,10 +61,10 @@ def read_description_file(path: str | os.PathLike) -> list[dict[str, Any]]:
     if isinstance(entries, dict):  # tolerate {"data": [...]} / {"annotations": [...]} wrappers
         entries = next((v for v in entries.values() if isinstance(v, list)), None)
     if not isinstance(entries, list):
-        raise ValueError(f"{path}: expected a JSON list of description entries")
+        raise InputError(f"{path}: expected a JSON list of description entries")
     for k, entry in enumerate(entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("image"), str) or not entry["image"]:
-            raise ValueError(f"{path}: entry {k} has no 'image' name (expected an MPII Pose Descriptions file)")
+            raise InputError(f"{path}: entry {k} has no 'image' name (expected an MPII Pose Descriptions file)")
     return entries
 
 
@@ -100,7 +101,7 @@ def join_descriptions(records: Iterable[Record], descriptions: dict[str, list[di
     them and list the first few.
     """
     if mode not in ("all", "one"):
-        raise ValueError(f"mode must be 'all' or 'one', got {mode!r}")
+        raise InputError(f"mode must be 'all' or 'one', got {mode!r}")
     out: list[Record] = []
     missing: list[str] = []
     n = 0
@@ -146,10 +147,10 @@ def _person(p: dict[str, Any], where: str) -> dict[str, Any]:
     visible = [0] * NUM_JOINTS
     if kpts is not None:
         if len(kpts) != NUM_JOINTS or any(not isinstance(k, (list, tuple)) or len(k) < 2 for k in kpts):
-            raise ValueError(f"{where}: 'kpts' must be {NUM_JOINTS} [x, y] pairs, got {len(kpts)} entries")
+            raise InputError(f"{where}: 'kpts' must be {NUM_JOINTS} [x, y] pairs, got {len(kpts)} entries")
         vis = p.get("kpts_vis") or p.get("joints_vis")
         if vis is not None and len(vis) != NUM_JOINTS:
-            raise ValueError(f"{where}: 'kpts_vis' must have {NUM_JOINTS} entries, got {len(vis)}")
+            raise InputError(f"{where}: 'kpts_vis' must have {NUM_JOINTS} entries, got {len(vis)}")
         for j, k in enumerate(kpts):
             x, y = float(k[0]), float(k[1])
             on = bool(vis[j]) if vis is not None else (x >= 0 and y >= 0)

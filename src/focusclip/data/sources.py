@@ -18,6 +18,7 @@ from pathlib import Path
 
 from focusclip.data.custom import iter_custom, looks_custom
 from focusclip.data.records import Record, RecordError, validate_record
+from focusclip.errors import InputError, MissingInput
 from focusclip.io import iter_jsonl_lines
 
 logger = logging.getLogger(__name__)
@@ -30,14 +31,14 @@ def file_format(path: str | os.PathLike) -> str:
     """``"records"`` or ``"custom"``; an error for a missing file, a folder or another suffix."""
     path = Path(path)
     if path.is_dir():
-        raise ValueError(f"{path}: is a folder; expected a records .jsonl or a custom .csv/.jsonl file")
+        raise InputError(f"{path}: is a folder; expected a records .jsonl or a custom .csv/.jsonl file")
     if not path.is_file():
-        raise FileNotFoundError(f"dataset file not found: {path}")
+        raise MissingInput(f"dataset file not found: {path}")
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return CUSTOM
     if suffix not in JSONL_SUFFIXES:
-        raise ValueError(f"{path}: expected a .jsonl or .csv dataset file, got {suffix or 'no extension'}")
+        raise InputError(f"{path}: expected a .jsonl or .csv dataset file, got {suffix or 'no extension'}")
     first = next((value for _, value in iter_jsonl_lines(path)), None)
     return CUSTOM if looks_custom(first) else RECORDS
 

@@ -1,5 +1,6 @@
-"""Check a dataset before training: files exist and decode, joints fit the schema and the image, captions
-are not empty, heatmap files exist. Every record is checked (no stop at the first problem); the
+"""Check a dataset before training with the rules the loaders apply (:func:`validate_record` through
+:mod:`focusclip.data.sources`, so a file that validates is a file that trains), plus what only files show:
+images exist and decode, joints lie in the image, captions are not empty, heatmap files exist. Every record is checked (no stop at the first problem); the
 :class:`Report` counts each problem and keeps the first offending records of each.
 
 Accepted inputs: a records ``.jsonl``, a custom ``.csv``/``.jsonl`` (:mod:`focusclip.data.custom`), a
@@ -17,17 +18,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from focusclip.data.custom import CUSTOM_COLUMNS
 from focusclip.data.records import (
     Record,
     RecordError,
     record_id,
+    record_keypoints,
+    record_split,
     resolve_image,
-    valid_joints,
     validate_record,
 )
 from focusclip.data.sources import iter_dataset_file
+from focusclip.errors import MissingInput
+from focusclip.mappings import did_you_mean
 from focusclip.progress import track
-from focusclip.skeleton import NUM_JOINTS, visible_mask
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +50,9 @@ NO_CAPTION = "no caption"
 MISSING_HEATMAP = "missing heatmap file"
 BAD_HEATMAP = "unreadable heatmap"
 DUPLICATE_ID = "duplicate id"
+UNKNOWN_COLUMN = "unknown column"
+EMPTY = "no records"
+NO_CAPTION_AT_ALL = "no caption in the whole dataset"
 
 
 @dataclass
@@ -64,6 +71,8 @@ class Report:
     sources: list[str] = field(default_factory=list)
     n_records: int = 0
     n_images_checked: int = 0
+    n_visible_joints: int = 0  #: joints visible under the project's rule (focusclip.skeleton.visible_mask)
+    splits: Counter = field(default_factory=Counter)  #: valid records per split ("unsplit" without one)
     counts: Counter = field(default_factory=Counter)
     severities: dict[str, str] = field(default_factory=dict)
     examples: dict[str, list[Issue]] = field(default_factory=dict)
@@ -91,6 +100,7 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         return {
             "sources": self.sources, "records": self.n_records, "images_checked": self.n_images_checked,
+            "visible_joints": self.n_visible_joints, "splits": dict(self.splits),
             "ok": self.ok, "errors": self.n_errors, "warnings": self.n_warnings,
             "problems": {k: {"severity": self.severities[k], "count": n,
                              "examples": [vars(i) for i in self.examples.get(k, [])]}
@@ -99,7 +109,9 @@ class Report:
 
     def format(self) -> str:
         lines = [f"dataset: {', '.join(self.sources) or '(records)'}",
-                 f"records: {self.n_records}, images checked: {self.n_images_checked}",
+                 f"records: {self.n_records}, images checked: {self.n_images_checked}, "
+                 f"visible joints: {self.n_visible_joints}, splits: "
+                 f"{', '.join(f'{k} {v}' for k, v in sorted(self.splits.items())) or 'none'}",
                  f"result: {'OK' if self.ok else 'ERRORS'} ({self.n_errors} errors, {self.n_warnings} warnings)"]
         for problem, n in sorted(self.counts.items(), key=lambda kv: (self.severities[kv[0]] != ERROR, -kv[1])):
             lines.append(f"  {self.severities[problem]:7s} {problem}: {n}")
@@ -113,59 +125,43 @@ def _sources(path: Path) -> list[Path]:
     if path.is_dir():
         files = [path / name for name in SPLIT_FILES if (path / name).is_file()]
         if not files:
-            raise FileNotFoundError(f"{path}: a dataset folder must hold {' / '.join(SPLIT_FILES)}; none found")
+            raise MissingInput(f"{path}: a dataset folder must hold {' / '.join(SPLIT_FILES)}; none found")
         return files
     if not path.is_file():
-        raise FileNotFoundError(f"dataset not found: {path}")
+        raise MissingInput(f"dataset not found: {path}")
     return [path]
 
 
 # ------------------------------------------------------------------------------ checks
 def check_image(path: Path) -> tuple[tuple[int, int] | None, str | None]:
-    """``((width, height), None)`` for a readable image, else ``(None, reason)``. Decodes fully."""
+    """``((width, height), None)`` for a readable image (its displayed size, EXIF orientation applied), else
+    ``(None, reason)``. Decodes fully, as training will."""
     from PIL import Image
+
+    from focusclip.images import open_image
 
     if not path.is_file():
         return None, "missing"
     try:
         with Image.open(path) as im:
             im.verify()
-        with Image.open(path) as im:
-            im.load()
-            return im.size, None
-    except Exception as e:  # PIL raises many types for corrupt data
-        return None, f"{type(e).__name__}: {e}"
+        return open_image(path).size, None
+    except Exception as e:  # noqa: BLE001 - PIL raises many types for corrupt data
+        return None, str(e).removeprefix(f"{path}: ")
 
 
 def _check_people(record: Record, size: tuple[int, int] | None, where: str, rid: str, report: Report) -> None:
-    people = record.get("people") or []
-    if not isinstance(people, list) or not all(isinstance(p, dict) for p in people):
-        report.add(ERROR, INVALID, where, rid, "'people' must be a list of objects")
+    """Geometry of a record whose structure :func:`validate_record` accepted: visible joints counted, and
+    visible joints outside the image reported."""
+    joints, visible = record_keypoints(record)
+    report.n_visible_joints += int(visible.sum())
+    if size is None:
         return
-    for i, person in enumerate(people):
-        joints = person.get("joints")
-        if joints is None:
-            continue
-        vis = person.get("visible")
-        if not isinstance(joints, list) or any(not isinstance(j, list) or len(j) != 2 for j in joints):
-            report.add(ERROR, JOINT_COUNT, where, rid, f"people[{i}].joints must be a list of [x, y] pairs")
-            continue
-        if len(joints) == NUM_JOINTS and not valid_joints(joints):
-            report.add(ERROR, JOINT_COUNT, where, rid, f"people[{i}].joints must hold numbers ([-1, -1] if missing)")
-            continue
-        if len(joints) != NUM_JOINTS or (vis is not None and len(vis) != NUM_JOINTS):
-            report.add(ERROR, JOINT_COUNT, where, rid,
-                       f"people[{i}] has {len(joints)} joints / {len(vis or [])} visibility flags; expected {NUM_JOINTS}")
-            continue
-        if size is None:
-            continue
-        w, h = size
-        shown = visible_mask(joints, vis)
-        outside = [j for j, pt in enumerate(joints)
-                   if shown[j] and (pt[0] < 0 or pt[1] < 0 or pt[0] > w or pt[1] > h)]
+    w, h = size
+    for i, (pts, shown) in enumerate(zip(joints, visible)):
+        outside = [j for j, (x, y) in enumerate(pts) if shown[j] and (x < 0 or y < 0 or x > w or y > h)]
         if outside:
-            report.add(WARNING, OUT_OF_IMAGE, where, rid,
-                       f"people[{i}] joints {outside} lie outside the {w}x{h} image")
+            report.add(WARNING, OUT_OF_IMAGE, where, rid, f"people[{i}] joints {outside} lie outside the {w}x{h} image")
 
 
 def _check_captions(record: Record, where: str, rid: str, report: Report, require: bool) -> None:
@@ -200,24 +196,34 @@ def validate_dataset(path_or_records: str | os.PathLike | Sequence[Record], root
         for src in _sources(Path(path_or_records)):
             report.sources.append(str(src))
             base = Path(root) if root is not None else src.parent
-            items += [(where, rec, base) for where, rec in iter_dataset_file(src)]
+            unknown: set[str] = set()
+            items += [(where, rec, base) for where, rec in iter_dataset_file(src, unknown)]
+            for column in sorted(unknown):
+                report.add(WARNING, UNKNOWN_COLUMN, str(src), "-", f"column {column!r} is not part of the custom "
+                           f"schema and is only kept under 'meta'.{did_you_mean(column, CUSTOM_COLUMNS)}")
     else:
         base = Path(root) if root is not None else Path.cwd()
-        items = [(f"records[{i}]", rec, base) for i, rec in enumerate(path_or_records)]
+        items = []
+        for i, rec in enumerate(path_or_records):
+            try:
+                items.append((f"records[{i}]", validate_record(rec, f"records[{i}]"), base))
+            except RecordError as e:
+                e.row = rec
+                items.append((f"records[{i}]", e, base))
     report.n_records = len(items)
+    if not items:
+        report.add(ERROR, EMPTY, ", ".join(report.sources) or "records", "-", "the dataset has no records")
 
     sizes = _image_sizes(items, check_images, workers, report)
     seen: dict[str, str] = {}
+    captioned = 0
     for (where, rec, base), size in zip(items, sizes):
-        if isinstance(rec, Exception):
+        if isinstance(rec, Exception):  # the loaders' own schema check failed: training would stop here
             message = str(rec).removeprefix(f"{where}: ")
             report.add(ERROR, JOINT_COUNT if "joints" in message else INVALID, where, "?", message)
             continue
-        try:  # people are checked by _check_people (to count each joint problem), the rest here
-            validate_record({**rec, "people": []} if isinstance(rec, dict) else rec, where)
-        except RecordError as e:
-            report.add(ERROR, INVALID, where, "?", str(e).removeprefix(f"{where}: "))
-            continue
+        report.splits[record_split(rec) or "unsplit"] += 1
+        captioned += bool([c for c in rec.get("captions") or [] if c.strip()])
         rid = record_id(rec)
         if rid in seen:
             report.add(WARNING, DUPLICATE_ID, where, rid, f"same id as {seen[rid]}")
@@ -235,6 +241,10 @@ def validate_dataset(path_or_records: str | os.PathLike | Sequence[Record], root
         _check_people(rec, size, where, rid, report)
         _check_captions(rec, where, rid, report, require_captions)
         _check_heatmap(rec, base, check_images, where, rid, report)
+    valid = sum(not isinstance(rec, Exception) for _, rec, _ in items)
+    if valid and not captioned:
+        report.add(ERROR, NO_CAPTION_AT_ALL, ", ".join(report.sources) or "records", "-",
+                   "no record has a caption: training needs them (focusclip describe writes pose descriptions)")
     logger.info("validated %d records: %d errors, %d warnings", report.n_records, report.n_errors,
                 report.n_warnings)
     return report

@@ -20,6 +20,7 @@ class Outcome:
     usage: dict[str, Any] | None = None
     finish_reason: str | None = None
     served_model: str | None = None
+    fatal: bool = False  # the failure will repeat for every record (e.g. the API key is refused): stop the job
 
     @property
     def ok(self) -> bool:

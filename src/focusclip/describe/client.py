@@ -31,6 +31,7 @@ from focusclip.describe.prompt import (
 logger = logging.getLogger(__name__)
 
 _MAX_MESSAGE = 500
+AUTH_STATUSES = (401, 403)  #: the endpoint refuses the key: every further request would fail the same way
 _PLACEHOLDER_KEY = "not-needed"
 
 
@@ -144,7 +145,7 @@ class OpenAIDescriber:
                     logger.warning("%s: %s%s after %d attempt(s): %s", rid, etype,
                                    f" (HTTP {status})" if status else "", attempt + 1, message)
                     return Outcome(error_type=etype, error_message=message, status=status,
-                                   attempts=attempt + 1)
+                                   attempts=attempt + 1, fatal=status in AUTH_STATUSES)
                 with self._rng_lock:
                     wait = self.retry.delay(attempt, retry_after, self._rng)
                 logger.info("%s: %s%s on attempt %d/%d, retrying in %.2fs", rid, etype,
@@ -164,8 +165,8 @@ class OpenAIDescriber:
         if not text:
             return Outcome(error_type="EmptyResponse", error_message="the model returned no text",
                            attempts=attempts, usage=usage, finish_reason=finish, served_model=served)
-        return Outcome(description=text, attempts=attempts, usage=usage, finish_reason=finish,
-                       served_model=served)
+        return Outcome(description=self.redact(text), attempts=attempts, usage=usage, finish_reason=finish,
+                       served_model=self.redact(served) if isinstance(served, str) else served)
 
     def _classify(self, e: Exception) -> tuple[bool, int | None, float | None]:
         """(retryable, HTTP status, Retry-After seconds) for an exception from the client."""

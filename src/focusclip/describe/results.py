@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from focusclip.data.records import iter_records, record_id, write_records
+from focusclip.errors import InputError
 from focusclip.io import read_jsonl
 
 logger = logging.getLogger(__name__)
@@ -61,10 +62,10 @@ def merge_captions(
     Returns ``(records written, records with a new description)``.
     """
     if mode not in ("replace", "append"):
-        raise ValueError(f"merge mode must be 'replace' or 'append', got {mode!r}")
+        raise InputError(f"merge mode must be 'replace' or 'append', got {mode!r}")
     records_path, out_path = Path(records_path), Path(out_path)
     if records_path.resolve() == out_path.resolve():
-        raise ValueError(f"{out_path}: refusing to overwrite the input records; choose another file")
+        raise InputError(f"{out_path}: refusing to overwrite the input records; choose another file")
     successes, _ = read_descriptions(results_path)
     src_dir, dst_dir = records_path.parent, out_path.parent
     dst_dir.mkdir(parents=True, exist_ok=True)

@@ -16,12 +16,14 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from focusclip.data.records import Record, record_id
 from focusclip.describe.backend import Describer, Outcome
 from focusclip.describe.results import read_descriptions
-from focusclip.io import JsonlAppender
+from focusclip.errors import OutputError, RunError, UsageError
+from focusclip.io import JsonlAppender, iter_jsonl_lines
 from focusclip.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -56,6 +58,36 @@ def result_line(record: Record, describer: Describer, outcome: Outcome) -> dict[
         line["finish_reason"] = outcome.finish_reason
     line["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return line
+
+
+def _redacted(value: Any, redact: Any) -> Any:
+    """``value`` with the describer's secret replaced in every string it holds (a server may echo it)."""
+    if redact is None:
+        return value
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v, redact) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v, redact) for v in value]
+    return value
+
+
+def check_results_file(path: str | os.PathLike) -> None:
+    """:class:`OutputError` unless ``path`` is absent, empty, or a descriptions file this job wrote (its
+    first line has ``id``, ``backend`` and a ``description`` or ``error``): results are appended, and
+    appending to any other file (records, say) would damage it."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"--out {path} is a folder; expected a descriptions .jsonl file")
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    first = next((v for _, v in iter_jsonl_lines(path)), None)
+    if not (isinstance(first, dict) and "id" in first and "backend" in first
+            and ("description" in first or "error" in first)):
+        raise OutputError(f"{path} exists and is not a descriptions file written by focusclip describe (its first "
+                          "line has no id/backend/description); results are appended to --out, so choose a new "
+                          "file or a descriptions file of an earlier run")
 
 
 def _safe_describe(describer: Describer, record: Record) -> Outcome:
@@ -102,6 +134,9 @@ def describe_records(
     forces it to disk (survives a machine crash; use it for paid requests, skip it for cheap backends).
     """
     start = time.monotonic()
+    if limit is not None and limit < 1:
+        raise UsageError(f"limit must be at least 1 (or None for every record), got {limit}")
+    check_results_file(out_path)
     todo = _unique(records, limit)
     successes, failures = read_descriptions(out_path)
     summary = RunSummary(total=len(todo))
@@ -116,14 +151,19 @@ def describe_records(
 
     with JsonlAppender(out_path, fsync=fsync) as sink, Progress(len(pending), "describe", unit="rec",
                                                   every=progress_every) as progress:
+        redact = getattr(describer, "redact", None)
         for record, outcome in _outcomes(pending, describer, workers):
-            sink.write(result_line(record, describer, outcome))
+            sink.write(_redacted(result_line(record, describer, outcome), redact))
             if outcome.ok:
                 summary.described += 1
             else:
                 summary.failed += 1
                 summary.failed_ids.append(record_id(record))
             progress.update(1, failed=summary.failed)
+            if outcome.fatal:
+                raise RunError(f"record {record_id(record)}: the endpoint refused the request (HTTP {outcome.status}: "
+                               f"{outcome.error_message}); stopped instead of failing every record the same way. "
+                               f"Check the API key and --base-url; finished results stay in {out_path}")
     summary.elapsed = time.monotonic() - start
     logger.info("described %d, failed %d, skipped %d in %.1fs", summary.described, summary.failed,
                 summary.skipped, summary.elapsed)

@@ -63,7 +63,7 @@ def build_data(cfg: DemoConfig, data_dir: Path) -> dict[str, Path]:
     world = data_dir / "world.json"
     wanted = {"n": cfg.n_train, "eval_n": cfg.n_eval, "seed": 0, "image_size": cfg.render_size}
     if not (world.exists() and _same_world(world, wanted)):
-        generate_world(data_dir, n=cfg.n_train, seed=0, image_size=cfg.render_size, eval_n=cfg.n_eval,
+        generate_world(data_dir, n=cfg.n_train, seed=0, image_size=cfg.render_size, eval_n=cfg.n_eval, overwrite=True,
                        workers=cfg.workers)
     paths = {}
     for split in ("train", "val"):
@@ -193,7 +193,7 @@ def plot_examples(records_path: Path, path: Path, n: int = 6, size: int = 224) -
     from focusclip.data.records import read_records, record_keypoints, resolve_image
     from focusclip.drawing import draw_skeleton, overlay_heatmap
     from focusclip.heatmaps import record_heatmap
-    from focusclip.io import open_rgb
+    from focusclip.images import open_rgb
 
     picks, seen = [], set()
     for rec in read_records(records_path):  # one image per activity, in file order

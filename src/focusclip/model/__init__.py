@@ -21,7 +21,6 @@ from focusclip.model.factory import (
     add_model_config,
     create_model,
     create_model_and_transforms,
-    create_model_from_pretrained,
     get_model_config,
     get_tokenizer,
     list_models,
@@ -32,4 +31,4 @@ from focusclip.model.focusclip import FocusCLIP
 from focusclip.model.transforms import SampleTransform, eval_transform
 
 __all__ = ["FocusCLIP", "SampleTransform", "add_model_config", "create_model", "create_model_and_transforms",
-           "create_model_from_pretrained", "eval_transform", "get_model_config", "get_tokenizer", "list_models", "load_model", "save_model"]
+           "eval_transform", "get_model_config", "get_tokenizer", "list_models", "load_model", "save_model"]

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from focusclip.errors import UsageError
 from focusclip.io import atomic_save, atomic_write_json
 from focusclip.model.focusclip import FocusCLIP
 
@@ -40,7 +41,7 @@ def export_format(model: FocusCLIP) -> str:
         return "open_clip"
     if clip.get("hf_clip_model"):
         return "hf"
-    raise ValueError(f"model {model.config.get('name', '')!r} is not built on a whole CLIP checkpoint (no 'clip' "
+    raise UsageError(f"model {model.config.get('name', '')!r} is not built on a whole CLIP checkpoint (no 'clip' "
                      "section): only models from open_clip or Hugging Face CLIP export to those libraries; "
                      "use focusclip.save_model for the others")
 
@@ -68,7 +69,7 @@ def export_model(model: FocusCLIP, out: str | Path, tokenizer: Any = None, fmt: 
     """Write ``model`` to ``out`` in its checkpoint library's format (``fmt`` must match it if given)."""
     native = export_format(model)
     if fmt is not None and fmt != native:
-        raise ValueError(f"model {model.config.get('name', '')!r} comes from {native}; it exports as {native!r}, "
+        raise UsageError(f"model {model.config.get('name', '')!r} comes from {native}; it exports as {native!r}, "
                          f"not {fmt!r}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import copy
 import logging
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from focusclip.errors import InputError, MissingInput, UsageError
 from focusclip.io import atomic_save, atomic_write_json, parse_json, read_json
-from focusclip.mappings import deep_merge, did_you_mean
+from focusclip.mappings import deep_merge, did_you_mean, unknown_keys
+from focusclip.model.focus import FOCUS_MODES, ROI_KEYS, focus_options
 from focusclip.model.focusclip import FocusCLIP, load_state_strict
 from focusclip.model.long_text import STRETCH_POSITIONS
 from focusclip.model.names import clip_config, clip_folder_kind, is_clip_name
@@ -33,13 +36,14 @@ from focusclip.model.tokenizer import (
 from focusclip.model.towers import (
     CLIP_FAMILIES,
     TEXT_FAMILIES,
+    TEXT_KEYS,
     VISION_FAMILIES,
+    VISION_KEYS,
     WeightsNotFoundError,
     package_path,
     tower_family,
 )
-from focusclip.model.towers.openclip import UnknownModelError
-from focusclip.model.transforms import SampleTransform, transforms_for
+from focusclip.model.transforms import SampleTransform, eval_transform, transforms_for
 
 logger = logging.getLogger(__name__)
 
@@ -63,9 +67,9 @@ class ModelRegistry:
 
     def get(self, name: str) -> dict[str, Any]:
         if name not in self._configs:
-            raise UnknownModelError(f"unknown model {name!r}.{did_you_mean(name, self.names())} Registered: "
-                                    f"{', '.join(self.names())}; or a saved model directory, or a CLIP name "
-                                    "(openclip:ARCH/TAG, openclip:ARCH@FILE, hfclip:HUB_ID_OR_FOLDER)")
+            raise UsageError(f"unknown model {name!r}.{did_you_mean(name, self.names())} Registered: "
+                             f"{', '.join(self.names())}; or a saved model directory, or a CLIP name "
+                             "(openclip:ARCH/TAG, openclip:ARCH@FILE, hfclip:HUB_ID_OR_FOLDER)")
         return copy.deepcopy(self._configs[name])
 
     def add(self, path: str | Path) -> list[str]:
@@ -99,22 +103,57 @@ def add_model_config(path: str | Path) -> list[str]:
     return _REGISTRY.add(path)
 
 
+#: top-level keys of a model config
+CONFIG_KEYS = ("name", "description", "embed_dim", "default_pretrained", "vision", "text", "roi", "proj_bias",
+               "logit_scale_init")
+
+
 def _check_config(cfg: dict[str, Any], where: str) -> None:
+    """Every key of a model config is known (errors suggest the closest one) and the tower families exist;
+    the towers and the focus mechanism check their own values when they are built."""
     if not isinstance(cfg, dict):
-        raise ValueError(f"{where}: a model config must be a JSON object")
-    try:
-        if cfg.get("clip"):  # a whole CLIP: towers, embed_dim and image size come from the checkpoint
-            tower_family(cfg["clip"], CLIP_FAMILIES, "clip")
-            return
-        for key in ("embed_dim", "vision", "text"):
-            if key not in cfg:
-                raise ValueError(f"model config is missing {key!r} (or give a 'clip' section)")
-        if "image_size" not in cfg["vision"]:
-            raise ValueError("'vision' needs 'image_size'")
-        tower_family(cfg["vision"], VISION_FAMILIES, "vision")
-        tower_family(cfg["text"], TEXT_FAMILIES, "text")
-    except ValueError as e:
-        raise ValueError(f"{where}: {e}") from None
+        raise UsageError(f"{where}: a model config must be a JSON object")
+    clip = "clip" in cfg  # a whole CLIP: towers, embed_dim and image size come from the checkpoint
+    for key in () if clip else ("embed_dim", "vision", "text"):
+        if key not in cfg:
+            raise UsageError(f"{where}: model config is missing {key!r} (or give a 'clip' section)")
+    problems = [unknown_keys(cfg, (*CONFIG_KEYS, "clip") if clip else CONFIG_KEYS, where)]
+    if clip:
+        try:
+            family = tower_family(cfg["clip"], CLIP_FAMILIES, "clip")
+        except ValueError as e:
+            raise UsageError(f"{where}: {e}") from None
+        problems.append(unknown_keys(cfg["clip"], family.config_keys, f"{where} clip"))
+        for section, common in (("vision", VISION_KEYS), ("text", TEXT_KEYS)):
+            if not isinstance(cfg.get(section, {}), dict):
+                raise UsageError(f"{where}: '{section}' must be an object")
+            problems.append(unknown_keys(cfg.get(section, {}), common, f"{where} {section}"))
+    else:
+        for section, families, common in (("vision", VISION_FAMILIES, VISION_KEYS),
+                                          ("text", TEXT_FAMILIES, TEXT_KEYS)):
+            try:
+                family = tower_family(cfg[section], families, section)
+            except ValueError as e:
+                raise UsageError(f"{where}: {e}") from None
+            problems.append(unknown_keys(cfg[section], (*common, *family.config_keys), f"{where} {section}"))
+    roi = cfg.get("roi") or {}
+    if not isinstance(roi, dict):
+        raise UsageError(f"{where}: 'roi' must be an object")
+    mode = roi.get("mode", "highlight")
+    if mode not in FOCUS_MODES:
+        raise UsageError(f"{where} roi: unknown focus mode {mode!r}.{did_you_mean(str(mode), FOCUS_MODES)} "
+                         f"Known: {', '.join(FOCUS_MODES)}")
+    problems.append(unknown_keys(roi, (*ROI_KEYS, *focus_options(mode)), f"{where} roi (mode {mode!r})"))
+    problems = [p for p in problems if p]
+    if problems:
+        raise UsageError("; ".join(problems))
+    if clip:
+        return
+    if "image_size" not in cfg["vision"]:
+        raise UsageError(f"{where}: 'vision' needs 'image_size'")
+    for key, value in (("embed_dim", cfg["embed_dim"]), ("vision.image_size", cfg["vision"]["image_size"])):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise UsageError(f"{where}: {key} must be a positive integer, got {value!r}")
 
 
 def _resolve_config(model: str | dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -123,7 +162,9 @@ def _resolve_config(model: str | dict[str, Any]) -> tuple[dict[str, Any], str]:
         return copy.deepcopy(model), model.get("name", "custom")
     path = Path(model)
     if path.is_dir() and (path / CONFIG_FILE).exists() and clip_folder_kind(path) is None:
-        return _read_saved_config(path)["model"], str(path)
+        config = _read_saved_config(path)["model"]
+        _check_config(config, str(path / CONFIG_FILE))
+        return config, str(path)
     if is_clip_name(model):
         return clip_config(model), model
     return _REGISTRY.get(model), model
@@ -149,7 +190,9 @@ def create_model(model_name: str | dict[str, Any], pretrained: str | bool | None
     ``clip={"pretrained": "/path/to/checkpoint.safetensors"}``.
     """
     config, name = _resolve_config(model_name)
-    config = deep_merge(config, overrides)
+    if overrides:
+        config = deep_merge(config, overrides)
+        _check_config(config, f"model {name} with overrides {sorted(overrides)}")
     config.setdefault("name", name)
     if pretrained is None:
         pretrained = config.get("default_pretrained", "none")
@@ -157,7 +200,7 @@ def create_model(model_name: str | dict[str, Any], pretrained: str | bool | None
         pretrained = "none"
     whole_clip = bool(config.get("clip"))
     if whole_clip and (vision_weights or text_weights):
-        raise ValueError(f"model {name}: a whole CLIP takes its weights from one checkpoint; give "
+        raise UsageError(f"model {name}: a whole CLIP takes its weights from one checkpoint; give "
                          "clip={'pretrained': ...} instead of vision_weights / text_weights")
     full_weights = None
     clip_weights = None
@@ -172,8 +215,8 @@ def create_model(model_name: str | dict[str, Any], pretrained: str | bool | None
         if full_weights.is_dir():
             full_weights = full_weights / WEIGHTS_FILE
         if not full_weights.exists():
-            raise FileNotFoundError(f"pretrained weights not found: {pretrained} (expected a model directory "
-                                    "with model.safetensors, a .safetensors file, 'towers' or 'none')")
+            raise MissingInput(f"pretrained weights not found: {pretrained} (expected a model directory "
+                               "with model.safetensors, a .safetensors file, 'towers' or 'none')")
         vw = tw = None
     model = FocusCLIP(config, vision_weights=vw, text_weights=tw, clip_weights=clip_weights)
     # Record the normalisation the vision tower was trained with, so saved models are self-describing.
@@ -221,7 +264,7 @@ def get_tokenizer(model_name: str | dict[str, Any], context_length: int | None =
     if config.get("clip"):
         limit = _clip_context_length(config, strategy)
         if length > limit:
-            raise ValueError(f"context_length={length}: the CLIP text tower holds {limit} positions with "
+            raise UsageError(f"context_length={length}: the CLIP text tower holds {limit} positions with "
                              f"long_text={strategy!r}; use long_text 'stretch' (248) or 'sentences'")
     return Tokenizer(backend, length, pad_to_max=pad_to_max, source=source, long_text=strategy)
 
@@ -315,12 +358,14 @@ def save_model(model: FocusCLIP, path: str | Path, tokenizer: Tokenizer | None =
 
 
 def _read_saved_config(path: Path) -> dict[str, Any]:
+    if path.is_file():
+        raise InputError(f"{path} is a file; a saved model is a directory with {CONFIG_FILE} and {WEIGHTS_FILE}")
     cfg_file = path / CONFIG_FILE
     if not cfg_file.is_file():
-        raise FileNotFoundError(f"{path}: not a focusclip model directory (no {CONFIG_FILE})")
+        raise MissingInput(f"{path}: not a focusclip model directory (no {CONFIG_FILE})")
     saved = read_json(cfg_file, "model config")
     if not isinstance(saved, dict) or saved.get("format") != FORMAT_NAME or "model" not in saved:
-        raise ValueError(f"{cfg_file}: not a focusclip model config (expected format 'focusclip')")
+        raise InputError(f"{cfg_file}: not a focusclip model config (expected format 'focusclip')")
     return saved
 
 
@@ -328,27 +373,12 @@ def load_weights(model: FocusCLIP, weights_file: str | Path) -> None:
     """Load a safetensors state dict strictly; the error lists missing and unexpected keys."""
     from safetensors.torch import load_file
 
-    load_state_strict(model, load_file(str(weights_file)), str(weights_file))
-
-
-def create_model_from_pretrained(spec: str, device: str | torch.device | None = None
-                                 ) -> tuple[FocusCLIP, Tokenizer, SampleTransform]:
-    """``(model, tokenizer, eval transform)`` ready for inference, from a saved model directory, a CLIP
-    name (``openclip:ViT-B-16/openai``, ``hfclip:...``, a CLIP folder) or a registered name (its
-    configured weights; a warning says when those are not trained weights)."""
-    from focusclip.model.transforms import eval_transform
-
-    path = Path(spec)
-    if path.is_dir() and (path / CONFIG_FILE).is_file() and clip_folder_kind(path) is None:
-        model = load_model(path, device=device)
-        return model, get_tokenizer(str(path)), eval_transform(model)
-    config, _ = _resolve_config(spec)
-    clip = config.get("clip") or {}
-    if not (clip and clip.get("pretrained")):
-        logger.warning("model %s is a configuration, not a trained model: its towers are as configured (random "
-                       "or pretrained), not FocusCLIP- or CLIP-trained", spec)
-    model = create_model(spec, device=device).eval()
-    return model, get_tokenizer(spec), eval_transform(model)
+    try:
+        state = load_file(str(weights_file))
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error type for damaged files
+        raise InputError(f"{weights_file}: damaged or incomplete weights file ({e}); export or copy the model "
+                         "again") from None
+    load_state_strict(model, state, str(weights_file))
 
 
 def load_model(path: str | Path, device: str | torch.device | None = None) -> FocusCLIP:
@@ -357,3 +387,39 @@ def load_model(path: str | Path, device: str | torch.device | None = None) -> Fo
     config = _read_saved_config(path)["model"]
     model = create_model(config, pretrained=path, device=device)
     return model.eval()
+
+
+@dataclass
+class LoadedModel:
+    """What ``--model`` names, ready to use: the model (eval mode), its tokenizer and evaluation
+    transform, a display name, whether it was trained by focusclip, and its saved training info."""
+
+    model: FocusCLIP
+    tokenizer: Tokenizer
+    transform: SampleTransform
+    name: str
+    trained: bool
+    training: dict[str, Any]
+
+
+def load_model_spec(spec: str | Path, device: str | torch.device | None = None) -> LoadedModel:
+    """What ``--model`` accepts in every command: a saved model directory, a CLIP name
+    (``openclip:ViT-B-16/openai``, ``hfclip:...``, a CLIP folder: an untouched CLIP, ready to use) or a
+    registered model name (its configured weights; a warning says when those are not trained ones)."""
+    path = Path(spec)
+    if (path.is_dir() or path.is_file()) and clip_folder_kind(path) is None:
+        saved = _read_saved_config(path)
+        model = load_model(path, device=device)
+        return LoadedModel(model, get_tokenizer(str(path)), eval_transform(model), path.name, True,
+                           dict(saved.get("training") or {}))
+    name = str(spec)
+    if is_clip_name(name) or name in list_models():
+        config, _ = _resolve_config(name)
+        if not (config.get("clip") or {}).get("pretrained"):
+            logger.warning("model %s is a registered config, not a trained model: its towers are as configured "
+                           "(random or pretrained), not FocusCLIP- or CLIP-trained", name)
+        model, _, eval_tf = create_model_and_transforms(name, device=device)
+        return LoadedModel(model.eval(), get_tokenizer(name), eval_tf, name, False, {})
+    raise MissingInput(f"model {name}: neither a saved model directory, a CLIP name (openclip:ARCH/TAG, "
+                       f"openclip:ARCH@FILE, hfclip:ID_OR_FOLDER) nor a registered model name."
+                       f"{did_you_mean(name, list_models())} Registered: {', '.join(list_models())}")

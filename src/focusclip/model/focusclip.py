@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from focusclip.errors import UsageError
 from focusclip.model.focus import create_focus
 from focusclip.model.long_text import (
     SENTENCE_KEY,
@@ -84,13 +85,13 @@ class FocusCLIP(nn.Module):
         positions (so saved models describe themselves and transforms / tokenizers follow)."""
         given = self.config.get("embed_dim")
         if given is not None and int(given) != towers.embed_dim:
-            raise ValueError(f"model config embed_dim={given}, but the CLIP checkpoint embeds into "
+            raise UsageError(f"model config embed_dim={given}, but the CLIP checkpoint embeds into "
                              f"{towers.embed_dim}; drop embed_dim (it comes from the checkpoint)")
         self.config["embed_dim"] = towers.embed_dim
         vision = self.config["vision"]
         size = vision.get("image_size")
         if size is not None and int(size) != towers.preprocess["image_size"]:
-            raise ValueError(f"model config vision.image_size={size}, but the CLIP checkpoint takes "
+            raise UsageError(f"model config vision.image_size={size}, but the CLIP checkpoint takes "
                              f"{towers.preprocess['image_size']} px images; drop vision.image_size")
         for key, value in towers.preprocess.items():
             vision.setdefault(key, value)
@@ -102,7 +103,7 @@ class FocusCLIP(nn.Module):
         strategy = check_strategy(text_cfg.get("long_text", "truncate"), "model config text.long_text")
         modes = getattr(self.text, "long_text_modes", ("truncate", "sentences"))
         if strategy not in modes:
-            raise ValueError(f"model config text.long_text={strategy!r}: the text tower {type(self.text).__name__} "
+            raise UsageError(f"model config text.long_text={strategy!r}: the text tower {type(self.text).__name__} "
                              f"cannot do it; it supports: {', '.join(modes)}")
         if not hasattr(self.text, "context_length"):
             return
@@ -112,7 +113,7 @@ class FocusCLIP(nn.Module):
                 self.text.stretch_positions(positions, int(text_cfg.get("stretch_keep", STRETCH_KEEP)))
         length = text_cfg.get("context_length")
         if length is not None and int(length) > self.text.context_length:
-            raise ValueError(f"model config text.context_length={length}, but the text tower holds "
+            raise UsageError(f"model config text.context_length={length}, but the text tower holds "
                              f"{self.text.context_length} positions; use text.long_text 'stretch' or 'sentences'")
         text_cfg["context_length"] = int(length or self.text.context_length)
 
@@ -211,7 +212,7 @@ def _unpack_tokens(tokens: TextInput, pad_token_id: int) -> tuple[torch.Tensor, 
     if isinstance(tokens, torch.Tensor):
         return tokens, (tokens != pad_token_id).long()
     if "input_ids" not in tokens:
-        raise ValueError("encode_text expects a tensor of token ids or a mapping with 'input_ids'")
+        raise UsageError("encode_text expects a tensor of token ids or a mapping with 'input_ids'")
     ids = tokens["input_ids"]
     mask = tokens.get("attention_mask")
     return ids, mask if mask is not None else (ids != pad_token_id).long()

@@ -25,6 +25,8 @@ import re
 import torch
 import torch.nn.functional as F
 
+from focusclip.errors import UsageError
+
 LONG_TEXT_STRATEGIES = ("truncate", "sentences", "stretch")
 STRETCH_KEEP = 20         #: positions kept as they are (Long-CLIP)
 STRETCH_POSITIONS = 248   #: positions after stretching (Long-CLIP: 20 kept + the other 57 x 4)
@@ -37,7 +39,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
 
 def check_strategy(strategy: str, where: str = "text.long_text") -> str:
     if strategy not in LONG_TEXT_STRATEGIES:
-        raise ValueError(f"{where}: unknown long-text strategy {strategy!r}; known: "
+        raise UsageError(f"{where}: unknown long-text strategy {strategy!r}; known: "
                          f"{', '.join(LONG_TEXT_STRATEGIES)}")
     return strategy
 
@@ -91,9 +93,9 @@ def stretch_positions(table: torch.Tensor, positions: int = STRETCH_POSITIONS,
     """
     p, _ = table.shape
     if positions <= p:
-        raise ValueError(f"stretching needs more positions than the {p} there are, got {positions}")
+        raise UsageError(f"stretching needs more positions than the {p} there are, got {positions}")
     if not 0 < keep < p - 1:
-        raise ValueError(f"keep must be between 1 and {p - 2}, got {keep}")
+        raise UsageError(f"keep must be between 1 and {p - 2}, got {keep}")
     rest = table[keep:].float()
     extended = torch.cat([rest, (2 * rest[-1] - rest[-2])[None]])  # one extrapolated row past the end
     coords = torch.arange(positions - keep, dtype=torch.float64) * (p - keep) / (positions - keep)

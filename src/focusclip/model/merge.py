@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 import torch
 
+from focusclip.errors import InputError, UsageError
 from focusclip.model.focusclip import FocusCLIP
 
 ROI_ONLY_PREFIXES = ("focus.",)
@@ -22,7 +23,7 @@ ROI_ONLY_PREFIXES = ("focus.",)
 ROI_COPIES = {"roi_visual_proj.": "visual_proj.", "roi_visual.": "visual."}
 
 
-class ArchitectureMismatchError(ValueError):
+class ArchitectureMismatchError(InputError):
     """Two models whose weights cannot be interpolated (other keys or shapes)."""
 
 
@@ -41,7 +42,7 @@ def interpolate_states(base: Mapping[str, torch.Tensor], finetuned: Mapping[str,
     """``(1 - alpha) * base + alpha * finetuned`` key by key (see the module docstring);
     :class:`ArchitectureMismatchError` lists the keys that do not pair up."""
     if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"{where}: alpha must be in [0, 1], got {alpha}")
+        raise UsageError(f"{where}: alpha must be in [0, 1], got {alpha}")
     pairs = {k: base_key(k) for k in finetuned}
     missing = sorted(b for b in pairs.values() if b is not None and b not in base)
     paired = {b for b in pairs.values() if b is not None}
@@ -81,9 +82,9 @@ def parse_alphas(text: str) -> list[float]:
     try:
         alphas = [float(a) for a in text.split(",") if a.strip()]
     except ValueError:
-        raise ValueError(f"--interpolate {text!r}: expected comma-separated numbers in [0, 1], e.g. 0,0.5,1") \
+        raise UsageError(f"--interpolate {text!r}: expected comma-separated numbers in [0, 1], e.g. 0,0.5,1") \
             from None
     bad = [a for a in alphas if not 0.0 <= a <= 1.0]
     if not alphas or bad:
-        raise ValueError(f"--interpolate {text!r}: expected comma-separated numbers in [0, 1], e.g. 0,0.5,1")
+        raise UsageError(f"--interpolate {text!r}: expected comma-separated numbers in [0, 1], e.g. 0,0.5,1")
     return alphas

@@ -21,6 +21,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from focusclip.errors import MissingInput, UsageError
+
 OPENCLIP = "openclip:"
 HFCLIP = "hfclip:"
 ROI = "focusclip:"
@@ -68,10 +70,10 @@ def clip_config(name: str) -> dict[str, Any]:
     elif bare.startswith(HFCLIP):
         source = bare[len(HFCLIP):]
         if not source:
-            raise ValueError(f"model {name!r}: give a hub id or folder after 'hfclip:'")
+            raise UsageError(f"model {name!r}: give a hub id or folder after 'hfclip:'")
         clip, desc = {"hf_clip_model": source, "pretrained": source}, f"Hugging Face CLIPModel {source}"
     else:
-        raise ValueError(f"model {name!r} is not a CLIP name (openclip:..., hfclip:... or a CLIP folder)")
+        raise UsageError(f"model {name!r} is not a CLIP name (openclip:..., hfclip:... or a CLIP folder)")
     return {
         "name": name, "description": desc + (" with the FocusCLIP ROI branch" if roi else ""),
         "default_pretrained": "towers" if clip.get("pretrained") else "none",
@@ -84,7 +86,7 @@ def _open_clip_section(spec: str, name: str) -> tuple[dict[str, Any], str]:
     from focusclip.model.towers.openclip import SCHEMAS, check_architecture, check_tag
 
     if not spec:
-        raise ValueError(f"model {name!r}: give an architecture after 'openclip:' (see open_clip.list_models())")
+        raise UsageError(f"model {name!r}: give an architecture after 'openclip:' (see open_clip.list_models())")
     if spec.startswith(SCHEMAS):
         return {"open_clip_model": spec, "pretrained": True}, f"open_clip {spec}"
     arch, at, path = spec.partition("@")
@@ -92,7 +94,7 @@ def _open_clip_section(spec: str, name: str) -> tuple[dict[str, Any], str]:
         arch = _clean(arch)
         check_architecture(arch)
         if not Path(path).is_file():
-            raise FileNotFoundError(f"model {name!r}: checkpoint file not found: {path}")
+            raise MissingInput(f"model {name!r}: checkpoint file not found: {path}")
         return {"open_clip_model": arch, "pretrained": path}, f"open_clip {arch} from {path}"
     arch, tag = _arch_and_tag(spec)
     check_architecture(arch)

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from focusclip.errors import UsageError
 from focusclip.io import atomic_write_json
 from focusclip.model.long_text import SENTENCE_KEY, check_strategy, sentence_rows
 
@@ -134,7 +135,8 @@ class Tokenizer:
     or with ``long_text="sentences"`` their sentences, and the output then also holds
     ``"sentence_to_text"`` (LongTensor[R]: the text each row belongs to), which ``encode_text`` uses to
     average sentence embeddings per text. ``stats`` counts truncation over the tokenizer's life
-    (``num_truncated`` is ``stats.truncated``); the first batch with truncated rows logs a warning.
+    (``num_truncated`` / ``num_texts``); nothing is logged per call: the job that tokenises reports the
+    total once (:func:`truncation_summary`, :meth:`length_report`).
     """
 
     def __init__(self, backend: HFBackend | OpenCLIPBackend | Any, context_length: int,
@@ -148,25 +150,22 @@ class Tokenizer:
         self.long_text = check_strategy(long_text)
         self.pad_token_id = backend.pad_token_id
         self.stats = TextLengths()
-        self._warned = False
 
     @property
     def num_truncated(self) -> int:
+        """Rows (texts, or sentences with ``long_text="sentences"``) cut so far."""
         return self.stats.truncated
+
+    @property
+    def num_texts(self) -> int:
+        """Rows tokenised so far."""
+        return self.stats.texts
 
     def __call__(self, texts: str | list[str] | tuple[str, ...]) -> dict[str, torch.Tensor]:
         texts = _as_texts(texts)
         rows, owner = sentence_rows(texts) if self.long_text == "sentences" else (texts, None)
         ids, mask, lengths = self.backend.encode(rows, self.context_length, self.pad_to_max)
-        before = self.stats.truncated
         self.stats.add(lengths, self.context_length)
-        cut = self.stats.truncated - before
-        if cut:
-            level = logging.DEBUG if self._warned else logging.WARNING
-            logger.log(level, "%d of %d %s longer than %d tokens were truncated (long_text=%s; see "
-                       "Tokenizer.length_report)", cut, len(rows),
-                       "sentences" if owner is not None else "texts", self.context_length, self.long_text)
-            self._warned = True
         out = {"input_ids": ids, "attention_mask": mask}
         if owner is not None:
             out[SENTENCE_KEY] = torch.tensor(owner, dtype=torch.long)
@@ -203,7 +202,7 @@ def _as_texts(texts: str | list[str] | tuple[str, ...]) -> list[str]:
         texts = [texts]
     texts = list(texts)
     if not texts:
-        raise ValueError("tokenizer got an empty list of texts")
+        raise UsageError("tokenizer got an empty list of texts")
     if not all(isinstance(t, str) for t in texts):
         raise TypeError("tokenizer expects strings")
     return texts
@@ -232,3 +231,11 @@ def load_open_clip_tokenizer(model_name: str | None, model_cfg: dict[str, Any] |
             tok = open_clip.SimpleTokenizer(context_length=text_cfg.get("context_length", 77),
                                             **text_cfg.get("tokenizer_kwargs", {}))
     return OpenCLIPBackend(tok, model_cfg.get("text_cfg", {}))
+
+
+def truncation_summary(truncated: int, total: int, context_length: int, what: str = "texts") -> str | None:
+    """One line for a job's end: how many of its ``total`` texts were cut at ``context_length`` tokens."""
+    if not truncated:
+        return None
+    return (f"{truncated} of {total} {what} ({100 * truncated / max(total, 1):.1f}%) were longer than "
+            f"{context_length} tokens and were truncated")

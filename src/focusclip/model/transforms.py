@@ -21,6 +21,9 @@ import torchvision.transforms.v2.functional as TF
 from PIL import Image
 from torchvision.transforms import InterpolationMode
 
+from focusclip.errors import UsageError
+from focusclip.images import decode
+
 RESIZE_MODES = ("squash", "center_crop")
 
 
@@ -52,7 +55,7 @@ class SampleTransform:
 
     def __post_init__(self) -> None:
         if self.resize not in RESIZE_MODES:
-            raise ValueError(f"resize must be one of {RESIZE_MODES}, got {self.resize!r}")
+            raise UsageError(f"resize must be one of {RESIZE_MODES}, got {self.resize!r}")
         self._rng = random.Random(self.seed)
         self._rng_worker = None
         self._interp = InterpolationMode(self.interpolation)
@@ -135,8 +138,7 @@ class SampleTransform:
 
 def _to_uint8_tensor(image: Image.Image | np.ndarray | torch.Tensor) -> torch.Tensor:
     if isinstance(image, Image.Image):
-        image = image.convert("RGB")
-        return TF.pil_to_tensor(image)
+        return TF.pil_to_tensor(decode(image, "RGB"))
     if isinstance(image, np.ndarray):
         arr = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=-1)
         return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)
@@ -154,7 +156,7 @@ def _to_heatmap_tensor(heatmap: Any) -> torch.Tensor:
     if t.dim() == 2:
         t = t[None]
     if t.dim() != 3 or t.shape[0] != 1:
-        raise ValueError(f"heatmap must have shape (H, W) or (1, H, W), got {tuple(t.shape)}")
+        raise UsageError(f"heatmap must have shape (H, W) or (1, H, W), got {tuple(t.shape)}")
     return t
 
 
@@ -167,7 +169,7 @@ def transforms_for(config: dict[str, Any], mean: tuple[float, ...], std: tuple[f
     aug = dict(augment or {})
     unknown = set(aug) - {"scale", "ratio", "color_jitter", "seed"}
     if unknown:
-        raise ValueError(f"unknown augmentation options {sorted(unknown)}; known: scale, ratio, color_jitter, seed")
+        raise UsageError(f"unknown augmentation options {sorted(unknown)}; known: scale, ratio, color_jitter, seed")
     for k in ("scale", "ratio"):
         if k in aug:
             aug[k] = tuple(aug[k])

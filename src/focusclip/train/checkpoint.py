@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from focusclip.errors import InputError, MissingInput
 from focusclip.io import atomic_save
 
 logger = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ CKPT_DIR = "checkpoints"
 _NAME = re.compile(r"^step-(\d{8,})\.pt$")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint that is damaged, of another format, or for another model."""
 
 
@@ -64,7 +65,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load and check a checkpoint file; :class:`CheckpointError` names the file and the problem."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise MissingInput(f"checkpoint not found: {path}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises many types for damaged files

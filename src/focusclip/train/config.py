@@ -9,6 +9,7 @@ are errors that list the valid keys of their section.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -18,11 +19,42 @@ from typing import Any
 
 import yaml
 
+from focusclip.errors import UsageError
+from focusclip.io import read_text
 from focusclip.mappings import deep_merge, did_you_mean
 from focusclip.runtime import PRECISIONS
 
 #: Keys renamed since 0.1 (old dotted key -> new one): an old config gets an error that names the new key.
 RENAMED_KEYS = {"data.kind": "data.format", "loss.kind": "loss.name"}
+
+#: Keys that may differ when a run is resumed (they do not change what is trained).
+RESUME_FREE_KEYS = ("resume", "stop_after_steps", "device", "data.num_workers", "log.every_seconds",
+                    "log.tensorboard", "log.plot")
+
+
+class ConfigError(UsageError):
+    """A training config with an unknown key or a value of the wrong type or range; names the key."""
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML 1.1's SafeLoader, but numbers such as ``1e-3`` or ``5E4`` (no dot) are floats, as on the
+    command line (PyYAML reads them as strings)."""
+
+
+_ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                |[-+]?\.(?:inf|Inf|INF)
+                |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse config YAML (numbers written like ``1e-3`` are floats)."""
+    return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 @dataclass
@@ -126,7 +158,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def validate(self) -> TrainConfig:
-        """Check values that the types alone do not constrain; raise ValueError naming the key."""
+        """Check values that the types alone do not constrain; raise :class:`ConfigError` naming the key."""
         from focusclip.heatmaps import HEATMAP_SOURCES
         from focusclip.model.long_text import LONG_TEXT_STRATEGIES
 
@@ -139,23 +171,43 @@ class TrainConfig:
             ("loss.name", self.loss.name in ("ntxent", "clip"), "ntxent or clip"),
             ("model.long_text", self.model.long_text in (None, *LONG_TEXT_STRATEGIES),
              f"null or one of {LONG_TEXT_STRATEGIES}"),
-            ("loss.weights", len(self.loss.weights) == 3, "three weights (roi_img, roi_txt, img_txt)"),
+            ("loss.weights", len(self.loss.weights) == 3 and all(_number(w) and w >= 0 for w in self.loss.weights)
+             and any(w > 0 for w in self.loss.weights),
+             "three non-negative numbers (roi_img, roi_txt, img_txt), not all 0"),
+            ("loss.temperature", self.loss.temperature > 0, "a positive number"),
             ("optim.name", self.optim.name in ("sgd", "adamw"), "sgd or adamw"),
+            ("optim.lr", self.optim.lr > 0, "a positive number"),
+            ("optim.betas", len(self.optim.betas) == 2 and all(_number(b) and 0 <= b < 1 for b in self.optim.betas),
+             "two numbers in [0, 1)"),
             ("optim.schedule", self.optim.schedule in ("constant", "cosine"), "constant or cosine"),
+            ("optim.warmup_steps", self.optim.warmup_steps >= 0, "an integer >= 0"),
+            ("optim.min_lr_ratio", 0 <= self.optim.min_lr_ratio <= 1, "a number in [0, 1]"),
+            ("optim.grad_clip", self.optim.grad_clip >= 0, "a number >= 0 (0 disables clipping)"),
             ("checkpoint.best_metric", self.checkpoint.best_metric in ("val_loss", "zeroshot"),
              "val_loss or zeroshot"),
             ("batch_size", self.batch_size > 0, "a positive integer"),
             ("accum_steps", self.accum_steps >= 1, "an integer >= 1"),
             ("epochs", self.epochs >= 1 or (self.max_steps or 0) > 0, "an integer >= 1"),
+            ("max_steps", self.max_steps is None or self.max_steps >= 1, "an integer >= 1 or null"),
+            ("stop_after_steps", self.stop_after_steps is None or self.stop_after_steps >= 1,
+             "an integer >= 1 or null"),
+            ("data.limit", self.data.limit is None or self.data.limit >= 1, "an integer >= 1 or null (all records)"),
+            ("data.num_workers", self.data.num_workers >= 0, "an integer >= 0"),
+            ("data.fake_size", self.data.fake_size >= 1, "an integer >= 1"),
             ("checkpoint.keep", self.checkpoint.keep >= 1, "an integer >= 1"),
+            ("checkpoint.every_steps", self.checkpoint.every_steps >= 0, "an integer >= 0"),
+            ("checkpoint.every_epochs", self.checkpoint.every_epochs >= 0, "an integer >= 0"),
+            ("eval.tasks", all(isinstance(t, str) and t for t in self.eval.tasks), "a list of task or set names"),
+            ("eval.batch_size", self.eval.batch_size >= 1, "an integer >= 1"),
+            ("log.every_steps", self.log.every_steps >= 1, "an integer >= 1"),
         ]
         for key, ok, expected in checks:
             if not ok:
-                raise ValueError(f"config {key}: expected {expected}, got {_get(self, key)!r}")
+                raise ConfigError(f"config {key}: expected {expected}, got {_get(self, key)!r}")
         if self.data.format == "records" and not self.data.train:
-            raise ValueError("config data.train: a records JSONL is required (or data.format=fake)")
+            raise ConfigError("config data.train: a records JSONL is required (or data.format=fake)")
         if self.batch_size % self.accum_steps:
-            raise ValueError(f"config batch_size={self.batch_size} is not divisible by accum_steps={self.accum_steps}")
+            raise ConfigError(f"config batch_size={self.batch_size} is not divisible by accum_steps={self.accum_steps}")
         return self
 
 
@@ -168,15 +220,13 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = (),
     if path is not None:
         where = str(path)
         try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"config file not found: {path}") from None
+            loaded = load_yaml(read_text(path, "config file"))
         except yaml.YAMLError as e:
-            raise ValueError(f"{path}: not valid YAML ({e})") from None
+            raise ConfigError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
-            raise ValueError(f"{path}: expected a mapping of config keys at the top level")
+            raise ConfigError(f"{path}: expected a mapping of config keys at the top level")
         data = deep_merge(data, loaded)
     cfg = from_dict(data, where=where)
     for item in overrides:
@@ -218,7 +268,7 @@ def _field_type(key: str) -> Any:
 def apply_override(cfg: TrainConfig, item: str) -> None:
     """Apply one ``key=value`` override (the value is parsed: ints, floats, true/false, [lists], null)."""
     if "=" not in item:
-        raise ValueError(f"override {item!r}: expected key=value (e.g. optim.lr=1e-3)")
+        raise ConfigError(f"override {item!r}: expected key=value (e.g. optim.lr=1e-3)")
     key, raw = item.split("=", 1)
     set_value(cfg, key.strip(), parse_value(raw), where="override")
 
@@ -227,17 +277,9 @@ def parse_value(raw: str) -> Any:
     """A command-line value: YAML scalars and flow collections, with ``1e-3`` read as a float."""
     raw = raw.strip()
     try:
-        return float(raw) if _looks_like_float(raw) else yaml.safe_load(raw) if raw else ""
+        return load_yaml(raw) if raw else ""
     except yaml.YAMLError:
         return raw
-
-
-def _looks_like_float(raw: str) -> bool:
-    try:
-        float(raw)
-    except ValueError:
-        return False
-    return any(c in raw.lower() for c in ".e") and raw.lower() not in ("nan", "inf", "-inf")
 
 
 def set_value(cfg: TrainConfig, key: str, value: Any, where: str = "config") -> None:
@@ -253,12 +295,12 @@ def set_value(cfg: TrainConfig, key: str, value: Any, where: str = "config") -> 
             section = ".".join(parts[:i]) or "top level"
             renamed = RENAMED_KEYS.get(".".join(parts[: i + 1]))
             hint = f" It was renamed to {renamed!r}." if renamed else did_you_mean(part, names)
-            raise ValueError(f"{where}: unknown key {key!r}.{hint} Valid keys in {section}: {', '.join(names)}")
+            raise ConfigError(f"{where}: unknown key {key!r}.{hint} Valid keys in {section}: {', '.join(names)}")
         if i == len(parts) - 1:
             ftype = typing.get_type_hints(type(obj))[part]
             if dataclasses.is_dataclass(ftype):
                 if not isinstance(value, Mapping):
-                    raise ValueError(f"{where}: {key} is a section; set its keys ({key}.<name>=...)")
+                    raise ConfigError(f"{where}: {key} is a section; set its keys ({key}.<name>=...)")
                 for sub, v in _flatten(value, key + "."):
                     set_value(cfg, sub, v, where)
                 return None
@@ -272,7 +314,7 @@ def _set_in_dict(d: dict, parts: list[str], value: Any) -> None:
     for p in parts[:-1]:
         d = d.setdefault(p, {})
         if not isinstance(d, dict):
-            raise ValueError(f"override: cannot set {'.'.join(parts)} inside a non-mapping value")
+            raise ConfigError(f"override: cannot set {'.'.join(parts)} inside a non-mapping value")
     d[parts[-1]] = value
 
 
@@ -283,7 +325,7 @@ def _coerce(value: Any, ftype: Any, key: str, where: str) -> Any:
     if value is None:
         if type(None) in options:
             return None
-        raise ValueError(f"{where}: {key} may not be null")
+        raise ConfigError(f"{where}: {key} may not be null")
     for t in options:
         if t is type(None):
             continue
@@ -307,7 +349,11 @@ def _coerce(value: Any, ftype: Any, key: str, where: str) -> Any:
         elif t is dict and isinstance(value, Mapping):
             return dict(value)
     names = " or ".join("null" if t is type(None) else t.__name__ for t in options)
-    raise ValueError(f"{where}: {key} expects {names}, got {value!r} ({type(value).__name__})")
+    raise ConfigError(f"{where}: {key} expects {names}, got {value!r} ({type(value).__name__})")
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 def _get(cfg: TrainConfig, key: str) -> Any:
@@ -315,6 +361,26 @@ def _get(cfg: TrainConfig, key: str) -> Any:
     for p in key.split("."):
         obj = getattr(obj, p)
     return obj
+
+
+def config_changes(old: Mapping[str, Any], new: Mapping[str, Any], ignore: Iterable[str] = RESUME_FREE_KEYS
+                   ) -> list[str]:
+    """``"key: old -> new"`` for every dotted key whose value differs between two config dicts."""
+    ignored = set(ignore)
+
+    def flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            key = f"{prefix}{k}"
+            if isinstance(v, Mapping) and _field_type(key) is not None and dataclasses.is_dataclass(_field_type(key)):
+                out.update(flat(v, key + "."))
+            else:
+                out[key] = v
+        return out
+
+    a, b = flat(old), flat(new)
+    return [f"{k}: {a.get(k, '<unset>')!r} -> {b.get(k, '<unset>')!r}" for k in sorted(set(a) | set(b))
+            if k not in ignored and a.get(k) != b.get(k)]
 
 
 def dump_config(cfg: TrainConfig) -> str:

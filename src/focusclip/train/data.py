@@ -11,6 +11,8 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from focusclip.data.records import Record, RecordError, record_id, record_split
+from focusclip.errors import InputError
 from focusclip.train.config import DataConfig
 from focusclip.train.distributed import DistInfo, ResumableDistributedSampler
 
@@ -29,7 +31,7 @@ class FakePairs(Dataset):
 
     def __init__(self, n: int, image_size: int, num_classes: int = 4, seed: int = 0):
         if n < 1 or num_classes < 1:
-            raise ValueError("fake data needs n >= 1 and num_classes >= 1")
+            raise InputError("fake data needs n >= 1 and num_classes >= 1")
         self.n, self.size, self.num_classes, self.seed = n, image_size, num_classes, seed
         g = torch.Generator().manual_seed(seed)
         self.patterns = torch.randn(num_classes, 3, 4, 4, generator=g)
@@ -55,23 +57,55 @@ class FakePairs(Dataset):
         return {"image": image, "heatmap": heatmap, "text": text, "id": f"fake-{index}"}
 
 
+#: which splits each reading takes: training, validation from the train file, validation from data.val
+_TAKES = {"train": ("train", None), "val": ("val",), "val-file": ("val", None)}
+
+
+def split_records(records: list[Record], takes: str, where: str) -> tuple[list[Record], dict[str, int]]:
+    """The records of a file that a reading takes (see ``_TAKES``), and the other rows' count per split."""
+    wanted = _TAKES[takes]
+    chosen, others = [], {}
+    for r in records:
+        s = record_split(r)
+        if s not in (None, "train", "val", "test"):
+            raise RecordError(f"{where}: record {record_id(r)} has split {s!r}; expected train, val or test")
+        if s in wanted:
+            chosen.append(r)
+        else:
+            others[s or "unsplit"] = others.get(s or "unsplit", 0) + 1
+    return chosen, others
+
+
 def build_dataset(cfg: DataConfig, split: str, transform: Any, image_size: int, seed: int) -> Dataset | None:
-    """The ``train`` or ``val`` dataset of the config (None when ``val`` is not configured)."""
+    """The ``train`` or ``val`` dataset of the config (None when there is no validation data).
+
+    A file's ``split`` column is honoured: training reads the train rows and the unsplit ones of
+    ``data.train``; validation reads ``data.val`` (its val and unsplit rows) or, without it, the val rows of
+    ``data.train``. Test rows are never read.
+    """
     if cfg.format == "fake":
         n = cfg.fake_size if split == "train" else max(cfg.fake_size // 4, 1)
         return FakePairs(n, image_size, cfg.fake_classes, seed=seed if split == "train" else seed + 1)
-    path = cfg.train if split == "train" else cfg.val
-    if not path:
-        return None
     from focusclip.data.dataset import FocusDataset
+    from focusclip.data.sources import read_dataset_file
 
-    ds = FocusDataset(path, root=cfg.root, transform=transform, heatmap=cfg.heatmap,
-                      captions=cfg.captions if split == "train" else "first", on_error=cfg.on_error, seed=seed)
+    takes = "val-file" if split == "val" and cfg.val else split
+    path = cfg.val if takes == "val-file" else cfg.train
+    records, root = read_dataset_file(path)
+    chosen, others = split_records(records, takes, str(path))
     if split == "train" and cfg.limit:
-        ds.records = ds.records[: cfg.limit]
-    if len(ds) == 0:
-        raise ValueError(f"{path}: no records")
-    logger.info("%s: %d records from %s", split, len(ds), path)
+        chosen = chosen[: cfg.limit]
+    if not chosen:
+        if takes == "val":  # no data.val and no val rows in data.train: no validation
+            return None
+        what = "training records (train or unsplit rows)" if split == "train" else "validation records (val or unsplit rows)"
+        raise RecordError(f"{path}: no {what}; the file has "
+                          f"{', '.join(f'{v} {k}' for k, v in sorted(others.items())) or 'no records'} rows")
+    ds = FocusDataset(chosen, root=cfg.root if cfg.root is not None else root, transform=transform,
+                      heatmap=cfg.heatmap, captions=cfg.captions if split == "train" else "first",
+                      on_error=cfg.on_error, seed=seed)
+    logger.info("%s: %d records from %s%s", split, len(ds), path,
+                f" (not used here: {', '.join(f'{v} {k}' for k, v in sorted(others.items()))} rows)" if others else "")
     return ds
 
 

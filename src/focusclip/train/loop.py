@@ -30,12 +30,21 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from focusclip.errors import OutputError, RunError, UsageError
 from focusclip.io import atomic_write_text
 from focusclip.mappings import deep_merge
 from focusclip.model.long_text import slice_texts
+from focusclip.model.tokenizer import truncation_summary
 from focusclip.runtime import autocast, rng_state, seed_everything, set_rng_state, to_device
 from focusclip.train import checkpoint as ckpt_io
-from focusclip.train.config import TrainConfig, dump_config, from_dict, load_config
+from focusclip.train.config import (
+    ConfigError,
+    TrainConfig,
+    config_changes,
+    dump_config,
+    from_dict,
+    load_config,
+)
 from focusclip.train.data import build_dataset, build_loader, start_epoch
 from focusclip.train.distributed import (
     DistInfo,
@@ -54,7 +63,7 @@ logger = logging.getLogger(__name__)
 FEATURE_KEYS = ("image_features", "text_features", "roi_features")
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(RunError):
     """The loss (or gradient norm) became NaN or infinite; the run stopped without checkpointing."""
 
 
@@ -68,8 +77,10 @@ class TrainState:
 
 
 # ------------------------------------------------------------------------------ entry point
-def train(config: TrainConfig | Mapping[str, Any] | str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+def train(config: TrainConfig | Mapping[str, Any] | str | Path, overrides: Sequence[str] = (),
+          allow_config_change: bool = False) -> dict[str, Any]:
     """Train from a :class:`TrainConfig`, a dict or a YAML path (plus ``key=value`` overrides).
+    Resuming with a configuration other than the checkpoint's is refused unless ``allow_config_change``.
 
     Returns ``{"run_dir", "step", "epoch", "loss", "val_loss", "zeroshot", "best", "model_final",
     "model_best", "checkpoint", "stopped"}``. Under ``torchrun`` every rank calls it.
@@ -80,7 +91,7 @@ def train(config: TrainConfig | Mapping[str, Any] | str | Path, overrides: Seque
     owned = not (dist.is_available() and dist.is_initialized())
     info = init_distributed(cfg.device)
     try:
-        return Trainer(cfg, info).fit()
+        return Trainer(cfg, info, allow_config_change=allow_config_change).fit()
     finally:
         if owned and info.distributed:
             teardown_distributed()
@@ -97,11 +108,12 @@ def as_config(config: TrainConfig | Mapping[str, Any] | str | Path, overrides: S
 
 # ------------------------------------------------------------------------------ the trainer
 class Trainer:
-    def __init__(self, cfg: TrainConfig, info: DistInfo):
+    def __init__(self, cfg: TrainConfig, info: DistInfo, allow_config_change: bool = False):
         import focusclip
         from focusclip.loss import FocusCLIPLoss
 
         self.cfg, self.info = cfg, info
+        self.allow_config_change = allow_config_change
         self.run_dir = Path(cfg.out_dir)
         self.device = info.device
         resume = self._find_resume()
@@ -131,7 +143,7 @@ class Trainer:
         else:
             seed_everything(cfg.seed + info.rank)  # per-rank randomness (dropout) from here on
         if info.is_main:
-            atomic_write_text(self.run_dir / "config.yaml", dump_config(cfg))
+            self._write_config(resume)
         self.metrics = MetricsLogger(self.run_dir, enabled=info.is_main, tensorboard=cfg.log.tensorboard)
         if info.is_main and resume is None:
             self._report_text_lengths()
@@ -144,31 +156,50 @@ class Trainer:
         if cfg.resume:
             found = ckpt_io.resolve_resume(cfg.resume, self.run_dir)
             if found is None:
-                logger.info("resume=latest: no checkpoint in %s yet, starting from scratch", self.run_dir)
+                logger.warning("resume=latest: no checkpoint in %s yet, starting from scratch", self.run_dir)
             return found
         existing = ckpt_io.list_checkpoints(self.run_dir)
         if existing:
-            raise ValueError(f"{self.run_dir} already holds checkpoints (newest {existing[-1].name}): continue "
-                             "it with --resume latest, or choose another out_dir")
+            raise OutputError(f"{self.run_dir} already holds checkpoints (newest {existing[-1].name}): continue "
+                              "it with --resume latest, or choose another out_dir")
         return None
+
+    def _write_config(self, resume: tuple[Path, dict[str, Any]] | None) -> None:
+        """RUN/config.yaml: a resumed run must train what its checkpoint trained; a changed config is refused
+        (listing the changes) unless allowed, and then the earlier config.yaml is kept beside the new one."""
+        path = self.run_dir / "config.yaml"
+        if resume is not None:
+            changes = config_changes(resume[1]["config"], self.cfg.to_dict())
+            if changes and not self.allow_config_change:
+                raise ConfigError(f"resuming {resume[0]} with a different configuration: {'; '.join(changes)}. "
+                                  "Resume with the run's own config (RUN/config.yaml), or pass "
+                                  "--allow-config-change to continue with the new one")
+            if changes:
+                logger.warning("resuming with a changed configuration: %s", "; ".join(changes))
+                if path.exists():
+                    path.replace(self.run_dir / f"config-before-step-{int(resume[1]['step']):08d}.yaml")
+        text = dump_config(self.cfg)
+        if not (path.exists() and path.read_text(encoding="utf-8") == text):
+            atomic_write_text(path, text)
 
     def _setup_data(self) -> None:
         cfg, info = self.cfg, self.info
         if cfg.batch_size % (info.world_size * cfg.accum_steps):
-            raise ValueError(f"batch_size={cfg.batch_size} must be divisible by world size ({info.world_size}) "
-                             f"x accum_steps ({cfg.accum_steps})")
+            raise ConfigError(f"batch_size={cfg.batch_size} must be divisible by world size ({info.world_size}) "
+                              f"x accum_steps ({cfg.accum_steps})")
         self.per_rank_batch = cfg.batch_size // info.world_size
         from focusclip.data.dataset import Collator
 
         collate = Collator(self.tokenizer)
         size = self.model.image_size
         train_ds = build_dataset(cfg.data, "train", self.train_tf, size, cfg.seed)
+        train_ds[0]  # in this process, before any worker starts: a dataset with no loadable sample fails clearly
         self.loader, self.sampler = build_loader(train_ds, self.per_rank_batch, info, cfg.seed, True, collate,
                                                  cfg.data.num_workers, drop_last=True)
         self.steps_per_epoch = self.sampler.batches_per_epoch()
         if self.steps_per_epoch == 0:
-            raise ValueError(f"the training set ({len(train_ds)} samples) is smaller than one global batch "
-                             f"({cfg.batch_size}); lower batch_size")
+            raise ConfigError(f"the training set ({len(train_ds)} samples) is smaller than one global batch "
+                              f"({cfg.batch_size}); lower batch_size")
         self.total_steps = cfg.max_steps or cfg.epochs * self.steps_per_epoch
         val_ds = build_dataset(cfg.data, "val", self.eval_tf, size, cfg.seed)
         self.val_loader = self.val_sampler = None
@@ -230,11 +261,14 @@ class Trainer:
                             disable=not self.info.is_main, initial=st.step)
         steps_this_run, stopped = 0, "finished"
         window_t, window_steps = time.monotonic(), 0
+        texts, truncated = 0, 0
         try:
             while st.step < self.total_steps:
                 start_epoch(self.loader, self.sampler, st.epoch, cfg.seed, skip_batches=st.batch_in_epoch)
                 self.model.train()
                 for batch in self.loader:
+                    texts += len(batch["id"])
+                    truncated += int(batch.get("truncated", 0))
                     losses, grad_norm, lr = self.train_step(batch)
                     st.step += 1
                     st.batch_in_epoch += 1
@@ -271,12 +305,22 @@ class Trainer:
         finally:
             progress.close()
             self.metrics.close()
+            self._report_truncation(texts, truncated)
             if self.info.is_main and cfg.log.plot:
                 try:
                     plot_run_losses(self.run_dir)
                 except Exception as e:  # noqa: BLE001 - a plot must never hide the run's outcome
                     logger.warning("loss-curve plot failed: %s", e)
         return self.summary(stopped)
+
+    def _report_truncation(self, texts: int, truncated: int) -> None:
+        """One warning for the whole run: how many training texts were cut at the context length."""
+        if self.info.distributed:
+            texts = round(all_reduce_mean(float(texts), self.info) * self.info.world_size)
+            truncated = round(all_reduce_mean(float(truncated), self.info) * self.info.world_size)
+        note = truncation_summary(truncated, texts, self.tokenizer.context_length, "training texts")
+        if note and self.info.is_main:
+            logger.warning("%s (raise data.context_length or shorten the captions)", note)
 
     def train_step(self, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], float, float]:
         """One optimizer step on one (per-rank) batch; returns the loss terms, the grad norm and the lr."""
@@ -430,7 +474,7 @@ class Trainer:
             logger.warning("zero-shot evaluation unavailable (%s); skipped", e)
             return None
         if not cfg.eval.data_root:
-            raise ValueError("config eval.tasks is set but eval.data_root is not")
+            raise UsageError("config eval.tasks is set but eval.data_root is not")
         model_id = f"step-{st.step}"
         tasks = resolve_tasks(list(cfg.eval.tasks))
         res = evaluate(self.model, self.tokenizer, self.eval_tf, tasks, cfg.eval.data_root,
@@ -507,7 +551,7 @@ def _split(batch: dict[str, Any], parts: int) -> list[dict[str, Any]]:
     """Split a batch into ``parts`` micro-batches along the sample dimension."""
     n = batch["image"].shape[0]
     if n % parts:
-        raise ValueError(f"per-rank batch {n} is not divisible by accum_steps {parts}")
+        raise UsageError(f"per-rank batch {n} is not divisible by accum_steps {parts}")
     size = n // parts
     out = []
     for i in range(parts):

@@ -13,6 +13,7 @@ import math
 import torch
 from torch import nn
 
+from focusclip.errors import UsageError
 from focusclip.model import FocusCLIP
 from focusclip.train.config import LossConfig, ModelConfig, OptimConfig
 
@@ -35,7 +36,7 @@ def apply_freezing(model: FocusCLIP, cfg: ModelConfig, loss_cfg: LossConfig) -> 
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not params:
-        raise ValueError("no trainable parameters: both towers are locked with nothing left unlocked")
+        raise UsageError("no trainable parameters: both towers are locked with nothing left unlocked")
     if cfg.name == "sgd":
         return torch.optim.SGD([p for _, p in params], lr=cfg.lr, momentum=cfg.momentum,
                                weight_decay=cfg.weight_decay)

@@ -8,12 +8,17 @@ of its prompts' normalised embeddings.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
+from focusclip.errors import UsageError
+from focusclip.model.tokenizer import truncation_summary
 from focusclip.runtime import autocast, to_device
+
+logger = logging.getLogger(__name__)
 
 TEXT_CHUNK = 256  #: prompts encoded per forward pass
 
@@ -23,8 +28,9 @@ def build_zero_shot_classifier(model: Any, tokenizer: Callable, prompts: Sequenc
                                device: torch.device, chunk: int = TEXT_CHUNK) -> torch.Tensor:
     """(C, D) unit vectors from ``prompts[c]``, the prompts of class ``c`` (at least one each)."""
     if not prompts or any(len(p) == 0 for p in prompts):
-        raise ValueError("every class needs at least one prompt")
+        raise UsageError("every class needs at least one prompt")
     flat = [p for ps in prompts for p in ps]
+    before = getattr(tokenizer, "num_truncated", 0)
     owner = torch.tensor([c for c, ps in enumerate(prompts) for _ in ps], device=device)
     feats = []
     with autocast(device):
@@ -32,5 +38,9 @@ def build_zero_shot_classifier(model: Any, tokenizer: Callable, prompts: Sequenc
             tokens = to_device(tokenizer(flat[i:i + chunk]), device)
             feats.append(model.encode_text(tokens, normalize=True).float())
     feats = torch.cat(feats)
+    note = truncation_summary(getattr(tokenizer, "num_truncated", 0) - before, len(flat),
+                              getattr(tokenizer, "context_length", 0), "prompts")
+    if note:
+        logger.warning(note)
     summed = torch.zeros(len(prompts), feats.shape[1], device=device).index_add_(0, owner, feats)
     return torch.nn.functional.normalize(summed, dim=-1)

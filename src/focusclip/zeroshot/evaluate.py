@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import random
+import string
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -23,12 +24,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from focusclip.errors import InputError, UsageError
 from focusclip.io import atomic_write_json, read_json
 from focusclip.progress import Progress
 from focusclip.runtime import autocast, resolve_device
 from focusclip.zeroshot.classifier import build_zero_shot_classifier
-from focusclip.zeroshot.datasets import DatasetAbsent, LoadedSet, Sample, load_benchmark
-from focusclip.zeroshot.datasets.common import DatasetError
+from focusclip.zeroshot.datasets import DATASETS, DatasetAbsent, LoadedSet, Sample, load_benchmark
+from focusclip.zeroshot.datasets.common import DatasetError, DatasetLayoutError
 from focusclip.zeroshot.images import SampleImages
 from focusclip.zeroshot.metrics import confusion_matrix, headline, task_metrics
 from focusclip.zeroshot.tasks import Task, headline_spec
@@ -51,15 +53,41 @@ def model_fingerprint(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def dataset_root(data_root: str | os.PathLike | Mapping[str, str], dataset: str) -> Path:
-    """``data_root`` may be a template with ``{dataset}``, a folder holding one folder per dataset, or a
-    mapping dataset -> folder."""
+def check_data_root(data_root: str | os.PathLike | Mapping[str, str]) -> None:
+    """A ``data_root`` template may only hold the ``{dataset}`` placeholder."""
+    if isinstance(data_root, Mapping):
+        return
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(str(data_root)) if f is not None]
+    except ValueError as e:
+        raise UsageError(f"data root {str(data_root)!r}: not a valid template ({e}); write {{dataset}} for the "
+                         "dataset's name, e.g. 'data/{dataset}'") from None
+    other = [f for f in fields if f != "dataset"]
+    if other:
+        raise UsageError(f"data root {str(data_root)!r}: unknown placeholder {{{other[0]}}}; the only one is "
+                         "{dataset}, e.g. 'data/{dataset}'")
+
+
+def dataset_roots(data_root: str | os.PathLike | Mapping[str, str], dataset: str) -> list[Path]:
+    """Where a dataset may be, in order: ``data_root`` is a template with ``{dataset}``, a mapping dataset ->
+    folder, or a folder holding one folder per dataset; a folder holding no dataset folder may also be the
+    dataset itself (the demo's ``runs/demo/data`` is the synthetic dataset)."""
     if isinstance(data_root, Mapping):
         if dataset not in data_root:
             raise DatasetAbsent(f"{dataset}: no root given")
-        return Path(data_root[dataset])
+        return [Path(data_root[dataset])]
     s = str(data_root)
-    return Path(s.format(dataset=dataset)) if "{dataset}" in s else Path(s) / dataset
+    if "{dataset}" in s:
+        return [Path(s.format(dataset=dataset))]
+    folder = Path(s)
+    if any((folder / name).is_dir() for name in DATASETS):  # a folder of datasets: look nowhere else
+        return [folder / dataset]
+    return [folder / dataset, folder]
+
+
+def dataset_root(data_root: str | os.PathLike | Mapping[str, str], dataset: str) -> Path:
+    """The first place :func:`dataset_roots` names."""
+    return dataset_roots(data_root, dataset)[0]
 
 
 def result_key(task_name: str, fingerprint: str) -> str:
@@ -151,7 +179,7 @@ def read_eval_results(path: str | os.PathLike) -> dict[str, Any]:
         return {"version": RESULTS_VERSION, "results": {}, "headline": {}}
     data = read_json(path, "results file")
     if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
-        raise ValueError(f"{path}: not a focusclip results file (expected an object with 'results')")
+        raise InputError(f"{path}: not a focusclip results file (expected an object with 'results')")
     data.setdefault("headline", {})
     return data
 
@@ -184,6 +212,7 @@ def evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequen
     PNGs go to ``<out stem>_confusion/``. Datasets whose root does not exist are skipped with one log line.
     ``dataset_options`` maps a dataset name to extra loader options (``{"ferplus": {"fer2013_csv": ...}}``).
     """
+    check_data_root(data_root)
     device = resolve_device(device)
     was_training = isinstance(model, torch.nn.Module) and model.training
     if isinstance(model, torch.nn.Module):
@@ -211,14 +240,14 @@ def _evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Seque
             logger.info("%s: kept the existing result (%s = %.2f); --force recomputes", task.name,
                         "acc", results[key]["metrics"]["acc"])
             continue
-        root = dataset_root(data_root, task.dataset)
-        try:
-            entry, cm, classes = evaluate_task(model, tokenizer, transform, task, root, device, batch_size,
-                                               workers, limit, ensemble, dataset_options.get(task.dataset))
-        except DatasetAbsent:
-            logger.warning("%s: skipped, dataset %s not found at %s", task.name, task.dataset, root)
+        found = _evaluate_somewhere(model, tokenizer, transform, task, dataset_roots(data_root, task.dataset),
+                                    device, batch_size, workers, limit, ensemble, dataset_options.get(task.dataset))
+        if found is None:
+            logger.warning("%s: skipped, dataset %s not found at %s", task.name, task.dataset,
+                           dataset_root(data_root, task.dataset))
             absent.append(task.name)
             continue
+        root, (entry, cm, classes) = found
         entry.update(model=fp, model_name=model_name, root=str(root))
         if out and confusion:
             from focusclip.zeroshot.report import confusion_path, plot_confusion
@@ -237,6 +266,23 @@ def _evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Seque
     data["headline"][fp] = model_headline(results, fp)
     data["skipped_tasks"] = absent
     data["model"] = fp  # the fingerprint of this call's model: results keys are "<task>@<model>"
-    if out:
+    if out and (results or Path(out).exists()):  # nothing evaluated and no earlier results: write nothing
         atomic_write_json(out, data)
     return data
+
+
+def _evaluate_somewhere(model: Any, tokenizer: Callable, transform: Callable, task: Task, roots: list[Path],
+                        device: torch.device, batch_size: int, workers: int, limit: int | None, ensemble: bool,
+                        options: Mapping[str, Any] | None) -> tuple[Path, tuple] | None:
+    """Evaluate the task at the first root that holds its dataset (None when none does). Only the first
+    root's layout errors are errors; a fallback root that does not hold the dataset counts as absent."""
+    for i, root in enumerate(roots):
+        try:
+            return root, evaluate_task(model, tokenizer, transform, task, root, device, batch_size, workers,
+                                       limit, ensemble, options)
+        except DatasetAbsent:
+            continue
+        except DatasetLayoutError:
+            if i == 0 and root.exists():
+                raise
+    return None

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from focusclip.io import open_rgb
+from focusclip.errors import InputError
+from focusclip.images import decode, open_rgb
 from focusclip.zeroshot.datasets.actions import VIDEO_EXTENSIONS
 from focusclip.zeroshot.datasets.common import DatasetError, Sample
 
@@ -34,7 +35,7 @@ def _frame_position(frame: str | float) -> float:
         return 0.0
     pos = float(frame)
     if not 0.0 <= pos <= 1.0:
-        raise ValueError(f"frame must be 'middle', 'first' or a fraction in [0, 1], got {frame!r}")
+        raise InputError(f"frame must be 'middle', 'first' or a fraction in [0, 1], got {frame!r}")
     return pos
 
 
@@ -86,7 +87,7 @@ def open_sample(sample: Sample) -> Image.Image:
             img = read_video_frame(src, sample.frame)
         else:
             img = open_rgb(src)
-        img = img.convert("RGB")
+        img = decode(img, "RGB")
     except ImportError:
         raise
     except (OSError, ValueError) as e:

@@ -11,13 +11,15 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from focusclip.errors import UsageError
+
 
 def topk_hits(topk: np.ndarray, labels: Sequence[Sequence[int]], k: int) -> np.ndarray:
     """Boolean (N,): whether any of sample i's labels is among its first ``k`` predictions."""
     if len(topk) != len(labels):
-        raise ValueError(f"{len(topk)} predictions but {len(labels)} labels")
+        raise UsageError(f"{len(topk)} predictions but {len(labels)} labels")
     if k > topk.shape[1]:
-        raise ValueError(f"top-{k} asked but only {topk.shape[1]} predictions kept per sample")
+        raise UsageError(f"top-{k} asked but only {topk.shape[1]} predictions kept per sample")
     head = topk[:, :k]
     return np.array([bool(set(head[i].tolist()) & set(lab)) for i, lab in enumerate(labels)], dtype=bool)
 

@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from focusclip.english import article
+from focusclip.errors import InputError, MissingInput, UsageError
 from focusclip.io import read_json
+from focusclip.mappings import did_you_mean
 
 TASKS_DIR = Path(__file__).parent / "tasks"
 _FIELDS = ("name", "dataset", "split", "group", "classes", "class_text", "templates", "ensemble_templates",
@@ -70,35 +72,35 @@ class Task:
 def fill_template(template: str, text: str) -> str:
     """``"a photo of {a/an} {c} looking face"`` + ``"angry"`` -> ``"a photo of an angry looking face"``."""
     if "{c}" not in template:
-        raise ValueError(f"prompt template {template!r} has no {{c}} placeholder for the class name")
+        raise InputError(f"prompt template {template!r} has no {{c}} placeholder for the class name")
     return template.replace("{a/an}", article(text)).replace("{c}", text)
 
 
 def task_from_dict(d: dict[str, Any], where: str, default_set: str | None = None) -> Task:
     """Build a :class:`Task`, with errors that name ``where`` (file and task index) and the bad field."""
     if not isinstance(d, dict):
-        raise ValueError(f"{where}: a task must be a JSON object, got {type(d).__name__}")
+        raise InputError(f"{where}: a task must be a JSON object, got {type(d).__name__}")
     unknown = sorted(set(d) - set(_FIELDS))
     if unknown:
-        raise ValueError(f"{where}: unknown field(s) {unknown}; allowed: {list(_FIELDS)}")
+        raise InputError(f"{where}: unknown field(s) {unknown}; allowed: {list(_FIELDS)}")
     for req in ("name", "dataset", "templates"):
         if not d.get(req):
-            raise ValueError(f"{where}: missing {req!r}")
+            raise InputError(f"{where}: missing {req!r}")
     templates = d["templates"]
     if isinstance(templates, str):
         templates = [templates]
     for t in list(templates) + list(d.get("ensemble_templates") or []):
         if "{c}" not in t:
-            raise ValueError(f"{where} ({d['name']}): template {t!r} has no {{c}} placeholder")
+            raise InputError(f"{where} ({d['name']}): template {t!r} has no {{c}} placeholder")
     classes = d.get("classes")
     if classes is not None:
         if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
-            raise ValueError(f"{where} ({d['name']}): 'classes' must be a non-empty list of strings or null")
+            raise InputError(f"{where} ({d['name']}): 'classes' must be a non-empty list of strings or null")
         if len(set(classes)) != len(classes):
-            raise ValueError(f"{where} ({d['name']}): duplicate class names")
+            raise InputError(f"{where} ({d['name']}): duplicate class names")
     k = int(d.get("k", 1))
     if k < 1:
-        raise ValueError(f"{where} ({d['name']}): k must be >= 1")
+        raise InputError(f"{where} ({d['name']}): k must be >= 1")
     sets = tuple(d.get("sets") or ([default_set] if default_set else []))
     return Task(name=d["name"], dataset=d["dataset"], templates=tuple(templates), split=d.get("split", "test"),
                 group=d.get("group", ""), classes=tuple(classes) if classes is not None else None,
@@ -120,7 +122,7 @@ def read_task_file(path: str | os.PathLike) -> tuple[list[Task], dict[str, Any]]
     names = [t.name for t in tasks]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise ValueError(f"{path}: duplicate task names {dup}")
+        raise InputError(f"{path}: duplicate task names {dup}")
     return tasks, headline
 
 
@@ -131,7 +133,7 @@ def load_registry(tasks_dir: str | os.PathLike = TASKS_DIR) -> dict[str, Task]:
     for f in files:
         for t in read_task_file(f)[0]:
             if t.name in out:
-                raise ValueError(f"{f}: task {t.name!r} is already defined in another task file")
+                raise InputError(f"{f}: task {t.name!r} is already defined in another task file")
             out[t.name] = t
     return out
 
@@ -154,7 +156,7 @@ def resolve_tasks(spec: str | Sequence[str], registry: dict[str, Task] | None = 
     for p in filter(None, parts):
         if p.endswith(".json") or os.path.sep in p:
             if not Path(p).exists():
-                raise FileNotFoundError(f"task file {p} not found")
+                raise MissingInput(f"task file {p} not found")
             picked = read_task_file(p)[0]
         elif p == "all":
             picked = list(registry.values())
@@ -163,10 +165,10 @@ def resolve_tasks(spec: str | Sequence[str], registry: dict[str, Task] | None = 
         else:
             picked = [t for t in registry.values() if p in t.sets]
             if not picked:
-                raise KeyError(f"unknown task or set {p!r}; sets: {', '.join(list_sets(registry))}; "
-                               f"tasks: {', '.join(registry)}")
+                raise UsageError(f"unknown task or set {p!r}.{did_you_mean(p, [*registry, *list_sets(registry)])} "
+                                 f"Sets: {', '.join(list_sets(registry))}; tasks: {', '.join(registry)}")
         for t in picked:
             out[t.name] = t
     if not out:
-        raise ValueError(f"no tasks selected by {spec!r}")
+        raise UsageError(f"no tasks selected by {spec!r}")
     return list(out.values())

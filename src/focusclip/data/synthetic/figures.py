@@ -34,6 +34,7 @@ from focusclip.data.synthetic.pose import (
     Pose,
     Proportions,
 )
+from focusclip.errors import UsageError
 
 Color = tuple[int, int, int]
 
@@ -251,7 +252,7 @@ def draw_face(
     round open mouth, wide eyes, high brows; neutral: straight mouth, flat brows.
     """
     if expression not in EXPRESSIONS:
-        raise ValueError(f"unknown expression {expression!r}; expected one of {list(EXPRESSIONS)}")
+        raise UsageError(f"unknown expression {expression!r}; expected one of {list(EXPRESSIONS)}")
     right = np.array([-up[1], up[0]])
 
     def at(x: float, y: float) -> tuple[float, float]:

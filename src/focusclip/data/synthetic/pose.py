@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from focusclip.data.synthetic.classes import ACTIVITIES, AGE_GROUPS
+from focusclip.errors import UsageError
 
 # MPII joint ids used below.
 R_ANKLE, R_KNEE, R_HIP, L_HIP, L_KNEE, L_ANKLE, PELVIS, THORAX = range(8)
@@ -67,7 +68,7 @@ AGE_HEIGHTS: dict[str, tuple[float, float]] = {
 def sample_proportions(rng: np.random.Generator, age: str) -> Proportions:
     """The age group's proportions with a few percent of per-person jitter."""
     if age not in AGE_PROPORTIONS:
-        raise ValueError(f"unknown age group {age!r}; expected one of {list(AGE_GROUPS)}")
+        raise UsageError(f"unknown age group {age!r}; expected one of {list(AGE_GROUPS)}")
     base = AGE_PROPORTIONS[age]
     jitter = rng.uniform(0.95, 1.05, size=10)
     values = [getattr(base, f) * j for f, j in zip(Proportions.__dataclass_fields__, jitter)]
@@ -162,7 +163,7 @@ _SWAP_PAIRS = (("arm_r", "arm_l"), ("elbow_r", "elbow_l"), ("leg_r", "leg_l"), (
 def sample_pose(rng: np.random.Generator, activity: str, props: Proportions) -> Pose:
     """Sample a pose of ``activity`` from its angle ranges (and a random facing direction)."""
     if activity not in POSE_RANGES:
-        raise ValueError(f"unknown activity {activity!r}; expected one of {list(ACTIVITIES)}")
+        raise UsageError(f"unknown activity {activity!r}; expected one of {list(ACTIVITIES)}")
     spec = POSE_RANGES[activity]
     values: dict = {}
     for name in _ANGLE_FIELDS:  # fixed order: same draws for the same seed

@@ -13,7 +13,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from focusclip.data.records import Record, record_id, record_keypoints, resolve_image
 from focusclip.drawing import draw_skeleton
-from focusclip.io import atomic_save, open_rgb
+from focusclip.errors import InputError
+from focusclip.images import open_rgb
+from focusclip.io import atomic_save
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ def contact_sheet(
     """
     chosen = list(records)[:n]
     if not chosen:
-        raise ValueError(f"contact_sheet: no records to draw for {path}")
+        raise InputError(f"contact_sheet: no records to draw for {path}")
     cols = max(1, min(cols, len(chosen)))
     rows = math.ceil(len(chosen) / cols)
     label_h = 28

@@ -52,12 +52,14 @@ from focusclip.data.synthetic.scene import (
     draw_shadow,
     random_color,
 )
-from focusclip.io import atomic_save, atomic_write_json
+from focusclip.errors import UsageError
+from focusclip.io import atomic_save, atomic_write_json, check_dir_target, check_no_overwrite
 from focusclip.progress import Progress
 
 logger = logging.getLogger(__name__)
 
 TRAIN_STREAM, EVAL_STREAM, SPLIT_STREAM = 0, 1, 2
+WORLD_FILES = ("train.jsonl", "val.jsonl", "eval.jsonl", "classes.json", "world.json")
 SUPERSAMPLE = 2
 JPEG_QUALITY = 90
 VERSION = 1
@@ -82,7 +84,7 @@ def _pick(rng: np.random.Generator, names: tuple[str, ...], given: str | None, w
     if given is None:
         return drawn
     if given not in names:
-        raise ValueError(f"unknown {what} {given!r}; expected one of {list(names)}")
+        raise UsageError(f"unknown {what} {given!r}; expected one of {list(names)}")
     return given
 
 
@@ -344,23 +346,27 @@ def generate_world(
     workers: int = 1,
     val_fraction: float = 0.1,
     show_progress: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Render ``n`` training images (``val_fraction`` of them form ``val``) plus ``eval_n`` held-out ones.
 
     Writes ``out_dir/images/*.jpg``, ``train.jsonl``, ``val.jsonl``, ``eval.jsonl``, ``classes.json``
     and ``world.json`` (the parameters). ``eval_n`` defaults to ``max(12, n // 5)``. The result is the
-    same for any ``workers``. Returns counts and paths.
+    same for any ``workers``. Files of an earlier world in ``out_dir`` are replaced only with
+    ``overwrite``. Returns counts and paths.
     """
     if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
+        raise UsageError(f"n must be at least 1, got {n}")
     if image_size < 32:
-        raise ValueError(f"image_size must be at least 32 pixels, got {image_size}")
+        raise UsageError(f"image_size must be at least 32 pixels, got {image_size}")
     if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        raise UsageError(f"val_fraction must be in [0, 1), got {val_fraction}")
     eval_n = max(len(ACTIVITIES), n // 5) if eval_n is None else int(eval_n)
     if eval_n < 0:
-        raise ValueError(f"eval_n must be >= 0, got {eval_n}")
+        raise UsageError(f"eval_n must be >= 0, got {eval_n}")
     out = Path(out_dir)
+    check_dir_target("out_dir", out)
+    check_no_overwrite([out / name for name in WORLD_FILES], overwrite)
     (out / "images").mkdir(parents=True, exist_ok=True)
     workers = max(1, int(workers))
     total = n + eval_n

@@ -19,6 +19,7 @@ from typing import Any
 
 from torch import nn
 
+from focusclip.errors import UsageError
 from focusclip.mappings import unknown_keys
 from focusclip.model.focus.base import Focus, as_heatmap_batch
 from focusclip.model.focus.highlight import HighlightFocus
@@ -38,16 +39,16 @@ def create_focus(roi: Mapping[str, Any], tower: nn.Module | None = None, where: 
     """The focus mechanism of a model config's ``roi`` section (``mode`` defaults to ``highlight``)."""
     mode = roi.get("mode", "highlight")
     if mode not in FOCUS_MODES:
-        raise ValueError(f"{where}: unknown focus mode {mode!r}; known: {', '.join(FOCUS_MODES)}")
+        raise UsageError(f"{where}: unknown focus mode {mode!r}; known: {', '.join(FOCUS_MODES)}")
     cls = FOCUS_MODES[mode]
     if tower is not None and not cls.supports(tower):
         able = [m for m, c in FOCUS_MODES.items() if c.supports(tower)]
-        raise ValueError(f"{where}: the vision tower {type(tower).__name__} cannot do focus mode {mode!r}; "
+        raise UsageError(f"{where}: the vision tower {type(tower).__name__} cannot do focus mode {mode!r}; "
                          f"it supports: {', '.join(able) or 'none'}")
     options = {k: v for k, v in roi.items() if k not in ROI_KEYS}
     error = unknown_keys(options, focus_options(mode), f"{where} (mode {mode!r})")
     if error:
-        raise ValueError(error)
+        raise UsageError(error)
     return cls(**options)
 
 

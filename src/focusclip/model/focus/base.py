@@ -7,6 +7,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from focusclip.errors import UsageError
+
 
 class Focus(nn.Module):
     """How the subject marked by a heatmap steers an image encoding.
@@ -38,5 +40,5 @@ def as_heatmap_batch(image: torch.Tensor, heatmap: torch.Tensor) -> torch.Tensor
     if heatmap.dim() == image.dim() - 1:
         heatmap = heatmap.unsqueeze(1)
     if heatmap.shape[-2:] != image.shape[-2:]:
-        raise ValueError(f"heatmap size {tuple(heatmap.shape[-2:])} != image size {tuple(image.shape[-2:])}")
+        raise UsageError(f"heatmap size {tuple(heatmap.shape[-2:])} != image size {tuple(image.shape[-2:])}")
     return heatmap.to(image.dtype)

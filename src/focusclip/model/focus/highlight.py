@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from focusclip.errors import UsageError
 from focusclip.model.focus.base import Focus, as_heatmap_batch
 
 ALPHA_CONSTRAINTS = ("clamp", "none")
@@ -24,7 +25,7 @@ class HighlightFocus(Focus):
     def __init__(self, alpha_init: float = 0.5, alpha_constraint: str = "clamp"):
         super().__init__()
         if alpha_constraint not in ALPHA_CONSTRAINTS:
-            raise ValueError(f"roi.alpha_constraint must be one of {ALPHA_CONSTRAINTS}, got {alpha_constraint!r}")
+            raise UsageError(f"roi.alpha_constraint must be one of {ALPHA_CONSTRAINTS}, got {alpha_constraint!r}")
         self.alpha_constraint = alpha_constraint
         self.alpha = nn.Parameter(torch.tensor(float(alpha_init)))
 

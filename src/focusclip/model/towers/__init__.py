@@ -20,17 +20,19 @@ and the checkpoint brings its logit scale, image preprocessing and tokenizer. It
 ``context_length`` and ``long_text_modes`` (and ``stretch_positions`` for ``long_text: stretch``).
 
 A new family is one new file in this folder plus one entry in ``VISION_FAMILIES`` / ``TEXT_FAMILIES`` /
-``CLIP_FAMILIES``.
+``CLIP_FAMILIES`` (its builder and the config keys it reads beyond the section's common ones).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from torch import nn
 
+from focusclip.errors import UsageError
 from focusclip.model.towers.base import ClipTowers
 from focusclip.model.towers.weights import WeightsNotFoundError, load_state_dict_file, package_path
 
@@ -64,34 +66,54 @@ def _hf_clip(cfg: Mapping[str, Any], weights: str | bool | None) -> ClipTowers:
 Builder = Callable[[Mapping[str, Any], "str | None"], nn.Module]
 ClipBuilder = Callable[[Mapping[str, Any], "str | bool | None"], ClipTowers]
 
-#: (config key that selects the family, builder), tried in order.
-VISION_FAMILIES: Mapping[str, Builder] = MappingProxyType({"timm_model_name": _timm_vision})
-TEXT_FAMILIES: Mapping[str, Builder] = MappingProxyType({"hf_model_name": _hf_text, "hf_config": _hf_text})
-CLIP_FAMILIES: Mapping[str, ClipBuilder] = MappingProxyType({"open_clip_model": _open_clip,
-                                                             "hf_clip_model": _hf_clip})
+
+@dataclass(frozen=True)
+class TowerFamily:
+    build: Builder | ClipBuilder
+    config_keys: tuple[str, ...]  #: keys of the config section the family reads beyond the common ones
 
 
-def tower_family(cfg: Mapping[str, Any], families: Mapping[str, Any], section: str) -> Any:
-    """The builder of the family a config section selects; a clear error naming the keys otherwise."""
-    for key, builder in families.items():
+#: keys every tower section may have, whatever its family
+VISION_KEYS = ("weights", "image_size", "resize", "interpolation", "mean", "std")
+TEXT_KEYS = ("weights", "pooling", "context_length", "tokenizer", "tokenizer_fallback", "pad_token_id", "long_text",
+             "stretch_keep")
+
+_TIMM = TowerFamily(_timm_vision, ("timm_model_name", "timm_kwargs"))
+_HF_TEXT = TowerFamily(_hf_text, ("hf_model_name", "hf_config"))
+
+#: the config key that selects a family -> the family, tried in order.
+VISION_FAMILIES: Mapping[str, TowerFamily] = MappingProxyType({"timm_model_name": _TIMM})
+TEXT_FAMILIES: Mapping[str, TowerFamily] = MappingProxyType({"hf_model_name": _HF_TEXT, "hf_config": _HF_TEXT})
+#: whole CLIPs (the model config's ``clip`` section): both towers from one checkpoint
+CLIP_FAMILIES: Mapping[str, TowerFamily] = MappingProxyType({
+    "open_clip_model": TowerFamily(_open_clip, ("open_clip_model", "pretrained", "model_cfg", "preprocess_cfg")),
+    "hf_clip_model": TowerFamily(_hf_clip, ("hf_clip_model", "pretrained", "hf_config", "preprocess")),
+})
+
+
+def tower_family(cfg: Mapping[str, Any], families: Mapping[str, TowerFamily], section: str) -> TowerFamily:
+    """The family a config section selects; a clear error naming the keys otherwise."""
+    if not isinstance(cfg, Mapping):
+        raise UsageError(f"model config '{section}' must be an object")
+    for key, family in families.items():
         if cfg.get(key):
-            return builder
-    raise ValueError(f"model config '{section}' names no tower family: give one of {', '.join(families)}")
+            return family
+    raise UsageError(f"model config '{section}' names no tower family: give one of {', '.join(families)}")
 
 
 def create_vision_tower(cfg: Mapping[str, Any], weights: str | None = None) -> nn.Module:
-    return tower_family(cfg, VISION_FAMILIES, "vision")(cfg, weights)
+    return tower_family(cfg, VISION_FAMILIES, "vision").build(cfg, weights)
 
 
 def create_text_tower(cfg: Mapping[str, Any], weights: str | None = None) -> nn.Module:
-    return tower_family(cfg, TEXT_FAMILIES, "text")(cfg, weights)
+    return tower_family(cfg, TEXT_FAMILIES, "text").build(cfg, weights)
 
 
 def create_clip_towers(cfg: Mapping[str, Any], weights: str | bool | None = None) -> ClipTowers:
     """Both towers of the whole CLIP model a ``clip`` config section names (weights loaded or random)."""
-    return tower_family(cfg, CLIP_FAMILIES, "clip")(cfg, weights)
+    return tower_family(cfg, CLIP_FAMILIES, "clip").build(cfg, weights)
 
 
-__all__ = ["CLIP_FAMILIES", "TEXT_FAMILIES", "VISION_FAMILIES", "ClipTowers", "WeightsNotFoundError",
-           "create_clip_towers", "create_text_tower", "create_vision_tower", "load_state_dict_file", "package_path",
-           "tower_family"]
+__all__ = ["CLIP_FAMILIES", "TEXT_FAMILIES", "TEXT_KEYS", "VISION_FAMILIES", "VISION_KEYS", "ClipTowers",
+           "TowerFamily", "WeightsNotFoundError", "create_clip_towers", "create_text_tower", "create_vision_tower",
+           "load_state_dict_file", "package_path", "tower_family"]

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from focusclip.errors import UsageError
 from focusclip.model.towers.base import lock_layers
 from focusclip.model.towers.weights import WeightsNotFoundError, package_path
 
@@ -34,7 +35,7 @@ class HFTextTower(nn.Module):
         from transformers import AutoModel
 
         if pooling not in TEXT_POOLING:
-            raise ValueError(f"text pooling must be 'mean' or 'cls', got {pooling!r}")
+            raise UsageError(f"text pooling must be 'mean' or 'cls', got {pooling!r}")
         self.pooling = pooling
         if weights not in (None, "none"):
             source = self._weights_location(hf_model_name, weights)
@@ -57,7 +58,7 @@ class HFTextTower(nn.Module):
     def _weights_location(hf_model_name: str | None, weights: str) -> str:
         if weights == "hub":
             if not hf_model_name:
-                raise ValueError("text weights 'hub' need hf_model_name")
+                raise UsageError("text weights 'hub' need hf_model_name")
             return hf_model_name
         if weights.startswith("package:"):
             return str(package_path(weights))

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from focusclip.errors import InputError, UsageError
 from focusclip.mappings import did_you_mean
 from focusclip.model.long_text import LONG_TEXT_STRATEGIES, stretch_positions
 from focusclip.model.towers.base import ClipTowers
@@ -47,7 +48,7 @@ RESIZE_MODES = {"shortest": "center_crop", "squash": "squash"}
 _TEXT_ATTRS = ("token_embedding", "positional_embedding", "transformer", "ln_final", "text_projection")
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(UsageError):
     """An architecture or pretrained tag that the library does not know (the message lists close matches)."""
 
 
@@ -114,7 +115,7 @@ class OpenCLIPTextTower(nn.Module):
         n = self.context_length
         if self.fixed_length and input_ids.shape[1] != n:
             if input_ids.shape[1] > n:
-                raise ValueError(f"text of {input_ids.shape[1]} tokens for a text tower of {n} positions")
+                raise UsageError(f"text of {input_ids.shape[1]} tokens for a text tower of {n} positions")
             input_ids = nn.functional.pad(input_ids, (0, n - input_ids.shape[1]), value=self.pad_id)
         if self.custom:
             return self.text(input_ids)
@@ -132,7 +133,7 @@ class OpenCLIPTextTower(nn.Module):
         """Long-CLIP positional stretching (:func:`focusclip.model.long_text.stretch_positions`)."""
         holder = self._holder()
         if not self.fixed_length or getattr(holder, "attn_mask", None) is None:
-            raise ValueError(f"long_text 'stretch': the open_clip text tower of this model has no causal learned "
+            raise UsageError(f"long_text 'stretch': the open_clip text tower of this model has no causal learned "
                              f"positions to stretch; it supports: {', '.join(self.long_text_modes)}")
         old = holder.positional_embedding
         holder.positional_embedding = nn.Parameter(stretch_positions(old.detach(), positions, keep),
@@ -244,7 +245,7 @@ def load_checkpoint_file(clip: nn.Module, path: str) -> None:
         open_clip.load_checkpoint(clip, path, strict=True)
     except RuntimeError as e:
         check_state_fits(clip.state_dict(), open_clip.factory.load_state_dict(path), path)
-        raise ValueError(f"{path}: {_first_line(e)}") from e
+        raise InputError(f"{path}: {_first_line(e)}") from e
 
 
 def _raise_mismatch(name: str, weights: Any, error: Exception) -> None:
@@ -256,7 +257,7 @@ def _raise_mismatch(name: str, weights: Any, error: Exception) -> None:
     path = str(weights) if weights and os.path.isfile(str(weights)) else None
     if path is not None:
         check_state_fits(blank.state_dict(), open_clip.factory.load_state_dict(path), f"{path} (for open_clip {name})")
-    raise ValueError(f"open_clip {name}: the checkpoint does not fit the architecture: {_first_line(error)}") \
+    raise InputError(f"open_clip {name}: the checkpoint does not fit the architecture: {_first_line(error)}") \
         from error
 
 
@@ -269,7 +270,7 @@ def _from_model_cfg(model_cfg: dict[str, Any], preprocess_cfg: Mapping[str, Any]
 
     cfg = copy.deepcopy(model_cfg)
     if "multimodal_cfg" in cfg:
-        raise ValueError("CoCa models (multimodal_cfg) are not supported as FocusCLIP towers")
+        raise UsageError("CoCa models (multimodal_cfg) are not supported as FocusCLIP towers")
     text_cfg, vision_cfg = cfg.setdefault("text_cfg", {}), cfg.setdefault("vision_cfg", {})
     if "hf_model_name" in text_cfg:
         text_cfg["hf_model_pretrained"] = False
@@ -297,10 +298,10 @@ def _split(clip: nn.Module, model_cfg: dict[str, Any], pp: dict[str, Any]) -> Cl
     size = pp.get("size", 224)
     size = size if isinstance(size, int) else size[0] if size[0] == size[-1] else None
     if size is None:
-        raise ValueError(f"open_clip preprocessing with a non-square size {pp.get('size')} is not supported")
+        raise UsageError(f"open_clip preprocessing with a non-square size {pp.get('size')} is not supported")
     resize = pp.get("resize_mode", "shortest")
     if resize not in RESIZE_MODES:
-        raise ValueError(f"open_clip resize_mode {resize!r} is not supported; supported: {', '.join(RESIZE_MODES)}")
+        raise UsageError(f"open_clip resize_mode {resize!r} is not supported; supported: {', '.join(RESIZE_MODES)}")
     mean, std = tuple(float(x) for x in pp["mean"]), tuple(float(x) for x in pp["std"])
     embed_dim = int(model_cfg.get("embed_dim") or clip.visual.output_dim)
     visual = OpenCLIPVisionTower(clip.visual, embed_dim, mean, std)

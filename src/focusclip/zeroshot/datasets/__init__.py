@@ -10,6 +10,8 @@ import os
 from collections.abc import Callable
 from types import MappingProxyType
 
+from focusclip.errors import UsageError
+from focusclip.mappings import did_you_mean
 from focusclip.zeroshot.datasets.actions import load_kinetics400, load_stanford40
 from focusclip.zeroshot.datasets.birds import load_cub
 from focusclip.zeroshot.datasets.common import (
@@ -47,7 +49,7 @@ DATASETS: MappingProxyType[str, Callable[..., LoadedSet]] = MappingProxyType({
 def load_benchmark(name: str, root: str | os.PathLike, split: str, **options: object) -> LoadedSet:
     """Load dataset ``name`` from ``root``; unknown names fail with the list of known ones."""
     if name not in DATASETS:
-        raise KeyError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
+        raise UsageError(f"unknown dataset {name!r}.{did_you_mean(name, DATASETS)} Known: {', '.join(DATASETS)}")
     return DATASETS[name](root, split=split, **options)
 
 

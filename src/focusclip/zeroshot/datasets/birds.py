@@ -7,6 +7,7 @@ import os
 import re
 from pathlib import Path
 
+from focusclip.errors import InputError
 from focusclip.zeroshot.datasets.common import (
     DatasetError,
     DatasetLayoutError,
@@ -61,7 +62,7 @@ def load_cub(root: str | os.PathLike, split: str = "test", crop: bool = False) -
     classes = [class_names[c] for c in sorted(class_rows, key=int)]
     want = {"test": "0", "train": "1"}.get(split)
     if want is None:
-        raise ValueError(f"cub: split must be 'train' or 'test', got {split!r}")
+        raise InputError(f"cub: split must be 'train' or 'test', got {split!r}")
     out = LoadedSet(samples=[], classes=classes)
     for img_id in sorted(images, key=int):
         if img_id not in is_train or img_id not in labels:

@@ -19,12 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from focusclip.errors import InputError
+
 logger = logging.getLogger(__name__)
 
 Box = tuple[float, float, float, float]
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """A dataset that cannot be read; the message names the file and what was expected."""
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from focusclip.errors import InputError
 from focusclip.zeroshot.datasets.common import (
     DatasetError,
     DatasetLayoutError,
@@ -167,7 +168,7 @@ def load_emotic(root: str | os.PathLike, split: str = "test", target: str = "emo
     and counted.
     """
     if target not in ("emotion", "age"):
-        raise ValueError(f"emotic: target must be 'emotion' or 'age', got {target!r}")
+        raise InputError(f"emotic: target must be 'emotion' or 'age', got {target!r}")
     root = require_root(root, "emotic")
     known = {c.lower(): c for c in EMOTIC_CATEGORIES}
     out = LoadedSet(samples=[])

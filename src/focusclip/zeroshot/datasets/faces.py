@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from focusclip.errors import InputError
 from focusclip.zeroshot.datasets.common import (
     DatasetError,
     DatasetLayoutError,
@@ -246,7 +247,7 @@ def load_lagenda(root: str | os.PathLike, split: str = "all", crop: str = "body"
     ``img_name`` is resolved against the root or ``images/``.
     """
     if crop not in LAGENDA_BOX:
-        raise ValueError(f"lagenda: crop must be one of {list(LAGENDA_BOX)}, got {crop!r}")
+        raise InputError(f"lagenda: crop must be one of {list(LAGENDA_BOX)}, got {crop!r}")
     root = require_root(root, "lagenda")
     csv_path = find_first(root, ["lagenda_annotation.csv", "annotation.csv", "lagenda.csv"],
                           "lagenda", "annotation CSV")
