@@ -413,3 +413,33 @@ def test_models_lists_the_registered_clips(capsys):
     out = capsys.readouterr().out
     assert "focusclip-openclip-vit-b16" in out and "open_clip=ViT-B-16/openai" in out
     assert "hf_clip=openai/clip-vit-base-patch16" in out and "openclip:ARCH/TAG" in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["focusclip-openclip-tiny", "clip-openclip-tiny", "focusclip-openclip-vit-b16"])
+def test_registered_clip_models_encode_and_backpropagate(name):
+    """The registered whole-CLIP configs build offline at random init (ViT-B-16 is open_clip's own
+    architecture: 224 px, 77 tokens, 512-d) and train every branch through the checkpoint's projections."""
+    import numpy as np
+    from PIL import Image
+
+    model, train_tf, eval_tf = focusclip.create_model_and_transforms(name, pretrained="none")
+    tok = focusclip.get_tokenizer(name)
+    if name.endswith("vit-b16"):
+        assert model.image_size == 224 and model.embed_dim == 512 and tok.context_length == 77
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (90, 120, 3), dtype=np.uint8))
+    sample = train_tf.apply(img, heatmap=np.ones((90, 120), np.float32))
+    images = torch.stack([eval_tf(img), sample["image"]])
+    out = model(images, tok(["a photo of a person running", "two people sitting"]),
+                heatmap=torch.stack([sample["heatmap"]] * 2))
+    loss = focusclip.FocusCLIPLoss(name="clip")(out)["loss"]
+    loss.backward()
+    assert torch.isfinite(loss) and ("roi_features" in out) == name.startswith("focusclip")
+    assert model.visual.visual.proj.grad is not None and model.text.text_projection.grad is not None
+    assert model.logit_scale.grad is not None
+    if name.startswith("focusclip"):
+        model.eval()
+        s = model.image_size
+        with torch.no_grad():  # a heatmap of ones dims nothing: the ROI branch sees the plain image
+            torch.testing.assert_close(model.encode_roi(images[:1], torch.ones(1, 1, s, s)),
+                                       model.encode_image(images[:1]))
