@@ -35,7 +35,8 @@ SECRET = "sk-test-DO-NOT-LEAK-7f3a9c21e5"
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 # An action for (record key, attempt): "ok", ("429", retry_after), ("500",), ("sleep", seconds),
-# ("400",), ("401-echo",): a 401 whose body echoes the Authorization header (a careless server).
+# ("400",), ("401-echo",): a 401 whose body echoes the Authorization header (a careless server),
+# ("ok-echo",): a success whose description echoes the Authorization header.
 Plan = Callable[[str, int], tuple]
 
 
@@ -75,8 +76,10 @@ class FakeLLM:
                 if kind == "sleep":
                     time.sleep(action[1])
                     kind = "ok"
-                if kind == "ok":
+                if kind in ("ok", "ok-echo"):
                     text = f"There are {user['count']} people in image. Description of {key}."
+                    if kind == "ok-echo":
+                        text += f" (request header: {self.headers.get('Authorization')})"
                     self._json(200, {
                         "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
                         "model": body["model"],
@@ -287,6 +290,32 @@ def test_api_key_never_logged_or_written(llm: FakeLLM, tmp_path: Path, caplog: p
     assert SECRET not in captured.out and SECRET not in captured.err
     _, failed = read_descriptions(out)
     assert failed["r002"]["error"]["status"] == 401 and "***" in failed["r002"]["error"]["message"]
+
+
+def test_key_echoed_in_a_successful_completion_is_redacted(llm: FakeLLM, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    llm.plan = lambda key, attempt: ("ok-echo",)
+    records = tmp_path / "records.jsonl"
+    records.write_text(json.dumps(make_record(1)) + "\n")
+    monkeypatch.setenv("MY_TEST_KEY", SECRET)
+    out, merged = tmp_path / "d.jsonl", tmp_path / "merged.jsonl"
+    assert main(["describe", str(records), "--out", str(out), "--backend", "openai", "--base-url", llm.url,
+                 "--api-key-env", "MY_TEST_KEY", "--records-out", str(merged)]) == 0
+    assert SECRET not in out.read_text() and SECRET not in merged.read_text()
+    assert "request header: Bearer ***" in out.read_text()
+
+
+def test_a_refused_key_stops_after_the_first_record(llm: FakeLLM, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    llm.plan = lambda key, attempt: ("401-echo",)
+    records = tmp_path / "records.jsonl"
+    records.write_text("".join(json.dumps(make_record(i)) + "\n" for i in range(1, 7)))
+    monkeypatch.setenv("MY_TEST_KEY", SECRET)
+    rc = main(["describe", str(records), "--out", str(tmp_path / "d.jsonl"), "--backend", "openai",
+               "--base-url", llm.url, "--api-key-env", "MY_TEST_KEY", "--concurrency", "1"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "refused the request (HTTP 401" in err and "Traceback" not in err and SECRET not in err
+    assert len(llm.requests) == 1  # not retried, and not tried again for the five other records
 
 
 def test_missing_api_key_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture,

@@ -10,19 +10,9 @@ import pytest
 from PIL import Image
 
 from focusclip import heatmaps as hm
+from focusclip.skeleton import MPII_PART_GROUPS
 
-PAPER_GROUPS = {
-    "head": [7, 8, 9, 12, 13],
-    "torso": [6, 7, 12, 13, 2, 3],
-    "left upper arm": [13, 14, 7],
-    "right upper arm": [12, 11, 7],
-    "left lower arm": [14, 15, 13],
-    "right lower arm": [11, 10, 12],
-    "left upper leg": [3, 4, 6],
-    "right upper leg": [2, 1, 6],
-    "left lower leg": [4, 5, 3],
-    "right lower leg": [1, 0, 2],
-}
+PAPER_GROUPS = {k.replace("_", " "): list(v) for k, v in MPII_PART_GROUPS.items()}  # checked in test_skeleton
 
 
 # ------------------------------------------------------------ independent per-pixel reference

@@ -35,34 +35,23 @@ class _VerbParser(argparse.ArgumentParser):
         self.set_defaults(command=self.prog)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _bounded(cast: Callable[[str], float], lowest: float, strict: bool, noun: str) -> Callable[[str], float]:
+    """An argparse ``type``: ``cast`` the text and require ``> lowest`` (strict) or ``>= lowest``."""
+    def parse(text: str) -> float:
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
+        if value < lowest or (strict and value == lowest):
+            raise argparse.ArgumentTypeError(f"must be {'more than' if strict else 'at least'} {lowest:g}, got {value}")
+        return value
+
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
+_positive_int = _bounded(int, 1, False, "a whole number")
+_non_negative_int = _bounded(int, 0, False, "a whole number")
+_positive_float = _bounded(float, 0, True, "a number")
 
 
 def _setup_logging(verbosity: int) -> None:
@@ -899,7 +888,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as e:  # noqa: BLE001 - the one place errors become messages
         if args.verbose:
-            logger.error("traceback", exc_info=True)
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
         text, code = _error_line(e)
         print(f"{args.command}: error: {' '.join(text.split())}", file=sys.stderr)
         return code

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from focusclip.io import atomic_save, atomic_write_json, atomic_write_text, read_json
+from focusclip.errors import OutputError
+from focusclip.io import atomic_save, atomic_write_json, atomic_write_text, check_dir_target, read_json
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +64,10 @@ def build_data(cfg: DemoConfig, data_dir: Path) -> dict[str, Path]:
     world = data_dir / "world.json"
     wanted = {"n": cfg.n_train, "eval_n": cfg.n_eval, "seed": 0, "image_size": cfg.render_size}
     if not (world.exists() and _same_world(world, wanted)):
-        generate_world(data_dir, n=cfg.n_train, seed=0, image_size=cfg.render_size, eval_n=cfg.n_eval, overwrite=True,
-                       workers=cfg.workers)
+        for derived in [*data_dir.glob("*.desc*.jsonl"), *data_dir.glob("*.captioned*.jsonl")]:
+            derived.unlink()  # descriptions of the old world's records (the demo wrote them): stale now
+        generate_world(data_dir, n=cfg.n_train, seed=0, image_size=cfg.render_size, eval_n=cfg.n_eval,
+                       workers=cfg.workers, overwrite=True)
     paths = {}
     for split in ("train", "val"):
         records = data_dir / f"{split}.jsonl"
@@ -110,19 +113,46 @@ def train_config(cfg: DemoConfig, arm: str, seed: int, data: dict[str, Path], ru
 
 def train_arm(cfg: DemoConfig, arm: str, seed: int, data: dict[str, Path], out: Path) -> tuple[Path, bool]:
     """Train one arm for one seed, resuming an interrupted run; returns (final model directory, reused)
-    where ``reused`` says a finished run was found and nothing was trained."""
+    where ``reused`` says a finished run of the same recipe was found and nothing was trained. A run made
+    with another recipe (other demo options) is moved aside, never reused and never deleted."""
     from focusclip.train import train
 
     run_dir = out / "runs" / f"{arm}-seed{seed}"
+    conf = train_config(cfg, arm, seed, data, run_dir)
+    changes = _recipe_changes(run_dir, conf)
+    if changes:
+        aside = _free_name(run_dir)
+        run_dir.rename(aside)
+        logger.warning("%s seed %d: %s was trained with another recipe (%s); moved it to %s and training again",
+                       arm, seed, run_dir, "; ".join(changes[:3]), aside)
     final = run_dir / "model-final"
     if (final / "model.safetensors").exists():
         logger.info("%s seed %d: reusing the finished run in %s", arm, seed, run_dir)
         return final, True
-    resume = "latest" if (run_dir / "checkpoints").exists() else None
-    conf = train_config(cfg, arm, seed, data, run_dir)
-    conf["resume"] = resume
+    conf["resume"] = "latest" if (run_dir / "checkpoints").exists() else None
     result = train(conf)
     return Path(result["model_final"]), False
+
+
+def _recipe_changes(run_dir: Path, conf: dict[str, Any]) -> list[str]:
+    """How the recipe of an earlier run in ``run_dir`` differs from ``conf`` (empty when there is none)."""
+    from focusclip.train.config import config_changes, load_config, load_yaml
+
+    saved = run_dir / "config.yaml"
+    if not saved.is_file():
+        return []
+    try:
+        old = load_yaml(saved.read_text(encoding="utf-8"))
+    except Exception:  # noqa: BLE001 - an unreadable config is a different recipe
+        return ["config.yaml unreadable"]
+    return config_changes(old or {}, load_config(None, base=conf).to_dict())
+
+
+def _free_name(path: Path) -> Path:
+    n = 1
+    while (candidate := path.with_name(f"{path.name}.previous-{n}")).exists():
+        n += 1
+    return candidate
 
 
 def evaluate_arm(model_dir: Path, data_dir: Path, results_path: Path, cfg: DemoConfig) -> dict[str, float]:
@@ -330,6 +360,10 @@ Configuration: `demo_config.json`. Results of every task: `results/*.json`.
 # ---------------------------------------------------------------------------------------------- main
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     out = Path(cfg.out_dir)
+    check_dir_target("--out", out)
+    if out.is_dir() and any(out.iterdir()) and not (out / "demo_config.json").exists():
+        raise OutputError(f"{out} is not empty and holds no demo (no demo_config.json); the demo writes data/, "
+                          "runs/, results/ and figures/ there, so choose a new or a demo folder")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "demo_config.json", asdict(cfg))
     data_dir = out / "data"
