@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo serve test test-fast lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ $(STAMP): $(PY) pyproject.toml
 
 demo: $(STAMP)
 	$(PY) -m focusclip.cli demo --out runs/demo
+
+serve: $(STAMP)   # the web page + JSON API on http://127.0.0.1:7860 (docs/serve.md)
+	$(PY) -m focusclip.cli serve --models-root runs
 
 test: $(STAMP)
 	$(PY) -m pytest -q -x --durations=15 tests
@@ -33,6 +36,7 @@ bench: $(STAMP)   # CPU benchmarks; the GPU one is `python benchmarks/gpu_paper.
 	$(PY) benchmarks/loader.py --markdown
 	$(PY) benchmarks/synthetic.py --markdown
 	$(PY) benchmarks/long_text.py --n-train 360 --n-eval 240 --epochs 4 --markdown
+	$(PY) benchmarks/serve.py --markdown
 
 clean:
 	rm -rf runs build dist src/*.egg-info .pytest_cache

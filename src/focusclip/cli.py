@@ -571,6 +571,46 @@ def _dataset_options(items: list[str]) -> dict[str, dict[str, object]]:
     return out
 
 
+# ---------------------------------------------------------------------------------------- serve
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="web page + JSON API for zero-shot classification (needs focusclip[app])",
+                       description="Start the web page (Gradio) and the JSON API (POST /api/predict, "
+                       "/api/embed) on HOST:PORT. Offers every saved model below --models-root and the "
+                       "registered configs; works offline. See docs/serve.md.")
+    p.add_argument("--models-root", default="runs", help="folder searched for saved models (default: %(default)s)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
+    p.add_argument("--port", type=_non_negative_int, default=7860, help="port (default: %(default)s; 0 picks a free one)")
+    p.add_argument("--model", help="model preselected on the page and used by the API when none is named "
+                   "(an id from GET /api/models; default: a trained FocusCLIP model)")
+    p.add_argument("--no-registered", action="store_true", help="offer only saved models, not registered configs")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--threads", type=_positive_int, help="CPU threads for inference (default: torch's, one per core); "
+                   "1 answers faster on a busy machine")
+    p.add_argument("--max-upload-mb", type=_positive_float, default=20.0, help="largest photo in MB (default: %(default)s)")
+    p.add_argument("--max-megapixels", type=_positive_float, default=40.0,
+                   help="largest photo in megapixels, checked before decoding (default: %(default)s)")
+    p.add_argument("--max-images", type=_positive_int, default=32, help="photos per request (default: %(default)s)")
+    p.set_defaults(func=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from focusclip.serve import missing_app_modules
+
+    missing = missing_app_modules()
+    if missing:
+        raise ImportError(f"{', '.join(missing)} not installed; pip install 'focusclip[app]'")
+    from focusclip.serve.app import ServeConfig, serve
+    from focusclip.serve.uploads import MIB, UploadLimits
+
+    file_bytes = int(args.max_upload_mb * MIB)
+    limits = UploadLimits(max_file_bytes=file_bytes, max_pixels=int(args.max_megapixels * 1e6),
+                          max_images=args.max_images, max_request_bytes=max(128 * MIB, 2 * file_bytes))
+    serve(ServeConfig(models_root=args.models_root, host=args.host, port=args.port, default_model=args.model,
+                      registered=not args.no_registered, device=args.device, threads=args.threads,
+                      limits=limits))
+    return 0
+
+
 # ---------------------------------------------------------------------------------------- train
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -834,6 +874,7 @@ _VERBS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_merge,
     _add_models,
     _add_predict,
+    _add_serve,
     _add_train,
 ]
 

@@ -1,0 +1,29 @@
+"""Classification results as a table, CSV and JSON (what the page shows and offers for download)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+TABLE_HEADERS = ["image", "rank", "label", "probability", "cosine"]
+
+
+def table_rows(results: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    """One row per (image, rank): image, rank, label, probability (0-1), cosine similarity."""
+    return [[r["image"], rank, p["label"], round(p["prob"], 6), round(p["score"], 6)]
+            for r in results for rank, p in enumerate(r["predictions"], 1)]
+
+
+def to_csv(results: Sequence[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(TABLE_HEADERS)
+    writer.writerows(table_rows(results))
+    return buf.getvalue()
+
+
+def to_json(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"

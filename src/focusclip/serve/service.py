@@ -1,0 +1,134 @@
+"""What the page and the JSON API both call: classify, embed and search, on the cached model.
+
+The service knows nothing of HTTP or Gradio: it takes decoded :class:`~focusclip.serve.uploads.UploadedImage`
+objects (or :class:`~focusclip.serve.roi.PreparedImage` ones) and returns plain dicts and arrays.
+Scores come from :class:`focusclip.predict.ZeroShotClassifier` (never recomputed here), so the page
+shows exactly what ``focusclip predict`` prints.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from focusclip.serve.models import LoadedModel, ModelCache, ModelCatalog, ModelEntry
+from focusclip.serve.presets import Preset, list_presets
+from focusclip.serve.roi import PreparedImage
+from focusclip.serve.uploads import UploadedImage, UploadLimits, check_count
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Classification:
+    """One classify call: the model and prompts used, and per image its top-k predictions."""
+
+    model: ModelEntry
+    labels: list[str]
+    templates: list[str]
+    results: list[dict[str, Any]]  #: [{"image", "predictions": [{"label", "prob", "score"}, ...]}]
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model.id, "architecture": self.model.architecture, "labels": self.labels,
+                "templates": self.templates, "results": self.results, "seconds": round(self.seconds, 4)}
+
+
+@dataclass
+class Service:
+    """Models, presets and limits of one server."""
+
+    catalog: ModelCatalog
+    limits: UploadLimits = field(default_factory=UploadLimits)
+    device: str = "auto"
+    default_model: str | None = None
+    presets: list[Preset] = field(default_factory=list_presets)
+
+    def __post_init__(self) -> None:
+        self.cache = ModelCache(self.catalog)
+        if self.default_model is not None:
+            self.catalog.resolve(self.default_model)  # fail at start-up, not on the first request
+
+    # --------------------------------------------------------------------------- models
+    def models(self) -> list[ModelEntry]:
+        return self.catalog.entries()
+
+    def default_model_id(self) -> str | None:
+        return self.default_model or self.catalog.default_id()
+
+    def model(self, model_id: str | None) -> LoadedModel:
+        model_id = model_id or self.default_model_id()
+        if model_id is None:
+            raise ValueError("no model to load: the models root holds no saved model and no config is registered")
+        return self.cache.get(model_id)
+
+    # ------------------------------------------------------------------------- classify
+    def classifier(self, loaded: LoadedModel, labels: Sequence[str], templates: Sequence[str]) -> Any:
+        from focusclip.predict import ZeroShotClassifier
+
+        key = (tuple(labels), tuple(templates))
+        return self.cache.classifier(loaded, key, lambda: ZeroShotClassifier(
+            loaded.model, loaded.tokenizer, list(labels), list(templates), transform=loaded.transform,
+            device=self.device, training=loaded.training))
+
+    def classify(self, model_id: str | None, images: Sequence[UploadedImage | PreparedImage],
+                 labels: Sequence[str], templates: Sequence[str], topk: int = 3) -> Classification:
+        """Top-``topk`` labels per image (``prob``: softmax over the labels; ``score``: cosine)."""
+        check_count(len(images), self.limits)
+        if len(labels) > self.limits.max_labels:
+            raise ValueError(f"{len(labels)} labels; at most {self.limits.max_labels} are allowed")
+        if topk < 1:
+            raise ValueError(f"top-k must be >= 1, got {topk}")
+        t0 = time.perf_counter()
+        loaded = self.model(model_id)
+        clf = self.classifier(loaded, labels, templates)
+        uploads = [im.upload if isinstance(im, PreparedImage) else im for im in images]
+        results = clf.predict([u.image for u in uploads], topk=topk)
+        for r, u in zip(results, uploads):
+            r["image"] = u.name
+        took = time.perf_counter() - t0
+        logger.info("classified %d image(s) with %s in %.0f ms", len(uploads), loaded.entry.id, 1000 * took)
+        return Classification(loaded.entry, list(clf.labels), list(clf.templates), results, took)
+
+    # ---------------------------------------------------------------------------- embed
+    def embed_images(self, model_id: str | None, images: Sequence[UploadedImage]) -> tuple[ModelEntry, np.ndarray]:
+        """(entry, (N, D) L2-normalised image embeddings)."""
+        from focusclip.predict import embed_images
+
+        check_count(len(images), self.limits)
+        loaded = self.model(model_id)
+        emb = embed_images(loaded.model, [u.image for u in images], loaded.transform, device=self.device)
+        return loaded.entry, emb
+
+    def embed_texts(self, model_id: str | None, texts: Sequence[str]) -> tuple[ModelEntry, np.ndarray]:
+        """(entry, (N, D) L2-normalised text embeddings)."""
+        from focusclip.predict import embed_texts
+
+        if not texts:
+            raise ValueError("no text to embed; give at least one text")
+        empty = [i for i, t in enumerate(texts) if not str(t).strip()]
+        if empty:
+            raise ValueError(f"text {empty[0] + 1} of {len(texts)} is empty")
+        if len(texts) > self.limits.max_labels:
+            raise ValueError(f"{len(texts)} texts; at most {self.limits.max_labels} per request")
+        loaded = self.model(model_id)
+        return loaded.entry, embed_texts(loaded.model, loaded.tokenizer, [str(t) for t in texts],
+                                         device=self.device)
+
+    def search(self, model_id: str | None, image_embeddings: np.ndarray, query: str) -> list[tuple[int, float]]:
+        """Image indices ranked by cosine similarity to ``query``: ``[(index, cosine), ...]``, best first."""
+        check_query(query)
+        _, q = self.embed_texts(model_id, [query])
+        sims = image_embeddings @ q[0]
+        order = np.argsort(-sims, kind="stable")
+        return [(int(i), float(sims[i])) for i in order]
+
+
+def check_query(query: str | None) -> None:
+    if not query or not query.strip():
+        raise ValueError("type what to search for, e.g. 'a person jumping'")
