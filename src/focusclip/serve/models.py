@@ -228,7 +228,8 @@ class ModelCatalog:
         saved = [e for e in entries if e.kind == "saved"]
         if saved:
             return min(saved, key=lambda e: (not e.roi, Path(e.id).name != "model-final", e.id)).id
-        return min(entries, key=lambda e: (not e.roi, e.id)).id
+        # pretrained CLIP configs download their weights: never the default of an offline start
+        return min(entries, key=lambda e: (not e.roi, e.warning == RegisteredModels.CLIP_WARNING, e.id)).id
 
     def resolve(self, model_id: str) -> tuple[ModelEntry, ModelSource]:
         """The entry called ``model_id`` (rescanning once if it is unknown); never a path lookup."""
