@@ -35,6 +35,7 @@ bench: $(STAMP)   # CPU benchmarks; the GPU one is `python benchmarks/gpu_paper.
 	$(PY) benchmarks/train_step.py --markdown
 	$(PY) benchmarks/loader.py --markdown
 	$(PY) benchmarks/synthetic.py --markdown
+	$(PY) benchmarks/long_text.py --n-train 360 --n-eval 240 --epochs 4 --markdown
 	$(PY) benchmarks/serve.py --markdown
 
 clean:

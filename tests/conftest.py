@@ -29,3 +29,19 @@ def tiny_focus(_tiny_focus_once):
     transforms and tokenizer."""
     model, train_tf, eval_tf, tokenizer = _tiny_focus_once
     return copy.deepcopy(model), train_tf, eval_tf, tokenizer
+
+
+@pytest.fixture(scope="session")
+def open_clip_dir(tmp_path_factory):
+    """A tiny open_clip checkpoint in open_clip's local-dir layout (what hf-hub: downloads)."""
+    from clip_checkpoints import write_open_clip_dir
+
+    return write_open_clip_dir(tmp_path_factory.mktemp("open_clip") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def hf_clip_dir(tmp_path_factory):
+    """A tiny transformers CLIPModel folder (save_pretrained) with its tokenizer and image processor."""
+    from clip_checkpoints import write_hf_clip_dir
+
+    return write_hf_clip_dir(tmp_path_factory.mktemp("hf_clip") / "tiny")

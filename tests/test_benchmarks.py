@@ -179,3 +179,17 @@ def test_detect_benchmark_smoke(bench, capsys):
     assert report["people_found"] == 4
     assert all(_positive(r["per_s"]) for r in report["steps"].values())
     assert "slowest offline step" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_long_text_benchmark_runs_every_strategy(bench, tmp_path):
+    res = bench("long_text").main(["--out", str(tmp_path), "--n-train", "16", "--n-eval", "12", "--epochs", "1",
+                                   "--batch-size", "8", "--workers", "0"])
+    arms = {a["strategy"]: a for a in res["arms"]}
+    assert set(arms) == {"truncate", "sentences", "stretch"}
+    # rule descriptions are longer than 77 tokens: truncation cuts them, sentences and stretch do not
+    assert arms["truncate"]["text_lengths"]["truncated_share"] > 0.5
+    assert arms["sentences"]["text_lengths"]["cut_share"] == 0 and arms["stretch"]["text_lengths"]["context_length"] == 248
+    for a in arms.values():
+        assert math.isfinite(a["val_loss"]) and 0 <= a["retrieval"]["r1"] <= 100 and len(a["zeroshot"]) == 3
+    assert "| sentences |" in res["table"] and (tmp_path / "long_text.json").is_file()

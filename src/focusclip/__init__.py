@@ -21,6 +21,8 @@ _EXPORTS = {
     "add_model_config": "focusclip.model",
     "create_model": "focusclip.model",
     "create_model_and_transforms": "focusclip.model",
+    "export_model": "focusclip.model.export",
+    "merge_models": "focusclip.model.merge",
     "eval_transform": "focusclip.model",
     "get_model_config": "focusclip.model",
     "get_tokenizer": "focusclip.model",

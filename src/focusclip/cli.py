@@ -78,8 +78,17 @@ def _run_models(args: argparse.Namespace) -> int:
     for name in list_models():
         cfg = get_model_config(name)
         roi = f"ROI:{cfg['roi'].get('mode', 'highlight')}" if cfg.get("roi", {}).get("enabled") else ""
-        print(f"{name:28s} {roi:15s} vision={cfg['vision'].get('timm_model_name', '?')}  "
-              f"text={cfg['text'].get('hf_model_name', 'tiny')}  embed_dim={cfg['embed_dim']}")
+        clip = cfg.get("clip") or {}
+        if clip.get("open_clip_model"):
+            towers = f"open_clip={clip['open_clip_model']}" + (f"/{clip['pretrained']}" if clip.get("pretrained") else "")
+        elif clip.get("hf_clip_model"):
+            towers = f"hf_clip={clip['hf_clip_model']}"
+        else:
+            towers = (f"vision={cfg['vision'].get('timm_model_name', '?')}  "
+                      f"text={cfg['text'].get('hf_model_name', 'tiny')}  embed_dim={cfg['embed_dim']}")
+        print(f"{name:28s} {roi:15s} {towers}")
+    print("\nany CLIP by name: openclip:ARCH/TAG, openclip:ARCH@FILE, openclip:local-dir:FOLDER, "
+          "hfclip:HUB_ID_OR_FOLDER; prefix focusclip: adds the ROI branch (docs/pretrained-clip.md)")
     return 0
 
 
@@ -640,8 +649,14 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
                        description="Zero-shot classification on human-centric benchmarks read from their "
                                    "distributed layouts (docs/datasets.md). Results are keyed by task and "
                                    "model fingerprint: an existing --out file is extended, not recomputed.")
-    p.add_argument("--model", help="saved model directory (focusclip.save_model) or a registered model "
-                                   "name (random/pretrained towers, see `focusclip models`)")
+    p.add_argument("--model", help="saved model directory (focusclip.save_model), a CLIP name "
+                                   "(openclip:ViT-B-16/openai, openclip:ARCH@FILE, hfclip:ID_OR_FOLDER) or a "
+                                   "registered model name (see `focusclip models`)")
+    p.add_argument("--base", help="with --interpolate: the zero-shot model --model was fine-tuned from "
+                                  "(a saved directory or a CLIP name)")
+    p.add_argument("--interpolate", metavar="ALPHAS",
+                   help="WiSE-FT path: evaluate (1 - a) * base + a * model for each a, e.g. 0,0.25,0.5,0.75,1; "
+                        "writes a table and <out stem>_interpolation.png")
     p.add_argument("--tasks", default="paper",
                    help="paper | all | extra | synthetic | task names | a tasks .json file; comma separated")
     p.add_argument("--data-root", default="data/{dataset}",
@@ -682,7 +697,10 @@ def _run_eval(args: argparse.Namespace) -> int:
                   f"{t.templates[0]!r}")
         return 0
     if not args.model:
-        raise UsageError("--model is required (a saved model directory or a registered model name)")
+        raise UsageError("--model is required (a saved model directory, a CLIP name or a registered model name)")
+    if bool(args.base) != bool(args.interpolate):
+        raise UsageError("--interpolate and --base go together: --model FINETUNED --base ZERO_SHOT "
+                         "--interpolate 0,0.5,1")
     tasks = resolve_tasks(args.tasks)  # before loading the model: a misspelt task fails fast
     check_data_root(args.data_root)
     md = Path(args.out).with_suffix(".md")
@@ -692,6 +710,8 @@ def _run_eval(args: argparse.Namespace) -> int:
         raise OutputError(f"{md} exists but {args.out} does not, so focusclip eval did not write it; choose "
                           "another --out")
     options = _dataset_options(args.dataset_option)
+    if args.interpolate:
+        return _eval_interpolation(args, tasks, options)
     loaded = load_model_spec(args.model, device=None)
     data = evaluate(loaded.model, loaded.tokenizer, loaded.transform, tasks, args.data_root,
                     batch_size=args.batch_size, workers=args.workers, device=args.device, limit=args.subset,
@@ -706,6 +726,40 @@ def _run_eval(args: argparse.Namespace) -> int:
     atomic_write_text(md, f"# Zero-shot results: {loaded.name} ({fingerprint})\n\n{table}")
     print(table)
     logger.info("results: %s, table: %s", args.out, md)
+    return 0
+
+
+def _eval_interpolation(args: argparse.Namespace, tasks: list, options: dict) -> int:
+    from pathlib import Path
+
+    from focusclip.io import atomic_write_text, check_not_inputs
+    from focusclip.model.factory import load_model_spec
+    from focusclip.model.merge import parse_alphas
+    from focusclip.zeroshot.interpolation import (
+        evaluate_interpolation,
+        interpolation_table,
+        plot_interpolation,
+    )
+
+    alphas = parse_alphas(args.interpolate)
+    out = Path(args.out)
+    png, md = out.with_name(f"{out.stem}_interpolation.png"), out.with_name(f"{out.stem}_interpolation.md")
+    check_not_inputs({"--out": out, "--out's plot": png, "--out's table": md},
+                     {"--model": args.model, "--base": args.base})
+    finetuned = load_model_spec(args.model)
+    base = load_model_spec(args.base).model
+    path = evaluate_interpolation(base, finetuned.model, alphas, finetuned.tokenizer, finetuned.transform, tasks,
+                                  args.data_root, out=out, model_name=finetuned.name, batch_size=args.batch_size,
+                                  workers=args.workers, device=args.device, limit=args.subset,
+                                  ensemble=args.ensemble, force=args.force, confusion=False, dataset_options=options)
+    if not any(v is not None for values in path["scores"].values() for v in values):
+        logger.warning("no task could be evaluated (every dataset is absent under %s)", args.data_root)
+        return 1
+    table = interpolation_table(path)
+    plot_interpolation(path, png, title=f"WiSE-FT: {Path(args.base).name} -> {finetuned.name}")
+    atomic_write_text(md, f"# WiSE-FT path: {args.base} (alpha 0) -> {args.model} (alpha 1)\n\n{table}\n")
+    print(table)
+    logger.info("results: %s, plot: %s", out, png)
     return 0
 
 
@@ -807,8 +861,9 @@ def _run_train(args: argparse.Namespace) -> int:
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="zero-shot predictions for images with a trained model")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
-    p.add_argument("--model", required=True, help="a saved model directory (focusclip.save_model) or a "
-                                                  "registered model name (see `focusclip models`)")
+    p.add_argument("--model", required=True, help="a saved model directory (focusclip.save_model), a CLIP name "
+                                                  "(openclip:ViT-B-16/openai, hfclip:FOLDER, ...) or a registered "
+                                                  "model name (see `focusclip models`)")
     labels = p.add_mutually_exclusive_group(required=True)
     labels.add_argument("--labels", help="comma-separated class names, e.g. 'running,sitting,jumping'")
     labels.add_argument("--labels-file", help="a text file with one class name per line")
@@ -895,7 +950,8 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("embed", help="write image or text embeddings of a model to .npy")
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files (or give --texts / --texts-file)")
     p.add_argument("--images", dest="images_opt", nargs="+", default=None, help=argparse.SUPPRESS)  # 0.1 spelling
-    p.add_argument("--model", required=True, help="a saved model directory or a registered model name")
+    p.add_argument("--model", required=True, help="a saved model directory, a CLIP name "
+                                                  "(openclip:ViT-B-16/openai, hfclip:FOLDER, ...) or a registered name")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--texts", nargs="+", help="texts to embed")
     src.add_argument("--texts-file", help="a text file with one text per line")
@@ -930,6 +986,65 @@ def _run_embed(args: argparse.Namespace) -> int:
         emb = embed_texts(loaded.model, loaded.tokenizer, names, batch_size=args.batch_size, device=args.device)
     npy, index = save_embeddings(npy, emb, [n.replace("\n", " ") for n in names], overwrite=args.overwrite)
     logger.info("wrote %s %s and %s", npy, tuple(emb.shape), index)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- merge
+def _add_merge(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("merge", help="WiSE-FT: interpolate the weights of a zero-shot and a fine-tuned model",
+                       description="Write (1 - alpha) * BASE + alpha * FINETUNED as a saved model (the fine-tuned "
+                       "model's architecture and ROI branch). Both must be of one architecture.")
+    p.add_argument("--base", required=True, help="the zero-shot model: a saved directory or a CLIP name "
+                                                 "(openclip:ViT-B-16/openai, hfclip:FOLDER, ...)")
+    p.add_argument("--finetuned", required=True, help="the fine-tuned model directory")
+    p.add_argument("--alpha", type=float, default=0.5, help="weight of the fine-tuned model (default %(default)s)")
+    p.add_argument("--out", required=True, help="output model directory")
+    p.set_defaults(func=_run_merge)
+
+
+def _run_merge(args: argparse.Namespace) -> int:
+    from focusclip.io import check_dir_target, check_not_inputs
+    from focusclip.model import get_tokenizer, load_model, save_model
+    from focusclip.model.factory import load_model_spec
+    from focusclip.model.merge import merge_models
+
+    check_dir_target("--out", args.out)
+    check_not_inputs({"--out": args.out}, {"--base": args.base, "--finetuned": args.finetuned})
+    base = load_model_spec(args.base).model
+    merged = merge_models(base, load_model(args.finetuned), args.alpha)
+    save_model(merged, args.out, get_tokenizer(args.finetuned),
+               extra={"merge": {"base": args.base, "finetuned": args.finetuned, "alpha": args.alpha}})
+    print(f"merged (1 - {args.alpha:g}) x {args.base} + {args.alpha:g} x {args.finetuned} -> {args.out}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------- export
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write a model built on open_clip / Hugging Face CLIP as that library's checkpoint",
+                       description="open_clip models: OUT/open_clip_model.safetensors + open_clip_config.json "
+                       "(open_clip.create_model_and_transforms('local-dir:OUT'), or (ARCH, pretrained=the file)). "
+                       "Hugging Face models: CLIPModel.save_pretrained(OUT) with tokenizer and image processor. "
+                       "The ROI branch's own parameters are dropped.")
+    p.add_argument("--model", required=True, help="a saved model directory")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--format", choices=["open_clip", "hf"], help="checked against the model's library (default: it)")
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from focusclip.io import check_dir_target, check_not_inputs
+    from focusclip.model import get_tokenizer, load_model
+    from focusclip.model.export import export_model
+
+    check_dir_target("--out", args.out)
+    check_not_inputs({"--out": args.out}, {"--model": args.model})
+    model = load_model(args.model)
+    out = export_model(model, args.out, get_tokenizer(args.model), args.format)
+    clip = model.config["clip"]
+    if clip.get("open_clip_model"):
+        print(f"open_clip checkpoint in {out}: open_clip.create_model_and_transforms('local-dir:{out}')")
+    else:
+        print(f"Hugging Face CLIP in {out}: CLIPModel.from_pretrained('{out}')")
     return 0
 
 
@@ -982,7 +1097,9 @@ _VERBS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_describe,
     _add_embed,
     _add_eval,
+    _add_export,
     _add_heatmap,
+    _add_merge,
     _add_models,
     _add_predict,
     _add_serve,

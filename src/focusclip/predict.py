@@ -129,8 +129,9 @@ class ZeroShotClassifier:
     def from_pretrained(cls, model: str | os.PathLike, labels: Sequence[str],
                         template: str | Sequence[str] = DEFAULT_TEMPLATE, device: str | torch.device = "auto",
                         **kwargs: Any) -> ZeroShotClassifier:
-        """One call: load a saved model directory (or a registered model name) with its tokenizer and build
-        the classifier; the softmax scale follows the saved model's training loss."""
+        """One call: load a saved model directory, an untouched CLIP by name (``openclip:ViT-B-16/openai``,
+        ``hfclip:...``) or a registered model name with its tokenizer and build the classifier; the softmax
+        scale follows the saved model's training loss (a CLIP's own logit scale otherwise)."""
         loaded = load_model_spec(model)
         templates = [template] if isinstance(template, str) else list(template)
         kwargs.setdefault("training", loaded.training)

@@ -23,8 +23,18 @@ from focusclip.io import atomic_save, atomic_write_json, parse_json, read_json
 from focusclip.mappings import deep_merge, did_you_mean, unknown_keys
 from focusclip.model.focus import FOCUS_MODES, ROI_KEYS, focus_options
 from focusclip.model.focusclip import FocusCLIP, load_state_strict
-from focusclip.model.tokenizer import Tokenizer, load_hf_tokenizer
+from focusclip.model.long_text import STRETCH_POSITIONS
+from focusclip.model.names import clip_config, clip_folder_kind, is_clip_name
+from focusclip.model.tokenizer import (
+    OPEN_CLIP_CONFIG,
+    HFBackend,
+    OpenCLIPBackend,
+    Tokenizer,
+    load_hf_tokenizer,
+    load_open_clip_tokenizer,
+)
 from focusclip.model.towers import (
+    CLIP_FAMILIES,
     TEXT_FAMILIES,
     TEXT_KEYS,
     VISION_FAMILIES,
@@ -57,8 +67,9 @@ class ModelRegistry:
 
     def get(self, name: str) -> dict[str, Any]:
         if name not in self._configs:
-            raise UsageError(f"unknown model {name!r}.{did_you_mean(name, self.names())} "
-                             f"Registered: {', '.join(self.names())}")
+            raise UsageError(f"unknown model {name!r}.{did_you_mean(name, self.names())} Registered: "
+                             f"{', '.join(self.names())}; or a saved model directory, or a CLIP name "
+                             "(openclip:ARCH/TAG, openclip:ARCH@FILE, hfclip:HUB_ID_OR_FOLDER)")
         return copy.deepcopy(self._configs[name])
 
     def add(self, path: str | Path) -> list[str]:
@@ -102,16 +113,29 @@ def _check_config(cfg: dict[str, Any], where: str) -> None:
     the towers and the focus mechanism check their own values when they are built."""
     if not isinstance(cfg, dict):
         raise UsageError(f"{where}: a model config must be a JSON object")
-    for key in ("embed_dim", "vision", "text"):
+    clip = "clip" in cfg  # a whole CLIP: towers, embed_dim and image size come from the checkpoint
+    for key in () if clip else ("embed_dim", "vision", "text"):
         if key not in cfg:
-            raise UsageError(f"{where}: model config is missing {key!r}")
-    problems = [unknown_keys(cfg, CONFIG_KEYS, where)]
-    for section, families, common in (("vision", VISION_FAMILIES, VISION_KEYS), ("text", TEXT_FAMILIES, TEXT_KEYS)):
+            raise UsageError(f"{where}: model config is missing {key!r} (or give a 'clip' section)")
+    problems = [unknown_keys(cfg, (*CONFIG_KEYS, "clip") if clip else CONFIG_KEYS, where)]
+    if clip:
         try:
-            family = tower_family(cfg[section], families, section)
+            family = tower_family(cfg["clip"], CLIP_FAMILIES, "clip")
         except ValueError as e:
             raise UsageError(f"{where}: {e}") from None
-        problems.append(unknown_keys(cfg[section], (*common, *family.config_keys), f"{where} {section}"))
+        problems.append(unknown_keys(cfg["clip"], family.config_keys, f"{where} clip"))
+        for section, common in (("vision", VISION_KEYS), ("text", TEXT_KEYS)):
+            if not isinstance(cfg.get(section, {}), dict):
+                raise UsageError(f"{where}: '{section}' must be an object")
+            problems.append(unknown_keys(cfg.get(section, {}), common, f"{where} {section}"))
+    else:
+        for section, families, common in (("vision", VISION_FAMILIES, VISION_KEYS),
+                                          ("text", TEXT_FAMILIES, TEXT_KEYS)):
+            try:
+                family = tower_family(cfg[section], families, section)
+            except ValueError as e:
+                raise UsageError(f"{where}: {e}") from None
+            problems.append(unknown_keys(cfg[section], (*common, *family.config_keys), f"{where} {section}"))
     roi = cfg.get("roi") or {}
     if not isinstance(roi, dict):
         raise UsageError(f"{where}: 'roi' must be an object")
@@ -123,6 +147,8 @@ def _check_config(cfg: dict[str, Any], where: str) -> None:
     problems = [p for p in problems if p]
     if problems:
         raise UsageError("; ".join(problems))
+    if clip:
+        return
     if "image_size" not in cfg["vision"]:
         raise UsageError(f"{where}: 'vision' needs 'image_size'")
     for key, value in (("embed_dim", cfg["embed_dim"]), ("vision.image_size", cfg["vision"]["image_size"])):
@@ -135,10 +161,12 @@ def _resolve_config(model: str | dict[str, Any]) -> tuple[dict[str, Any], str]:
         _check_config(model, "model config")
         return copy.deepcopy(model), model.get("name", "custom")
     path = Path(model)
-    if path.is_dir() and (path / CONFIG_FILE).exists():
+    if path.is_dir() and (path / CONFIG_FILE).exists() and clip_folder_kind(path) is None:
         config = _read_saved_config(path)["model"]
         _check_config(config, str(path / CONFIG_FILE))
         return config, str(path)
+    if is_clip_name(model):
+        return clip_config(model), model
     return _REGISTRY.get(model), model
 
 
@@ -146,17 +174,20 @@ def _resolve_config(model: str | dict[str, Any]) -> tuple[dict[str, Any], str]:
 def create_model(model_name: str | dict[str, Any], pretrained: str | bool | None = None,
                  device: str | torch.device | None = None, vision_weights: str | None = None,
                  text_weights: str | None = None, **overrides: Any) -> FocusCLIP:
-    """Build a model from a registered name, a config dict or a saved model directory.
+    """Build a model from a registered name, a CLIP name (``openclip:ARCH/TAG``, ``hfclip:ID``, ... see
+    :mod:`focusclip.model.names`), a config dict or a saved model directory.
 
     ``pretrained``:
-      - ``None``: the config's ``default_pretrained`` ("towers" for the offline default and the paper's
-        architecture, "none" for the tiny models);
+      - ``None``: the config's ``default_pretrained`` ("towers" for the offline default, the paper's
+        architecture and CLIP checkpoints, "none" for the tiny models);
       - ``"towers"``: each tower's configured weights (``vision.weights`` / ``text.weights``, overridable
-        with ``vision_weights`` / ``text_weights``: a local file or folder, ``"hub"`` or a package);
+        with ``vision_weights`` / ``text_weights``: a local file or folder, ``"hub"`` or a package); for
+        a whole CLIP, its checkpoint (``clip.pretrained``);
       - ``"none"`` or ``False``: random initialisation;
       - a saved model directory or ``.safetensors`` file: the whole model, loaded strictly.
 
-    ``overrides`` are merged into the config (nested dicts merge), e.g. ``roi={"shared": False}``.
+    ``overrides`` are merged into the config (nested dicts merge), e.g. ``roi={"shared": False}`` or
+    ``clip={"pretrained": "/path/to/checkpoint.safetensors"}``.
     """
     config, name = _resolve_config(model_name)
     if overrides:
@@ -167,10 +198,16 @@ def create_model(model_name: str | dict[str, Any], pretrained: str | bool | None
         pretrained = config.get("default_pretrained", "none")
     if pretrained is False:
         pretrained = "none"
+    whole_clip = bool(config.get("clip"))
+    if whole_clip and (vision_weights or text_weights):
+        raise UsageError(f"model {name}: a whole CLIP takes its weights from one checkpoint; give "
+                         "clip={'pretrained': ...} instead of vision_weights / text_weights")
     full_weights = None
+    clip_weights = None
     if pretrained == "towers":
         vw = vision_weights if vision_weights is not None else config["vision"].get("weights")
         tw = text_weights if text_weights is not None else config["text"].get("weights")
+        clip_weights = config["clip"].get("pretrained") if whole_clip else None
     elif pretrained == "none":
         vw, tw = vision_weights, text_weights
     else:
@@ -181,7 +218,7 @@ def create_model(model_name: str | dict[str, Any], pretrained: str | bool | None
             raise MissingInput(f"pretrained weights not found: {pretrained} (expected a model directory "
                                "with model.safetensors, a .safetensors file, 'towers' or 'none')")
         vw = tw = None
-    model = FocusCLIP(config, vision_weights=vw, text_weights=tw)
+    model = FocusCLIP(config, vision_weights=vw, text_weights=tw, clip_weights=clip_weights)
     # Record the normalisation the vision tower was trained with, so saved models are self-describing.
     model.config["vision"].setdefault("mean", list(model.visual.mean))
     model.config["vision"].setdefault("std", list(model.visual.std))
@@ -207,21 +244,65 @@ def create_model_and_transforms(model_name: str | dict[str, Any], pretrained: st
 
 
 def get_tokenizer(model_name: str | dict[str, Any], context_length: int | None = None,
-                  pad_to_max: bool = False) -> Tokenizer:
-    """The tokenizer of a registered model, a config dict or a saved model directory."""
+                  pad_to_max: bool = False, long_text: str | None = None) -> Tokenizer:
+    """The tokenizer of a registered model, a CLIP name, a config dict or a saved model directory.
+
+    ``long_text`` (default: the config's ``text.long_text``, else ``truncate``) selects the long-text
+    strategy (:mod:`focusclip.model.long_text`); a whole CLIP's context length is its text tower's
+    positions (77; 248 with ``stretch``)."""
     path = Path(model_name) if isinstance(model_name, str) else None
     if path is not None and (path / TOKENIZER_DIR).is_dir():
         config = _read_saved_config(path)["model"]
-        hf = load_hf_tokenizer(str(path / TOKENIZER_DIR))
+        backend = _load_saved_tokenizer(path / TOKENIZER_DIR)
         source = str(path / TOKENIZER_DIR)
     else:
         config, _ = _resolve_config(model_name)
-        hf, source = _tokenizer_from_config(config["text"])
-    length = int(context_length or config["text"].get("context_length", 77))
-    return Tokenizer(hf, length, pad_to_max=pad_to_max, source=source)
+        backend, source = _tokenizer_from_config(config)
+    text_cfg = config.get("text", {})
+    strategy = long_text or text_cfg.get("long_text", "truncate")
+    length = int(context_length or text_cfg.get("context_length") or _clip_context_length(config, strategy))
+    if config.get("clip"):
+        limit = _clip_context_length(config, strategy)
+        if length > limit:
+            raise UsageError(f"context_length={length}: the CLIP text tower holds {limit} positions with "
+                             f"long_text={strategy!r}; use long_text 'stretch' (248) or 'sentences'")
+    return Tokenizer(backend, length, pad_to_max=pad_to_max, source=source, long_text=strategy)
 
 
-def _tokenizer_from_config(text_cfg: dict[str, Any]):
+def _clip_context_length(config: dict[str, Any], strategy: str) -> int:
+    """Positions of a whole CLIP's text tower (from the checkpoint's config; Long-CLIP's 248 with stretch)."""
+    if strategy == "stretch":
+        return int(config.get("text", {}).get("context_length") or STRETCH_POSITIONS)
+    if config.get("text", {}).get("context_length"):
+        return int(config["text"]["context_length"])
+    clip = config.get("clip") or {}
+    if clip.get("open_clip_model"):
+        from focusclip.model.towers.openclip import model_config
+
+        model_cfg = clip.get("model_cfg") or model_config(clip["open_clip_model"])
+        return int(model_cfg.get("text_cfg", {}).get("context_length", 77))
+    if clip.get("hf_clip_model"):
+        hf = clip.get("hf_config")
+        if hf:
+            return int(hf.get("text_config", {}).get("max_position_embeddings", 77))
+        from focusclip.model.towers.hf_clip import _config_of
+
+        return int(_config_of(clip["hf_clip_model"]).text_config.max_position_embeddings)
+    return 77
+
+
+def _tokenizer_from_config(config: dict[str, Any]) -> tuple[HFBackend | OpenCLIPBackend, str]:
+    clip = config.get("clip") or {}
+    if clip.get("open_clip_model"):
+        return load_open_clip_tokenizer(clip["open_clip_model"], clip.get("model_cfg")), clip["open_clip_model"]
+    if clip.get("hf_clip_model"):
+        source = clip["hf_clip_model"]
+        try:
+            return HFBackend(load_hf_tokenizer(source)), source
+        except (OSError, ValueError) as e:
+            raise WeightsNotFoundError(f"no tokenizer for the Hugging Face CLIP model {source!r} ({e}). Save "
+                                       "one into the folder (CLIPTokenizer.save_pretrained)") from e
+    text_cfg = config["text"]
     candidates = [text_cfg.get("tokenizer") or text_cfg.get("hf_model_name")]
     if text_cfg.get("tokenizer_fallback"):
         candidates.append(text_cfg["tokenizer_fallback"])
@@ -236,8 +317,14 @@ def _tokenizer_from_config(text_cfg: dict[str, Any]):
         if cand != candidates[0]:
             logger.warning("tokenizer %r not available offline; using %r (same uncased WordPiece vocabulary)",
                         candidates[0], cand)
-        return hf, cand
+        return HFBackend(hf), cand
     raise WeightsNotFoundError("no tokenizer could be loaded: " + "; ".join(errors))
+
+
+def _load_saved_tokenizer(folder: Path) -> HFBackend | OpenCLIPBackend:
+    if (folder / OPEN_CLIP_CONFIG).is_file():
+        return load_open_clip_tokenizer(f"local-dir:{folder}")
+    return HFBackend(load_hf_tokenizer(str(folder)))
 
 
 # ------------------------------------------------------------------------------ save / load
@@ -255,6 +342,9 @@ def save_model(model: FocusCLIP, path: str | Path, tokenizer: Tokenizer | None =
     for section, tower in (("vision", model.visual), ("text", model.text)):
         config[section]["weights"] = None
         config[section].update(tower.rebuild_config())
+    if config.get("clip"):
+        config["clip"]["pretrained"] = None
+        config["clip"].update(copy.deepcopy(model.clip_rebuild))
     config["default_pretrained"] = "none"
     if tokenizer is None:
         tokenizer = get_tokenizer(model.config)
@@ -313,18 +403,23 @@ class LoadedModel:
 
 
 def load_model_spec(spec: str | Path, device: str | torch.device | None = None) -> LoadedModel:
-    """A saved model directory or a registered model name: what ``--model`` accepts in every command."""
+    """What ``--model`` accepts in every command: a saved model directory, a CLIP name
+    (``openclip:ViT-B-16/openai``, ``hfclip:...``, a CLIP folder: an untouched CLIP, ready to use) or a
+    registered model name (its configured weights; a warning says when those are not trained ones)."""
     path = Path(spec)
-    if path.is_dir() or path.is_file():
+    if (path.is_dir() or path.is_file()) and clip_folder_kind(path) is None:
         saved = _read_saved_config(path)
         model = load_model(path, device=device)
         return LoadedModel(model, get_tokenizer(str(path)), eval_transform(model), path.name, True,
                            dict(saved.get("training") or {}))
     name = str(spec)
-    if name in list_models():
-        logger.warning("model %s is a registered config, not a trained model: its towers are as configured "
-                       "(random or pretrained), not FocusCLIP-trained", name)
+    if is_clip_name(name) or name in list_models():
+        config, _ = _resolve_config(name)
+        if not (config.get("clip") or {}).get("pretrained"):
+            logger.warning("model %s is a registered config, not a trained model: its towers are as configured "
+                           "(random or pretrained), not FocusCLIP- or CLIP-trained", name)
         model, _, eval_tf = create_model_and_transforms(name, device=device)
         return LoadedModel(model.eval(), get_tokenizer(name), eval_tf, name, False, {})
-    raise MissingInput(f"model {name}: neither a saved model directory nor a registered model name."
+    raise MissingInput(f"model {name}: neither a saved model directory, a CLIP name (openclip:ARCH/TAG, "
+                       f"openclip:ARCH@FILE, hfclip:ID_OR_FOLDER) nor a registered model name."
                        f"{did_you_mean(name, list_models())} Registered: {', '.join(list_models())}")

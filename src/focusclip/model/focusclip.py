@@ -17,9 +17,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from focusclip.errors import InputError, UsageError
+from focusclip.errors import UsageError
 from focusclip.model.focus import create_focus
-from focusclip.model.towers import create_text_tower, create_vision_tower
+from focusclip.model.long_text import (
+    SENTENCE_KEY,
+    STRETCH_KEEP,
+    STRETCH_POSITIONS,
+    check_strategy,
+    mean_per_text,
+)
+from focusclip.model.towers import ClipTowers, create_clip_towers, create_text_tower, create_vision_tower
+from focusclip.model.towers.weights import WeightsMismatchError, check_state_fits  # noqa: F401 - re-exported
 
 TextInput = Mapping[str, torch.Tensor] | torch.Tensor
 
@@ -28,20 +36,38 @@ LEGACY_STATE_KEYS = {"alpha": "focus.alpha"}  # 0.1: the highlight scalar lived 
 
 
 class FocusCLIP(nn.Module):
-    """Two-tower language-image model with a subject-focused third branch (see the module docstring)."""
+    """Two-tower language-image model with a subject-focused third branch (see the module docstring).
+
+    A config with a ``clip`` section takes both towers, their projections and the logit scale from one
+    whole CLIP checkpoint (open_clip or Hugging Face, :mod:`focusclip.model.towers`); ``clip_weights``
+    names its weights (None: random initialisation). Otherwise the ``vision`` and ``text`` sections
+    name a tower each and the model adds ``visual_proj`` / ``text_proj`` to ``embed_dim``.
+    """
 
     def __init__(self, config: Mapping[str, Any], vision_weights: str | None = None,
-                 text_weights: str | None = None):
+                 text_weights: str | None = None, clip_weights: str | bool | None = None):
         super().__init__()
         self.config = copy.deepcopy(dict(config))
+        self.config.setdefault("vision", {})
+        self.config.setdefault("text", {})
         roi = self.config.get("roi") or {}
-        embed_dim = int(self.config["embed_dim"])
-
-        self.visual = create_vision_tower(self.config["vision"], vision_weights)
-        self.text = create_text_tower(self.config["text"], text_weights)
-        bias = bool(self.config.get("proj_bias", False))
-        self.visual_proj = nn.Linear(self.visual.num_features, embed_dim, bias=bias)
-        self.text_proj = nn.Linear(self.text.num_features, embed_dim, bias=bias)
+        self.clip_rebuild: dict[str, Any] = {}
+        logit_scale = float(self.config.get("logit_scale_init", math.log(1 / 0.07)))
+        logit_bias = None
+        if self.config.get("clip"):
+            towers = create_clip_towers(self.config["clip"], clip_weights)
+            self.visual, self.text = towers.visual, towers.text
+            self.visual_proj, self.text_proj = nn.Identity(), nn.Identity()  # the checkpoint's projections are inside
+            self._adopt(towers)
+            logit_scale, logit_bias = towers.logit_scale, towers.logit_bias
+        else:
+            embed_dim = int(self.config["embed_dim"])
+            self.visual = create_vision_tower(self.config["vision"], vision_weights)
+            self.text = create_text_tower(self.config["text"], text_weights)
+            bias = bool(self.config.get("proj_bias", False))
+            self.visual_proj = nn.Linear(self.visual.num_features, embed_dim, bias=bias)
+            self.text_proj = nn.Linear(self.text.num_features, embed_dim, bias=bias)
+        self._apply_long_text()
 
         self.roi_enabled = bool(roi.get("enabled", False))
         self.roi_shared = bool(roi.get("shared", True))
@@ -50,13 +76,56 @@ class FocusCLIP(nn.Module):
             if not self.roi_shared:
                 self.roi_visual = copy.deepcopy(self.visual)
                 self.roi_visual_proj = copy.deepcopy(self.visual_proj)
-        self.logit_scale = nn.Parameter(torch.tensor(float(self.config.get("logit_scale_init",
-                                                                           math.log(1 / 0.07)))))
+        self.logit_scale = nn.Parameter(torch.tensor(logit_scale))
+        if logit_bias is not None:
+            self.logit_bias = nn.Parameter(torch.tensor(logit_bias))
+
+    def _adopt(self, towers: ClipTowers) -> None:
+        """Record what the checkpoint decides in the config: embedding size, image preprocessing, text
+        positions (so saved models describe themselves and transforms / tokenizers follow)."""
+        given = self.config.get("embed_dim")
+        if given is not None and int(given) != towers.embed_dim:
+            raise UsageError(f"model config embed_dim={given}, but the CLIP checkpoint embeds into "
+                             f"{towers.embed_dim}; drop embed_dim (it comes from the checkpoint)")
+        self.config["embed_dim"] = towers.embed_dim
+        vision = self.config["vision"]
+        size = vision.get("image_size")
+        if size is not None and int(size) != towers.preprocess["image_size"]:
+            raise UsageError(f"model config vision.image_size={size}, but the CLIP checkpoint takes "
+                             f"{towers.preprocess['image_size']} px images; drop vision.image_size")
+        for key, value in towers.preprocess.items():
+            vision.setdefault(key, value)
+        self.clip_rebuild = towers.rebuild
+
+    def _apply_long_text(self) -> None:
+        """Check ``text.long_text`` against the text tower; stretch its positions for ``stretch``."""
+        text_cfg = self.config["text"]
+        strategy = check_strategy(text_cfg.get("long_text", "truncate"), "model config text.long_text")
+        modes = getattr(self.text, "long_text_modes", ("truncate", "sentences"))
+        if strategy not in modes:
+            raise UsageError(f"model config text.long_text={strategy!r}: the text tower {type(self.text).__name__} "
+                             f"cannot do it; it supports: {', '.join(modes)}")
+        if not hasattr(self.text, "context_length"):
+            return
+        if strategy == "stretch":
+            positions = int(text_cfg.get("context_length") or STRETCH_POSITIONS)
+            if positions > self.text.context_length:
+                self.text.stretch_positions(positions, int(text_cfg.get("stretch_keep", STRETCH_KEEP)))
+        length = text_cfg.get("context_length")
+        if length is not None and int(length) > self.text.context_length:
+            raise UsageError(f"model config text.context_length={length}, but the text tower holds "
+                             f"{self.text.context_length} positions; use text.long_text 'stretch' or 'sentences'")
+        text_cfg["context_length"] = int(length or self.text.context_length)
 
     # ------------------------------------------------------------------ properties
     @property
     def image_size(self) -> int:
         return int(self.config["vision"]["image_size"])
+
+    @property
+    def is_whole_clip(self) -> bool:
+        """Both towers come from one CLIP checkpoint (open_clip or Hugging Face)."""
+        return bool(self.config.get("clip"))
 
     @property
     def image_mean(self) -> tuple[float, ...]:
@@ -80,8 +149,12 @@ class FocusCLIP(nn.Module):
         return F.normalize(x, dim=-1) if normalize else x
 
     def encode_text(self, tokens: TextInput, normalize: bool = False) -> torch.Tensor:
+        """Text features; tokens with ``sentence_to_text`` (``long_text: sentences``) give one feature per
+        text, the mean of its normalised sentence features."""
         input_ids, attention_mask = _unpack_tokens(tokens, self.config["text"].get("pad_token_id", 0))
         x = self.text_proj(self.text(input_ids, attention_mask))
+        if not isinstance(tokens, torch.Tensor) and tokens.get(SENTENCE_KEY) is not None:
+            x = mean_per_text(x, tokens[SENTENCE_KEY])
         return F.normalize(x, dim=-1) if normalize else x
 
     def encode_roi(self, image: torch.Tensor, heatmap: torch.Tensor, normalize: bool = False) -> torch.Tensor:
@@ -127,28 +200,12 @@ def upgrade_state_dict(state: Mapping[str, torch.Tensor], model: nn.Module) -> d
     return out
 
 
-class WeightsMismatchError(InputError):
-    """A state dict that does not fit the model (missing or unexpected keys, other shapes)."""
-
-
 def load_state_strict(model: nn.Module, state: Mapping[str, torch.Tensor], where: str) -> None:
     """Load ``state`` (legacy keys upgraded) into ``model`` strictly; :class:`WeightsMismatchError` names
     ``where`` and lists the missing, unexpected and mis-shaped keys."""
     state = upgrade_state_dict(state, model)
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    bad = sorted(k for k in own if k in state and own[k].shape != state[k].shape)
-    if missing or unexpected or bad:
-        raise WeightsMismatchError(
-            f"{where}: weights do not match the model.\n  missing keys ({len(missing)}): {_preview(missing)}"
-            f"\n  unexpected keys ({len(unexpected)}): {_preview(unexpected)}"
-            f"\n  shape mismatch ({len(bad)}): {_preview(bad)}")
+    check_state_fits(model.state_dict(), state, where)
     model.load_state_dict(state, strict=True)
-
-
-def _preview(keys: list[str], n: int = 8) -> str:
-    return ", ".join(keys[:n]) + (f", ... (+{len(keys) - n})" if len(keys) > n else "") if keys else "none"
 
 
 def _unpack_tokens(tokens: TextInput, pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:

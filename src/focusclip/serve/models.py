@@ -160,6 +160,8 @@ class RegisteredModels:
     WARNING = ("a registered architecture, not a trained FocusCLIP model: its towers are as configured "
                "(random or ImageNet / sentence-embedding weights), so its zero-shot answers are not "
                "meaningful. Train one (`make demo`) and pick it from the saved models.")
+    CLIP_WARNING = ("a pretrained CLIP checkpoint, not a trained FocusCLIP model: it answers as that CLIP does "
+                    "zero-shot (its weights download once, so it needs a network the first time).")
 
     def entries(self) -> list[ModelEntry]:
         import focusclip
@@ -167,9 +169,15 @@ class RegisteredModels:
         out = []
         for name in focusclip.list_models():
             cfg = focusclip.get_model_config(name)
-            size = int(cfg["vision"]["image_size"])
-            out.append(ModelEntry(id=name, kind=self.kind, title=f"{name} (registered, untrained, {size} px)",
-                                  architecture=name, image_size=size, warning=self.WARNING,
+            clip = cfg.get("clip") or {}
+            size = cfg.get("vision", {}).get("image_size") or \
+                (clip.get("model_cfg") or {}).get("vision_cfg", {}).get("image_size")  # a whole CLIP's: its own
+            pretrained_clip = bool(clip.get("pretrained"))
+            what = "registered, pretrained CLIP" if pretrained_clip else "registered, untrained"
+            title = f"{name} ({what}" + (f", {int(size)} px)" if size else ")")
+            out.append(ModelEntry(id=name, kind=self.kind, title=title, architecture=name,
+                                  image_size=int(size) if size else None,
+                                  warning=self.CLIP_WARNING if pretrained_clip else self.WARNING,
                                   roi=bool(cfg.get("roi", {}).get("enabled"))))
         return out
 
@@ -220,7 +228,8 @@ class ModelCatalog:
         saved = [e for e in entries if e.kind == "saved"]
         if saved:
             return min(saved, key=lambda e: (not e.roi, Path(e.id).name != "model-final", e.id)).id
-        return min(entries, key=lambda e: (not e.roi, e.id)).id
+        # pretrained CLIP configs download their weights: never the default of an offline start
+        return min(entries, key=lambda e: (not e.roi, e.warning == RegisteredModels.CLIP_WARNING, e.id)).id
 
     def resolve(self, model_id: str) -> tuple[ModelEntry, ModelSource]:
         """The entry called ``model_id`` (rescanning once if it is unknown); never a path lookup."""

@@ -81,6 +81,7 @@ class ModelConfig:
     name: str = "focusclip-tiny"          #: registered model name, config JSON or saved model dir
     pretrained: str | None = None         #: None: the config's default; "towers" | "none" | model dir
     overrides: dict = field(default_factory=dict)  #: merged into the model config (e.g. {roi: {shared: false}})
+    long_text: str | None = None          #: truncate | sentences | stretch (None: the model config's text.long_text)
     lock_image: bool = False
     lock_image_unlocked_groups: int = 0
     lock_text: bool = False
@@ -160,6 +161,7 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Check values that the types alone do not constrain; raise :class:`ConfigError` naming the key."""
         from focusclip.heatmaps import HEATMAP_SOURCES
+        from focusclip.model.long_text import LONG_TEXT_STRATEGIES
 
         checks = [
             ("precision", self.precision in PRECISIONS, f"one of {PRECISIONS}"),
@@ -168,6 +170,8 @@ class TrainConfig:
              "random or first (training needs one text per image)"),
             ("data.heatmap", self.data.heatmap in HEATMAP_SOURCES, f"one of {HEATMAP_SOURCES}"),
             ("loss.name", self.loss.name in ("ntxent", "clip"), "ntxent or clip"),
+            ("model.long_text", self.model.long_text in (None, *LONG_TEXT_STRATEGIES),
+             f"null or one of {LONG_TEXT_STRATEGIES}"),
             ("loss.weights", len(self.loss.weights) == 3 and all(_number(w) and w >= 0 for w in self.loss.weights)
              and any(w > 0 for w in self.loss.weights),
              "three non-negative numbers (roi_img, roi_txt, img_txt), not all 0"),

@@ -32,6 +32,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from focusclip.errors import OutputError, RunError, UsageError
 from focusclip.io import atomic_write_text
+from focusclip.mappings import deep_merge
+from focusclip.model.long_text import slice_texts
 from focusclip.model.tokenizer import truncation_summary
 from focusclip.runtime import autocast, rng_state, seed_everything, set_rng_state, to_device
 from focusclip.train import checkpoint as ckpt_io
@@ -117,10 +119,14 @@ class Trainer:
         resume = self._find_resume()
 
         seed_everything(cfg.seed)  # identical initial weights on every rank
+        overrides = dict(cfg.model.overrides)
+        if cfg.model.long_text:
+            overrides = deep_merge(overrides, {"text": {"long_text": cfg.model.long_text}})
         self.model, self.train_tf, self.eval_tf = focusclip.create_model_and_transforms(
-            cfg.model.name, pretrained=cfg.model.pretrained, augment=cfg.data.augment, **cfg.model.overrides)
-        self.tokenizer = focusclip.get_tokenizer(cfg.model.name, context_length=cfg.data.context_length,
-                                                 pad_to_max=cfg.data.pad_to_max)
+            cfg.model.name, pretrained=cfg.model.pretrained, augment=cfg.data.augment, **overrides)
+        self.tokenizer = focusclip.get_tokenizer(
+            cfg.model.name, context_length=cfg.data.context_length or self.model.config["text"].get("context_length"),
+            pad_to_max=cfg.data.pad_to_max, long_text=self.model.config["text"].get("long_text"))
         apply_freezing(self.model, cfg.model, cfg.loss)
         self.model.to(self.device)
         self.ddp = DDP(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None) \
@@ -139,6 +145,8 @@ class Trainer:
         if info.is_main:
             self._write_config(resume)
         self.metrics = MetricsLogger(self.run_dir, enabled=info.is_main, tensorboard=cfg.log.tensorboard)
+        if info.is_main and resume is None:
+            self._report_text_lengths()
         self.last_ckpt: Path | None = resume[0] if resume is not None else None
         self.results: dict[str, Any] = {"loss": None, "val_loss": None, "zeroshot": None}
 
@@ -204,6 +212,20 @@ class Trainer:
                  self.steps_per_epoch, cfg.batch_size, info.world_size, self.per_rank_batch,
                  f" in {cfg.accum_steps} micro-batches (GradCache)" if cfg.accum_steps > 1 else "",
                  self.precision)
+
+    def _report_text_lengths(self, max_texts: int = 4000) -> None:
+        """Log (and write as a metrics event) how much of the training captions the text tower cuts."""
+        from focusclip.model.tokenizer import format_length_report
+
+        records = getattr(self.loader.dataset, "records", None)
+        if not records:
+            return
+        texts = [c for r in records for c in (r.get("captions") or []) if isinstance(c, str)][:max_texts]
+        if not texts:
+            return
+        report = self.tokenizer.length_report(texts)
+        logger.info("training captions: %s", format_length_report(report))
+        self.metrics.log("event", 0, 0, text_lengths=report)
 
     def _resume(self, path: Path, ckpt: dict[str, Any]) -> None:
         ckpt_io.check_compatible(ckpt, self.model.config, path)
@@ -535,7 +557,7 @@ def _split(batch: dict[str, Any], parts: int) -> list[dict[str, Any]]:
     for i in range(parts):
         sl = slice(i * size, (i + 1) * size)
         out.append({"image": batch["image"][sl], "heatmap": batch["heatmap"][sl],
-                    "text": {k: v[sl] for k, v in batch["text"].items()}})
+                    "text": slice_texts(batch["text"], sl.start, sl.stop)})
     return out
 
 

@@ -81,3 +81,24 @@ def load_by_order(module: nn.Module, sd: dict[str, torch.Tensor], source: str) -
             raise InputError(f"{source}: tensor {k_s} {tuple(v_s.shape)} does not fit {k_t} {tuple(v_t.shape)}")
         mapped[k_t] = v_s
     module.load_state_dict(mapped, strict=True)
+
+
+class WeightsMismatchError(InputError):
+    """A state dict that does not fit the model (missing or unexpected keys, other shapes)."""
+
+
+def check_state_fits(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], where: str) -> None:
+    """:class:`WeightsMismatchError` naming ``where`` and listing the missing, unexpected and mis-shaped
+    keys when ``state`` does not fit a module whose state dict is ``own``."""
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    bad = sorted(k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape))
+    if missing or unexpected or bad:
+        raise WeightsMismatchError(
+            f"{where}: weights do not match the model.\n  missing keys ({len(missing)}): {_preview(missing)}"
+            f"\n  unexpected keys ({len(unexpected)}): {_preview(unexpected)}"
+            f"\n  shape mismatch ({len(bad)}): {_preview(bad)}")
+
+
+def _preview(keys: list[str], n: int = 8) -> str:
+    return ", ".join(keys[:n]) + (f", ... (+{len(keys) - n})" if len(keys) > n else "") if keys else "none"
