@@ -166,3 +166,20 @@ def test_page_warns_about_registered_configs_and_refuses_unknown_models(tmp_path
     status, cards, *_ = classify_photos(service, DecodedUploads(), DownloadFolder(), "focusclip-tiny", [str(photo)],
                                         None, "a, b", "a photo of {c}", 2)
     assert "untrained registered towers" in status and "p.jpg" in cards
+
+
+def test_clip_names_given_at_start_are_offered_and_loaded(tmp_path):
+    """`focusclip serve --clip NAME`: an off-the-shelf CLIP is one more entry; other strings are refused."""
+    from clip_checkpoints import write_hf_clip_dir
+    from focusclip.errors import UsageError
+    from focusclip.serve.models import ClipModels, ModelCatalog
+
+    folder = write_hf_clip_dir(tmp_path / "hf-clip")
+    name = f"hfclip:{folder}"
+    catalog = ModelCatalog([ClipModels([name])])
+    (entry,) = [e for e in catalog.entries() if e.kind == "clip"]
+    assert entry.id == name and "off-the-shelf" in entry.warning
+    loaded = ClipModels([name]).load(entry)
+    assert loaded.model.logit_scale is not None and loaded.tokenizer is not None
+    with pytest.raises(UsageError, match="not a CLIP model name"):
+        ClipModels(["../../etc/passwd"])

@@ -791,6 +791,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="model preselected on the page and used by the API when none is named "
                    "(an id from GET /api/models; default: a trained FocusCLIP model)")
     p.add_argument("--no-registered", action="store_true", help="offer only saved models, not registered configs")
+    p.add_argument("--clip", action="append", default=[], metavar="NAME",
+                   help="also offer this CLIP checkpoint, e.g. openclip:ViT-B-16/openai or hfclip:DIR (repeatable; "
+                        "hub names need a network the first time)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--threads", type=_positive_int, help="CPU threads for inference (default: torch's, one per core); "
                    "1 answers faster on a busy machine")
@@ -814,7 +817,8 @@ def _run_serve(args: argparse.Namespace) -> int:
     limits = UploadLimits(max_file_bytes=file_bytes, max_pixels=int(args.max_megapixels * 1e6),
                           max_images=args.max_images, max_request_bytes=max(128 * MIB, 2 * file_bytes))
     serve(ServeConfig(models_root=args.models_root, host=args.host, port=args.port, default_model=args.model,
-                      registered=not args.no_registered, device=args.device, threads=args.threads,
+                      registered=not args.no_registered, clip_models=tuple(args.clip), device=args.device,
+                      threads=args.threads,
                       limits=limits))
     return 0
 

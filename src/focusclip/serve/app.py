@@ -40,6 +40,7 @@ class ServeConfig:
     port: int = DEFAULT_PORT
     default_model: str | None = None   #: a model id (see GET /api/models); default: a trained FocusCLIP
     registered: bool = True            #: also offer the registered (untrained) configs
+    clip_models: tuple[str, ...] = ()  #: CLIP checkpoints to offer by name (openclip:ARCH/TAG, hfclip:ID)
     device: str = "auto"
     threads: int | None = None         #: torch CPU threads for inference (None: torch's default); see docs/serve.md
     limits: UploadLimits = field(default_factory=UploadLimits)
@@ -108,7 +109,7 @@ def is_loopback(host: str) -> bool:
 
 def build_service(config: ServeConfig) -> Any:
     """The :class:`~focusclip.serve.service.Service` for ``config`` (catalog of the models root + registry)."""
-    from focusclip.serve.models import ModelCatalog, RegisteredModels, SavedModels
+    from focusclip.serve.models import ClipModels, ModelCatalog, RegisteredModels, SavedModels
     from focusclip.serve.service import Service
 
     sources: list[Any] = []
@@ -120,6 +121,8 @@ def build_service(config: ServeConfig) -> Any:
         sources.append(SavedModels(root))
     if config.registered:
         sources.append(RegisteredModels())
+    if config.clip_models:
+        sources.append(ClipModels(tuple(config.clip_models)))
     catalog = ModelCatalog(sources)
     return Service(catalog, limits=config.limits, device=config.device, default_model=config.default_model)
 

@@ -7,9 +7,12 @@ A source lists :class:`ModelEntry` objects and loads one of them. Two sources ex
 * :class:`RegisteredModels`: the registered configs (``focusclip.list_models()``), whose towers are as
   configured (random or ImageNet / sentence weights), not FocusCLIP-trained.
 
-A hub or open_clip resolver is one more class with ``entries()`` and ``load(entry)``. A request names an
-entry by its ``id``; :meth:`ModelCatalog.resolve` only answers ids from the list it built itself, so no
-user-typed path is ever opened and nothing outside the models root can be loaded.
+* :class:`ClipModels`: CLIP checkpoints named by whoever starts the server (``focusclip serve --clip
+  openclip:ViT-B-16/openai``; hub names download once, so they need a network the first time).
+
+A request names an entry by its ``id``; :meth:`ModelCatalog.resolve` only answers ids from the list it
+built itself, so no user-typed path or name is ever opened and nothing outside the models root can be
+loaded.
 """
 
 from __future__ import annotations
@@ -180,6 +183,38 @@ class RegisteredModels:
                                   warning=self.CLIP_WARNING if pretrained_clip else self.WARNING,
                                   roi=bool(cfg.get("roi", {}).get("enabled"))))
         return out
+
+    def load(self, entry: ModelEntry) -> Any:
+        from focusclip.model.factory import load_model_spec
+
+        return load_model_spec(entry.id)
+
+    def version(self, entry: ModelEntry) -> int:
+        return 0
+
+
+@dataclass
+class ClipModels:
+    """CLIP checkpoints given by name when the server starts (open_clip or Hugging Face CLIP names, see
+    ``focusclip models`` and docs/pretrained-clip.md); checked when the server starts, loaded on first use."""
+
+    names: Sequence[str]
+    kind = "clip"
+    WARNING = ("an off-the-shelf CLIP checkpoint, not a FocusCLIP-trained model: it answers as that CLIP "
+               "does zero-shot.")
+
+    def __post_init__(self) -> None:
+        from focusclip.errors import UsageError
+        from focusclip.model.names import is_clip_name
+
+        bad = [n for n in self.names if not is_clip_name(n)]
+        if bad:
+            raise UsageError(f"--clip {bad[0]!r}: not a CLIP model name (openclip:ARCH/TAG, openclip:ARCH@FILE, "
+                             "hfclip:ID_OR_FOLDER)")
+
+    def entries(self) -> list[ModelEntry]:
+        return [ModelEntry(id=n, kind=self.kind, title=f"{n} (off-the-shelf CLIP)", architecture=n,
+                           warning=self.WARNING) for n in self.names]
 
     def load(self, entry: ModelEntry) -> Any:
         from focusclip.model.factory import load_model_spec
