@@ -207,6 +207,16 @@ class ServePage:
         self._type("#fc-topk input[type=number]", str(k))
         self._css("#fc-topk input[type=number]").send_keys(Keys.TAB)
 
+    def checkbox(self, elem_id: str) -> Any:
+        """The ``<input type=checkbox>`` of a Gradio Checkbox."""
+        return self._css(f"#{elem_id} input[type=checkbox]")
+
+    def set_checkbox(self, elem_id: str, value: bool) -> None:
+        box = self.checkbox(elem_id)
+        if box.is_selected() != value:
+            box.click()
+        self._wait(lambda d: self.checkbox(elem_id).is_selected() == value, f"#{elem_id} {'on' if value else 'off'}")
+
     def click_and_time(self, button_id: str, target_id: str, marker: str) -> float:
         """Click ``button_id``; seconds (timed in the page) until ``target_id``'s text contains ``marker``.
 

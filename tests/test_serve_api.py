@@ -11,6 +11,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -283,6 +284,11 @@ def test_cli_serve_binds_loopback_by_default(monkeypatch, tmp_path):
     assert config.limits.max_pixels == 40_000_000 and config.registered and config.threads is None
     assert main(["serve", "--threads", "1", "--host", "0.0.0.0", "--no-registered", "--model", "x"]) == 0
     assert (seen[1].threads, seen[1].host, seen[1].registered, seen[1].default_model) == (1, "0.0.0.0", False, "x")
+    assert config.detector == "auto" and seen[1].detector == "auto"
+    assert main(["serve", "--detect", "none"]) == 0 and seen[2].detector == "none" and seen[2].detector_options == {}
+    assert main(["serve", "--detect", "rtmo"]) == 2  # rtmo needs its weights: a one-line usage error
+    assert main(["serve", "--detect", "rtmo", "--detector-weights", "r.onnx", "--min-visibility", "0.4"]) == 0
+    assert seen[3].detector_options == {"weights": "r.onnx", "min_keypoint_score": 0.4}
 
 
 def test_cli_serve_without_the_app_extra_says_what_to_install(monkeypatch, capsys):
@@ -319,3 +325,78 @@ def test_benchmark_script_measures_the_api_and_the_page(tmp_path):
         if page:
             assert row["page_s"] > 0 and row["page_upload_s"] > 0 and row["external_requests"] == 0
     assert "focusclip-tiny" in result["model"] and "| photo |" in bench.markdown(result)
+
+
+# --------------------------------------------------------------------------------------- ROI
+def _person_file(name: str, w: int = 80, h: int = 90) -> tuple:
+    """A keypoints JSON (one standing person in MPII order) as an upload named ``name``."""
+    xs = np.linspace(0.3, 0.7, 16) * w
+    ys = np.linspace(0.15, 0.9, 16) * h
+    person = {"joints": np.stack([xs, ys], axis=1).round(1).tolist(), "visible": [1] * 16}
+    return ("rois", (name, json.dumps([person]).encode(), "application/json"))
+
+
+def test_predict_takes_roi_files_by_photo_name_and_says_which_photo_has_one(site):
+    client, _, photos = site
+    files = _files(photos) + [_person_file("photo1.json")]
+    r = client.post("/api/predict", data={"labels": ",".join(LABELS)}, files=files)
+    assert r.status_code == 200, r.text
+    res = r.json()["results"]
+    assert res[0]["roi"] is None and res[1]["roi"] == {"kind": "keypoints", "source": "photo1.json"}
+    assert r.json()["focus"] is False and all("focus_predictions" not in x for x in res)
+    bad = client.post("/api/predict", data={"labels": "a, b"}, files=_files(photos) + [_person_file("other.json")])
+    assert bad.status_code == 400 and "other.json match no photo" in bad.json()["error"]
+    junk = [("rois", ("photo0.json", b"{not json", "application/json"))]
+    bad = client.post("/api/predict", data={"labels": "a, b"}, files=_files(photos[:1]) + junk)
+    assert bad.status_code == 400 and bad.json()["error"].startswith("photo0.json: ")
+
+
+def test_focus_and_detect_are_refused_where_they_cannot_work(site):
+    """The demo's models focus by highlighting (training only); this server was started without a detector."""
+    client, _, photos = site
+    assert client.get("/api/models").json()["detector"] is None
+    focus_model = next(m for m in client.get("/api/models").json()["models"] if m["id"] == FOCUS_ID)
+    assert focus_model["focus"] == "highlight" and focus_model["focus_at_inference"] is False
+    r = client.post("/api/predict", data={"labels": "a, b", "focus": "true", "model": FOCUS_ID},
+                    files=_files(photos[:1]) + [_person_file("photo0.json")])
+    assert r.status_code == 400 and "cannot classify with focus" in r.json()["error"] and "highlight" in r.json()["error"]
+    r = client.post("/api/predict", data={"labels": "a, b", "focus": "true", "model": CLIP_ID}, files=_files(photos[:1]))
+    assert r.status_code == 400 and "no focus mechanism" in r.json()["error"]
+    r = client.post("/api/predict", data={"labels": "a, b", "detect": "true"}, files=_files(photos[:1]))
+    assert r.status_code == 400 and "no pose detector" in r.json()["error"]
+
+
+def test_server_with_the_real_pose_detector_finds_the_portrait(tmp_path):
+    """`focusclip serve --detect auto` with mediapipe installed: the portrait gets a detected ROI, a blank
+    photo gets a note instead (and the same answer as without detection)."""
+    pytest.importorskip("mediapipe")
+    from matplotlib import cbook
+
+    portrait = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    blank = tmp_path / "blank.jpg"
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(blank)
+    root = make_models_root(tmp_path / "models")
+    with serving(models_root=root, detector="auto") as (_, client):
+        assert client.get("/api/models").json()["detector"] == "mediapipe"
+        files = [("images", ("grace.jpg", Path(portrait).read_bytes(), "image/jpeg")),
+                 ("images", ("blank.jpg", blank.read_bytes(), "image/jpeg"))]
+        r = client.post("/api/predict", data={"labels": ",".join(LABELS), "detect": "true"}, files=files)
+        assert r.status_code == 200, r.text
+        grace, empty = r.json()["results"]
+        assert grace["roi"] == {"kind": "detector", "source": "mediapipe, 1 person"}
+        assert empty["roi"] is None and empty["roi_note"] == "no person found by mediapipe"
+        plain = client.post("/api/predict", data={"labels": ",".join(LABELS)}, files=files).json()["results"]
+        assert [x["predictions"] for x in plain] == [grace["predictions"], empty["predictions"]]
+
+
+def test_named_detector_that_cannot_start_stops_the_server_start(monkeypatch):
+    from focusclip.detect import DetectorUnavailable
+    from focusclip.serve.app import build_people_finder
+
+    def unavailable(*_, **__):
+        raise DetectorUnavailable("mediapipe is not installed; pip install 'focusclip[detect]'")
+
+    monkeypatch.setattr("focusclip.detect.create_detector", unavailable)
+    with pytest.raises(DetectorUnavailable, match="pip install"):
+        build_people_finder("mediapipe")
+    assert build_people_finder("none") is None and build_people_finder(None) is None

@@ -67,9 +67,9 @@ def test_upload_a_photo_type_labels_and_see_the_probabilities(site, page, tmp_pa
     assert all(lab in table for lab in LABELS)
     csv_file = page.download("fc-csv", tmp_path / "downloads", "focusclip-predictions.csv")
     rows = list(csv.reader(csv_file.open(encoding="utf-8")))
-    assert rows[0] == ["image", "rank", "label", "probability", "cosine"] and len(rows) == 4
-    assert [r[2] for r in rows[1:]] == [p["label"] for p in want["predictions"]]
-    assert float(rows[1][3]) == pytest.approx(want["predictions"][0]["prob"], abs=1e-5)
+    assert rows[0] == ["image", "focus", "rank", "label", "probability", "cosine"] and len(rows) == 4
+    assert [r[3] for r in rows[1:]] == [p["label"] for p in want["predictions"]]
+    assert float(rows[1][4]) == pytest.approx(want["predictions"][0]["prob"], abs=1e-5)
     json_file = page.download("fc-json", tmp_path / "downloads", "focusclip-predictions.json")
     saved = json.loads(json_file.read_text(encoding="utf-8"))
     assert saved["model"] == FOCUS_ID and saved["labels"] == LABELS and saved["results"][0]["image"] == "photo0.jpg"
@@ -133,3 +133,28 @@ def test_the_page_loads_nothing_from_outside_this_machine(page, browser):
     local = [u for u in requests if u.startswith(page.url)]
     assert any("/theme.css" in u for u in local) and sum("/assets/" in u for u in local) > 10  # it was logged
     assert browser.external_requests() == []
+
+
+def test_the_pose_detector_marks_the_person_and_focus_waits_for_a_model_that_can(tmp_path):
+    """With mediapipe installed the page offers the detector (on by default): the portrait's card shows the
+    detected ROI overlay; the demo's highlight model cannot focus at inference, so its toggle is off."""
+    pytest.importorskip("mediapipe")
+    from matplotlib import cbook
+
+    root = make_models_root(tmp_path / "models")
+    portrait = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    with serving(models_root=root, registered=False, detector="auto") as (server, _), \
+            _browser.Chromium(width=1280, height=1000) as b:
+        page = _browser.ServePage(b, server.url).open()
+        assert page.checkbox("fc-detect").is_selected()
+        assert not page.checkbox("fc-focus").is_enabled()
+        page.upload_photos([portrait])
+        page.set_labels(", ".join(LABELS))
+        page.classify(marker="classified")
+        assert "ROI from mediapipe, 1 person (detector)" in page.text("fc-cards")
+        page.screenshot(tmp_path / "detected.png")
+        page.set_checkbox("fc-detect", False)
+        page.set_labels(", ".join(LABELS + ["waving"]))
+        page.classify(marker="over 4 labels")  # a marker new to the page: the answer of this click
+        assert "ROI from" not in page.text("fc-cards")
+        page.leave()

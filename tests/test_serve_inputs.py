@@ -210,7 +210,8 @@ def test_roi_of_a_reduced_photo_uses_its_full_resolution_coordinates(tmp_path):
     boxes = tmp_path / "big.json"
     boxes.write_text(json.dumps([[1500, 1500, 2000, 2000]]))  # bottom-right, in the file's pixels
     (p,) = prepare_images([up], [("big.json", boxes)])
-    assert p.roi.heatmap.shape == (2048, 2048) and p.roi.heatmap[1750, 1750] > 0.9 > p.roi.heatmap[500, 500]
+    # computed at full resolution, then scaled to the kept photo (what the model sees with focus)
+    assert p.roi.heatmap.shape == (512, 512) and p.roi.heatmap[437, 437] > 0.9 > p.roi.heatmap[125, 125]
     assert p.roi.overlay.size == (512, 512)
     red = np.asarray(p.roi.overlay, dtype=float)
     assert red[437, 437].sum() != red[50, 50].sum()  # the overlay is coloured where the box is
@@ -232,7 +233,20 @@ RESULTS = [{"image": "a <b>.jpg", "predictions": [{"label": "run, fast", "prob":
 def test_csv_has_one_row_per_image_and_rank():
     rows = list(csv.reader(io.StringIO(to_csv(RESULTS))))
     assert rows[0] == TABLE_HEADERS
-    assert rows[1] == ["a <b>.jpg", "1", "run, fast", "0.75", "0.3"] and rows[2][:3] == ["a <b>.jpg", "2", "<script>x</script>"]
+    assert rows[1] == ["a <b>.jpg", "none", "1", "run, fast", "0.75", "0.3"]
+    assert rows[2][:4] == ["a <b>.jpg", "none", "2", "<script>x</script>"] and len(rows) == 3
+
+
+def test_csv_rows_of_the_focused_answer_follow_the_plain_ones():
+    focused = [{**RESULTS[0], "roi": {"kind": "detector", "source": "mediapipe, 1 person"},
+                "focus_predictions": [{"label": "<script>x</script>", "prob": 0.6, "score": 0.2},
+                                      {"label": "run, fast", "prob": 0.4, "score": 0.1}]}]
+    rows = list(csv.reader(io.StringIO(to_csv(focused))))
+    assert [r[1:4] for r in rows[1:]] == [["none", "1", "run, fast"], ["none", "2", "<script>x</script>"],
+                                          ["detector", "1", "<script>x</script>"], ["detector", "2", "run, fast"]]
+    html = cards.card(focused[0])
+    assert html.index("without focus") < html.index("with focus on the ROI")
+    assert html.index("with focus on the ROI") < html.index("60.0%")
 
 
 def test_cards_escape_user_text_and_show_percentages():

@@ -143,16 +143,13 @@ def _run_heatmap(args: argparse.Namespace) -> int:
 
 def _detected_overlay(image, name: str, detector, mode: str = "person", size=None, min_sigma: float = 1.0,
                       alpha: float = 0.5):
-    """``(overlay, heatmap)`` of the people a detector finds in ``image`` (an empty map when none)."""
-    from focusclip.detect import people_arrays
-    from focusclip.drawing import roi_overlay
+    """``(overlay, heatmap)`` of the people a detector finds in ``image`` (an empty map, warned, when none)."""
+    from focusclip.drawing import overlay_from_detector
 
-    people = detector.detect(image).people
+    overlay, heat, people = overlay_from_detector(image, detector, mode, size, min_sigma, alpha)
     if not people:
         logger.warning("%s: no person found; the ROI heatmap is empty", name)
-    logger.info("%s: %d people, %d visible joints", name, len(people), sum(int(p.visible.sum()) for p in people))
-    joints, visible = people_arrays(people)
-    return roi_overlay(image, joints, visible, mode=mode, size=size, min_sigma=min_sigma, alpha=alpha)
+    return overlay, heat
 
 
 # ------------------------------------------------------------------------------------- describe
@@ -801,6 +798,10 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-megapixels", type=_positive_float, default=40.0,
                    help="largest photo in megapixels, checked before decoding (default: %(default)s)")
     p.add_argument("--max-images", type=_positive_int, default=32, help="photos per request (default: %(default)s)")
+    p.add_argument("--detect", choices=["auto", "mediapipe", "rtmo", "none"], default="auto", metavar="DETECTOR",
+                   help="pose detector for photos without an ROI file: auto (mediapipe when installed, the "
+                        "default), mediapipe, rtmo (needs --detector-weights) or none")
+    _add_detector_options(p)
     p.set_defaults(func=_run_serve)
 
 
@@ -818,8 +819,8 @@ def _run_serve(args: argparse.Namespace) -> int:
                           max_images=args.max_images, max_request_bytes=max(128 * MIB, 2 * file_bytes))
     serve(ServeConfig(models_root=args.models_root, host=args.host, port=args.port, default_model=args.model,
                       registered=not args.no_registered, clip_models=tuple(args.clip), device=args.device,
-                      threads=args.threads,
-                      limits=limits))
+                      threads=args.threads, limits=limits, detector=args.detect,
+                      detector_options=_detector_options(args.detect, args) if args.detect != "none" else {}))
     return 0
 
 

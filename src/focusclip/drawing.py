@@ -1,7 +1,7 @@
 """Pictures people look at: heatmap overlays, skeletons, ROI overlays of an image, heatmap PNGs.
 
-Used by ``focusclip heatmap``, ``focusclip predict --keypoints/--boxes``, the demo's example sheet and
-the synthetic world's contact sheets. Everything returns PIL images; nothing here writes files.
+Used by ``focusclip heatmap``, ``focusclip predict --keypoints/--boxes/--detect``, ``focusclip serve``, the
+demo's example sheet and the synthetic world's contact sheets. Everything returns PIL images; nothing here writes files.
 """
 
 from __future__ import annotations
@@ -115,3 +115,19 @@ def overlay_from_files(image: Any, keypoints: str | os.PathLike | None = None, b
     box_arr = read_boxes_file(boxes)
     logger.info("%d boxes", len(box_arr))
     return roi_overlay(image, boxes=box_arr, size=size, min_sigma=min_sigma, alpha=alpha)
+
+
+def overlay_from_detector(image: Any, detector: Any, mode: str = "person", size: tuple[int, int] | None = None,
+                          min_sigma: float = DEFAULT_MIN_SIGMA, alpha: float = 0.5) -> tuple[Any, np.ndarray, list]:
+    """``(overlay, heatmap, people)`` of the people a :mod:`focusclip.detect` detector finds in a PIL image.
+
+    With nobody found the heatmap is all zeros and the overlay is the image; callers decide whether that
+    is a warning (``focusclip heatmap``) or a note on the page (``focusclip serve``).
+    """
+    from focusclip.detect import people_arrays
+
+    people = detector.detect(image).people
+    logger.info("%d people, %d visible joints", len(people), sum(int(p.visible.sum()) for p in people))
+    joints, visible = people_arrays(people)
+    overlay, heat = roi_overlay(image, joints, visible, mode=mode, size=size, min_sigma=min_sigma, alpha=alpha)
+    return overlay, heat, people

@@ -3,7 +3,9 @@
 * ``GET /api/models``: the model picker's entries and the default;
 * ``GET /api/presets``: label presets from the task registry;
 * ``POST /api/predict`` (multipart): ``images`` (one or more files), ``labels`` (comma / line separated)
-  or ``preset``, ``template`` (repeatable), ``topk``, ``model`` -> top-k labels per image;
+  or ``preset``, ``template`` (repeatable), ``topk``, ``model``; optional ROI: ``rois`` (keypoints or boxes
+  JSON files named after their photos), ``detect`` (the server's pose detector for photos without a
+  file) and ``focus`` (also classify focused on each ROI) -> top-k labels per image;
 * ``POST /api/embed`` (multipart): ``images`` and / or ``texts`` (repeatable), ``model`` -> L2-normalised
   embeddings.
 
@@ -14,7 +16,9 @@ Errors are ``{"error": "one line"}`` with 400 (bad input), 404 (unknown model), 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import os
+import tempfile
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
@@ -25,7 +29,7 @@ from focusclip.predict import DEFAULT_TEMPLATE
 from focusclip.serve.models import UnknownModelError
 from focusclip.serve.presets import find_preset, parse_labels, parse_templates
 from focusclip.serve.service import Service
-from focusclip.serve.uploads import UploadedImage, UploadError, check_count, read_image
+from focusclip.serve.uploads import UploadedImage, UploadError, check_count, format_mb, read_image
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +63,41 @@ async def _read_uploads(service: Service, files: list[UploadFile]) -> list[Uploa
     return out
 
 
+async def _read_roi_files(service: Service, files: list[UploadFile]) -> list[tuple[str, bytes]]:
+    """``(name, content)`` of uploaded ROI files, each within the photo size cap."""
+    check_count(len(files), service.limits)
+    cap = service.limits.max_file_bytes
+    out = []
+    for i, f in enumerate(files):
+        name = f.filename or f"roi {i}"
+        data = await f.read(cap + 1)
+        if len(data) > cap:
+            raise UploadError(f"{name}: ROI file over the limit of {format_mb(cap)}", status=413)
+        out.append((name, data))
+    return out
+
+
+def _classify(service: Service, model: str | None, uploads: list[UploadedImage], rois: Sequence[tuple[str, bytes]],
+              detect: bool, labels: list[str], templates: list[str], topk: int, focus: bool) -> Any:
+    """Prepare the ROIs (the files are read from a private temporary folder under neutral names) and classify."""
+    with tempfile.TemporaryDirectory(prefix="focusclip-roi-") as tmp:
+        files = []
+        for i, (name, data) in enumerate(rois):
+            path = os.path.join(tmp, f"{i}.json")
+            with open(path, "wb") as f:
+                f.write(data)
+            files.append((name, path))
+        prepared = service.prepare(uploads, files, detect)
+    return service.classify(model, prepared, labels, templates, topk, focus)
+
+
 def build_router(service: Service) -> APIRouter:
     router = APIRouter(prefix="/api")
 
     @router.get("/models")
     def models() -> dict[str, Any]:
-        return {"models": [e.to_dict() for e in service.catalog.refresh()], "default": service.default_model_id()}
+        return {"models": [e.to_dict() for e in service.catalog.refresh()], "default": service.default_model_id(),
+                "detector": service.detector_name}
 
     @router.get("/presets")
     def presets() -> dict[str, Any]:
@@ -78,6 +111,10 @@ def build_router(service: Service) -> APIRouter:
         template: Annotated[list[str] | None, Form(description="prompt template(s) with {c}")] = None,
         topk: Annotated[int, Form(ge=1, le=1000)] = 3,
         model: Annotated[str | None, Form(description="a model id from /api/models")] = None,
+        rois: Annotated[list[UploadFile] | None, File(description="keypoints / boxes JSON, named after its photo")]
+        = None,
+        detect: Annotated[bool, Form(description="find people with the server's pose detector")] = False,
+        focus: Annotated[bool, Form(description="also classify focused on each photo's ROI")] = False,
     ) -> Any:
         try:
             if labels and labels.strip():
@@ -89,11 +126,13 @@ def build_router(service: Service) -> APIRouter:
                 raise ValueError("give labels (comma or line separated) or a preset (see GET /api/presets)")
             templates = parse_templates(template, preset_templates)
             uploads = await _read_uploads(service, images)
+            roi_files = await _read_roi_files(service, rois) if rois else []
         except UploadError as e:
             return error_response(e.status, str(e))
         except ValueError as e:
             return error_response(400, str(e))
-        result = await _answer(service.classify, model, uploads, label_list, templates, topk)
+        result = await _answer(_classify, service, model, uploads, roi_files, detect, label_list, templates, topk,
+                               focus)
         return result.to_dict() if hasattr(result, "to_dict") else result
 
     @router.post("/embed")

@@ -44,6 +44,10 @@ class ServeConfig:
     device: str = "auto"
     threads: int | None = None         #: torch CPU threads for inference (None: torch's default); see docs/serve.md
     limits: UploadLimits = field(default_factory=UploadLimits)
+    #: pose detector for photos without an ROI file: "mediapipe", "rtmo", "auto" (mediapipe when installed)
+    #: or None; options go to :func:`focusclip.detect.create_detector` (rtmo needs ``weights``)
+    detector: str | None = None
+    detector_options: dict[str, Any] = field(default_factory=dict)
 
 
 class BodySizeLimit:
@@ -124,7 +128,32 @@ def build_service(config: ServeConfig) -> Any:
     if config.clip_models:
         sources.append(ClipModels(tuple(config.clip_models)))
     catalog = ModelCatalog(sources)
-    return Service(catalog, limits=config.limits, device=config.device, default_model=config.default_model)
+    return Service(catalog, limits=config.limits, device=config.device, default_model=config.default_model,
+                   people_finder=build_people_finder(config.detector, config.detector_options))
+
+
+def build_people_finder(name: str | None, options: dict[str, Any] | None = None) -> Any:
+    """The server's :class:`~focusclip.serve.roi.PeopleFinder`, or None.
+
+    ``auto`` means mediapipe when it is installed (created at its first use), else no detector; a named
+    detector is created now, so a missing package or bad weights stop the start with a one-line error.
+    """
+    import functools
+    import importlib.util
+
+    from focusclip.detect import create_detector
+    from focusclip.serve.roi import PeopleFinder
+
+    if name in (None, "none"):
+        return None
+    options = dict(options or {})
+    if name == "auto":
+        if importlib.util.find_spec("mediapipe") is None:
+            logger.info("no pose detector: mediapipe is not installed (pip install 'focusclip[detect]')")
+            return None
+        return PeopleFinder("mediapipe", functools.partial(create_detector, "mediapipe", **options))
+    factory = functools.partial(create_detector, name, **options)
+    return PeopleFinder(name, factory, detector=factory())
 
 
 def create_app(config: ServeConfig | None = None, service: Any = None) -> Any:
@@ -180,6 +209,8 @@ def serve(config: ServeConfig) -> None:
                     timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
     finally:
         app.state.downloads.cleanup()
+        if service.people_finder is not None:
+            service.people_finder.close()
 
 
 class BackgroundServer:

@@ -22,6 +22,9 @@ CARD_CSS = """
 .fc-thumb { flex: 0 0 160px; }
 .fc-thumb img { max-width: 160px; max-height: 160px; border-radius: 4px; display: block; }
 .fc-bars { flex: 1; min-width: 0; }
+.fc-columns { display: flex; gap: 16px; }
+.fc-columns > div { flex: 1; min-width: 0; }
+.fc-column-title { font-size: 0.8em; color: var(--body-text-color-subdued); margin-bottom: 2px; }
 .fc-card h4 { margin: 0 0 6px 0; font-size: 0.95em; overflow-wrap: anywhere; }
 .fc-roi { font-size: 0.8em; color: var(--body-text-color-subdued); margin-top: 4px; }
 .fc-bar-row { margin: 5px 0; }
@@ -50,15 +53,25 @@ def _bar(label: str, prob: float, score: float) -> str:
             f'<div class="fc-bar-track"><div class="fc-bar-fill" style="width:{pct:.1f}%"></div></div></div>')
 
 
+def _bars(predictions: Sequence[dict[str, Any]]) -> str:
+    return "".join(_bar(p["label"], p["prob"], p["score"]) for p in predictions)
+
+
 def card(result: dict[str, Any], image: Any | None = None, roi_note: str = "") -> str:
-    """One photo's card: thumbnail (its ROI overlay when there is one), name and one bar per prediction."""
+    """One photo's card: thumbnail (its ROI overlay when there is one), name and one bar per prediction;
+    with ``focus_predictions`` two columns, without and with focus on the ROI."""
     name = html.escape(result["image"])
     parts = ['<div class="fc-card">']
     if image is not None:
         note = f'<div class="fc-roi">{html.escape(roi_note)}</div>' if roi_note else ""
         parts.append(f'<div class="fc-thumb"><img alt="{name}" src="{thumbnail_data_uri(image)}">{note}</div>')
     parts.append(f'<div class="fc-bars"><h4>{name}</h4>')
-    parts += [_bar(p["label"], p["prob"], p["score"]) for p in result["predictions"]]
+    if "focus_predictions" in result:
+        parts.append('<div class="fc-columns"><div class="fc-plain"><div class="fc-column-title">without focus</div>'
+                     f'{_bars(result["predictions"])}</div><div class="fc-focused"><div class="fc-column-title">'
+                     f'with focus on the ROI</div>{_bars(result["focus_predictions"])}</div></div>')
+    else:
+        parts.append(_bars(result["predictions"]))
     parts.append("</div></div>")
     return "".join(parts)
 

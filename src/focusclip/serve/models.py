@@ -52,12 +52,15 @@ class ModelEntry:
     architecture: str = ""         #: the model config's name, e.g. focusclip-lite0-minilm
     image_size: int | None = None
     roi: bool = False              #: has the subject-focused (ROI) branch
+    focus: str = ""                #: its focus mechanism (roi.mode) when it has one
+    focus_at_inference: bool = False  #: the mechanism can classify focused on a given ROI
     warning: str = ""              #: shown on the page when the entry is picked
     location: Path | None = field(default=None, compare=False, repr=False)  #: saved: the directory
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "title": self.title, "architecture": self.architecture,
-                "image_size": self.image_size, "roi": self.roi, "warning": self.warning}
+                "image_size": self.image_size, "roi": self.roi, "focus": self.focus,
+                "focus_at_inference": self.focus_at_inference, "warning": self.warning}
 
 
 @dataclass
@@ -95,14 +98,26 @@ def _inside(path: Path, root: Path) -> bool:
     return True
 
 
+def focus_info(model_config: dict[str, Any]) -> dict[str, Any]:
+    """``roi``, ``focus`` (the mechanism) and ``focus_at_inference`` of a model config."""
+    from focusclip.model.focus import FOCUS_MODES
+
+    roi = model_config.get("roi") or {}
+    if not roi.get("enabled"):
+        return {"roi": False, "focus": "", "focus_at_inference": False}
+    mode = str(roi.get("mode", "highlight"))
+    return {"roi": True, "focus": mode,
+            "focus_at_inference": bool(mode in FOCUS_MODES and FOCUS_MODES[mode].at_inference)}
+
+
 def _describe_saved(directory: Path) -> dict[str, Any]:
-    """Architecture name, image size and ROI flag from a saved ``config.json`` (empty if unreadable)."""
+    """Architecture name, image size and focus of a saved ``config.json`` (empty if unreadable)."""
     try:
         saved = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
         cfg = saved["model"]
         return {"architecture": str(cfg.get("name", "")), "image_size": int(cfg["vision"]["image_size"]),
-                "roi": bool(cfg.get("roi", {}).get("enabled"))}
-    except (OSError, ValueError, KeyError, TypeError):
+                **focus_info(cfg)}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
 
 
@@ -181,7 +196,7 @@ class RegisteredModels:
             out.append(ModelEntry(id=name, kind=self.kind, title=title, architecture=name,
                                   image_size=int(size) if size else None,
                                   warning=self.CLIP_WARNING if pretrained_clip else self.WARNING,
-                                  roi=bool(cfg.get("roi", {}).get("enabled"))))
+                                  **focus_info(cfg)))
         return out
 
     def load(self, entry: ModelEntry) -> Any:

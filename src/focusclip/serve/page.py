@@ -23,7 +23,7 @@ from focusclip.serve import cards
 from focusclip.serve.models import UnknownModelError
 from focusclip.serve.presets import find_preset, parse_labels, parse_templates
 from focusclip.serve.results import TABLE_HEADERS, table_rows, to_csv, to_json
-from focusclip.serve.roi import PreparedImage, prepare_images
+from focusclip.serve.roi import PreparedImage
 from focusclip.serve.service import Service, check_query
 from focusclip.serve.uploads import IMAGE_EXTENSIONS, DecodedUploads, UploadedImage, UploadError, check_count
 
@@ -91,7 +91,12 @@ def _model_note(service: Service, model_id: str | None) -> str:
         entry, _ = service.catalog.resolve(model_id)
     except UnknownModelError as e:
         return f"**{e}**"
-    roi = "with the subject-focused (ROI) branch" if entry.roi else "a CLIP baseline (no ROI branch)"
+    if not entry.roi:
+        roi = "a CLIP baseline (no ROI branch)"
+    elif entry.focus_at_inference:
+        roi = f"with the subject-focused (ROI) branch; its focus `{entry.focus}` can classify focused on an ROI"
+    else:
+        roi = f"with the subject-focused (ROI) branch; its focus `{entry.focus}` acts in training only"
     note = f"`{entry.architecture or '?'}` at {entry.image_size or '?'} px, {roi}."
     return note + (f"\n\n**Warning:** {entry.warning}" if entry.warning else "")
 
@@ -103,15 +108,17 @@ def _internal_error(what: str) -> str:
 
 # ----------------------------------------------------------------------------------- handlers
 def classify_photos(service: Service, decoded: DecodedUploads, downloads: DownloadFolder, model_id: str | None,
-                    photos: Any, roi_files: Any, labels_text: str, template_text: str, topk: float) -> tuple:
+                    photos: Any, roi_files: Any, labels_text: str, template_text: str, topk: float,
+                    detect: bool = False, focus: bool = False) -> tuple:
     """(status, cards, table, CSV download, JSON download) for the Classify button."""
     no_files = (gr.update(value=None, visible=False), gr.update(value=None, visible=False))
     try:
         uploads = _read_photos(service, decoded, photos)
-        prepared = prepare_images(uploads, [(os.path.basename(p), p) for p in _paths(roi_files)])
         labels = parse_labels(labels_text, service.limits.max_labels)
         templates = parse_templates(template_text, [DEFAULT_TEMPLATE])
-        out = service.classify(model_id, prepared, labels, templates, int(topk))
+        prepared = service.prepare(uploads, [(os.path.basename(p), p) for p in _paths(roi_files)],
+                                   bool(detect) and service.people_finder is not None)
+        out = service.classify(model_id, prepared, labels, templates, int(topk), bool(focus))
     except USER_ERRORS as e:
         return (cards.message(str(e), error=True), "", _table([]), *no_files)
     except Exception:
@@ -122,6 +129,9 @@ def classify_photos(service: Service, decoded: DecodedUploads, downloads: Downlo
     n = len(out.results)
     status = (f"{n} photo{'s' if n > 1 else ''} classified by {out.model.id} over {len(out.labels)} labels "
               f"in {1000 * out.seconds:.0f} ms")
+    if out.focus:
+        focused = sum("focus_predictions" in r for r in out.results)
+        status += f"; {focused} of {n} with focus on their ROI"
     if out.model.warning:
         status += " (untrained registered towers: the answers are not meaningful)"
     return (cards.message(status), html, _table(out.results),
@@ -133,7 +143,19 @@ def _shown(p: PreparedImage) -> Any:
 
 
 def _roi_note(p: PreparedImage) -> str:
-    return f"ROI from {p.roi.source} ({p.roi.kind})" if p.roi is not None else ""
+    return f"ROI from {p.roi.source} ({p.roi.kind})" if p.roi is not None else p.note
+
+
+def _focus_toggle(service: Service, model_id: str | None) -> Any:
+    """The focus checkbox: usable only with a model whose focus mechanism works at inference."""
+    try:
+        entry = service.catalog.resolve(model_id)[0] if model_id else None
+    except UnknownModelError:
+        entry = None
+    able = bool(entry and entry.focus_at_inference)
+    return gr.update(interactive=able, value=False if not able else gr.skip(),
+                     info=None if able else "this model cannot focus at inference (roi.mode attention, alpha or "
+                     "pool can)")
 
 
 def _table(results: Sequence[dict[str, Any]]) -> Any:
@@ -205,7 +227,8 @@ def build_page(service: Service, downloads: DownloadFolder, decoded: DecodedUplo
         with gr.Row():
             photos = gr.File(label="Photos", file_count="multiple", file_types=list(IMAGE_EXTENSIONS),
                              elem_id="fc-photos", height=160)
-            rois = gr.File(label="ROI (optional): keypoints or boxes JSON, named after its photo",
+            rois = gr.File(label="ROI (optional): keypoints or boxes JSON, named after its photo"
+                           + (" (else the pose detector finds the people)" if service.people_finder else ""),
                            file_count="multiple", file_types=[".json"], elem_id="fc-rois", height=160)
         upload_status = gr.HTML(elem_id="fc-upload-status")
         with gr.Tab("Classify"):
@@ -218,6 +241,11 @@ def build_page(service: Service, downloads: DownloadFolder, decoded: DecodedUplo
                     template = gr.Textbox(DEFAULT_TEMPLATE, label="Prompt template ({c} is the label; one per "
                                           "line to average several)", lines=1, elem_id="fc-template")
                     topk = gr.Slider(1, 10, value=3, step=1, label="Top-k", elem_id="fc-topk")
+                    detect = gr.Checkbox(service.people_finder is not None, elem_id="fc-detect",
+                                         label=f"Find people with the pose detector ({service.detector_name}) in "
+                                         "photos without an ROI file", visible=service.people_finder is not None)
+                    focus = gr.Checkbox(False, label="Also classify with focus on each photo's ROI (side by side)",
+                                        elem_id="fc-focus")
                     go = gr.Button("Classify", variant="primary", elem_id="fc-classify")
                 with gr.Column(scale=3, elem_id="fc-classify-output"):
                     status = gr.HTML(elem_id="fc-status")
@@ -238,10 +266,12 @@ def build_page(service: Service, downloads: DownloadFolder, decoded: DecodedUplo
 
         rescan.click(lambda current: gr.update(choices=_refresh(service), value=current), model, model, **private)
         model.change(lambda m: _model_note(service, m), model, model_info, **private)
+        model.change(lambda m: _focus_toggle(service, m), model, focus, **private)
+        page.load(lambda m: _focus_toggle(service, m), model, focus, **private)
         preset.change(lambda p: apply_preset(service, p), preset, [labels, template], **private)
         photos.change(lambda f: check_photos(service, decoded, f), photos, upload_status, **private)
         go.click(lambda *a: classify_photos(service, decoded, downloads, *a),
-                 [model, photos, rois, labels, template, topk], [status, result_cards, table, csv_file, json_file],
+                 [model, photos, rois, labels, template, topk, detect, focus], [status, result_cards, table, csv_file, json_file],
                  **private)
         for trigger in (query.submit, search.click):
             trigger(lambda *a: search_photos(service, decoded, *a), [model, photos, query, embeddings],

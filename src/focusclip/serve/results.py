@@ -8,13 +8,20 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-TABLE_HEADERS = ["image", "rank", "label", "probability", "cosine"]
+TABLE_HEADERS = ["image", "focus", "rank", "label", "probability", "cosine"]
 
 
 def table_rows(results: Sequence[dict[str, Any]]) -> list[list[Any]]:
-    """One row per (image, rank): image, rank, label, probability (0-1), cosine similarity."""
-    return [[r["image"], rank, p["label"], round(p["prob"], 6), round(p["score"], 6)]
-            for r in results for rank, p in enumerate(r["predictions"], 1)]
+    """One row per (image, focus, rank): image, "none" or the ROI's kind (rows of the answer focused on
+    it), rank, label, probability (0-1), cosine similarity."""
+    rows = []
+    for r in results:
+        answers = [("none", r["predictions"])]
+        if "focus_predictions" in r:
+            answers.append(((r.get("roi") or {}).get("kind", "roi"), r["focus_predictions"]))
+        rows += [[r["image"], focus, rank, p["label"], round(p["prob"], 6), round(p["score"], 6)]
+                 for focus, preds in answers for rank, p in enumerate(preds, 1)]
+    return rows
 
 
 def to_csv(results: Sequence[dict[str, Any]]) -> str:

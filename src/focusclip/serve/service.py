@@ -18,7 +18,7 @@ import numpy as np
 
 from focusclip.serve.models import LoadedModel, ModelCache, ModelCatalog, ModelEntry
 from focusclip.serve.presets import Preset, list_presets
-from focusclip.serve.roi import PreparedImage
+from focusclip.serve.roi import PeopleFinder, PreparedImage, prepare_images
 from focusclip.serve.uploads import UploadedImage, UploadLimits, check_count
 
 logger = logging.getLogger(__name__)
@@ -31,12 +31,16 @@ class Classification:
     model: ModelEntry
     labels: list[str]
     templates: list[str]
-    results: list[dict[str, Any]]  #: [{"image", "predictions": [{"label", "prob", "score"}, ...]}]
+    #: [{"image", "roi", "predictions": [{"label", "prob", "score"}, ...]}]; with focus, photos that have an
+    #: ROI also get "focus_predictions" (classified focused on it), the others a "roi_note"
+    results: list[dict[str, Any]]
     seconds: float = 0.0
+    focus: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model.id, "architecture": self.model.architecture, "labels": self.labels,
-                "templates": self.templates, "results": self.results, "seconds": round(self.seconds, 4)}
+                "templates": self.templates, "focus": self.focus, "results": self.results,
+                "seconds": round(self.seconds, 4)}
 
 
 @dataclass
@@ -48,6 +52,7 @@ class Service:
     device: str = "auto"
     default_model: str | None = None
     presets: list[Preset] = field(default_factory=list_presets)
+    people_finder: PeopleFinder | None = None  #: the pose detector for photos without an ROI file
 
     def __post_init__(self) -> None:
         self.cache = ModelCache(self.catalog)
@@ -77,8 +82,13 @@ class Service:
             device=self.device, training=loaded.training))
 
     def classify(self, model_id: str | None, images: Sequence[UploadedImage | PreparedImage],
-                 labels: Sequence[str], templates: Sequence[str], topk: int = 3) -> Classification:
-        """Top-``topk`` labels per image (``prob``: softmax over the labels; ``score``: cosine)."""
+                 labels: Sequence[str], templates: Sequence[str], topk: int = 3,
+                 focus: bool = False) -> Classification:
+        """Top-``topk`` labels per image (``prob``: softmax over the labels; ``score``: cosine).
+
+        ``focus``: also classify each photo that has an ROI focused on it (side by side with the plain
+        answer); the model's focus mechanism must work at inference, else a ValueError says so.
+        """
         check_count(len(images), self.limits)
         if len(labels) > self.limits.max_labels:
             raise ValueError(f"{len(labels)} labels; at most {self.limits.max_labels} are allowed")
@@ -87,13 +97,49 @@ class Service:
         t0 = time.perf_counter()
         loaded = self.model(model_id)
         clf = self.classifier(loaded, labels, templates)
-        uploads = [im.upload if isinstance(im, PreparedImage) else im for im in images]
-        results = clf.predict([u.image for u in uploads], topk=topk)
-        for r, u in zip(results, uploads):
-            r["image"] = u.name
+        if focus:
+            check_focus(loaded)
+        prepared = [im if isinstance(im, PreparedImage) else PreparedImage(im) for im in images]
+        results = clf.predict([p.upload.image for p in prepared], topk=topk)
+        for r, p in zip(results, prepared):
+            r["image"] = p.name
+            r["roi"] = p.roi.to_dict() if p.roi is not None else None
+            if p.note:
+                r["roi_note"] = p.note
+        if focus:
+            self._classify_focused(clf, prepared, results, topk)
         took = time.perf_counter() - t0
-        logger.info("classified %d image(s) with %s in %.0f ms", len(uploads), loaded.entry.id, 1000 * took)
-        return Classification(loaded.entry, list(clf.labels), list(clf.templates), results, took)
+        logger.info("classified %d image(s) with %s in %.0f ms", len(prepared), loaded.entry.id, 1000 * took)
+        return Classification(loaded.entry, list(clf.labels), list(clf.templates), results, took, focus)
+
+    @staticmethod
+    def _classify_focused(clf: Any, prepared: Sequence[PreparedImage], results: list[dict[str, Any]],
+                          topk: int) -> None:
+        """Add ``focus_predictions`` to the results of the photos that have an ROI."""
+        with_roi = [i for i, p in enumerate(prepared) if p.roi is not None]
+        for i, p in enumerate(prepared):
+            if p.roi is None:
+                results[i].setdefault("roi_note", "no ROI: upload a keypoints / boxes file or use the detector")
+        if not with_roi:
+            return
+        focused = clf.predict([prepared[i].upload.image for i in with_roi], topk=topk,
+                              heatmaps=[prepared[i].roi.heatmap for i in with_roi])
+        for i, f in zip(with_roi, focused):
+            results[i]["focus_predictions"] = f["predictions"]
+
+    # ------------------------------------------------------------------------------ ROI
+    def prepare(self, uploads: Sequence[UploadedImage], roi_files: Sequence[tuple[str, Any]] = (),
+                detect: bool = False) -> list[PreparedImage]:
+        """Each photo with its ROI: from its keypoints / boxes file (``(name, path)`` pairs), else, with
+        ``detect``, from the server's pose detector (a ValueError when the server has none)."""
+        if detect and self.people_finder is None:
+            raise ValueError("this server has no pose detector (start it with --detect mediapipe, which needs "
+                             "pip install 'focusclip[detect]'); upload a keypoints or boxes file instead")
+        return prepare_images(uploads, roi_files, self.people_finder if detect else None)
+
+    @property
+    def detector_name(self) -> str | None:
+        return self.people_finder.name if self.people_finder is not None else None
 
     # ---------------------------------------------------------------------------- embed
     def embed_images(self, model_id: str | None, images: Sequence[UploadedImage]) -> tuple[ModelEntry, np.ndarray]:
@@ -127,6 +173,19 @@ class Service:
         sims = image_embeddings @ q[0]
         order = np.argsort(-sims, kind="stable")
         return [(int(i), float(sims[i])) for i in order]
+
+
+def check_focus(loaded: LoadedModel) -> None:
+    """A ValueError unless the loaded model can classify focused on an ROI."""
+    entry = loaded.entry
+    if getattr(loaded.model, "focus_at_inference", False):
+        return
+    if not entry.roi:
+        why = "it has no focus mechanism (a CLIP baseline)"
+    else:
+        why = f"its focus mechanism ({entry.focus or 'highlight'}) only trains a branch (roi.mode attention, " \
+              "alpha and pool focus at inference)"
+    raise ValueError(f"{entry.id} cannot classify with focus: {why}; classify without focus")
 
 
 def check_query(query: str | None) -> None:
