@@ -22,7 +22,7 @@ sys.path.insert(0, str(BENCH))
 _browser = importlib.import_module("_browser")
 sys.path.remove(str(BENCH))
 
-from test_serve_api import FOCUS_ID, make_models_root, serving, write_photos  # noqa: E402
+from serve_sites import FOCUS_ID, make_models_root, serving, write_photos  # noqa: E402
 
 REASON = _browser.unavailable_reason()
 pytestmark = [pytest.mark.skipif(REASON is not None, reason=f"no browser for the page tests: {REASON}"),
