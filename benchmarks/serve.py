@@ -10,6 +10,8 @@ Measured, median of ``--repeats`` after one warm-up:
 
 * ``api same labels``: ``POST /api/predict``, the label set's class embeddings cached;
 * ``api new labels``: a new label set each call, so the text tower runs too (what a first click costs);
+* ``api + detector``: same labels, with ``detect=true``: the server's pose detector (MediaPipe, when it
+  is installed) finds the person first, as the page does by default;
 * ``page``: headless Chromium (Debian's chromium + chromedriver) types a new label set and clicks
   Classify; the time from the click to the bars on the page, timed in the page; ``page upload`` is the
   time from choosing the file to "ready" (transfer + check). The page is skipped when no browser is here.
@@ -98,26 +100,28 @@ def write_keypoints(record: dict[str, Any], out: Path) -> Path:
 def running(models_root: Path) -> Iterator[Any]:
     from focusclip.serve.app import BackgroundServer, ServeConfig, create_app
 
-    app = create_app(ServeConfig(models_root=models_root, registered=False, device="cpu"))
+    app = create_app(ServeConfig(models_root=models_root, registered=False, device="cpu", detector="auto"))
     with BackgroundServer(app) as server:
         yield server, app.state.service
 
 
-def time_api(url: str, photo: Path, repeats: int) -> dict[str, Any]:
+def time_api(url: str, photo: Path, repeats: int, detect: bool = False) -> dict[str, Any]:
     import httpx
 
     files = [("images", (photo.name, photo.read_bytes(), "image/jpeg"))]
     counter = iter(range(10**9))
     with httpx.Client(base_url=url, timeout=120) as client:
-        def call(labels: list[str]) -> dict:
-            r = client.post("/api/predict", files=files, data={"labels": ", ".join(labels), "topk": "3"})
+        def call(labels: list[str], detect: bool = False) -> dict:
+            data = {"labels": ", ".join(labels), "topk": "3", "detect": str(detect).lower()}
+            r = client.post("/api/predict", files=files, data=data)
             r.raise_for_status()
             return r.json()
 
         same = C.time_fn(lambda: call(LABELS), warmup=1, repeats=repeats)
         new = C.time_fn(lambda: call([*LABELS, f"posing {next(counter)}"]), warmup=1, repeats=repeats)
+        detected = C.time_fn(lambda: call(LABELS, detect=True), warmup=1, repeats=repeats) if detect else None
     return {"api_same_labels_s": same["median_s"], "api_new_labels_s": new["median_s"],
-            "server_seconds": same["result"]["seconds"]}
+            "api_detect_s": detected["median_s"] if detected else None, "server_seconds": same["result"]["seconds"]}
 
 
 def time_page(browser: Any, url: str, photo: Path, repeats: int) -> dict[str, Any]:
@@ -188,7 +192,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 for n_threads in threads:
                     torch.set_num_threads(n_threads)  # the server runs in this process
                     row = {"photo": f"{w}x{h}", "photo_kb": round(photo.stat().st_size / 1024), "threads": n_threads}
-                    row.update(time_api(server.url, photo, args.repeats))
+                    row.update(time_api(server.url, photo, args.repeats, detect=service.people_finder is not None))
                     if browser is not None:
                         row.update(time_page(browser, server.url, photo, args.repeats))
                     rows.append(row)
@@ -208,10 +212,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    headers = ["photo", "JPEG kB", "threads", "API, same labels (s)", "API, new labels (s)", "page: click to bars (s)",
-               "page: slowest (s)", "page: upload to ready (s)"]
-    rows = [[r["photo"], r["photo_kb"], r["threads"], r["api_same_labels_s"], r["api_new_labels_s"], r.get("page_s"),
-             r.get("page_max_s"), r.get("page_upload_s")] for r in result["rows"]]
+    headers = ["photo", "JPEG kB", "threads", "API, same labels (s)", "API, new labels (s)", "API + detector (s)",
+               "page: click to bars (s)", "page: slowest (s)", "page: upload to ready (s)"]
+    rows = [[r["photo"], r["photo_kb"], r["threads"], r["api_same_labels_s"], r["api_new_labels_s"], r.get("api_detect_s"),
+             r.get("page_s"), r.get("page_max_s"), r.get("page_upload_s")] for r in result["rows"]]
     lines = [f"`{result['command']}` ({result['date']}); model {result['model']}; median of {result['repeats']}",
              C.machine_line(result["machine"]), "", C.markdown_table(headers, rows)]
     if result["page_skipped"]:
