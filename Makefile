@@ -37,6 +37,8 @@ bench: $(STAMP)   # CPU benchmarks; the GPU one is `python benchmarks/gpu_paper.
 	$(PY) benchmarks/synthetic.py --markdown
 	$(PY) benchmarks/long_text.py --n-train 360 --n-eval 240 --epochs 4 --markdown
 	$(PY) benchmarks/serve.py --markdown
+	$(PY) benchmarks/detect.py --images 160 --workers 2 --markdown
+	$(PY) benchmarks/shards.py --n 480 --markdown
 
 clean:
 	rm -rf runs build dist src/*.egg-info .pytest_cache

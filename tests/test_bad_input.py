@@ -89,6 +89,27 @@ def test_02_embed_never_overwrites_an_existing_index(tmp_path, capsys, model_dir
     assert rc == 0 and index.read_text().splitlines() == [str(photo)] and np.load(tmp_path / "e.npy").shape[0] == 1
 
 
+def test_02_model_folders_and_images_already_there_are_not_replaced(tmp_path, capsys, model_dir, photo):
+    """The same rule for the verbs that write a model folder (merge) or an image (heatmap)."""
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine\n")
+    rc, err = _run(capsys, "merge", "--base", str(model_dir), "--finetuned", str(model_dir), "--out", str(kept))
+    assert rc == 1 and f"--out {kept} already holds files (notes.txt); pass --overwrite" in err
+    assert sorted(p.name for p in kept.iterdir()) == ["notes.txt"]
+    rc, _ = _run(capsys, "merge", "--base", str(model_dir), "--finetuned", str(model_dir), "--out", str(kept),
+                 "--overwrite")
+    assert rc == 0 and (kept / "model.safetensors").is_file() and (kept / "notes.txt").read_text() == "mine\n"
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text("[[10, 10, 60, 60]]")
+    out = tmp_path / "overlay.png"
+    out.write_bytes(b"my picture")
+    rc, err = _run(capsys, "heatmap", str(photo), "--boxes", str(boxes), "--out", str(out))
+    assert rc == 1 and "overlay.png already exists; pass --overwrite" in err and out.read_bytes() == b"my picture"
+    assert _run(capsys, "heatmap", str(photo), "--boxes", str(boxes), "--out", str(out), "--overwrite")[0] == 0
+    assert Image.open(out).size == (128, 96)
+
+
 def test_03_synth_does_not_replace_a_world_silently(tmp_path, capsys):
     out = tmp_path / "world"
     assert _run(capsys, "data", "synth", "--out", str(out), "--n", "4", "--size", "48", "--no-sheet")[0] == 0

@@ -22,7 +22,7 @@ from focusclip.detect.run import detect_images, errors_path
 from focusclip.images import open_rgb
 from focusclip.io import read_jsonl
 
-if sys.version_info >= (3, 13):  # mediapipe 0.10.13-0.10.14 has no wheels there (see docs/detect.md)
+if sys.version_info >= (3, 13):  # mediapipe 0.10.13-0.10.14 has no wheels there (see docs/training-data.md)
     pytest.importorskip("mediapipe")
 
 PORTRAIT = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)  # 512 x 600, head and shoulders

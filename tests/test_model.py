@@ -97,3 +97,24 @@ def test_lock_towers():
     model.lock_image_tower()
     assert not any(p.requires_grad for p in model.visual.parameters())
     assert model.visual_proj.weight.requires_grad and model.text_proj.weight.requires_grad
+
+
+def test_a_model_saved_by_0_1_loads_with_its_highlight_scalar(tmp_path):
+    """0.1 kept the highlight scalar on the model (key ``alpha``); it loads into ``focus.alpha``."""
+    from safetensors.torch import load_file, save_file
+
+    model = focusclip.create_model("focusclip-tiny")
+    with torch.no_grad():
+        model.focus.alpha.fill_(0.3)
+    focusclip.save_model(model, tmp_path / "old", focusclip.get_tokenizer("focusclip-tiny"))
+    weights = tmp_path / "old" / "model.safetensors"
+    state = load_file(weights)
+    state["alpha"] = state.pop("focus.alpha")
+    save_file(state, weights)
+    loaded = focusclip.load_model(tmp_path / "old")
+    assert loaded.focus.alpha.item() == pytest.approx(0.3)
+    state["alpha"] = torch.tensor(0.4)
+    state["focus.alpha"] = torch.tensor(0.3)  # both: not an old file, a broken one
+    save_file(state, weights)
+    with pytest.raises(ValueError, match="alpha"):
+        focusclip.load_model(tmp_path / "old")

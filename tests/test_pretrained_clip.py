@@ -443,3 +443,30 @@ def test_registered_clip_models_encode_and_backpropagate(name):
         with torch.no_grad():  # a heatmap of ones dims nothing: the ROI branch sees the plain image
             torch.testing.assert_close(model.encode_roi(images[:1], torch.ones(1, 1, s, s)),
                                        model.encode_image(images[:1]))
+
+
+@pytest.mark.parametrize("family", ["open_clip", "hf"])
+def test_locking_a_whole_clip_freezes_all_but_the_last_groups(tmp_path, family):
+    """lock_image_tower / lock_text_tower on the whole-CLIP towers follow open_clip's groups: 0 unlocked
+    groups freezes the tower, 1 leaves only its last group (the projection) trainable."""
+    def build():
+        if family == "open_clip":
+            return focusclip.create_model("focusclip-openclip-tiny")
+        return focusclip.create_model(f"hfclip:{write_hf_clip_dir(tmp_path / 'hf')}")
+
+    def trainable(module):
+        return {n for n, p in module.named_parameters() if p.requires_grad}
+
+    model = build()
+    everything = {"visual": trainable(model.visual), "text": trainable(model.text)}
+    model.lock_image_tower(0)
+    model.lock_text_tower(0)
+    assert trainable(model.visual) == set() and trainable(model.text) == set()
+    assert model.logit_scale.requires_grad  # the rest of the model stays trainable
+    model = build()
+    model.lock_image_tower(1)
+    model.lock_text_tower(1)
+    for name, tower in (("visual", model.visual), ("text", model.text)):
+        left = trainable(tower)
+        assert left and left < everything[name], name
+        assert all("proj" in n for n in left), (name, sorted(left))

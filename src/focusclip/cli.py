@@ -111,6 +111,7 @@ def _add_heatmap(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay, 0..1")
     p.add_argument("--out", required=True, help="overlay PNG to write")
     p.add_argument("--save-heatmap", metavar="PNG", help="also write the heatmap as an 8-bit grey PNG")
+    p.add_argument("--overwrite", action="store_true", help="replace existing --out / --save-heatmap files")
     _add_detector_options(p)
     p.set_defaults(func=_run_heatmap)
 
@@ -118,13 +119,14 @@ def _add_heatmap(sub: argparse._SubParsersAction) -> None:
 def _run_heatmap(args: argparse.Namespace) -> int:
     from focusclip.drawing import heatmap_to_image, overlay_from_files
     from focusclip.images import open_rgb
-    from focusclip.io import atomic_save, check_file_target, check_not_inputs
+    from focusclip.io import atomic_save, check_file_target, check_no_overwrite, check_not_inputs
 
     outputs = {"--out": args.out, "--save-heatmap": args.save_heatmap}
     check_not_inputs(outputs, {"IMAGE": args.image, "--keypoints": args.keypoints, "--boxes": args.boxes})
     for name, path in outputs.items():
         if path:
             check_file_target(name, path)
+    check_no_overwrite([p for p in outputs.values() if p], args.overwrite)
     image = open_rgb(args.image)
     if args.detect:
         with _make_detector(args.detect, args) as detector:
@@ -580,7 +582,7 @@ def _add_data_detect(dsub: argparse._SubParsersAction) -> None:
     p.add_argument("--detector", choices=["mediapipe", "rtmo"], default="mediapipe",
                    help="mediapipe: BlazePose, offline, one person per image (default); rtmo: multi-person, "
                         "needs --detector-weights")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=_positive_int, default=1,
                    help="processes, each with its own detector (default 1; 2 uses both cores of a 2-core machine)")
     _add_detector_options(p)
     p.set_defaults(func=_run_data_detect)
@@ -1003,17 +1005,18 @@ def _add_merge(sub: argparse._SubParsersAction) -> None:
                                                  "(openclip:ViT-B-16/openai, hfclip:FOLDER, ...)")
     p.add_argument("--finetuned", required=True, help="the fine-tuned model directory")
     p.add_argument("--alpha", type=float, default=0.5, help="weight of the fine-tuned model (default %(default)s)")
-    p.add_argument("--out", required=True, help="output model directory")
+    p.add_argument("--out", required=True, help="output model directory (new or empty)")
+    p.add_argument("--overwrite", action="store_true", help="write into an --out folder that already holds files")
     p.set_defaults(func=_run_merge)
 
 
 def _run_merge(args: argparse.Namespace) -> int:
-    from focusclip.io import check_dir_target, check_not_inputs
+    from focusclip.io import check_new_folder, check_not_inputs
     from focusclip.model import get_tokenizer, load_model, save_model
     from focusclip.model.factory import load_model_spec
     from focusclip.model.merge import merge_models
 
-    check_dir_target("--out", args.out)
+    check_new_folder("--out", args.out, args.overwrite)
     check_not_inputs({"--out": args.out}, {"--base": args.base, "--finetuned": args.finetuned})
     base = load_model_spec(args.base).model
     merged = merge_models(base, load_model(args.finetuned), args.alpha)
@@ -1031,17 +1034,18 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
                        "Hugging Face models: CLIPModel.save_pretrained(OUT) with tokenizer and image processor. "
                        "The ROI branch's own parameters are dropped.")
     p.add_argument("--model", required=True, help="a saved model directory")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=True, help="output folder (new or empty)")
+    p.add_argument("--overwrite", action="store_true", help="write into an --out folder that already holds files")
     p.add_argument("--format", choices=["open_clip", "hf"], help="checked against the model's library (default: it)")
     p.set_defaults(func=_run_export)
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from focusclip.io import check_dir_target, check_not_inputs
+    from focusclip.io import check_new_folder, check_not_inputs
     from focusclip.model import get_tokenizer, load_model
     from focusclip.model.export import export_model
 
-    check_dir_target("--out", args.out)
+    check_new_folder("--out", args.out, args.overwrite)
     check_not_inputs({"--out": args.out}, {"--model": args.model})
     model = load_model(args.model)
     out = export_model(model, args.out, get_tokenizer(args.model), args.format)

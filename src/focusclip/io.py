@@ -214,6 +214,19 @@ def check_dir_target(name: str, path: PathLike) -> None:
         raise UsageError(f"{name} {path} is a file; expected a folder")
 
 
+def check_new_folder(name: str, path: PathLike, overwrite: bool, flag: str = "--overwrite") -> None:
+    """:class:`UsageError` when ``path`` is a file; :class:`OutputError` when it is a folder that already
+    holds files, unless ``overwrite``: a command that writes a whole folder (a model) starts from an empty one."""
+    check_dir_target(name, path)
+    if overwrite or not Path(path).is_dir():
+        return
+    held = sorted(p.name for p in Path(path).iterdir())
+    if held:
+        shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
+        raise OutputError(f"{name} {path} already holds files ({shown}); pass {flag} to write into it, "
+                          "or choose another folder")
+
+
 def check_no_overwrite(paths: Iterable[PathLike], overwrite: bool, flag: str = "--overwrite") -> None:
     """:class:`OutputError` for the first of ``paths`` that exists, unless ``overwrite``: a command does not
     replace files it may not have written."""

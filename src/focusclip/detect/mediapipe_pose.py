@@ -5,7 +5,7 @@ The models run from the files inside the mediapipe wheel: ``pose_detection.tflit
 wheel and would be downloaded, so they are never asked for) and ``face_detection_full_range_sparse.tflite``
 (``model_selection=1``, faces up to about 5 m away). The 0.10 wheels from 0.10.13 to 0.10.21 ship them
 (0.10.15 and later pin numpy < 2); 0.10.30 and later, like the 1.x wheels, ship none: hence the bounds of
-the ``detect`` extra (see docs/detect.md).
+the ``detect`` extra (see docs/training-data.md).
 
 BlazePose finds one person per image (the most prominent). Its 33 landmarks give COCO's 17 keypoints
 (:data:`focusclip.skeleton.BLAZEPOSE_TO_COCO`) and so MPII's 16 joints; a landmark's ``visibility`` score

@@ -5,7 +5,8 @@ keeping what fine-tuning taught it.
 architecture; ``alpha = 0`` is the base (zero-shot) model, ``1`` the fine-tuned one. What only the
 fine-tuned model has is its ROI branch: the focus mechanism's parameters are taken from it as they are,
 and an unshared ROI image tower (``roi_visual``) is interpolated towards the base's image tower, the
-weights it was copied from. Integer buffers are the fine-tuned model's.
+weights it was copied from. A base model's own ROI branch, if it has one, is not used. Integer buffers
+are the fine-tuned model's.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def interpolate_states(base: Mapping[str, torch.Tensor], finetuned: Mapping[str,
     pairs = {k: base_key(k) for k in finetuned}
     missing = sorted(b for b in pairs.values() if b is not None and b not in base)
     paired = {b for b in pairs.values() if b is not None}
-    extra = sorted(k for k in base if k not in paired)
+    extra = sorted(k for k in base if k not in paired and base_key(k) == k)  # a base's own ROI branch is dropped
     shapes = sorted(k for k, b in pairs.items()
                     if b is not None and b in base and tuple(base[b].shape) != tuple(finetuned[k].shape))
     if missing or extra or shapes:
