@@ -146,16 +146,20 @@ def _roi_note(p: PreparedImage) -> str:
     return f"ROI from {p.roi.source} ({p.roi.kind})" if p.roi is not None else p.note
 
 
+FOCUS_UNABLE = "this model cannot focus at inference (roi.mode attention, alpha or pool can)"
+
+
+def _can_focus(service: Service, model_id: str | None) -> bool:
+    try:
+        return bool(model_id) and service.catalog.resolve(model_id)[0].focus_at_inference
+    except UnknownModelError:
+        return False
+
+
 def _focus_toggle(service: Service, model_id: str | None) -> Any:
     """The focus checkbox: usable only with a model whose focus mechanism works at inference."""
-    try:
-        entry = service.catalog.resolve(model_id)[0] if model_id else None
-    except UnknownModelError:
-        entry = None
-    able = bool(entry and entry.focus_at_inference)
-    return gr.update(interactive=able, value=False if not able else gr.skip(),
-                     info=None if able else "this model cannot focus at inference (roi.mode attention, alpha or "
-                     "pool can)")
+    able = _can_focus(service, model_id)
+    return gr.update(interactive=able, value=False if not able else gr.skip(), info=None if able else FOCUS_UNABLE)
 
 
 def _table(results: Sequence[dict[str, Any]]) -> Any:
@@ -244,8 +248,9 @@ def build_page(service: Service, downloads: DownloadFolder, decoded: DecodedUplo
                     detect = gr.Checkbox(service.people_finder is not None, elem_id="fc-detect",
                                          label=f"Find people with the pose detector ({service.detector_name}) in "
                                          "photos without an ROI file", visible=service.people_finder is not None)
+                    able = _can_focus(service, default)
                     focus = gr.Checkbox(False, label="Also classify with focus on each photo's ROI (side by side)",
-                                        elem_id="fc-focus")
+                                        elem_id="fc-focus", interactive=able, info=None if able else FOCUS_UNABLE)
                     go = gr.Button("Classify", variant="primary", elem_id="fc-classify")
                 with gr.Column(scale=3, elem_id="fc-classify-output"):
                     status = gr.HTML(elem_id="fc-status")
@@ -267,7 +272,6 @@ def build_page(service: Service, downloads: DownloadFolder, decoded: DecodedUplo
         rescan.click(lambda current: gr.update(choices=_refresh(service), value=current), model, model, **private)
         model.change(lambda m: _model_note(service, m), model, model_info, **private)
         model.change(lambda m: _focus_toggle(service, m), model, focus, **private)
-        page.load(lambda m: _focus_toggle(service, m), model, focus, **private)
         preset.change(lambda p: apply_preset(service, p), preset, [labels, template], **private)
         photos.change(lambda f: check_photos(service, decoded, f), photos, upload_status, **private)
         go.click(lambda *a: classify_photos(service, decoded, downloads, *a),
