@@ -670,6 +670,10 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--subset", type=_positive_int, default=None,
                    help="at most N images per task (a fixed random subset)")
     p.add_argument("--ensemble", action="store_true", help="average each class over the task's extra templates")
+    p.add_argument("--focus", choices=["boxes"], default=None,
+                   help="boxes: instead of cropping to the person boxes the datasets ship (Stanford40, EMOTIC, "
+                        "LAGENDA, CUB; the synthetic world's subjects), show whole images and focus the model on "
+                        "the boxes (roi.mode attention / alpha / pool; docs/focus.md)")
     p.add_argument("--force", action="store_true", help="recompute results already in --out")
     p.add_argument("--no-confusion", action="store_true", help="do not draw confusion-matrix PNGs")
     p.add_argument("--dataset-option", action="append", default=[], metavar="DATASET.KEY=VALUE",
@@ -716,7 +720,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     data = evaluate(loaded.model, loaded.tokenizer, loaded.transform, tasks, args.data_root,
                     batch_size=args.batch_size, workers=args.workers, device=args.device, limit=args.subset,
                     ensemble=args.ensemble, out=args.out, force=args.force, model_name=loaded.name,
-                    confusion=not args.no_confusion, dataset_options=options)
+                    confusion=not args.no_confusion, dataset_options=options, focus=args.focus)
     fingerprint = data["model"]
     if not any(key.endswith("@" + fingerprint) for key in data["results"]):
         logger.warning("no task could be evaluated (every dataset is absent under %s); nothing written",
@@ -878,10 +882,14 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                         "NT-Xent-trained models, else its logit scale)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--keypoints", action="append", default=None,
-                   help="keypoints JSON per image (in order; see `focusclip heatmap`): also draw the ROI overlay")
-    p.add_argument("--boxes", action="append", default=None, help="boxes JSON per image: also draw the ROI overlay")
+                   help="keypoints JSON per image (in order; see `focusclip heatmap`): draw the ROI overlay and, "
+                        "for a model whose focus acts at inference (roi.mode attention/alpha/pool), ask about "
+                        "the people it marks")
+    p.add_argument("--boxes", action="append", default=None,
+                   help="boxes JSON per image: the ROI overlay and focus, as --keypoints")
     p.add_argument("--detect", nargs="?", const="mediapipe", choices=["mediapipe", "rtmo"], metavar="DETECTOR",
-                   help="find the people with a detector (default mediapipe) and draw the ROI overlay")
+                   help="find the people with a detector (default mediapipe): the ROI overlay and focus, as "
+                        "--keypoints")
     p.add_argument("--overlay-dir", default=".", help="where overlays go (<image stem>_roi.png)")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="images per forward pass (default 32)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -902,19 +910,30 @@ def _run_predict(args: argparse.Namespace) -> int:
                 if getattr(args, kind)}
     clf = ZeroShotClassifier.from_pretrained(args.model, labels, args.template or [DEFAULT_TEMPLATE],
                                              device=args.device, scale=args.scale)
-    results = clf.predict(args.images, topk=args.topk, batch_size=args.batch_size)
+    written: dict[int, str] = {}
+    heatmaps: list = [None] * len(args.images)
     for kind, files in overlays.items():
-        for r, image, spec in zip(results, args.images, files):
-            r["overlay"] = str(_write_overlay(image, spec, kind, args.overlay_dir, args.images))
+        for i, (image, spec) in enumerate(zip(args.images, files)):
+            written[i], heatmaps[i] = _write_overlay(image, spec, kind, args.overlay_dir, args.images)
     if args.detect:
         with _make_detector(args.detect, args) as detector:
-            for r, image in zip(results, args.images):
-                r["overlay"] = str(_write_detected_overlay(image, detector, args.overlay_dir, args.images))
+            for i, image in enumerate(args.images):
+                written[i], heatmaps[i] = _write_detected_overlay(image, detector, args.overlay_dir, args.images)
+    focus = bool(written) and clf.focus_at_inference
+    if written and not focus:
+        logger.info("this model's focus (roi.mode) does not act at inference: the people only draw the overlays")
+    results = clf.predict(args.images, topk=args.topk, batch_size=args.batch_size,
+                          heatmaps=heatmaps if focus else None)
+    for i, r in enumerate(results):
+        if i in written:
+            r["overlay"] = str(written[i])
+            r["focus"] = focus and heatmaps[i] is not None
     print(json.dumps(results, indent=2) if args.json else format_predictions(results))
     return 0
 
 
 def _write_detected_overlay(image: str, detector, out_dir: str, inputs: list[str]):
+    """(overlay path, heatmap at the image's size) of the people a detector finds in ``image``."""
     from pathlib import Path
 
     from focusclip.images import open_rgb
@@ -922,9 +941,9 @@ def _write_detected_overlay(image: str, detector, out_dir: str, inputs: list[str
 
     out = Path(out_dir) / f"{Path(image).stem}_roi.png"
     check_not_inputs({"overlay": out}, {f"IMAGE {i}": p for i, p in enumerate(inputs)})
-    overlay, _ = _detected_overlay(open_rgb(image), image, detector)
+    overlay, heat = _detected_overlay(open_rgb(image), image, detector)
     atomic_save(out, lambda f: overlay.save(f, format="PNG"))
-    return out
+    return out, heat
 
 
 def _per_image(files: list[str], images: list[str], kind: str) -> list[str]:
@@ -936,6 +955,7 @@ def _per_image(files: list[str], images: list[str], kind: str) -> list[str]:
 
 
 def _write_overlay(image: str, spec: str, kind: str, out_dir: str, inputs: list[str]):
+    """(overlay path, heatmap at the image's size) of a keypoints / boxes file."""
     from pathlib import Path
 
     from focusclip.drawing import overlay_from_files
@@ -944,9 +964,9 @@ def _write_overlay(image: str, spec: str, kind: str, out_dir: str, inputs: list[
 
     out = Path(out_dir) / f"{Path(image).stem}_roi.png"
     check_not_inputs({"overlay": out}, {f"IMAGE {i}": p for i, p in enumerate(inputs)} | {f"--{kind}": spec})
-    overlay, _ = overlay_from_files(open_rgb(image), **{kind: spec})
+    overlay, heat = overlay_from_files(open_rgb(image), **{kind: spec})
     atomic_save(out, lambda f: overlay.save(f, format="PNG"))
-    return out
+    return out, heat
 
 
 # ---------------------------------------------------------------------------------------- embed
