@@ -288,6 +288,9 @@ def _add_data_synth(dsub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-n", type=_non_negative_int, default=None,
                    help="held-out eval images from a separate seed stream (default max(12, n/5))")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of the n images in val.jsonl")
+    p.add_argument("--crowd", type=_non_negative_int, default=0,
+                   help="multi-person scenes: this many more full-size, unannotated people (other activities) "
+                        "beside the labelled subject, 0..3 (default 0)")
     p.add_argument("--workers", type=_positive_int, default=1,
                    help="parallel worker processes (the output does not depend on it)")
     p.add_argument("--no-sheet", action="store_true", help="do not write DIR/contact_sheet.png")
@@ -304,7 +307,8 @@ def _run_data_synth(args: argparse.Namespace) -> int:
 
     t0 = time.monotonic()
     info = generate_world(args.out, n=args.n, seed=args.seed, image_size=args.size, eval_n=args.eval_n,
-                          workers=args.workers, val_fraction=args.val_fraction, overwrite=args.overwrite)
+                          workers=args.workers, val_fraction=args.val_fraction, overwrite=args.overwrite,
+                          crowd=args.crowd)
     took = time.monotonic() - t0
     if not args.no_sheet:
         recs = read_records(info["train_jsonl"])
@@ -1080,9 +1084,15 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the whole story offline: synthetic world -> descriptions -> train "
                                     "FocusCLIP and CLIP -> zero-shot -> report")
     p.add_argument("--out", default=d.out_dir, help="output folder (report.md, figures, runs, data)")
+    p.add_argument("--model", default=d.model, help="towers: focusclip-MODEL and clip-MODEL (e.g. tiny)")
+    _add_recipe_options(p, d)
+    p.set_defaults(func=_run_demo)
+
+
+def _add_recipe_options(p: argparse.ArgumentParser, d) -> None:
+    """The options of a recipe that trains several arms (demo, ablate), with ``d``'s defaults."""
     p.add_argument("--n-train", type=_positive_int, default=d.n_train, help="training + validation images")
     p.add_argument("--n-eval", type=_positive_int, default=d.n_eval, help="held-out zero-shot images")
-    p.add_argument("--model", default=d.model, help="towers: focusclip-MODEL and clip-MODEL (e.g. tiny)")
     p.add_argument("--image-size", type=_positive_int, default=d.image_size, help="training resolution (pixels)")
     p.add_argument("--epochs", type=_positive_int, default=d.epochs, help="training epochs per arm")
     p.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help="global batch size")
@@ -1092,12 +1102,10 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", default=",".join(map(str, d.seeds)), help="comma-separated seeds, e.g. 0,1,2")
     p.add_argument("--workers", type=_non_negative_int, default=d.workers,
                    help="parallel worker processes loading images")
-    p.set_defaults(func=_run_demo)
 
 
-def _run_demo(args: argparse.Namespace) -> int:
+def _recipe_kwargs(args: argparse.Namespace) -> dict:
     from focusclip.errors import UsageError
-    from focusclip.experiments.demo import DemoConfig, run_demo
 
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -1105,10 +1113,57 @@ def _run_demo(args: argparse.Namespace) -> int:
         raise UsageError(f"--seeds {args.seeds!r}: expected comma-separated whole numbers, e.g. 0,1,2") from None
     if not seeds:
         raise UsageError("--seeds: give at least one seed")
-    cfg = DemoConfig(out_dir=args.out, n_train=args.n_train, n_eval=args.n_eval, model=args.model,
-                     image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                     text_unlocked_layers=args.text_unlocked_layers, seeds=seeds, workers=args.workers)
-    result = run_demo(cfg)
+    return dict(out_dir=args.out, n_train=args.n_train, n_eval=args.n_eval, model=args.model,
+                image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                text_unlocked_layers=args.text_unlocked_layers, seeds=seeds, workers=args.workers)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from focusclip.experiments.demo import DemoConfig, run_demo
+
+    result = run_demo(DemoConfig(**_recipe_kwargs(args)))
+    print(result["table"])
+    print(f"\nreport: {result['report']}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- ablate
+def _add_ablate(sub: argparse._SubParsersAction) -> None:
+    from focusclip.experiments.ablate import MODES, AblateConfig
+
+    d = AblateConfig()
+    p = sub.add_parser("ablate", help="compare focus mechanisms (roi.mode) on the same data, budget and seeds",
+                       description="Train one arm per focus mode on the synthetic world (multi-person scenes by "
+                       "default), evaluate each zero-shot without and with focus at inference, and write a table "
+                       "(mean ± std over seeds, difference to none), a bar chart and report.md. Finished arms "
+                       "are reused. See docs/focus.md.")
+    p.add_argument("--out", default=d.out_dir, help="output folder (report.md, figures, runs, data, results)")
+    p.add_argument("--modes", default=",".join(d.modes),
+                   help=f"comma-separated arms out of {', '.join(MODES)} (none: the CLIP baseline)")
+    p.add_argument("--model", default=d.model,
+                   help="one model config for every arm (attention / alpha need a ViT tower, pool a conv tower)")
+    _add_recipe_options(p, d)
+    p.add_argument("--crowd", type=_non_negative_int, default=d.crowd,
+                   help="more full-size, unlabelled people beside the labelled subject in every scene "
+                        "(0: single-subject scenes)")
+    p.add_argument("--tasks", default=",".join(d.tasks),
+                   help="zero-shot tasks or sets (as focusclip eval --tasks); other datasets than the synthetic "
+                        "world are read from --data-root")
+    p.add_argument("--data-root", default=d.data_root, help="where the datasets of --tasks are (as focusclip eval)")
+    p.add_argument("--train-config", default=None, metavar="YAML",
+                   help="a training config whose keys replace the recipe's (each arm keeps its name, folder, "
+                        "seed and mode)")
+    p.set_defaults(func=_run_ablate)
+
+
+def _run_ablate(args: argparse.Namespace) -> int:
+    from focusclip.experiments.ablate import AblateConfig, run_ablation
+
+    cfg = AblateConfig(**_recipe_kwargs(args), crowd=args.crowd, modes=[m.strip() for m in args.modes.split(",")
+                                                                        if m.strip()],
+                       tasks=[t.strip() for t in args.tasks.split(",") if t.strip()], data_root=args.data_root,
+                       train_config=args.train_config)
+    result = run_ablation(cfg)
     print(result["table"])
     print(f"\nreport: {result['report']}")
     return 0
@@ -1116,6 +1171,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------- registry
 _VERBS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_ablate,
     _add_data,
     _add_demo,
     _add_describe,
