@@ -47,6 +47,7 @@ class AblateConfig(demo.DemoConfig):
     n_train: int = 480
     n_eval: int = 360
     epochs: int = 3
+    lr: float = 1e-3                  #: the ViT trains from random initialisation
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     crowd: int = 1
     modes: list[str] = field(default_factory=lambda: list(DEFAULT_MODES))
