@@ -239,13 +239,8 @@ def run_ablation(cfg: AblateConfig) -> dict[str, Any]:
     states: dict[str, str] = {}
     for seed in cfg.seeds:
         for mode in cfg.modes:
-            t = time.monotonic()
-            logger.info("[2/4] training mode %s (seed %d)", mode, seed)
-            run_dir = out / "runs" / f"{mode}-seed{seed}"
-            model_dir, reused = demo.train_arm(cfg, mode, seed, data, out, arm_config(cfg, mode, seed, data,
-                                                                                      run_dir, user))
-            if not reused:
-                timings[f"train {mode} seed {seed}"] = time.monotonic() - t
+            conf = arm_config(cfg, mode, seed, data, out / "runs" / f"{mode}-seed{seed}", user)
+            model_dir = demo.train_timed(cfg, mode, seed, data, out, timings, conf)
             run_dirs[mode].append(model_dir.parent)
             t = time.monotonic()
             logger.info("[3/4] zero-shot evaluation of %s (seed %d)", mode, seed)

@@ -138,6 +138,17 @@ def train_arm(cfg: DemoConfig, arm: str, seed: int, data: dict[str, Path], out: 
     return Path(result["model_final"]), False
 
 
+def train_timed(cfg: DemoConfig, arm: str, seed: int, data: dict[str, Path], out: Path,
+                timings: dict[str, float], conf: dict[str, Any] | None = None) -> Path:
+    """:func:`train_arm` with a log line; its seconds go to ``timings`` unless a finished run was reused."""
+    t = time.monotonic()
+    logger.info("[2/4] training %s (seed %d)", arm if conf is not None else cfg.model_name(arm), seed)
+    model_dir, reused = train_arm(cfg, arm, seed, data, out, conf)
+    if not reused:
+        timings[f"train {arm} seed {seed}"] = time.monotonic() - t
+    return model_dir
+
+
 def _recipe_changes(run_dir: Path, conf: dict[str, Any]) -> list[str]:
     """How the recipe of an earlier run in ``run_dir`` differs from ``conf`` (empty when there is none)."""
     from focusclip.train.config import config_changes, load_config, load_yaml
@@ -388,11 +399,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     confusions: list[Path] = []
     for seed in cfg.seeds:
         for arm in ARMS:
-            t = time.monotonic()
-            logger.info("[2/4] training %s (seed %d)", cfg.model_name(arm), seed)
-            model_dir, reused = train_arm(cfg, arm, seed, data, out)
-            if not reused:
-                timings[f"train {arm} seed {seed}"] = time.monotonic() - t
+            model_dir = train_timed(cfg, arm, seed, data, out, timings)
             run_dirs[arm].append(model_dir.parent)
             t = time.monotonic()
             logger.info("[3/4] zero-shot evaluation of %s (seed %d)", arm, seed)
