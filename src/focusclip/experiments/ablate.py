@@ -43,10 +43,11 @@ class AblateConfig(demo.DemoConfig):
 
     out_dir: str = "runs/ablate"
     model: str = "focusclip-vit-minilm"
-    image_size: int = 96
-    n_train: int = 480
-    n_eval: int = 360
+    image_size: int = 64
+    n_train: int = 240
+    n_eval: int = 240
     epochs: int = 3
+    batch_size: int = 16              #: more optimizer steps for the same samples (the ViT starts from scratch)
     lr: float = 1e-3                  #: the ViT trains from random initialisation
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     crowd: int = 1
@@ -54,7 +55,7 @@ class AblateConfig(demo.DemoConfig):
     tasks: list[str] = field(default_factory=lambda: list(demo.TASKS))
     data_root: str = "data/{dataset}"
     train_config: str | None = None
-    context_length: int = 64          #: training text tokens (the descriptions name activity, age and expression first)
+    context_length: int = 48          #: training text tokens (the descriptions name activity, age and expression first)
 
     def model_name(self, arm: str) -> str:
         return self.model
