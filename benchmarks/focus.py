@@ -61,8 +61,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     C.configure_logging(silence_truncation=True)
     wanted = args.models.split(",")
     machine = C.machine_description()
-    rows = [measure(name, size, mode, args.batch, args.warmup, args.repeats)
-            for name, size, modes in ARMS if name in wanted for mode in modes]
+    rows = []
+    for name, size, modes in ARMS:
+        for mode in modes if name in wanted else ():
+            rows.append(measure(name, size, mode, args.batch, args.warmup, args.repeats))
+            print(f"# {name} {mode}: ROI branch {rows[-1]['roi_ms']:.0f} ms, plain {rows[-1]['plain_ms']:.0f} ms",
+                  file=sys.stderr, flush=True)  # partial results survive an interrupted run
     result = {"machine": machine, "command": C.command_line("focus.py", argv), "date": C.now_utc(), "rows": rows}
     table = C.markdown_table(
         ["model (px)", "mode", "mechanism params", "tower params", "plain branch ms", "ROI branch ms",
