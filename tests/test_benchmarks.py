@@ -193,3 +193,13 @@ def test_long_text_benchmark_runs_every_strategy(bench, tmp_path):
     for a in arms.values():
         assert math.isfinite(a["val_loss"]) and 0 <= a["retrieval"]["r1"] <= 100 and len(a["zeroshot"]) == 3
     assert "| sentences |" in res["table"] and (tmp_path / "long_text.json").is_file()
+
+
+def test_focus_benchmark_smoke(bench):
+    result = bench("focus").main(["--models", "focusclip-openclip-tiny", "--batch", "2", "--warmup", "0",
+                                  "--repeats", "1"])
+    modes = {r["mode"]: r for r in result["rows"]}
+    assert set(modes) == {"highlight", "attention", "alpha"}
+    assert modes["highlight"]["focus_params"] == 1 and modes["alpha"]["focus_params"] > 1000
+    assert all(_positive(r["plain_ms"]) and _positive(r["ratio"]) for r in result["rows"])
+    assert modes["attention"]["at_inference"] and not modes["highlight"]["at_inference"]

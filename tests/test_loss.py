@@ -11,6 +11,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from focus_arms import MODE_OVERRIDES
 from focusclip.loss import ClipLoss, FocusCLIPLoss, clip_loss, nt_xent
 
 
@@ -69,8 +70,27 @@ def test_clip_loss_matches_reference(scale):
         reference_clip(a, b, scale), rel=1e-5)
 
 
-def test_focusclip_loss_weights_and_terms():
-    feats = {k: torch.randn(5, 8) for k in ("image_features", "text_features", "roi_features")}
+def _model_outputs(mode: str) -> dict[str, torch.Tensor]:
+    """A tiny model's forward outputs with focus mode ``mode`` (random features when ``mode`` is None)."""
+    if mode is None:
+        return {k: torch.randn(5, 8) for k in ("image_features", "text_features", "roi_features")}
+    import focusclip
+
+    torch.manual_seed(0)
+    model = focusclip.create_model("focusclip-tiny", **MODE_OVERRIDES[mode])
+    with torch.no_grad():  # the mechanism away from its plain initial state, so the roi branch differs
+        for p in model.focus.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    s = model.image_size
+    out = model(torch.randn(5, 3, s, s), focusclip.get_tokenizer("focusclip-tiny")(["a b", "c", "d e", "f", "g"]),
+                heatmap=torch.rand(5, 1, s, s))
+    assert not torch.allclose(out["roi_features"], out["image_features"])
+    return {k: v.detach() for k, v in out.items() if k.endswith("_features")}
+
+
+@pytest.mark.parametrize("mode", [None, *MODE_OVERRIDES])
+def test_focusclip_loss_weights_and_terms(mode):
+    feats = _model_outputs(mode)
     out = FocusCLIPLoss(weights=(0.5, 2.0, 1.0))({**feats, "logit_scale": torch.tensor(10.0)})
     f = feats
     expected = {"roi_img": reference_nt_xent(f["roi_features"], f["image_features"], 0.5),

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 import focusclip
+from focus_arms import MODE_OVERRIDES, with_mode
 from focusclip.errors import OutputError
 from focusclip.train import NonFiniteLossError, train
 from focusclip.train import checkpoint as ckpt_io
@@ -103,17 +104,21 @@ def test_loss_falls_and_exports_load(tmp_path):
         train({"out_dir": str(run), "data": {"train": str(records)}})
 
 
-def test_gradcache_accumulation_equals_full_batch(tmp_path):
+@pytest.mark.parametrize("mode", list(MODE_OVERRIDES))
+def test_gradcache_accumulation_equals_full_batch(tmp_path, mode):
+    overrides = with_mode(mode, NO_DROPOUT)
     common = {"max_steps": 1, "optim": {"name": "sgd", "lr": 1.0, "momentum": 0.0, "grad_clip": 0.0},
-              "model": {"name": "focusclip-tiny", "overrides": NO_DROPOUT}}
+              "model": {"name": "focusclip-tiny", "overrides": overrides}}
     full = train(_fake_cfg(tmp_path / "full", **common))
     acc = train(_fake_cfg(tmp_path / "acc", accum_steps=4, **common))
     torch.manual_seed(3)
-    init = focusclip.create_model("focusclip-tiny", **NO_DROPOUT).state_dict()
+    init = focusclip.create_model("focusclip-tiny", **overrides).state_dict()
     a = focusclip.load_model(full["model_final"]).state_dict()
     b = focusclip.load_model(acc["model_final"]).state_dict()
     moved = max(float((a[k] - init[k]).abs().max()) for k in a)
     assert moved > 1e-3  # the step did something
+    focus_keys = [k for k in a if k.startswith("focus.")]
+    assert focus_keys and all(float((a[k] - init[k]).abs().max()) > 0 for k in focus_keys)  # the mechanism learns
     for k in a:
         torch.testing.assert_close(b[k], a[k], atol=1e-5, rtol=0, msg=k)
     assert _losses(tmp_path / "acc")[1] == pytest.approx(_losses(tmp_path / "full")[1], abs=1e-5)
@@ -123,9 +128,11 @@ class _Killed(Exception):
     pass
 
 
-def test_kill_and_resume_is_exact(tmp_path, monkeypatch):
+@pytest.mark.parametrize("mode", list(MODE_OVERRIDES))
+def test_kill_and_resume_is_exact(tmp_path, monkeypatch, mode):
     # 24 samples / batch 8 = 3 steps per epoch; 7 steps end mid-epoch; dropout stays on (RNG restore)
-    over = {"max_steps": 7, "checkpoint": {"every_steps": 2, "keep": 2}}
+    over = {"max_steps": 7, "checkpoint": {"every_steps": 2, "keep": 2},
+            "model": {"name": "focusclip-tiny", "overrides": MODE_OVERRIDES[mode]}}
     train(_fake_cfg(tmp_path / "a", **over))
     ref = _losses(tmp_path / "a")
 

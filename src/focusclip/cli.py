@@ -287,6 +287,9 @@ def _add_data_synth(dsub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-n", type=_non_negative_int, default=None,
                    help="held-out eval images from a separate seed stream (default max(12, n/5))")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of the n images in val.jsonl")
+    p.add_argument("--crowd", type=_non_negative_int, default=0,
+                   help="multi-person scenes: this many more full-size, unannotated people (other activities) "
+                        "beside the labelled subject, 0..3 (default 0)")
     p.add_argument("--workers", type=_positive_int, default=1,
                    help="parallel worker processes (the output does not depend on it)")
     p.add_argument("--no-sheet", action="store_true", help="do not write DIR/contact_sheet.png")
@@ -303,7 +306,8 @@ def _run_data_synth(args: argparse.Namespace) -> int:
 
     t0 = time.monotonic()
     info = generate_world(args.out, n=args.n, seed=args.seed, image_size=args.size, eval_n=args.eval_n,
-                          workers=args.workers, val_fraction=args.val_fraction, overwrite=args.overwrite)
+                          workers=args.workers, val_fraction=args.val_fraction, overwrite=args.overwrite,
+                          crowd=args.crowd)
     took = time.monotonic() - t0
     if not args.no_sheet:
         recs = read_records(info["train_jsonl"])
@@ -669,6 +673,10 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--subset", type=_positive_int, default=None,
                    help="at most N images per task (a fixed random subset)")
     p.add_argument("--ensemble", action="store_true", help="average each class over the task's extra templates")
+    p.add_argument("--focus", choices=["boxes"], default=None,
+                   help="boxes: instead of cropping to the person boxes the datasets ship (Stanford40, EMOTIC, "
+                        "LAGENDA, CUB; the synthetic world's subjects), show whole images and focus the model on "
+                        "the boxes (roi.mode attention / alpha / pool; docs/focus.md)")
     p.add_argument("--force", action="store_true", help="recompute results already in --out")
     p.add_argument("--no-confusion", action="store_true", help="do not draw confusion-matrix PNGs")
     p.add_argument("--dataset-option", action="append", default=[], metavar="DATASET.KEY=VALUE",
@@ -715,7 +723,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     data = evaluate(loaded.model, loaded.tokenizer, loaded.transform, tasks, args.data_root,
                     batch_size=args.batch_size, workers=args.workers, device=args.device, limit=args.subset,
                     ensemble=args.ensemble, out=args.out, force=args.force, model_name=loaded.name,
-                    confusion=not args.no_confusion, dataset_options=options)
+                    confusion=not args.no_confusion, dataset_options=options, focus=args.focus)
     fingerprint = data["model"]
     if not any(key.endswith("@" + fingerprint) for key in data["results"]):
         logger.warning("no task could be evaluated (every dataset is absent under %s); nothing written",
@@ -881,10 +889,14 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                         "NT-Xent-trained models, else its logit scale)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--keypoints", action="append", default=None,
-                   help="keypoints JSON per image (in order; see `focusclip heatmap`): also draw the ROI overlay")
-    p.add_argument("--boxes", action="append", default=None, help="boxes JSON per image: also draw the ROI overlay")
+                   help="keypoints JSON per image (in order; see `focusclip heatmap`): draw the ROI overlay and, "
+                        "for a model whose focus acts at inference (roi.mode attention/alpha/pool), ask about "
+                        "the people it marks")
+    p.add_argument("--boxes", action="append", default=None,
+                   help="boxes JSON per image: the ROI overlay and focus, as --keypoints")
     p.add_argument("--detect", nargs="?", const="mediapipe", choices=["mediapipe", "rtmo"], metavar="DETECTOR",
-                   help="find the people with a detector (default mediapipe) and draw the ROI overlay")
+                   help="find the people with a detector (default mediapipe): the ROI overlay and focus, as "
+                        "--keypoints")
     p.add_argument("--overlay-dir", default=".", help="where overlays go (<image stem>_roi.png)")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="images per forward pass (default 32)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -905,19 +917,30 @@ def _run_predict(args: argparse.Namespace) -> int:
                 if getattr(args, kind)}
     clf = ZeroShotClassifier.from_pretrained(args.model, labels, args.template or [DEFAULT_TEMPLATE],
                                              device=args.device, scale=args.scale)
-    results = clf.predict(args.images, topk=args.topk, batch_size=args.batch_size)
+    written: dict[int, str] = {}
+    heatmaps: list = [None] * len(args.images)
     for kind, files in overlays.items():
-        for r, image, spec in zip(results, args.images, files):
-            r["overlay"] = str(_write_overlay(image, spec, kind, args.overlay_dir, args.images))
+        for i, (image, spec) in enumerate(zip(args.images, files)):
+            written[i], heatmaps[i] = _write_overlay(image, spec, kind, args.overlay_dir, args.images)
     if args.detect:
         with _make_detector(args.detect, args) as detector:
-            for r, image in zip(results, args.images):
-                r["overlay"] = str(_write_detected_overlay(image, detector, args.overlay_dir, args.images))
+            for i, image in enumerate(args.images):
+                written[i], heatmaps[i] = _write_detected_overlay(image, detector, args.overlay_dir, args.images)
+    focus = bool(written) and clf.focus_at_inference
+    if written and not focus:
+        logger.info("this model's focus (roi.mode) does not act at inference: the people only draw the overlays")
+    results = clf.predict(args.images, topk=args.topk, batch_size=args.batch_size,
+                          heatmaps=heatmaps if focus else None)
+    for i, r in enumerate(results):
+        if i in written:
+            r["overlay"] = str(written[i])
+            r["focus"] = focus and heatmaps[i] is not None
     print(json.dumps(results, indent=2) if args.json else format_predictions(results))
     return 0
 
 
 def _write_detected_overlay(image: str, detector, out_dir: str, inputs: list[str]):
+    """(overlay path, heatmap at the image's size) of the people a detector finds in ``image``."""
     from pathlib import Path
 
     from focusclip.images import open_rgb
@@ -925,9 +948,9 @@ def _write_detected_overlay(image: str, detector, out_dir: str, inputs: list[str
 
     out = Path(out_dir) / f"{Path(image).stem}_roi.png"
     check_not_inputs({"overlay": out}, {f"IMAGE {i}": p for i, p in enumerate(inputs)})
-    overlay, _ = _detected_overlay(open_rgb(image), image, detector)
+    overlay, heat = _detected_overlay(open_rgb(image), image, detector)
     atomic_save(out, lambda f: overlay.save(f, format="PNG"))
-    return out
+    return out, heat
 
 
 def _per_image(files: list[str], images: list[str], kind: str) -> list[str]:
@@ -939,6 +962,7 @@ def _per_image(files: list[str], images: list[str], kind: str) -> list[str]:
 
 
 def _write_overlay(image: str, spec: str, kind: str, out_dir: str, inputs: list[str]):
+    """(overlay path, heatmap at the image's size) of a keypoints / boxes file."""
     from pathlib import Path
 
     from focusclip.drawing import overlay_from_files
@@ -947,9 +971,9 @@ def _write_overlay(image: str, spec: str, kind: str, out_dir: str, inputs: list[
 
     out = Path(out_dir) / f"{Path(image).stem}_roi.png"
     check_not_inputs({"overlay": out}, {f"IMAGE {i}": p for i, p in enumerate(inputs)} | {f"--{kind}": spec})
-    overlay, _ = overlay_from_files(open_rgb(image), **{kind: spec})
+    overlay, heat = overlay_from_files(open_rgb(image), **{kind: spec})
     atomic_save(out, lambda f: overlay.save(f, format="PNG"))
-    return out
+    return out, heat
 
 
 # ---------------------------------------------------------------------------------------- embed
@@ -1065,9 +1089,15 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the whole story offline: synthetic world -> descriptions -> train "
                                     "FocusCLIP and CLIP -> zero-shot -> report")
     p.add_argument("--out", default=d.out_dir, help="output folder (report.md, figures, runs, data)")
+    p.add_argument("--model", default=d.model, help="towers: focusclip-MODEL and clip-MODEL (e.g. tiny)")
+    _add_recipe_options(p, d)
+    p.set_defaults(func=_run_demo)
+
+
+def _add_recipe_options(p: argparse.ArgumentParser, d) -> None:
+    """The options of a recipe that trains several arms (demo, ablate), with ``d``'s defaults."""
     p.add_argument("--n-train", type=_positive_int, default=d.n_train, help="training + validation images")
     p.add_argument("--n-eval", type=_positive_int, default=d.n_eval, help="held-out zero-shot images")
-    p.add_argument("--model", default=d.model, help="towers: focusclip-MODEL and clip-MODEL (e.g. tiny)")
     p.add_argument("--image-size", type=_positive_int, default=d.image_size, help="training resolution (pixels)")
     p.add_argument("--epochs", type=_positive_int, default=d.epochs, help="training epochs per arm")
     p.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help="global batch size")
@@ -1077,12 +1107,10 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", default=",".join(map(str, d.seeds)), help="comma-separated seeds, e.g. 0,1,2")
     p.add_argument("--workers", type=_non_negative_int, default=d.workers,
                    help="parallel worker processes loading images")
-    p.set_defaults(func=_run_demo)
 
 
-def _run_demo(args: argparse.Namespace) -> int:
+def _recipe_kwargs(args: argparse.Namespace) -> dict:
     from focusclip.errors import UsageError
-    from focusclip.experiments.demo import DemoConfig, run_demo
 
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -1090,10 +1118,57 @@ def _run_demo(args: argparse.Namespace) -> int:
         raise UsageError(f"--seeds {args.seeds!r}: expected comma-separated whole numbers, e.g. 0,1,2") from None
     if not seeds:
         raise UsageError("--seeds: give at least one seed")
-    cfg = DemoConfig(out_dir=args.out, n_train=args.n_train, n_eval=args.n_eval, model=args.model,
-                     image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                     text_unlocked_layers=args.text_unlocked_layers, seeds=seeds, workers=args.workers)
-    result = run_demo(cfg)
+    return dict(out_dir=args.out, n_train=args.n_train, n_eval=args.n_eval, model=args.model,
+                image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                text_unlocked_layers=args.text_unlocked_layers, seeds=seeds, workers=args.workers)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from focusclip.experiments.demo import DemoConfig, run_demo
+
+    result = run_demo(DemoConfig(**_recipe_kwargs(args)))
+    print(result["table"])
+    print(f"\nreport: {result['report']}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- ablate
+def _add_ablate(sub: argparse._SubParsersAction) -> None:
+    from focusclip.experiments.ablate import MODES, AblateConfig
+
+    d = AblateConfig()
+    p = sub.add_parser("ablate", help="compare focus mechanisms (roi.mode) on the same data, budget and seeds",
+                       description="Train one arm per focus mode on the synthetic world (multi-person scenes by "
+                       "default), evaluate each zero-shot without and with focus at inference, and write a table "
+                       "(mean ± std over seeds, difference to none), a bar chart and report.md. Finished arms "
+                       "are reused. See docs/focus.md.")
+    p.add_argument("--out", default=d.out_dir, help="output folder (report.md, figures, runs, data, results)")
+    p.add_argument("--modes", default=",".join(d.modes),
+                   help=f"comma-separated arms out of {', '.join(MODES)} (none: the CLIP baseline)")
+    p.add_argument("--model", default=d.model,
+                   help="one model config for every arm (attention / alpha need a ViT tower, pool a conv tower)")
+    _add_recipe_options(p, d)
+    p.add_argument("--crowd", type=_non_negative_int, default=d.crowd,
+                   help="more full-size, unlabelled people beside the labelled subject in every scene "
+                        "(0: single-subject scenes)")
+    p.add_argument("--tasks", default=",".join(d.tasks),
+                   help="zero-shot tasks or sets (as focusclip eval --tasks); other datasets than the synthetic "
+                        "world are read from --data-root")
+    p.add_argument("--data-root", default=d.data_root, help="where the datasets of --tasks are (as focusclip eval)")
+    p.add_argument("--train-config", default=None, metavar="YAML",
+                   help="a training config whose keys replace the recipe's (each arm keeps its name, folder, "
+                        "seed and mode)")
+    p.set_defaults(func=_run_ablate)
+
+
+def _run_ablate(args: argparse.Namespace) -> int:
+    from focusclip.experiments.ablate import AblateConfig, run_ablation
+
+    cfg = AblateConfig(**_recipe_kwargs(args), crowd=args.crowd, modes=[m.strip() for m in args.modes.split(",")
+                                                                        if m.strip()],
+                       tasks=[t.strip() for t in args.tasks.split(",") if t.strip()], data_root=args.data_root,
+                       train_config=args.train_config)
+    result = run_ablation(cfg)
     print(result["table"])
     print(f"\nreport: {result['report']}")
     return 0
@@ -1101,6 +1176,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------- registry
 _VERBS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_ablate,
     _add_data,
     _add_demo,
     _add_describe,

@@ -25,7 +25,7 @@ from focusclip.images import decode, open_rgb
 from focusclip.model.factory import load_model_spec
 from focusclip.model.transforms import SampleTransform, eval_transform
 from focusclip.runtime import resolve_device, to_device
-from focusclip.zeroshot.classifier import build_zero_shot_classifier
+from focusclip.zeroshot.classifier import build_zero_shot_classifier, encode_images
 from focusclip.zeroshot.tasks import fill_template
 
 logger = logging.getLogger(__name__)
@@ -49,17 +49,41 @@ def _name(image: ImageInput, i: int) -> str:
 
 @torch.inference_mode()
 def embed_images(model: Any, images: Sequence[ImageInput], transform: SampleTransform | None = None,
-                 batch_size: int = 32, device: str | torch.device = "auto") -> np.ndarray:
-    """(N, D) L2-normalised image embeddings."""
+                 batch_size: int = 32, device: str | torch.device = "auto",
+                 heatmaps: Sequence[Any] | None = None) -> np.ndarray:
+    """(N, D) L2-normalised image embeddings. ``heatmaps``: one per image (an (H, W) array in [0, 1], any
+    size: it is resized with the image; None for none): a model that focuses at inference
+    (``model.focus_at_inference``) encodes each image focused on its heatmap; other models ignore them."""
     _check_batch_size(batch_size)
+    if heatmaps is not None and len(heatmaps) != len(images):
+        raise UsageError(f"{len(heatmaps)} heatmaps for {len(images)} images; give one per image (None: none)")
     dev = resolve_device(device)
     model.to(dev).eval()
     transform = transform or eval_transform(model)
+    focus = heatmaps is not None and bool(getattr(model, "focus_at_inference", False))
     out = []
     for i in range(0, len(images), batch_size):
-        batch = torch.stack([transform(_open(im)) for im in images[i:i + batch_size]]).to(dev)
-        out.append(model.encode_image(batch, normalize=True).float().cpu())
+        if not focus:
+            batch = torch.stack([transform(_open(im)) for im in images[i:i + batch_size]]).to(dev)
+            out.append(model.encode_image(batch, normalize=True).float().cpu())
+            continue
+        items = [_transformed(transform, _open(im), hm) for im, hm in zip(images[i:i + batch_size],
+                                                                          heatmaps[i:i + batch_size])]
+        batch = torch.stack([x for x, _, _ in items]).to(dev)
+        heat = torch.stack([h for _, h, _ in items]).to(dev)
+        has = torch.tensor([given for _, _, given in items])
+        out.append(encode_images(model, batch, heat, has).float().cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, model.embed_dim), np.float32)
+
+
+def _transformed(transform: SampleTransform, image: Image.Image, heatmap: Any
+                 ) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """(image tensor, its heatmap (1, S, S) moved with it, whether there was one)."""
+    if heatmap is None:
+        x = transform(image)
+        return x, torch.zeros(1, *x.shape[-2:]), False
+    out = transform.apply(image, heatmap=heatmap)
+    return out["image"], out["heatmap"], True
 
 
 @torch.inference_mode()
@@ -138,16 +162,27 @@ class ZeroShotClassifier:
         return cls(loaded.model, loaded.tokenizer, labels, templates, transform=loaded.transform, device=device,
                    **kwargs)
 
+    @property
+    def focus_at_inference(self) -> bool:
+        """Whether ``heatmaps`` change the predictions (the model's :attr:`focus_at_inference`)."""
+        return bool(getattr(self.model, "focus_at_inference", False))
+
     @torch.inference_mode()
-    def scores(self, images: Sequence[ImageInput], batch_size: int = 32) -> np.ndarray:
-        """(N, C) cosine similarities."""
-        feats = torch.from_numpy(embed_images(self.model, images, self.transform, batch_size, self.device))
+    def scores(self, images: Sequence[ImageInput], batch_size: int = 32,
+               heatmaps: Sequence[Any] | None = None) -> np.ndarray:
+        """(N, C) cosine similarities (``heatmaps`` as in :func:`embed_images`)."""
+        feats = torch.from_numpy(embed_images(self.model, images, self.transform, batch_size, self.device,
+                                              heatmaps=heatmaps))
         return (feats @ self.class_embeddings.float().cpu().T).numpy()
 
-    def predict(self, images: Sequence[ImageInput], topk: int = 3, batch_size: int = 32) -> list[dict[str, Any]]:
+    def predict(self, images: Sequence[ImageInput], topk: int = 3, batch_size: int = 32, *,
+                heatmaps: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        """Top-``topk`` labels per image. ``heatmaps`` (one (H, W) array in [0, 1] or None per image): a
+        model that focuses at inference asks about the subject each marks (one person among several);
+        for other models they change nothing (every model without heatmaps behaves as CLIP does)."""
         if topk < 1:
             raise UsageError(f"topk must be at least 1, got {topk}")
-        sims = self.scores(images, batch_size)
+        sims = self.scores(images, batch_size, heatmaps=heatmaps)
         probs = torch.from_numpy(sims * self.scale).softmax(dim=-1).numpy()
         k = min(topk, len(self.labels))
         results = []

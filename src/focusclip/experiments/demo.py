@@ -15,6 +15,7 @@ import logging
 import statistics
 import textwrap
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ class DemoConfig:
     workers: int = 2
     heatmap: str = "person"
     caption_variants: int = 2         #: rule-based phrasings per image (one drawn per epoch)
+    crowd: int = 0                    #: more full-size, unlabelled people beside the subject in every scene
 
     def model_name(self, arm: str) -> str:
         return f"{arm}-{self.model}"
@@ -62,12 +64,12 @@ def build_data(cfg: DemoConfig, data_dir: Path) -> dict[str, Path]:
     from focusclip.describe.run import describe_records
 
     world = data_dir / "world.json"
-    wanted = {"n": cfg.n_train, "eval_n": cfg.n_eval, "seed": 0, "image_size": cfg.render_size}
+    wanted = {"n": cfg.n_train, "eval_n": cfg.n_eval, "seed": 0, "image_size": cfg.render_size, "crowd": cfg.crowd}
     if not (world.exists() and _same_world(world, wanted)):
         for derived in [*data_dir.glob("*.desc*.jsonl"), *data_dir.glob("*.captioned*.jsonl")]:
             derived.unlink()  # descriptions of the old world's records (the demo wrote them): stale now
         generate_world(data_dir, n=cfg.n_train, seed=0, image_size=cfg.render_size, eval_n=cfg.n_eval,
-                       workers=cfg.workers, overwrite=True)
+                       workers=cfg.workers, overwrite=True, crowd=cfg.crowd)
     paths = {}
     for split in ("train", "val"):
         records = data_dir / f"{split}.jsonl"
@@ -89,7 +91,7 @@ def _same_world(world_json: Path, wanted: dict[str, Any]) -> bool:
         saved = read_json(world_json)
     except (OSError, ValueError):
         return False
-    return all(saved.get(k) == v for k, v in wanted.items())
+    return all(saved.get(k, 0 if k == "crowd" else None) == v for k, v in wanted.items())  # older worlds: no crowd
 
 
 def train_config(cfg: DemoConfig, arm: str, seed: int, data: dict[str, Path], run_dir: Path) -> dict[str, Any]:
@@ -111,14 +113,16 @@ def train_config(cfg: DemoConfig, arm: str, seed: int, data: dict[str, Path], ru
     }
 
 
-def train_arm(cfg: DemoConfig, arm: str, seed: int, data: dict[str, Path], out: Path) -> tuple[Path, bool]:
+def train_arm(cfg: DemoConfig, arm: str, seed: int, data: dict[str, Path], out: Path,
+              conf: dict[str, Any] | None = None) -> tuple[Path, bool]:
     """Train one arm for one seed, resuming an interrupted run; returns (final model directory, reused)
     where ``reused`` says a finished run of the same recipe was found and nothing was trained. A run made
-    with another recipe (other demo options) is moved aside, never reused and never deleted."""
+    with another recipe (other demo options) is moved aside, never reused and never deleted. ``conf``:
+    the arm's training config (default: :func:`train_config`) with ``out_dir`` ``out/runs/<arm>-seed<seed>``."""
     from focusclip.train import train
 
     run_dir = out / "runs" / f"{arm}-seed{seed}"
-    conf = train_config(cfg, arm, seed, data, run_dir)
+    conf = train_config(cfg, arm, seed, data, run_dir) if conf is None else conf
     changes = _recipe_changes(run_dir, conf)
     if changes:
         aside = _free_name(run_dir)
@@ -132,6 +136,17 @@ def train_arm(cfg: DemoConfig, arm: str, seed: int, data: dict[str, Path], out: 
     conf["resume"] = "latest" if (run_dir / "checkpoints").exists() else None
     result = train(conf)
     return Path(result["model_final"]), False
+
+
+def train_timed(cfg: DemoConfig, arm: str, seed: int, data: dict[str, Path], out: Path,
+                timings: dict[str, float], conf: dict[str, Any] | None = None) -> Path:
+    """:func:`train_arm` with a log line; its seconds go to ``timings`` unless a finished run was reused."""
+    t = time.monotonic()
+    logger.info("[2/4] training %s (seed %d)", arm if conf is not None else cfg.model_name(arm), seed)
+    model_dir, reused = train_arm(cfg, arm, seed, data, out, conf)
+    if not reused:
+        timings[f"train {arm} seed {seed}"] = time.monotonic() - t
+    return model_dir
 
 
 def _recipe_changes(run_dir: Path, conf: dict[str, Any]) -> list[str]:
@@ -155,21 +170,24 @@ def _free_name(path: Path) -> Path:
     return candidate
 
 
-def evaluate_arm(model_dir: Path, data_dir: Path, results_path: Path, cfg: DemoConfig) -> dict[str, float]:
-    """Zero-shot accuracy (the task's acc@k, in %) on the held-out synthetic tasks."""
+def evaluate_arm(model_dir: Path, data_dir: Path, results_path: Path, cfg: DemoConfig,
+                 tasks: Sequence[str] = TASKS, data_root: Any = None, focus: str | None = None) -> dict[str, float]:
+    """Zero-shot accuracy (the task's acc@k, in %) on the held-out synthetic tasks (or ``tasks`` with
+    their datasets at ``data_root``); ``focus`` as in :func:`focusclip.zeroshot.evaluate.evaluate`."""
     from focusclip.model import eval_transform, get_tokenizer, load_model
     from focusclip.zeroshot.evaluate import evaluate
     from focusclip.zeroshot.tasks import resolve_tasks
 
     model = load_model(model_dir)
-    data = evaluate(model, get_tokenizer(str(model_dir)), eval_transform(model), resolve_tasks(list(TASKS)),
-                    {"synthetic": str(data_dir)}, batch_size=64, workers=cfg.workers, device="auto",
-                    out=results_path, model_name=model_dir.parent.name)
+    data = evaluate(model, get_tokenizer(str(model_dir)), eval_transform(model), resolve_tasks(list(tasks)),
+                    data_root or {"synthetic": str(data_dir)}, batch_size=64, workers=cfg.workers, device="auto",
+                    out=results_path, model_name=model_dir.parent.name, focus=focus)
     return {e["task"]: e["metrics"]["acc"] for e in data["results"].values() if e["model"] == data["model"]}
 
 
 # ------------------------------------------------------------------------------------- summaries
-def summarise(scores: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
+def summarise(scores: dict[str, list[dict[str, float]]],
+              groups: Mapping[str, Sequence[str]] = GROUPS) -> dict[str, Any]:
     """Mean and spread over seeds per task, per group and for the headline (mean of group means)."""
     def stats(values: list[float]) -> dict[str, float]:
         return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
@@ -177,10 +195,10 @@ def summarise(scores: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     for arm, per_seed in scores.items():
-        rows: dict[str, list[float]] = {t: [s[t] for s in per_seed] for t in TASKS}
-        for group, tasks in GROUPS.items():
+        rows: dict[str, list[float]] = {t: [s[t] for s in per_seed] for tasks in groups.values() for t in tasks}
+        for group, tasks in groups.items():
             rows[f"{group} mean"] = [statistics.fmean(s[t] for t in tasks) for s in per_seed]
-        rows["headline"] = [statistics.fmean(statistics.fmean(s[t] for t in tasks) for tasks in GROUPS.values())
+        rows["headline"] = [statistics.fmean(statistics.fmean(s[t] for t in tasks) for tasks in groups.values())
                             for s in per_seed]
         out[arm] = {k: stats(v) for k, v in rows.items()}
     return out
@@ -260,14 +278,15 @@ def plot_arm_losses(run_dirs: dict[str, list[Path]], path: Path) -> Path:
     fig = Figure(figsize=(11, 4), dpi=100)
     axes = fig.subplots(1, 2)
     colours = {"focusclip": "tab:red", "clip": "tab:blue"}
-    for arm, dirs in run_dirs.items():
+    for k, (arm, dirs) in enumerate(run_dirs.items()):
+        colour = colours.get(arm, f"C{k}")
         for i, d in enumerate(dirs):
             train = [r for r in read_metrics(d, "train") if "img_txt" in r]
             val = [r for r in read_metrics(d, "val") if "img_txt" in r]
             label = arm if i == 0 else None
-            axes[0].plot([r["step"] for r in train], [r["img_txt"] for r in train], color=colours[arm],
+            axes[0].plot([r["step"] for r in train], [r["img_txt"] for r in train], color=colour,
                          alpha=0.8, label=label)
-            axes[1].plot([r["epoch"] for r in val], [r["img_txt"] for r in val], "o-", color=colours[arm],
+            axes[1].plot([r["epoch"] for r in val], [r["img_txt"] for r in val], "o-", color=colour,
                          alpha=0.8, label=label)
     axes[0].set(title="train: image-text NT-Xent", xlabel="optimizer step", ylabel="loss")
     axes[1].set(title="validation: image-text NT-Xent", xlabel="epoch", ylabel="loss")
@@ -380,11 +399,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     confusions: list[Path] = []
     for seed in cfg.seeds:
         for arm in ARMS:
-            t = time.monotonic()
-            logger.info("[2/4] training %s (seed %d)", cfg.model_name(arm), seed)
-            model_dir, reused = train_arm(cfg, arm, seed, data, out)
-            if not reused:
-                timings[f"train {arm} seed {seed}"] = time.monotonic() - t
+            model_dir = train_timed(cfg, arm, seed, data, out, timings)
             run_dirs[arm].append(model_dir.parent)
             t = time.monotonic()
             logger.info("[3/4] zero-shot evaluation of %s (seed %d)", arm, seed)

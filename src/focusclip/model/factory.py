@@ -21,7 +21,7 @@ import torch
 from focusclip.errors import InputError, MissingInput, UsageError
 from focusclip.io import atomic_save, atomic_write_json, parse_json, read_json
 from focusclip.mappings import deep_merge, did_you_mean, unknown_keys
-from focusclip.model.focus import FOCUS_MODES, ROI_KEYS, focus_options
+from focusclip.model.focus import FOCUS_MODES, ROI_KEYS, focus_options, merge_roi
 from focusclip.model.focusclip import FocusCLIP, load_state_strict
 from focusclip.model.long_text import STRETCH_POSITIONS
 from focusclip.model.names import clip_config, clip_folder_kind, is_clip_name
@@ -191,7 +191,10 @@ def create_model(model_name: str | dict[str, Any], pretrained: str | bool | None
     """
     config, name = _resolve_config(model_name)
     if overrides:
+        roi = merge_roi(config.get("roi"), overrides.get("roi")) if "roi" in overrides else None
         config = deep_merge(config, overrides)
+        if roi is not None:
+            config["roi"] = roi
         _check_config(config, f"model {name} with overrides {sorted(overrides)}")
     config.setdefault("name", name)
     if pretrained is None:

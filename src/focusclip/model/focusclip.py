@@ -139,12 +139,24 @@ class FocusCLIP(nn.Module):
     def embed_dim(self) -> int:
         return int(self.config["embed_dim"])
 
+    @property
+    def focus_at_inference(self) -> bool:
+        """Whether ``encode_image(image, heatmap=...)`` focuses: an ROI branch whose mechanism changes the
+        encoder itself (``attention``, ``alpha``, ``pool``; the paper's ``highlight`` only trains)."""
+        return self.roi_enabled and bool(self.focus.at_inference)
+
     def focus_summary(self) -> dict[str, torch.Tensor]:
         """The focus mechanism's scalar state (e.g. ``{"alpha": a}``), empty without an ROI branch."""
         return self.focus.summary() if self.roi_enabled else {}
 
     # ------------------------------------------------------------------ encoders
-    def encode_image(self, image: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+    def encode_image(self, image: torch.Tensor, heatmap: torch.Tensor | None = None,
+                     normalize: bool = False) -> torch.Tensor:
+        """Image features; with a ``heatmap`` (B, 1, H, W) or (B, H, W) in [0, 1] and a model that can focus
+        at inference (:attr:`focus_at_inference`), the features of the image focused on it (the ROI
+        branch). Without a heatmap, or for a model that cannot focus, the plain CLIP features."""
+        if heatmap is not None and self.focus_at_inference:
+            return self.encode_roi(image, heatmap, normalize=normalize)
         x = self.visual_proj(self.visual(image))
         return F.normalize(x, dim=-1) if normalize else x
 

@@ -23,6 +23,24 @@ logger = logging.getLogger(__name__)
 TEXT_CHUNK = 256  #: prompts encoded per forward pass
 
 
+def encode_images(model: Any, images: torch.Tensor, heatmaps: torch.Tensor | None = None,
+                  has_heatmap: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, D) normalised image features; with ``heatmaps`` (B, 1, H, W) and a model that focuses at
+    inference (``model.focus_at_inference``), the rows marked in ``has_heatmap`` (B,) bool (all rows when
+    None) are focused on their heatmap and the others plain. Other models ignore the heatmaps."""
+    if heatmaps is None or not getattr(model, "focus_at_inference", False):
+        return model.encode_image(images, normalize=True)
+    has = torch.ones(len(images), dtype=torch.bool) if has_heatmap is None else has_heatmap.to(torch.bool).cpu()
+    if bool(has.all()):
+        return model.encode_image(images, heatmap=heatmaps, normalize=True)
+    rows = has.to(images.device)
+    out = model.encode_image(images, normalize=True)
+    if bool(has.any()):
+        out = out.clone()
+        out[rows] = model.encode_image(images[rows], heatmap=heatmaps[rows], normalize=True).to(out.dtype)
+    return out
+
+
 @torch.inference_mode()
 def build_zero_shot_classifier(model: Any, tokenizer: Callable, prompts: Sequence[Sequence[str]],
                                device: torch.device, chunk: int = TEXT_CHUNK) -> torch.Tensor:

@@ -6,12 +6,20 @@ existing results file is extended rather than recomputed.
 ``encode_image(images, normalize=True)`` and ``encode_text(tokens, normalize=True)`` (a FocusCLIP,
 or a hand-made module in tests); ``tokenizer(list_of_str)`` returns a dict of tensors or a tensor;
 ``transform(pil_image)`` returns Tensor[3, S, S].
+
+``focus="boxes"`` evaluates with focus at inference instead of cropping: each sample's person boxes (the
+crop boxes Stanford40, EMOTIC, LAGENDA and CUB ship, the synthetic world's annotated subjects) become a
+heatmap over the whole image that the model focuses on (``model.encode_image(images, heatmap=...)``; a
+model that cannot focus at inference sees the whole image). Its results are kept under the model's
+fingerprint with a ``+focus-boxes`` suffix.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
+import inspect
 import logging
 import os
 import random
@@ -28,7 +36,7 @@ from focusclip.errors import InputError, UsageError
 from focusclip.io import atomic_write_json, read_json
 from focusclip.progress import Progress
 from focusclip.runtime import autocast, resolve_device
-from focusclip.zeroshot.classifier import build_zero_shot_classifier
+from focusclip.zeroshot.classifier import build_zero_shot_classifier, encode_images
 from focusclip.zeroshot.datasets import DATASETS, DatasetAbsent, LoadedSet, Sample, load_benchmark
 from focusclip.zeroshot.datasets.common import DatasetError, DatasetLayoutError
 from focusclip.zeroshot.images import SampleImages
@@ -39,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 RESULTS_VERSION = 1
 MAX_K = 5
+FOCUS_SOURCES = ("boxes",)  #: where evaluation with focus takes its heatmaps from
 
 
 # ------------------------------------------------------------------------------------ small helpers
@@ -106,16 +115,19 @@ def subsample(samples: list[Sample], limit: int | None, seed: int = 0) -> list[S
 @torch.inference_mode()
 def rank_images(model: Any, transform: Callable, samples: Sequence[Sample], class_emb: torch.Tensor,
                 device: torch.device, batch_size: int = 64, workers: int = 2, desc: str = "eval",
-                kmax: int = MAX_K) -> np.ndarray:
-    """(N, kmax) class indices, best first, for every sample (batched through a DataLoader)."""
+                kmax: int = MAX_K, focus: bool = False) -> np.ndarray:
+    """(N, kmax) class indices, best first, for every sample (batched through a DataLoader); with
+    ``focus``, each image focused on the heatmap of its subject boxes."""
     kmax = min(kmax, class_emb.shape[0])
     loader = torch.utils.data.DataLoader(
-        SampleImages(samples, transform), batch_size=batch_size, num_workers=workers, shuffle=False,
-        pin_memory=device.type == "cuda", persistent_workers=False)
+        SampleImages(samples, transform, focus=focus), batch_size=batch_size, num_workers=workers,
+        shuffle=False, pin_memory=device.type == "cuda", persistent_workers=False)
     out = np.zeros((len(samples), kmax), dtype=np.int64)
     with Progress(len(samples), desc, unit="img") as prog, autocast(device):
-        for images, idx in loader:
-            feats = model.encode_image(images.to(device, non_blocking=True), normalize=True).float()
+        for images, *heat, idx in loader:
+            images = images.to(device, non_blocking=True)
+            feats = encode_images(model, images, heat[0].to(device), heat[1]).float() if heat else \
+                model.encode_image(images, normalize=True).float()
             top = (feats @ class_emb.T).topk(kmax, dim=-1).indices
             out[idx.numpy()] = top.cpu().numpy()
             prog.update(len(idx))
@@ -123,6 +135,24 @@ def rank_images(model: Any, transform: Callable, samples: Sequence[Sample], clas
 
 
 # ----------------------------------------------------------------------------------------- one task
+def focus_options(task: Task, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Loader options for evaluation with focus: a loader that reads its person boxes only for cropping
+    (``crop=False`` by default: Stanford40, CUB) is asked to read them."""
+    from focusclip.zeroshot.datasets import DATASETS
+
+    crop = inspect.signature(DATASETS[task.dataset]).parameters.get("crop")
+    if crop is not None and crop.default is False and "crop" not in options:
+        return {**options, "crop": True}
+    return dict(options)
+
+
+def as_focus_sample(sample: Sample) -> Sample:
+    """The sample shown whole, its crop box (if any) becoming a subject box to focus on."""
+    if sample.box is None:
+        return sample
+    return dataclasses.replace(sample, box=None, subject=sample.subject or (sample.box,))
+
+
 def _labels_as_indices(task: Task, classes: list[str], data: LoadedSet) -> list[tuple[int, ...]]:
     index = {c: i for i, c in enumerate(classes)}
     out = []
@@ -137,12 +167,16 @@ def _labels_as_indices(task: Task, classes: list[str], data: LoadedSet) -> list[
 
 def evaluate_task(model: Any, tokenizer: Callable, transform: Callable, task: Task, root: str | os.PathLike,
                   device: torch.device, batch_size: int = 64, workers: int = 2, limit: int | None = None,
-                  ensemble: bool = False, dataset_options: Mapping[str, Any] | None = None
-                  ) -> tuple[dict[str, Any], np.ndarray, list[str]]:
+                  ensemble: bool = False, dataset_options: Mapping[str, Any] | None = None,
+                  focus: str | None = None) -> tuple[dict[str, Any], np.ndarray, list[str]]:
     """Evaluate one task on the dataset at ``root``: (result entry, confusion matrix, class keys).
-    ``dataset_options`` are extra loader options (e.g. FER+'s ``fer2013_csv``) over the task's own."""
+    ``dataset_options`` are extra loader options (e.g. FER+'s ``fer2013_csv``) over the task's own;
+    ``focus`` (``"boxes"``) focuses on the person boxes instead of cropping to them."""
     t0 = time.monotonic()
-    data = load_benchmark(task.dataset, root, task.split, **{**task.options, **(dataset_options or {})})
+    options = {**task.options, **(dataset_options or {})}
+    data = load_benchmark(task.dataset, root, task.split, **(focus_options(task, options) if focus else options))
+    if focus:
+        data.samples = [as_focus_sample(s) for s in data.samples]
     classes = list(task.classes) if task.classes is not None else data.classes
     if not classes:
         raise DatasetError(f"{task.name}: the task lists no classes and dataset {task.dataset} gives none")
@@ -156,13 +190,13 @@ def evaluate_task(model: Any, tokenizer: Callable, transform: Callable, task: Ta
     class_emb = build_zero_shot_classifier(model, tokenizer, task.prompts(classes, ensemble=ensemble), device)
     t1 = time.monotonic()
     topk = rank_images(model, transform, data.samples, class_emb, device, batch_size, workers,
-                       desc=f"eval {task.name}", kmax=max(MAX_K, task.k))
+                       desc=f"eval {task.name}", kmax=max(MAX_K, task.k), focus=bool(focus))
     seconds = time.monotonic() - t1
     metrics = task_metrics(topk, labels, len(classes), task.k)
     entry = {
         "task": task.name, "dataset": task.dataset, "split": task.split, "group": task.group,
         "k": task.k, "multilabel": task.multilabel, "num_classes": len(classes), "n": len(data.samples),
-        "n_available": total, "limit": limit, "skipped": dict(data.skipped), "ensemble": ensemble,
+        "n_available": total, "limit": limit, "skipped": dict(data.skipped), "ensemble": ensemble, "focus": focus,
         "prompts": task.prompts(classes[:1], ensemble=ensemble)[0], "task_hash": task.fingerprint(),
         "metrics": metrics, "seconds": round(time.monotonic() - t0, 3),
         "images_per_s": round(len(data.samples) / max(seconds, 1e-9), 2),
@@ -184,9 +218,10 @@ def read_eval_results(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
-def _reusable(entry: Mapping[str, Any] | None, task: Task, limit: int | None, ensemble: bool) -> bool:
+def _reusable(entry: Mapping[str, Any] | None, task: Task, limit: int | None, ensemble: bool,
+              focus: str | None = None) -> bool:
     return bool(entry) and entry.get("task_hash") == task.fingerprint() and entry.get("limit") == limit \
-        and entry.get("ensemble", False) == ensemble
+        and entry.get("ensemble", False) == ensemble and entry.get("focus") == focus
 
 
 def model_headline(results: Mapping[str, Any], fingerprint: str,
@@ -203,7 +238,8 @@ def evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequen
              device: str | torch.device = "auto", limit: int | None = None, ensemble: bool = False,
              out: str | os.PathLike | None = None, force: bool = False, model_id: str | None = None,
              model_name: str = "", confusion: bool = True,
-             dataset_options: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+             dataset_options: Mapping[str, Mapping[str, Any]] | None = None,
+             focus: str | None = None) -> dict[str, Any]:
     """Evaluate ``tasks``; returns ``{"version", "results": {task@model: entry}, "headline": {model: ...},
     "model": <this model's fingerprint>, "skipped_tasks": [...]}``.
 
@@ -211,37 +247,52 @@ def evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequen
     kept (``force`` recomputes), the file is rewritten atomically after each task, and confusion-matrix
     PNGs go to ``<out stem>_confusion/``. Datasets whose root does not exist are skipped with one log line.
     ``dataset_options`` maps a dataset name to extra loader options (``{"ferplus": {"fer2013_csv": ...}}``).
+    ``focus="boxes"``: focus on the person boxes instead of cropping (see the module docstring).
     """
     check_data_root(data_root)
+    if focus is not None and focus not in FOCUS_SOURCES:
+        raise UsageError(f"focus must be one of {', '.join(FOCUS_SOURCES)}, got {focus!r}")
+    if focus and not getattr(model, "focus_at_inference", False):
+        logger.warning("this model's focus does not act at inference (roi.mode %s): with focus=%s it sees the "
+                       "whole images, unfocused", _mode(model), focus)
     device = resolve_device(device)
     was_training = isinstance(model, torch.nn.Module) and model.training
     if isinstance(model, torch.nn.Module):
         model.to(device).eval()
     try:
         return _evaluate(model, tokenizer, transform, tasks, data_root, batch_size, workers, device, limit,
-                         ensemble, out, force, model_id, model_name, confusion, dataset_options or {})
+                         ensemble, out, force, model_id, model_name, confusion, dataset_options or {}, focus)
     finally:
         if was_training:  # e.g. called from the training loop: give the model back as it came
             model.train()
+
+
+def _mode(model: Any) -> str:
+    config = getattr(model, "config", None) or {}
+    roi = config.get("roi") or {}
+    return str(roi.get("mode", "highlight")) if roi.get("enabled") else "none"
 
 
 def _evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequence[Task],
               data_root: str | os.PathLike | Mapping[str, str], batch_size: int, workers: int,
               device: torch.device, limit: int | None, ensemble: bool, out: str | os.PathLike | None,
               force: bool, model_id: str | None, model_name: str, confusion: bool,
-              dataset_options: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+              dataset_options: Mapping[str, Mapping[str, Any]], focus: str | None = None) -> dict[str, Any]:
     fp = model_id or (model_fingerprint(model) if isinstance(model, torch.nn.Module) else type(model).__name__)
+    if focus:
+        fp = f"{fp}+focus-{focus}"
     data = read_eval_results(out) if out else {"version": RESULTS_VERSION, "results": {}, "headline": {}}
     results = data["results"]
     absent: list[str] = []
     for task in tasks:
         key = result_key(task.name, fp)
-        if not force and _reusable(results.get(key), task, limit, ensemble):
+        if not force and _reusable(results.get(key), task, limit, ensemble, focus):
             logger.info("%s: kept the existing result (%s = %.2f); --force recomputes", task.name,
                         "acc", results[key]["metrics"]["acc"])
             continue
         found = _evaluate_somewhere(model, tokenizer, transform, task, dataset_roots(data_root, task.dataset),
-                                    device, batch_size, workers, limit, ensemble, dataset_options.get(task.dataset))
+                                    device, batch_size, workers, limit, ensemble, dataset_options.get(task.dataset),
+                                    focus)
         if found is None:
             logger.warning("%s: skipped, dataset %s not found at %s", task.name, task.dataset,
                            dataset_root(data_root, task.dataset))
@@ -273,13 +324,13 @@ def _evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Seque
 
 def _evaluate_somewhere(model: Any, tokenizer: Callable, transform: Callable, task: Task, roots: list[Path],
                         device: torch.device, batch_size: int, workers: int, limit: int | None, ensemble: bool,
-                        options: Mapping[str, Any] | None) -> tuple[Path, tuple] | None:
+                        options: Mapping[str, Any] | None, focus: str | None = None) -> tuple[Path, tuple] | None:
     """Evaluate the task at the first root that holds its dataset (None when none does). Only the first
     root's layout errors are errors; a fallback root that does not hold the dataset counts as absent."""
     for i, root in enumerate(roots):
         try:
             return root, evaluate_task(model, tokenizer, transform, task, root, device, batch_size, workers,
-                                       limit, ensemble, options)
+                                       limit, ensemble, options, focus)
         except DatasetAbsent:
             continue
         except DatasetLayoutError:

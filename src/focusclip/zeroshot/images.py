@@ -103,15 +103,35 @@ def open_sample(sample: Sample) -> Image.Image:
     return img
 
 
-class SampleImages(torch.utils.data.Dataset):
-    """``samples[i]`` opened, cropped and transformed: ``(Tensor[3, S, S], i)``."""
+def subject_heatmap(sample: Sample, size: tuple[int, int]) -> np.ndarray | None:
+    """The heatmap (H, W) of the sample's subject boxes at the image's ``size`` (None without any)."""
+    if not sample.subject:
+        return None
+    from focusclip.heatmaps import boxes_heatmap
 
-    def __init__(self, samples: Sequence[Sample], transform: Callable[[Image.Image], torch.Tensor]):
+    return boxes_heatmap(np.asarray(sample.subject, dtype=np.float32), size)
+
+
+class SampleImages(torch.utils.data.Dataset):
+    """``samples[i]`` opened, cropped and transformed: ``(Tensor[3, S, S], i)``; with ``focus``,
+    ``(image, heatmap Tensor[1, S, S] of its subject boxes, has_heatmap, i)``."""
+
+    def __init__(self, samples: Sequence[Sample], transform: Callable[[Image.Image], torch.Tensor],
+                 focus: bool = False):
         self.samples = samples
         self.transform = transform
+        self.focus = focus
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return self.transform(open_sample(self.samples[i])), i
+    def __getitem__(self, i: int) -> tuple:
+        image = open_sample(self.samples[i])
+        if not self.focus:
+            return self.transform(image), i
+        heat = subject_heatmap(self.samples[i], (image.height, image.width))
+        if heat is None:
+            x = self.transform(image)
+            return x, torch.zeros(1, *x.shape[-2:]), False, i
+        out = self.transform.apply(image, heatmap=heat)
+        return out["image"], out["heatmap"], True, i

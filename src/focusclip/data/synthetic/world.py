@@ -1,7 +1,9 @@
 """Composing synthetic scenes and writing the synthetic world to disk.
 
 One image is a cluttered background with distractor objects and small unannotated people, a ground
-line, and one or two annotated main subjects doing the image's activity. Every image is rendered
+line, and one or two annotated main subjects doing the image's activity. With ``crowd=N`` the labelled
+subject stands among N more full-size, unannotated people doing other activities (of any age and
+expression): only the subject is in the record, so its heatmap marks one person among several. Every image is rendered
 from its own generator ``numpy.random.default_rng([seed, stream, index])``, so the output does not
 depend on the number of workers and the held-out eval images (stream 1) never repeat a training
 image (stream 0).
@@ -175,8 +177,10 @@ def render_sample(
     age: str | None = None,
     expression: str | None = None,
     supersample: int = SUPERSAMPLE,
+    crowd: int = 0,
 ) -> SyntheticSample:
-    """Render one scene; ``activity``/``age``/``expression`` default to random draws from ``rng``."""
+    """Render one scene; ``activity``/``age``/``expression`` default to random draws from ``rng``.
+    ``crowd``: that many more full-size people (other activities, unannotated) beside the subject."""
     activity = _pick(rng, ACTIVITIES, activity, "activity")
     age = _pick(rng, AGE_GROUPS, age, "age group")
     expression = _pick(rng, EXPRESSIONS, expression, "expression")
@@ -188,18 +192,31 @@ def render_sample(
     # The annotated subjects (posed first: their size bounds the distractors').
     two = bool(rng.random() < 0.2) and activity not in _WIDE_ACTIVITIES
     figs = [_make_figure(rng, activity, age, expression)]
-    if two:
+    ages = [age]
+    if crowd > 0:
+        two = False
+        for _ in range(crowd):
+            others = tuple(a for a in ACTIVITIES if a != activity)
+            other_age = AGE_GROUPS[int(rng.integers(len(AGE_GROUPS)))]
+            figs.append(_make_figure(rng, others[int(rng.integers(len(others)))], other_age,
+                                     EXPRESSIONS[int(rng.integers(len(EXPRESSIONS)))]))
+            ages.append(other_age)
+    elif two:
         figs.append(_make_figure(rng, activity, age, expression))
+        ages.append(age)
+    n = len(figs)
     heights = []
     for k, fig in enumerate(figs):
-        wanted = rng.uniform(*AGE_HEIGHTS[age]) * canvas * (0.8 if two else 1.0) * (0.9 if k else 1.0)
-        slot_w = (canvas / len(figs)) - 2 * margin
+        shrink = (0.8 if n > 1 else 1.0) * (0.9 if k and not crowd else 1.0)
+        wanted = rng.uniform(*AGE_HEIGHTS[ages[k]]) * canvas * shrink
+        slot_w = (canvas / n) - 2 * margin
         heights.append(_fit_height(fig, wanted, slot_w, ground, margin))
-    main_slot = int(rng.integers(len(figs)))
-    truncate = (not two) and rng.random() < 0.1
+    main_slot = int(rng.integers(n))
+    slots = [main_slot] + [s for s in range(n) if s != main_slot]
+    truncate = n == 1 and rng.random() < 0.1
     placed = []
     for k, (fig, h) in enumerate(zip(figs, heights)):
-        slot = (main_slot if k == 0 else 1 - main_slot) if two else 0
+        slot = slots[k]
         sx1 = slot * canvas / len(figs) + margin
         sx2 = (slot + 1) * canvas / len(figs) - margin
         x1, _, x2, _ = figure_extent(fig)
@@ -231,7 +248,8 @@ def render_sample(
     if supersample > 1:
         image = image.reduce(supersample)
     image = _add_grain(image, rng, rng.uniform(2.0, 7.0))
-    people = [_person_entry(fig, hid, size, supersample) for fig, hid in zip(placed, hidden)]
+    annotated = 1 if crowd > 0 else len(placed)  # a crowd's other people are not labelled
+    people = [_person_entry(fig, hid, size, supersample) for fig, hid in zip(placed[:annotated], hidden)]
     labels = {"activity": activity, "age": age, "expression": expression}
     return SyntheticSample(image=image, activity=activity, labels=labels, people=people)
 
@@ -303,14 +321,15 @@ def _image_name(stream: int, index: int) -> str:
     return f"{'eval' if stream == EVAL_STREAM else 'synth'}_{index:06d}"
 
 
-def render_item(out_dir: str | os.PathLike, seed: int, stream: int, index: int, image_size: int) -> Record:
+def render_item(out_dir: str | os.PathLike, seed: int, stream: int, index: int, image_size: int,
+                crowd: int = 0) -> Record:
     """Render image ``index`` of ``stream``, save it as ``images/<name>.jpg`` (atomically) and return its record.
 
     The activity cycles with the index so every activity is equally frequent; age and expression are
     random. The split is filled in by :func:`generate_world`.
     """
     rng = sample_rng(seed, stream, index)
-    sample = render_sample(rng, image_size=image_size, activity=ACTIVITIES[index % len(ACTIVITIES)])
+    sample = render_sample(rng, image_size=image_size, activity=ACTIVITIES[index % len(ACTIVITIES)], crowd=crowd)
     name = _image_name(stream, index)
     rel = f"images/{name}.jpg"
     path = Path(out_dir) / rel
@@ -319,9 +338,9 @@ def render_item(out_dir: str | os.PathLike, seed: int, stream: int, index: int, 
     return make_record(sample, rel, split, name, image_size)
 
 
-def _render_chunk(job: tuple[str, int, int, int, int, int]) -> list[Record]:
-    out_dir, seed, stream, start, stop, image_size = job
-    return [render_item(out_dir, seed, stream, i, image_size) for i in range(start, stop)]
+def _render_chunk(job: tuple[str, int, int, int, int, int, int]) -> list[Record]:
+    out_dir, seed, stream, start, stop, image_size, crowd = job
+    return [render_item(out_dir, seed, stream, i, image_size, crowd) for i in range(start, stop)]
 
 
 def val_indices(n: int, seed: int, val_fraction: float) -> set[int]:
@@ -347,11 +366,13 @@ def generate_world(
     val_fraction: float = 0.1,
     show_progress: bool = True,
     overwrite: bool = False,
+    crowd: int = 0,
 ) -> dict[str, Any]:
     """Render ``n`` training images (``val_fraction`` of them form ``val``) plus ``eval_n`` held-out ones.
 
     Writes ``out_dir/images/*.jpg``, ``train.jsonl``, ``val.jsonl``, ``eval.jsonl``, ``classes.json``
-    and ``world.json`` (the parameters). ``eval_n`` defaults to ``max(12, n // 5)``. The result is the
+    and ``world.json`` (the parameters). ``eval_n`` defaults to ``max(12, n // 5)``. ``crowd``: that many
+    more full-size, unannotated people in every scene (see :func:`render_sample`). The result is the
     same for any ``workers``. Files of an earlier world in ``out_dir`` are replaced only with
     ``overwrite``. Returns counts and paths.
     """
@@ -364,6 +385,8 @@ def generate_world(
     eval_n = max(len(ACTIVITIES), n // 5) if eval_n is None else int(eval_n)
     if eval_n < 0:
         raise UsageError(f"eval_n must be >= 0, got {eval_n}")
+    if not 0 <= int(crowd) <= 3:
+        raise UsageError(f"crowd must be 0..3 more people per scene, got {crowd}")
     out = Path(out_dir)
     check_dir_target("out_dir", out)
     check_no_overwrite([out / name for name in WORLD_FILES], overwrite)
@@ -372,7 +395,7 @@ def generate_world(
     total = n + eval_n
     chunk = max(4, min(64, total // (workers * 8) or 1))
     plan = _chunks(TRAIN_STREAM, n, chunk) + _chunks(EVAL_STREAM, eval_n, chunk)
-    jobs = [(str(out), int(seed), s, a, b, int(image_size)) for s, a, b in plan]
+    jobs = [(str(out), int(seed), s, a, b, int(image_size), int(crowd)) for s, a, b in plan]
     logger.info(
         "rendering %d training and %d eval images at %dpx into %s (%d workers)",
         n,
@@ -416,6 +439,7 @@ def generate_world(
             "eval_n": eval_n,
             "image_size": int(image_size),
             "val_fraction": val_fraction,
+            "crowd": int(crowd),
         },
     )
     counts = {"train": n - len(val_idx), "val": len(val_idx), "eval": eval_n}

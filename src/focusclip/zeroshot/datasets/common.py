@@ -44,6 +44,8 @@ class Sample:
 
     ``source`` is a path to an image or video file, a folder of extracted frames, or a uint8 array
     (H, W) or (H, W, 3) of pixels. ``box`` (x1, y1, x2, y2) in source pixels crops the image.
+    ``subject`` holds the boxes of the people the labels are about, in source pixels, without cropping:
+    evaluation with focus (``focus="boxes"``) turns them into the heatmap a model focuses on.
     ``labels`` holds one key (single-label) or several (multi-label: a hit when any is in the top k).
     """
 
@@ -52,6 +54,7 @@ class Sample:
     box: Box | None = None
     id: str = ""
     frame: str | float = "middle"
+    subject: tuple[Box, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.labels:

@@ -46,8 +46,19 @@ def load_synthetic(root: str | os.PathLike, split: str = "eval", attribute: str 
             continue
         if label not in classes:
             raise RecordError(f"{jsonl}:{lineno}: {attribute} {label!r} is not in {classes_path} ({classes})")
-        out.samples.append(Sample(source=resolve_image(rec, root), labels=(label,), id=record_id(rec)))
+        out.samples.append(Sample(source=resolve_image(rec, root), labels=(label,), id=record_id(rec),
+                                  subject=_person_boxes(rec)))
     return out
+
+
+def _person_boxes(record: dict) -> tuple[tuple[float, float, float, float], ...]:
+    """The boxes of a record's annotated people (the labelled subjects; distractors are not annotated)."""
+    boxes = []
+    for person in record.get("people") or []:
+        box = person.get("box") if isinstance(person, dict) else None
+        if isinstance(box, list | tuple) and len(box) == 4 and box[2] > box[0] and box[3] > box[1]:
+            boxes.append(tuple(float(v) for v in box))
+    return tuple(boxes)
 
 
 def load_imagefolder(root: str | os.PathLike, split: str = "", **_: object) -> LoadedSet:

@@ -1,0 +1,107 @@
+"""Where a focus mechanism reaches into a vision tower: the patch embedding, the transformer blocks and
+how a block takes an additive attention bias, for each tower family that holds a ViT.
+
+=======================  ==================================  ===============================================
+tower                    patch embedding                     blocks (bias argument)
+=======================  ==================================  ===============================================
+timm ViT                 ``trunk.patch_embed.proj``          ``trunk.blocks`` (``attn_mask``, (B, 1, L, L))
+open_clip ViT            ``visual.conv1``                    ``visual.transformer.resblocks``
+                                                             (``attn_mask``, (B * heads, L, L))
+Hugging Face CLIP ViT    ``vision_model.embeddings           ``vision_model.encoder.layers``
+                         .patch_embedding``                  (``attention_mask``, (B, 1, L, L))
+=======================  ==================================  ===============================================
+
+Every block listed adds a float mask to its attention logits before the softmax (timm and transformers
+through ``F.scaled_dot_product_attention`` or their eager path, open_clip through its attention module),
+so the mechanisms only pass a bias in; none of the towers' code is replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ViTLayout:
+    """The parts of a ViT tower a focus mechanism uses."""
+
+    patch_conv: nn.Conv2d          #: the patch embedding (its output is (B, D, H / p, W / p))
+    blocks: tuple[nn.Module, ...]  #: the transformer blocks, first to last
+    num_prefix: int                #: class / register tokens before the patch tokens
+    mask_arg: str                  #: the keyword a block takes its additive attention mask as
+    mask_pos: int                  #: that argument's position among the block's positional arguments
+    heads_in_batch: int = 0        #: >0: the mask is (B * heads, L, L) (torch's MultiheadAttention)
+
+    def patch_grid(self, heatmap: torch.Tensor) -> torch.Tensor:
+        """``heatmap`` (B, 1, H, W) averaged over each patch: (B, N) in patch-token order."""
+        k, s = self.patch_conv.kernel_size, self.patch_conv.stride
+        return nn.functional.avg_pool2d(heatmap, k, s).flatten(1)
+
+
+def vit_layout(tower: nn.Module) -> ViTLayout | None:
+    """The :class:`ViTLayout` of a tower, or None when it holds no ViT these mechanisms know."""
+    for find in (_timm, _open_clip, _hf_clip):
+        layout = find(tower)
+        if layout is not None:
+            return layout
+    return None
+
+
+def _takes(block: nn.Module, arg: str) -> int | None:
+    """The position of ``arg`` among ``block.forward``'s parameters (None: it takes no such argument)."""
+    names = list(inspect.signature(block.forward).parameters)
+    return names.index(arg) if arg in names else None
+
+
+def _timm(tower: nn.Module) -> ViTLayout | None:
+    trunk = getattr(tower, "trunk", None)
+    proj = getattr(getattr(trunk, "patch_embed", None), "proj", None)
+    blocks = getattr(trunk, "blocks", None)
+    if not isinstance(proj, nn.Conv2d) or not isinstance(blocks, nn.Sequential | nn.ModuleList) or not len(blocks):
+        return None
+    pos = _takes(blocks[0], "attn_mask")
+    if pos is None:
+        return None
+    return ViTLayout(proj, tuple(blocks), int(getattr(trunk, "num_prefix_tokens", 1)), "attn_mask", pos)
+
+
+def _open_clip(tower: nn.Module) -> ViTLayout | None:
+    visual = getattr(tower, "visual", None)
+    conv = getattr(visual, "conv1", None)
+    blocks = getattr(getattr(visual, "transformer", None), "resblocks", None)
+    if not isinstance(conv, nn.Conv2d) or not isinstance(blocks, nn.ModuleList) or not len(blocks):
+        return None
+    pos = _takes(blocks[0], "attn_mask")
+    heads = getattr(getattr(blocks[0], "attn", None), "num_heads", None)
+    if pos is None or heads is None:
+        return None
+    prefix = 1 if getattr(visual, "class_embedding", None) is not None else 0
+    return ViTLayout(conv, tuple(blocks), prefix, "attn_mask", pos, int(heads))
+
+
+def _hf_clip(tower: nn.Module) -> ViTLayout | None:
+    vm = getattr(tower, "vision_model", None)
+    conv = getattr(getattr(vm, "embeddings", None), "patch_embedding", None)
+    layers = getattr(getattr(vm, "encoder", None), "layers", None)
+    if not isinstance(conv, nn.Conv2d) or not isinstance(layers, nn.ModuleList) or not len(layers):
+        return None
+    pos = _takes(layers[0], "attention_mask")
+    return None if pos is None else ViTLayout(conv, tuple(layers), 1, "attention_mask", pos)
+
+
+@contextlib.contextmanager
+def hooked(module: nn.Module, hook: Callable, pre: bool = False) -> Iterator[None]:
+    """``hook`` on ``module`` for the duration of the block (a forward pre-hook with keyword arguments
+    when ``pre``, else a forward hook)."""
+    handle = (module.register_forward_pre_hook(hook, with_kwargs=True) if pre
+              else module.register_forward_hook(hook))
+    try:
+        yield
+    finally:
+        handle.remove()
