@@ -16,6 +16,7 @@ from focusclip.serve.app import BackgroundServer, ServeConfig, create_app
 
 FOCUS_ID = "demo/runs/focusclip-seed0/model-final"
 CLIP_ID = "demo/runs/clip-seed0/model-final"
+ATTENTION_ID = "ablate/runs/attention-seed0/model-final"  #: a model whose focus works at inference
 
 
 def make_models_root(root):
@@ -24,6 +25,14 @@ def make_models_root(root):
         torch.manual_seed(seed)
         focusclip.save_model(focusclip.create_model(arch), root / rel, focusclip.get_tokenizer(arch))
     (root / "demo/runs/focusclip-seed0/checkpoints").mkdir()
+    return root
+
+
+def add_attention_model(root):
+    """An ``roi.mode: attention`` tiny model under ``root`` as `focusclip ablate` leaves it."""
+    torch.manual_seed(5)
+    model = focusclip.create_model("focusclip-tiny", roi={"mode": "attention", "strength_init": 2.0})
+    focusclip.save_model(model, root / ATTENTION_ID, focusclip.get_tokenizer("focusclip-tiny"))
     return root
 
 

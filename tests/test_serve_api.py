@@ -367,3 +367,35 @@ def test_named_detector_that_cannot_start_stops_the_server_start(monkeypatch):
     with pytest.raises(DetectorUnavailable, match="pip install"):
         build_people_finder("mediapipe")
     assert build_people_finder("none") is None and build_people_finder(None) is None
+
+
+def test_focus_side_by_side_is_what_the_classifier_answers_with_the_heatmap(tmp_path):
+    """An attention-focus model: photos with an ROI get a second answer, focused on it, equal to
+    ZeroShotClassifier.predict(..., heatmaps=[the ROI's heatmap]); the others get a note."""
+    from focusclip.drawing import overlay_from_files
+    from serve_sites import ATTENTION_ID, add_attention_model
+
+    root = add_attention_model(make_models_root(tmp_path / "models"))
+    photos = write_photos(tmp_path / "photos")
+    boxes = tmp_path / "photo0.json"
+    boxes.write_text(json.dumps([[0, 0, 40, 45]]))  # the top-left quarter
+    with serving(models_root=root, registered=False) as (_, client):
+        entry = next(m for m in client.get("/api/models").json()["models"] if m["id"] == ATTENTION_ID)
+        assert entry["focus"] == "attention" and entry["focus_at_inference"] is True
+        files = _files(photos) + [("rois", ("photo0.json", boxes.read_bytes(), "application/json"))]
+        r = client.post("/api/predict", files=files,
+                        data={"labels": ",".join(LABELS), "focus": "true", "model": ATTENTION_ID, "topk": "4"})
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert out["focus"] is True
+        first, second = out["results"]
+        assert "focus_predictions" not in second and second["roi_note"].startswith("no ROI")
+    clf = ZeroShotClassifier.from_pretrained(root / ATTENTION_ID, LABELS, device="cpu")
+    image = Image.open(photos[0]).convert("RGB")
+    heat = overlay_from_files(image, boxes=boxes)[1]
+    want_plain = clf.predict([photos[0]], topk=4)[0]["predictions"]
+    want_focus = clf.predict([photos[0]], topk=4, heatmaps=[heat])[0]["predictions"]
+    got = {p["label"]: p["prob"] for p in first["focus_predictions"]}
+    np.testing.assert_allclose([got[p["label"]] for p in want_focus], [p["prob"] for p in want_focus], atol=1e-5)
+    np.testing.assert_allclose([p["prob"] for p in first["predictions"]], [p["prob"] for p in want_plain], atol=1e-5)
+    assert max(abs(got[p["label"]] - p["prob"]) for p in want_plain) > 1e-4  # focus changed the answer

@@ -158,3 +158,28 @@ def test_the_pose_detector_marks_the_person_and_focus_waits_for_a_model_that_can
         page.classify(marker="over 4 labels")  # a marker new to the page: the answer of this click
         assert "ROI from" not in page.text("fc-cards")
         page.leave()
+
+
+def test_classify_with_and_without_focus_side_by_side(tmp_path):
+    """A model whose focus works at inference: the toggle is usable and each card shows both answers."""
+    from serve_sites import ATTENTION_ID, add_attention_model
+
+    root = add_attention_model(make_models_root(tmp_path / "models"))
+    photos = write_photos(tmp_path / "photos", n=1)
+    boxes = tmp_path / "photo0.json"
+    boxes.write_text("[[0, 0, 40, 45]]")
+    with serving(models_root=root, registered=False, default_model=ATTENTION_ID) as (server, _), \
+            _browser.Chromium(width=1280, height=1000) as b:
+        page = _browser.ServePage(b, server.url).open()
+        assert page.checkbox("fc-focus").is_enabled()
+        page.upload_photos(photos)
+        page.upload_rois([boxes])
+        page.set_labels(", ".join(LABELS))
+        page.set_checkbox("fc-focus", True)
+        page.classify(marker="with focus on their ROI")
+        cards = page.text("fc-cards")
+        assert "without focus" in cards and "with focus on the ROI" in cards
+        assert "ROI from photo0.json (boxes)" in cards
+        assert "1 of 1 with focus on their ROI" in page.text("fc-status")
+        page.screenshot(tmp_path / "focus.png")
+        page.leave()

@@ -9,6 +9,7 @@ shows exactly what ``focusclip predict`` prints.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,10 @@ class Service:
 
     def __post_init__(self) -> None:
         self.cache = ModelCache(self.catalog)
+        #: one forward pass at a time: focus mechanisms hook the shared model for the length of a call
+        #: (a concurrent plain call must not see another request's heatmap), and on a CPU server two
+        #: passes at once are no faster than one after the other
+        self.inference = threading.Lock()
         if self.default_model is not None:
             self.catalog.resolve(self.default_model)  # fail at start-up, not on the first request
 
@@ -100,14 +105,15 @@ class Service:
         if focus:
             check_focus(loaded)
         prepared = [im if isinstance(im, PreparedImage) else PreparedImage(im) for im in images]
-        results = clf.predict([p.upload.image for p in prepared], topk=topk)
+        with self.inference:
+            results = clf.predict([p.upload.image for p in prepared], topk=topk)
+            if focus:
+                self._classify_focused(clf, prepared, results, topk)
         for r, p in zip(results, prepared):
             r["image"] = p.name
             r["roi"] = p.roi.to_dict() if p.roi is not None else None
             if p.note:
-                r["roi_note"] = p.note
-        if focus:
-            self._classify_focused(clf, prepared, results, topk)
+                r.setdefault("roi_note", p.note)
         took = time.perf_counter() - t0
         logger.info("classified %d image(s) with %s in %.0f ms", len(prepared), loaded.entry.id, 1000 * took)
         return Classification(loaded.entry, list(clf.labels), list(clf.templates), results, took, focus)
@@ -119,7 +125,7 @@ class Service:
         with_roi = [i for i, p in enumerate(prepared) if p.roi is not None]
         for i, p in enumerate(prepared):
             if p.roi is None:
-                results[i].setdefault("roi_note", "no ROI: upload a keypoints / boxes file or use the detector")
+                results[i]["roi_note"] = p.note or "no ROI: upload a keypoints / boxes file or use the detector"
         if not with_roi:
             return
         focused = clf.predict([prepared[i].upload.image for i in with_roi], topk=topk,
@@ -148,7 +154,8 @@ class Service:
 
         check_count(len(images), self.limits)
         loaded = self.model(model_id)
-        emb = embed_images(loaded.model, [u.image for u in images], loaded.transform, device=self.device)
+        with self.inference:
+            emb = embed_images(loaded.model, [u.image for u in images], loaded.transform, device=self.device)
         return loaded.entry, emb
 
     def embed_texts(self, model_id: str | None, texts: Sequence[str]) -> tuple[ModelEntry, np.ndarray]:
@@ -163,8 +170,9 @@ class Service:
         if len(texts) > self.limits.max_labels:
             raise ValueError(f"{len(texts)} texts; at most {self.limits.max_labels} per request")
         loaded = self.model(model_id)
-        return loaded.entry, embed_texts(loaded.model, loaded.tokenizer, [str(t) for t in texts],
-                                         device=self.device)
+        with self.inference:
+            emb = embed_texts(loaded.model, loaded.tokenizer, [str(t) for t in texts], device=self.device)
+        return loaded.entry, emb
 
     def search(self, model_id: str | None, image_embeddings: np.ndarray, query: str) -> list[tuple[int, float]]:
         """Image indices ranked by cosine similarity to ``query``: ``[(index, cosine), ...]``, best first."""
