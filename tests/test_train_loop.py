@@ -244,3 +244,32 @@ def test_step_checkpoint_on_an_epoch_boundary_is_written(tmp_path):
     run = tmp_path / "ck"
     train(_fake_cfg(run, max_steps=5, checkpoint={"every_steps": 3, "every_epochs": 2}))
     assert [p.name for p in list_checkpoints(run)] == ["step-00000003.pt", "step-00000005.pt"]
+
+
+@pytest.mark.parametrize("lock_image", [False, True], ids=["text-frozen", "both-frozen"])
+def test_frozen_tower_cache_gives_the_uncached_losses(tmp_path, caplog, lock_image):
+    records = _write_records(tmp_path / "data")
+    common = {"epochs": 3, "batch_size": 8, "seed": 5, "data": {"train": str(records), "heatmap": "parts"},
+              "optim": {"name": "adamw", "lr": 2e-3}, "log": {"every_steps": 1, "plot": False,
+                                                              "tensorboard": False}}
+    model = {"name": "focusclip-tiny", "lock_text": True, "lock_image": lock_image}
+    train({**common, "out_dir": str(tmp_path / "plain"), "model": {**model, "cache_frozen": False}})
+    cache_dir = tmp_path / "cache"
+    with caplog.at_level("INFO", logger="focusclip.train"):
+        train({**common, "out_dir": str(tmp_path / "cached"), "model": {**model, "cache_dir": str(cache_dir)}})
+    plain, cached = _losses(tmp_path / "plain"), _losses(tmp_path / "cached")
+    assert len(plain) == 6
+    for step in plain:
+        assert cached[step] == pytest.approx(plain[step], abs=1e-6), step
+    served = [r.getMessage() for r in caplog.records if "served from the cache" in r.getMessage()]
+    assert len(served) == 1 + lock_image
+    assert all(int(m.split(": ")[1].split()[0]) > 0 for m in served)  # later epochs never ran the tower
+    files = sorted(p.name.split("-")[0] for p in cache_dir.glob("*.pt"))
+    assert files == (["text", "visual"] if lock_image else ["text"])
+    # a second run reads the disk cache: the same losses, the tower never runs
+    caplog.clear()
+    with caplog.at_level("INFO", logger="focusclip.train"):
+        train({**common, "out_dir": str(tmp_path / "again"), "model": {**model, "cache_dir": str(cache_dir)}})
+    again = _losses(tmp_path / "again")
+    assert all(again[s] == pytest.approx(plain[s], abs=1e-6) for s in plain)
+    assert any(" 0 computed" in r.getMessage() for r in caplog.records if "text tower" in r.getMessage())

@@ -86,6 +86,8 @@ class ModelConfig:
     lock_image_unlocked_groups: int = 0
     lock_text: bool = False
     lock_text_unlocked_layers: int = 0
+    cache_frozen: bool = True             #: a fully frozen tower runs once per distinct input (docs/training.md)
+    cache_dir: str | None = None          #: also keep those outputs on disk here (keyed by the tower's weights)
 
 
 @dataclass

@@ -55,6 +55,7 @@ from focusclip.train.distributed import (
     init_distributed,
     teardown_distributed,
 )
+from focusclip.train.frozen import install_tower_caches, set_train_mode
 from focusclip.train.metrics import MetricsLogger, plot_run_losses, truncate_metrics
 from focusclip.train.optim import apply_freezing, build_optimizer, lr_at, set_lr
 
@@ -135,6 +136,8 @@ class Trainer:
                                      temperature=cfg.loss.temperature)
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.precision = _effective_precision(cfg.precision, self.device)
+        self.tower_caches = install_tower_caches(self.model, bool(cfg.data.augment), cfg.model.cache_dir,
+                                                 extra=self.precision) if cfg.model.cache_frozen else []
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self._setup_data()
         self.state = TrainState()
@@ -265,7 +268,7 @@ class Trainer:
         try:
             while st.step < self.total_steps:
                 start_epoch(self.loader, self.sampler, st.epoch, cfg.seed, skip_batches=st.batch_in_epoch)
-                self.model.train()
+                set_train_mode(self.model)
                 for batch in self.loader:
                     texts += len(batch["id"])
                     truncated += int(batch.get("truncated", 0))
@@ -305,6 +308,7 @@ class Trainer:
         finally:
             progress.close()
             self.metrics.close()
+            self._close_caches()
             self._report_truncation(texts, truncated)
             if self.info.is_main and cfg.log.plot:
                 try:
@@ -312,6 +316,13 @@ class Trainer:
                 except Exception as e:  # noqa: BLE001 - a plot must never hide the run's outcome
                     logger.warning("loss-curve plot failed: %s", e)
         return self.summary(stopped)
+
+    def _close_caches(self) -> None:
+        for cache in self.tower_caches:
+            if self.info.is_main:
+                cache.save()
+            logger.info("frozen %s tower: %d inputs served from the cache, %d computed", cache.kind, cache.hits,
+                        cache.misses)
 
     def _report_truncation(self, texts: int, truncated: int) -> None:
         """One warning for the whole run: how many training texts were cut at the context length."""
@@ -437,7 +448,7 @@ class Trainer:
                 if cfg.checkpoint.best_metric == "zeroshot" and scores.get("mean") is not None:
                     self._maybe_best(scores["mean"], scores["mean"])
         set_rng_state(saved)
-        self.model.train()
+        set_train_mode(self.model)
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
