@@ -155,8 +155,10 @@ def _free_name(path: Path) -> Path:
     return candidate
 
 
-def evaluate_arm(model_dir: Path, data_dir: Path, results_path: Path, cfg: DemoConfig) -> dict[str, float]:
-    """Zero-shot accuracy (the task's acc@k, in %) on the held-out synthetic tasks."""
+def evaluate_arm(model_dir: Path, data_dir: Path, results_path: Path, cfg: DemoConfig,
+                 image_cache: Any = None) -> dict[str, float]:
+    """Zero-shot accuracy (the task's acc@k, in %) on the held-out synthetic tasks; ``image_cache`` (an
+    :class:`~focusclip.zeroshot.image_cache.EvalImageCache`) shares the decoded images across calls."""
     from focusclip.model import eval_transform, get_tokenizer, load_model
     from focusclip.zeroshot.evaluate import evaluate
     from focusclip.zeroshot.tasks import resolve_tasks
@@ -164,7 +166,7 @@ def evaluate_arm(model_dir: Path, data_dir: Path, results_path: Path, cfg: DemoC
     model = load_model(model_dir)
     data = evaluate(model, get_tokenizer(str(model_dir)), eval_transform(model), resolve_tasks(list(TASKS)),
                     {"synthetic": str(data_dir)}, batch_size=64, workers=cfg.workers, device="auto",
-                    out=results_path, model_name=model_dir.parent.name)
+                    out=results_path, model_name=model_dir.parent.name, image_cache=image_cache)
     return {e["task"]: e["metrics"]["acc"] for e in data["results"].values() if e["model"] == data["model"]}
 
 
@@ -378,6 +380,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     run_dirs: dict[str, list[Path]] = {arm: [] for arm in ARMS}
     alphas: dict[str, float] = {}
     confusions: list[Path] = []
+    eval_images = _image_cache()
     for seed in cfg.seeds:
         for arm in ARMS:
             t = time.monotonic()
@@ -389,7 +392,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
             t = time.monotonic()
             logger.info("[3/4] zero-shot evaluation of %s (seed %d)", arm, seed)
             results_path = out / "results" / f"{arm}-seed{seed}.json"
-            scores[arm].append(evaluate_arm(model_dir, data_dir, results_path, cfg))
+            scores[arm].append(evaluate_arm(model_dir, data_dir, results_path, cfg, eval_images))
             timings[f"eval {arm} seed {seed}"] = time.monotonic() - t
             if seed == cfg.seeds[0]:
                 confusions += sorted(results_path.parent.glob(f"{results_path.stem}_confusion/*.png"))
@@ -409,6 +412,13 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     atomic_write_json(out / "summary.json", {"summary": summary, "chance": chance, "scores": scores,
                                              "timings": timings})
     return {"table": table, "report": report, "summary": summary}
+
+
+def _image_cache() -> Any:
+    """One cache of the held-out images for every arm and seed: they are decoded once per demo."""
+    from focusclip.zeroshot.image_cache import EvalImageCache
+
+    return EvalImageCache()
 
 
 def _final_alpha(model_dir: Path) -> float:

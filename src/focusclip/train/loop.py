@@ -152,6 +152,7 @@ class Trainer:
             self._report_text_lengths()
         self.last_ckpt: Path | None = resume[0] if resume is not None else None
         self.results: dict[str, Any] = {"loss": None, "val_loss": None, "zeroshot": None}
+        self.eval_images = None  # the zero-shot images, decoded at the first evaluation (EvalImageCache)
 
     # -------------------------------------------------------------- setup helpers
     def _find_resume(self) -> tuple[Path, dict[str, Any]] | None:
@@ -481,17 +482,19 @@ class Trainer:
         cfg, st = self.cfg, self.state
         try:
             from focusclip.zeroshot import evaluate, resolve_tasks
+            from focusclip.zeroshot.image_cache import EvalImageCache
         except ImportError as e:
             logger.warning("zero-shot evaluation unavailable (%s); skipped", e)
             return None
         if not cfg.eval.data_root:
             raise UsageError("config eval.tasks is set but eval.data_root is not")
         model_id = f"step-{st.step}"
+        self.eval_images = self.eval_images or EvalImageCache()
         tasks = resolve_tasks(list(cfg.eval.tasks))
         res = evaluate(self.model, self.tokenizer, self.eval_tf, tasks, cfg.eval.data_root,
                        batch_size=cfg.eval.batch_size, workers=0, device=self.device,
                        out=self.run_dir / "zeroshot.json", model_id=model_id, model_name=cfg.name,
-                       confusion=False)
+                       confusion=False, image_cache=self.eval_images)
         scores = {key.rsplit("@", 1)[0]: float(e["metrics"]["acc"])
                   for key, e in res["results"].items() if key.endswith("@" + model_id)}
         if scores:

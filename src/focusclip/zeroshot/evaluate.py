@@ -31,6 +31,7 @@ from focusclip.runtime import autocast, resolve_device
 from focusclip.zeroshot.classifier import build_zero_shot_classifier
 from focusclip.zeroshot.datasets import DATASETS, DatasetAbsent, LoadedSet, Sample, load_benchmark
 from focusclip.zeroshot.datasets.common import DatasetError, DatasetLayoutError
+from focusclip.zeroshot.image_cache import EvalImageCache, cached_batches
 from focusclip.zeroshot.images import SampleImages
 from focusclip.zeroshot.metrics import confusion_matrix, headline, task_metrics
 from focusclip.zeroshot.tasks import Task, headline_spec
@@ -106,15 +107,20 @@ def subsample(samples: list[Sample], limit: int | None, seed: int = 0) -> list[S
 @torch.inference_mode()
 def rank_images(model: Any, transform: Callable, samples: Sequence[Sample], class_emb: torch.Tensor,
                 device: torch.device, batch_size: int = 64, workers: int = 2, desc: str = "eval",
-                kmax: int = MAX_K) -> np.ndarray:
-    """(N, kmax) class indices, best first, for every sample (batched through a DataLoader)."""
+                kmax: int = MAX_K, image_cache: EvalImageCache | None = None) -> np.ndarray:
+    """(N, kmax) class indices, best first, for every sample (batched through a DataLoader; decoded
+    once per ``image_cache`` when the transform is deterministic, see :mod:`focusclip.zeroshot.image_cache`)."""
     kmax = min(kmax, class_emb.shape[0])
-    loader = torch.utils.data.DataLoader(
-        SampleImages(samples, transform), batch_size=batch_size, num_workers=workers, shuffle=False,
-        pin_memory=device.type == "cuda", persistent_workers=False)
+    pin = device.type == "cuda"
+    if image_cache is not None and getattr(transform, "pixel_key", None) is not None:
+        batches = cached_batches(image_cache, transform, samples, batch_size, workers, pin)
+    else:
+        batches = torch.utils.data.DataLoader(
+            SampleImages(samples, transform), batch_size=batch_size, num_workers=workers, shuffle=False,
+            pin_memory=pin, persistent_workers=False)
     out = np.zeros((len(samples), kmax), dtype=np.int64)
     with Progress(len(samples), desc, unit="img") as prog, autocast(device):
-        for images, idx in loader:
+        for images, idx in batches:
             feats = model.encode_image(images.to(device, non_blocking=True), normalize=True).float()
             top = (feats @ class_emb.T).topk(kmax, dim=-1).indices
             out[idx.numpy()] = top.cpu().numpy()
@@ -137,8 +143,8 @@ def _labels_as_indices(task: Task, classes: list[str], data: LoadedSet) -> list[
 
 def evaluate_task(model: Any, tokenizer: Callable, transform: Callable, task: Task, root: str | os.PathLike,
                   device: torch.device, batch_size: int = 64, workers: int = 2, limit: int | None = None,
-                  ensemble: bool = False, dataset_options: Mapping[str, Any] | None = None
-                  ) -> tuple[dict[str, Any], np.ndarray, list[str]]:
+                  ensemble: bool = False, dataset_options: Mapping[str, Any] | None = None,
+                  image_cache: EvalImageCache | None = None) -> tuple[dict[str, Any], np.ndarray, list[str]]:
     """Evaluate one task on the dataset at ``root``: (result entry, confusion matrix, class keys).
     ``dataset_options`` are extra loader options (e.g. FER+'s ``fer2013_csv``) over the task's own."""
     t0 = time.monotonic()
@@ -156,7 +162,7 @@ def evaluate_task(model: Any, tokenizer: Callable, transform: Callable, task: Ta
     class_emb = build_zero_shot_classifier(model, tokenizer, task.prompts(classes, ensemble=ensemble), device)
     t1 = time.monotonic()
     topk = rank_images(model, transform, data.samples, class_emb, device, batch_size, workers,
-                       desc=f"eval {task.name}", kmax=max(MAX_K, task.k))
+                       desc=f"eval {task.name}", kmax=max(MAX_K, task.k), image_cache=image_cache)
     seconds = time.monotonic() - t1
     metrics = task_metrics(topk, labels, len(classes), task.k)
     entry = {
@@ -203,7 +209,8 @@ def evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequen
              device: str | torch.device = "auto", limit: int | None = None, ensemble: bool = False,
              out: str | os.PathLike | None = None, force: bool = False, model_id: str | None = None,
              model_name: str = "", confusion: bool = True,
-             dataset_options: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+             dataset_options: Mapping[str, Mapping[str, Any]] | None = None,
+             image_cache: EvalImageCache | None = None) -> dict[str, Any]:
     """Evaluate ``tasks``; returns ``{"version", "results": {task@model: entry}, "headline": {model: ...},
     "model": <this model's fingerprint>, "skipped_tasks": [...]}``.
 
@@ -211,7 +218,10 @@ def evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequen
     kept (``force`` recomputes), the file is rewritten atomically after each task, and confusion-matrix
     PNGs go to ``<out stem>_confusion/``. Datasets whose root does not exist are skipped with one log line.
     ``dataset_options`` maps a dataset name to extra loader options (``{"ferplus": {"fer2013_csv": ...}}``).
+    Every image is decoded once per ``image_cache`` (pass one to share it across calls; by default the
+    tasks of this call share a new one).
     """
+    image_cache = EvalImageCache() if image_cache is None else image_cache
     check_data_root(data_root)
     device = resolve_device(device)
     was_training = isinstance(model, torch.nn.Module) and model.training
@@ -219,7 +229,7 @@ def evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequen
         model.to(device).eval()
     try:
         return _evaluate(model, tokenizer, transform, tasks, data_root, batch_size, workers, device, limit,
-                         ensemble, out, force, model_id, model_name, confusion, dataset_options or {})
+                         ensemble, out, force, model_id, model_name, confusion, dataset_options or {}, image_cache)
     finally:
         if was_training:  # e.g. called from the training loop: give the model back as it came
             model.train()
@@ -229,7 +239,7 @@ def _evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Seque
               data_root: str | os.PathLike | Mapping[str, str], batch_size: int, workers: int,
               device: torch.device, limit: int | None, ensemble: bool, out: str | os.PathLike | None,
               force: bool, model_id: str | None, model_name: str, confusion: bool,
-              dataset_options: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+              dataset_options: Mapping[str, Mapping[str, Any]], image_cache: EvalImageCache) -> dict[str, Any]:
     fp = model_id or (model_fingerprint(model) if isinstance(model, torch.nn.Module) else type(model).__name__)
     data = read_eval_results(out) if out else {"version": RESULTS_VERSION, "results": {}, "headline": {}}
     results = data["results"]
@@ -241,7 +251,8 @@ def _evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Seque
                         "acc", results[key]["metrics"]["acc"])
             continue
         found = _evaluate_somewhere(model, tokenizer, transform, task, dataset_roots(data_root, task.dataset),
-                                    device, batch_size, workers, limit, ensemble, dataset_options.get(task.dataset))
+                                    device, batch_size, workers, limit, ensemble, dataset_options.get(task.dataset),
+                                    image_cache)
         if found is None:
             logger.warning("%s: skipped, dataset %s not found at %s", task.name, task.dataset,
                            dataset_root(data_root, task.dataset))
@@ -273,13 +284,14 @@ def _evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Seque
 
 def _evaluate_somewhere(model: Any, tokenizer: Callable, transform: Callable, task: Task, roots: list[Path],
                         device: torch.device, batch_size: int, workers: int, limit: int | None, ensemble: bool,
-                        options: Mapping[str, Any] | None) -> tuple[Path, tuple] | None:
+                        options: Mapping[str, Any] | None, image_cache: EvalImageCache
+                        ) -> tuple[Path, tuple] | None:
     """Evaluate the task at the first root that holds its dataset (None when none does). Only the first
     root's layout errors are errors; a fallback root that does not hold the dataset counts as absent."""
     for i, root in enumerate(roots):
         try:
             return root, evaluate_task(model, tokenizer, transform, task, root, device, batch_size, workers,
-                                       limit, ensemble, options)
+                                       limit, ensemble, options, image_cache)
         except DatasetAbsent:
             continue
         except DatasetLayoutError:
