@@ -58,6 +58,7 @@ from focusclip.train.distributed import (
 from focusclip.train.frozen import install_tower_caches, set_train_mode
 from focusclip.train.metrics import MetricsLogger, plot_run_losses, truncate_metrics
 from focusclip.train.optim import apply_freezing, build_optimizer, lr_at, set_lr
+from focusclip.train.precision import bf16_agrees, resolve_precision
 
 logger = logging.getLogger(__name__)
 
@@ -135,11 +136,12 @@ class Trainer:
         self.loss_fn = FocusCLIPLoss(name=cfg.loss.name, weights=tuple(cfg.loss.weights),
                                      temperature=cfg.loss.temperature)
         self.optimizer = build_optimizer(self.model, cfg.optim)
-        self.precision = _effective_precision(cfg.precision, self.device)
+        self.precision = resolve_precision(cfg.precision, self.device)
+        self._setup_data()
+        self.precision_check = self._check_bf16() if cfg.precision == "auto" and self.precision == "bf16" else None
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.tower_caches = install_tower_caches(self.model, bool(cfg.data.augment), cfg.model.cache_dir,
                                                  extra=self.precision) if cfg.model.cache_frozen else []
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
-        self._setup_data()
         self.state = TrainState()
         if resume is not None:
             self._resume(*resume)
@@ -150,6 +152,8 @@ class Trainer:
         self.metrics = MetricsLogger(self.run_dir, enabled=info.is_main, tensorboard=cfg.log.tensorboard)
         if info.is_main and resume is None:
             self._report_text_lengths()
+        if info.is_main and self.precision_check is not None:
+            self.metrics.log("event", self.state.step, self.state.epoch, precision_check=self.precision_check)
         self.last_ckpt: Path | None = resume[0] if resume is not None else None
         self.results: dict[str, Any] = {"loss": None, "val_loss": None, "zeroshot": None}
         self.eval_images = None  # the zero-shot images, decoded at the first evaluation (EvalImageCache)
@@ -197,7 +201,8 @@ class Trainer:
         collate = Collator(self.tokenizer)
         size = self.model.image_size
         train_ds = build_dataset(cfg.data, "train", self.train_tf, size, cfg.seed)
-        train_ds[0]  # in this process, before any worker starts: a dataset with no loadable sample fails clearly
+        self._first_sample = train_ds[0]  # here, before any worker starts: no loadable sample fails clearly
+        self._collate = collate
         self.loader, self.sampler = build_loader(train_ds, self.per_rank_batch, info, cfg.seed, True, collate,
                                                  cfg.data.num_workers, drop_last=True)
         self.steps_per_epoch = self.sampler.batches_per_epoch()
@@ -216,6 +221,26 @@ class Trainer:
                  self.steps_per_epoch, cfg.batch_size, info.world_size, self.per_rank_batch,
                  f" in {cfg.accum_steps} micro-batches (GradCache)" if cfg.accum_steps > 1 else "",
                  self.precision)
+
+    def _check_bf16(self, n: int = 8) -> dict[str, Any]:
+        """``precision=auto`` chose bf16: compare one bf16 and one fp32 step on ``n`` training samples
+        (:func:`focusclip.train.precision.bf16_agrees`) and train in fp32 when they disagree."""
+        ds = self.loader.dataset
+        samples = [self._first_sample]
+        if not isinstance(ds, torch.utils.data.IterableDataset):
+            samples += [ds[i] for i in range(1, min(n, len(ds)))]
+        batch = to_device(self._collate(samples), self.device)
+        set_train_mode(self.model)
+        ok, report = bf16_agrees(self.model, self.loss_fn, batch, self.device)
+        report["kept"] = "bf16" if ok else "fp32"
+        detail = ", ".join(f"{k} {v:.4g}" for k, v in report.items() if isinstance(v, float))
+        if ok:
+            logger.info("precision=auto: bf16 autocast (a bf16 and an fp32 step agree: %s)", detail)
+        else:
+            logger.warning("precision=auto: a bf16 and an fp32 step disagree beyond the tolerance (%s); "
+                           "training in fp32", detail)
+            self.precision = "fp32"
+        return report
 
     def _report_text_lengths(self, max_texts: int = 4000) -> None:
         """Log (and write as a metrics event) how much of the training captions the text tower cuts."""
@@ -551,16 +576,6 @@ class Trainer:
 
 
 # ------------------------------------------------------------------------------ helpers
-def _effective_precision(precision: str, device: torch.device) -> str:
-    if precision != "fp32" and device.type != "cuda":
-        logger.warning("precision=%s needs a GPU; training in fp32 on %s", precision, device)
-        return "fp32"
-    if precision == "bf16" and not torch.cuda.is_bf16_supported():
-        logger.warning("this GPU has no bf16 support; using fp16 with loss scaling")
-        return "fp16"
-    return precision
-
-
 def _split(batch: dict[str, Any], parts: int) -> list[dict[str, Any]]:
     """Split a batch into ``parts`` micro-batches along the sample dimension."""
     n = batch["image"].shape[0]
