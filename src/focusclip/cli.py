@@ -1072,6 +1072,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", default=",".join(map(str, d.seeds)), help="comma-separated seeds, e.g. 0,1,2")
     p.add_argument("--workers", type=_non_negative_int, default=d.workers,
                    help="parallel worker processes loading images")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=d.precision,
+                   help="training precision (auto: bf16 where the CPU/GPU computes it natively, after a check)")
     p.set_defaults(func=_run_demo)
 
 
@@ -1087,7 +1089,8 @@ def _run_demo(args: argparse.Namespace) -> int:
         raise UsageError("--seeds: give at least one seed")
     cfg = DemoConfig(out_dir=args.out, n_train=args.n_train, n_eval=args.n_eval, model=args.model,
                      image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                     text_unlocked_layers=args.text_unlocked_layers, seeds=seeds, workers=args.workers)
+                     text_unlocked_layers=args.text_unlocked_layers, seeds=seeds, workers=args.workers,
+                     precision=args.precision)
     result = run_demo(cfg)
     print(result["table"])
     print(f"\nreport: {result['report']}")

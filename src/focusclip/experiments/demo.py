@@ -47,6 +47,7 @@ class DemoConfig:
     workers: int = 2
     heatmap: str = "person"
     caption_variants: int = 2         #: rule-based phrasings per image (one drawn per epoch)
+    precision: str = "auto"           #: training precision (auto: bf16 where the CPU/GPU has it, checked)
 
     def model_name(self, arm: str) -> str:
         return f"{arm}-{self.model}"
@@ -97,7 +98,7 @@ def train_config(cfg: DemoConfig, arm: str, seed: int, data: dict[str, Path], ru
     lock = cfg.text_unlocked_layers >= 0
     return {
         "name": f"{arm}-seed{seed}", "out_dir": str(run_dir), "seed": seed, "epochs": cfg.epochs,
-        "batch_size": cfg.batch_size, "precision": "fp32",
+        "batch_size": cfg.batch_size, "precision": cfg.precision,
         "data": {"train": str(data["train"]), "val": str(data["val"]), "heatmap": cfg.heatmap,
                  "captions": "random", "num_workers": cfg.workers},
         "model": {"name": cfg.model_name(arm), "overrides": {"vision": {"image_size": cfg.image_size}},

@@ -148,6 +148,7 @@ class TrainConfig:
     accum_steps: int = 1                  #: micro-batches per step (GradCache: the loss still sees the full batch)
     precision: str = "fp32"               #: fp32 | bf16 | fp16 | auto (bf16 where the GPU/CPU has it, checked)
     device: str = "auto"                  #: auto | cpu | cuda | cuda:N
+    channels_last: bool = True            #: convolutional vision towers in channels-last memory layout (faster)
     resume: str | None = None             #: "latest" or a checkpoint path
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

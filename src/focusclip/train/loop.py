@@ -131,6 +131,9 @@ class Trainer:
             pad_to_max=cfg.data.pad_to_max, long_text=self.model.config["text"].get("long_text"))
         apply_freezing(self.model, cfg.model, cfg.loss)
         self.model.to(self.device)
+        self.channels_last = cfg.channels_last and _has_conv(self.model.visual)
+        if self.channels_last:  # oneDNN / cuDNN convolutions run faster on NHWC; the numbers are the same
+            self.model.to(memory_format=torch.channels_last)
         self.ddp = DDP(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None) \
             if info.distributed else None
         self.loss_fn = FocusCLIPLoss(name=cfg.loss.name, weights=tuple(cfg.loss.weights),
@@ -365,6 +368,8 @@ class Trainer:
         lr = lr_at(st.step, self.total_steps, cfg.optim)
         set_lr(self.optimizer, lr)
         batch = to_device(batch, self.device)
+        if self.channels_last:
+            batch["image"] = batch["image"].contiguous(memory_format=torch.channels_last)
         if cfg.accum_steps == 1:
             with self._autocast():
                 out = (self.ddp or self.model)(batch["image"], batch["text"], batch["heatmap"])
@@ -576,6 +581,11 @@ class Trainer:
 
 
 # ------------------------------------------------------------------------------ helpers
+def _has_conv(module: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1) and m.groups == 1
+               for m in module.modules()) and not any("Attention" in type(m).__name__ for m in module.modules())
+
+
 def _split(batch: dict[str, Any], parts: int) -> list[dict[str, Any]]:
     """Split a batch into ``parts`` micro-batches along the sample dimension."""
     n = batch["image"].shape[0]
