@@ -47,7 +47,7 @@ class DemoConfig:
     workers: int = 2
     heatmap: str = "person"
     caption_variants: int = 2         #: rule-based phrasings per image (one drawn per epoch)
-    precision: str = "auto"           #: training precision (auto: bf16 where the CPU/GPU has it, checked)
+    precision: str = "fp32"           #: training precision; auto (bf16 where the CPU has it, checked) falls back here
 
     def model_name(self, arm: str) -> str:
         return f"{arm}-{self.model}"
