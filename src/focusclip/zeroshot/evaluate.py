@@ -31,7 +31,7 @@ from focusclip.runtime import autocast, resolve_device
 from focusclip.zeroshot.classifier import build_zero_shot_classifier
 from focusclip.zeroshot.datasets import DATASETS, DatasetAbsent, LoadedSet, Sample, load_benchmark
 from focusclip.zeroshot.datasets.common import DatasetError, DatasetLayoutError
-from focusclip.zeroshot.image_cache import EvalImageCache, cached_batches
+from focusclip.zeroshot.image_cache import EvalImageCache, cached_batches, sample_key
 from focusclip.zeroshot.images import SampleImages
 from focusclip.zeroshot.metrics import confusion_matrix, headline, task_metrics
 from focusclip.zeroshot.tasks import Task, headline_spec
@@ -107,20 +107,55 @@ def subsample(samples: list[Sample], limit: int | None, seed: int = 0) -> list[S
 @torch.inference_mode()
 def rank_images(model: Any, transform: Callable, samples: Sequence[Sample], class_emb: torch.Tensor,
                 device: torch.device, batch_size: int = 64, workers: int = 2, desc: str = "eval",
-                kmax: int = MAX_K, image_cache: EvalImageCache | None = None) -> np.ndarray:
+                kmax: int = MAX_K, image_cache: EvalImageCache | None = None,
+                features: dict | None = None) -> np.ndarray:
     """(N, kmax) class indices, best first, for every sample (batched through a DataLoader; decoded
-    once per ``image_cache`` when the transform is deterministic, see :mod:`focusclip.zeroshot.image_cache`)."""
+    once per ``image_cache`` when the transform is deterministic, see :mod:`focusclip.zeroshot.image_cache`).
+    ``features`` (a dict, for one model) keeps each image's features: tasks on the same images encode
+    each image once."""
     kmax = min(kmax, class_emb.shape[0])
+    if features is None or getattr(transform, "pixel_key", None) is None:
+        return _rank(model, transform, samples, class_emb, device, batch_size, workers, desc, kmax, image_cache)
+    keys = [(transform.pixel_key, sample_key(s)) for s in samples]  # type: ignore[attr-defined]
+    todo = [i for i, k in enumerate(keys) if k not in features]
+    if todo:
+        feats = _encode(model, transform, [samples[i] for i in todo], device, batch_size, workers, desc,
+                        image_cache)
+        features.update({keys[i]: f for i, f in zip(todo, feats, strict=True)})
+    emb = torch.stack([features[k] for k in keys]).to(device)
+    return (emb @ class_emb.T).topk(kmax, dim=-1).indices.cpu().numpy()
+
+
+def _batches(transform: Callable, samples: Sequence[Sample], device: torch.device, batch_size: int, workers: int,
+             image_cache: EvalImageCache | None) -> Any:
     pin = device.type == "cuda"
     if image_cache is not None and getattr(transform, "pixel_key", None) is not None:
-        batches = cached_batches(image_cache, transform, samples, batch_size, workers, pin)
-    else:
-        batches = torch.utils.data.DataLoader(
-            SampleImages(samples, transform), batch_size=batch_size, num_workers=workers, shuffle=False,
-            pin_memory=pin, persistent_workers=False)
+        return cached_batches(image_cache, transform, samples, batch_size, workers, pin)
+    return torch.utils.data.DataLoader(SampleImages(samples, transform), batch_size=batch_size,
+                                       num_workers=workers, shuffle=False, pin_memory=pin, persistent_workers=False)
+
+
+def _encode(model: Any, transform: Callable, samples: Sequence[Sample], device: torch.device, batch_size: int,
+            workers: int, desc: str, image_cache: EvalImageCache | None) -> torch.Tensor:
+    """(N, D) normalised image features (float32) of ``samples``, in order."""
+    out: torch.Tensor | None = None
+    with Progress(len(samples), desc, unit="img") as prog, autocast(device):
+        for images, idx in _batches(transform, samples, device, batch_size, workers, image_cache):
+            feats = model.encode_image(images.to(device, non_blocking=True), normalize=True).float()
+            if out is None:
+                out = torch.zeros(len(samples), feats.shape[1], device=feats.device)
+            out[idx.to(feats.device)] = feats
+            prog.update(len(idx))
+    assert out is not None
+    return out
+
+
+def _rank(model: Any, transform: Callable, samples: Sequence[Sample], class_emb: torch.Tensor,
+          device: torch.device, batch_size: int, workers: int, desc: str, kmax: int,
+          image_cache: EvalImageCache | None) -> np.ndarray:
     out = np.zeros((len(samples), kmax), dtype=np.int64)
     with Progress(len(samples), desc, unit="img") as prog, autocast(device):
-        for images, idx in batches:
+        for images, idx in _batches(transform, samples, device, batch_size, workers, image_cache):
             feats = model.encode_image(images.to(device, non_blocking=True), normalize=True).float()
             top = (feats @ class_emb.T).topk(kmax, dim=-1).indices
             out[idx.numpy()] = top.cpu().numpy()
@@ -144,7 +179,8 @@ def _labels_as_indices(task: Task, classes: list[str], data: LoadedSet) -> list[
 def evaluate_task(model: Any, tokenizer: Callable, transform: Callable, task: Task, root: str | os.PathLike,
                   device: torch.device, batch_size: int = 64, workers: int = 2, limit: int | None = None,
                   ensemble: bool = False, dataset_options: Mapping[str, Any] | None = None,
-                  image_cache: EvalImageCache | None = None) -> tuple[dict[str, Any], np.ndarray, list[str]]:
+                  image_cache: EvalImageCache | None = None, features: dict | None = None
+                  ) -> tuple[dict[str, Any], np.ndarray, list[str]]:
     """Evaluate one task on the dataset at ``root``: (result entry, confusion matrix, class keys).
     ``dataset_options`` are extra loader options (e.g. FER+'s ``fer2013_csv``) over the task's own."""
     t0 = time.monotonic()
@@ -162,7 +198,8 @@ def evaluate_task(model: Any, tokenizer: Callable, transform: Callable, task: Ta
     class_emb = build_zero_shot_classifier(model, tokenizer, task.prompts(classes, ensemble=ensemble), device)
     t1 = time.monotonic()
     topk = rank_images(model, transform, data.samples, class_emb, device, batch_size, workers,
-                       desc=f"eval {task.name}", kmax=max(MAX_K, task.k), image_cache=image_cache)
+                       desc=f"eval {task.name}", kmax=max(MAX_K, task.k), image_cache=image_cache,
+                       features=features)
     seconds = time.monotonic() - t1
     metrics = task_metrics(topk, labels, len(classes), task.k)
     entry = {
@@ -244,6 +281,7 @@ def _evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Seque
     data = read_eval_results(out) if out else {"version": RESULTS_VERSION, "results": {}, "headline": {}}
     results = data["results"]
     absent: list[str] = []
+    features: dict = {}  # this call's model: each image encoded once for all its tasks
     for task in tasks:
         key = result_key(task.name, fp)
         if not force and _reusable(results.get(key), task, limit, ensemble):
@@ -252,7 +290,7 @@ def _evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Seque
             continue
         found = _evaluate_somewhere(model, tokenizer, transform, task, dataset_roots(data_root, task.dataset),
                                     device, batch_size, workers, limit, ensemble, dataset_options.get(task.dataset),
-                                    image_cache)
+                                    image_cache, features)
         if found is None:
             logger.warning("%s: skipped, dataset %s not found at %s", task.name, task.dataset,
                            dataset_root(data_root, task.dataset))
@@ -284,14 +322,14 @@ def _evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Seque
 
 def _evaluate_somewhere(model: Any, tokenizer: Callable, transform: Callable, task: Task, roots: list[Path],
                         device: torch.device, batch_size: int, workers: int, limit: int | None, ensemble: bool,
-                        options: Mapping[str, Any] | None, image_cache: EvalImageCache
-                        ) -> tuple[Path, tuple] | None:
+                        options: Mapping[str, Any] | None, image_cache: EvalImageCache,
+                        features: dict | None = None) -> tuple[Path, tuple] | None:
     """Evaluate the task at the first root that holds its dataset (None when none does). Only the first
     root's layout errors are errors; a fallback root that does not hold the dataset counts as absent."""
     for i, root in enumerate(roots):
         try:
             return root, evaluate_task(model, tokenizer, transform, task, root, device, batch_size, workers,
-                                       limit, ensemble, options, image_cache)
+                                       limit, ensemble, options, image_cache, features)
         except DatasetAbsent:
             continue
         except DatasetLayoutError:
