@@ -1,5 +1,7 @@
 """Zero-shot evaluation speed: batched ``focusclip.zeroshot.evaluate`` vs the reference's one-image-at-a-time
-loop that re-encodes every class prompt for every image.
+loop that re-encodes every class prompt for every image; and the batched evaluation with the evaluation
+image cache (``focusclip.zeroshot.image_cache``): its first pass (decodes and keeps) and a repeated pass
+(every image already decoded: only the forward pass).
 
 Both run the same tiny model on the same generated Stanford 40 set (written in its distributed layout:
 ``JPEGImages/``, ``ImageSplits/``), in eval mode under ``torch.inference_mode``; the script checks that
@@ -82,6 +84,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from focusclip.zeroshot.classifier import build_zero_shot_classifier
     from focusclip.zeroshot.datasets import load_benchmark
     from focusclip.zeroshot.evaluate import rank_images
+    from focusclip.zeroshot.image_cache import EvalImageCache
     from focusclip.zeroshot.tasks import resolve_tasks
 
     if args.threads:
@@ -115,13 +118,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         prompts = [p[0] for p in task.prompts(data.classes)]
         labels_ok = len(data.samples) == args.images
 
-        def batched() -> np.ndarray:
+        def batched(cache: EvalImageCache | None = None) -> np.ndarray:
             emb = build_zero_shot_classifier(model, tokenizer, task.prompts(data.classes), device)
             return rank_images(model, transform, data.samples, emb, device, args.batch_size, args.workers,
-                               desc="batched")[:, 0]
+                               desc="batched", image_cache=cache)[:, 0]
 
         batched()  # warm-up (thread pools, allocator)
         t_batched, top1_batched = best_time(batched)
+        t_first, _ = best_time(lambda: batched(EvalImageCache()))  # a fresh cache: decodes and keeps
+        cache = EvalImageCache()
+        batched(cache)
+        t_repeat, top1_cached = best_time(lambda: batched(cache))  # every image already decoded
         one_at_a_time(model, tokenizer, transform, data.samples[:5], prompts, device)  # warm-up
         t_single, top1_single = best_time(
             lambda: one_at_a_time(model, tokenizer, transform, data.samples, prompts, device))
@@ -137,11 +144,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "batched_images_per_s": round(args.images / t_batched, 1),
         "one_at_a_time_images_per_s": round(args.images / t_single, 1),
         "speedup": round(t_single / t_batched, 1), "top1_agreement": agree, "all_images_loaded": labels_ok,
+        "cached_first_pass_images_per_s": round(args.images / t_first, 1),
+        "cached_repeat_pass_images_per_s": round(args.images / t_repeat, 1),
+        "speedup_cached_first": round(t_single / t_first, 1),
+        "speedup_cached_repeat": round(t_single / t_repeat, 1),
+        "cached_top1_equal": bool(np.array_equal(top1_cached, top1_batched)),
     }
     print(json.dumps(result, indent=2))
     print(f"batched: {result['batched_images_per_s']} images/s | one at a time: "
           f"{result['one_at_a_time_images_per_s']} images/s | speedup {result['speedup']}x | "
           f"top-1 agreement {agree:.3f}")
+    print(f"image cache: first pass {result['cached_first_pass_images_per_s']} images/s "
+          f"({result['speedup_cached_first']}x the loop), repeated pass {result['cached_repeat_pass_images_per_s']} "
+          f"images/s ({result['speedup_cached_repeat']}x), same top-1: {result['cached_top1_equal']}")
     return result
 
 

@@ -25,8 +25,13 @@ layer 2T(4h^2 + 2h*h_ff) + 4T^2 h; training = 3x forward; the vision tower runs 
 and the ROI branch) and cross-checked with ``torch.utils.flop_counter``. MFU counts the padded tokens
 the GPU computes; "useful MFU" counts only real tokens.
 
-    python benchmarks/gpu_paper.py --out results.json            # the GPU run (about 6 minutes on an H100)
-    python benchmarks/gpu_paper.py --model focusclip-tiny --steps 2 --batch-sizes 4 --out /tmp/r.json   # CPU dry run
+Then the whole-CLIP fine-tuning step (``--clip-model``, default ``focusclip-openclip-vit-b16``: open_clip's
+ViT-B/16 architecture, random init, plus the ROI branch) in bf16 with fused SGD (and compiled when
+compile is on) at ``--clip-batch-sizes``, MFU from ``torch.utils.flop_counter``; and the training
+loader's rate (``benchmarks/loader.py``) with ``--loader-workers`` (8 and 16) next to the fastest step.
+
+    python benchmarks/gpu_paper.py --out results.json            # the GPU run (a few minutes on an H100/H200)
+    python benchmarks/gpu_paper.py --smoke --out /tmp/r.json     # every part, tiny, on the CPU (the test's run)
 
 OOM at a batch size is recorded and the larger sizes of that setting are skipped. JSON and a markdown
 block are written to ``--out`` (and ``<out>.md``) after every measurement, so an interrupted run keeps
@@ -159,6 +164,46 @@ def make_inputs(model: Any, batch: int, text_len: int | tuple[int, int], device:
     ids[torch.arange(batch), lengths - 1] = 102  # [SEP]
     tokens = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
     return image.to(device), heatmap.to(device), tokens, float(lengths.float().mean())
+
+
+def clip_inputs(model: Any, batch: int, device: Any, seed: int) -> tuple[Any, Any, dict[str, Any], float]:
+    """Random inputs for a whole-CLIP model (open_clip text tower: BPE ids padded to its context length,
+    each text ending in the end-of-text id, the highest in the vocabulary, which open_clip pools at)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    s = model.image_size
+    image = torch.randn(batch, 3, s, s, generator=g)
+    heatmap = torch.rand(batch, 1, s, s, generator=g)
+    n = int(model.text.context_length)
+    holder = model.text.text if getattr(model.text, "custom", False) else model.text
+    emb = getattr(holder, "token_embedding", None)
+    vocab = int(emb.weight.shape[0]) if emb is not None else 49408
+    lengths = torch.randint(max(2, n // 2), n + 1, (batch,), generator=g)
+    ids = torch.randint(1, vocab - 1, (batch, n), generator=g)
+    mask = (torch.arange(n)[None] < lengths[:, None]).long()
+    ids = torch.where(mask.bool(), ids, torch.zeros_like(ids))
+    ids[torch.arange(batch), lengths - 1] = vocab - 1
+    tokens = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
+    return image.to(device), heatmap.to(device), tokens, float(lengths.float().mean())
+
+
+def counted_step_flops(model: Any, inputs: tuple[Any, Any, dict[str, Any], float]) -> float | None:
+    """Training FLOPs per sample of ``model`` on ``inputs`` (forward + backward), by the flop counter."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    image, heatmap, tokens, _ = inputs
+    try:
+        counter = FlopCounterMode(display=False)
+        with counter:
+            out = model(image, tokens, heatmap)
+            sum(v.float().sum() for k, v in out.items() if k.endswith("_features")).backward()
+        model.zero_grad(set_to_none=True)
+        return counter.get_total_flops() / image.shape[0]
+    except Exception as e:  # noqa: BLE001 - MFU is then unknown, the timing still counts
+        log.warning("flop counter failed: %s", e)
+        model.zero_grad(set_to_none=True)
+        return None
 
 
 # ----------------------------------------------------------------------------------------- steps
@@ -517,6 +562,104 @@ class Bench:
         trainer.close()
         _free(self.device)
 
+    def whole_clip(self) -> None:
+        """The whole-CLIP fine-tuning step (``--clip-model``, random init: open_clip's architecture with
+        the ROI branch): bf16, fused SGD (+ compile when on) at ``--clip-batch-sizes``; MFU from counted FLOPs."""
+        import torch
+
+        from focusclip.model.factory import create_model
+
+        name = self.args.clip_model
+        if not name or self.left() < 40:
+            self.report["notes"].append("whole-CLIP step: skipped" + ("" if not name else " (time budget)"))
+            return
+        self.say(f"whole-CLIP step: building {name} (random init)")
+        torch.manual_seed(self.args.seed)
+        model = create_model(name, pretrained="none", device=self.device).train()
+        set_tf32(True)
+        probe = clip_inputs(model, 2, self.device, self.args.seed)
+        per_sample = counted_step_flops(model, probe)
+        rows = []
+        variants = [("bf16", None)]
+        if self.compile:
+            variants.append(("bf16+compile", torch.compile(model, dynamic=False)))
+        for variant, compiled in variants:
+            trainer = Trainer(model, self.device, bf16=True, fused=True, compiled=compiled)
+            for batch in self.args.clip_batch_sizes:
+                if self.left() < 20 + (90 if compiled is not None else 0):
+                    self.report["notes"].append(f"whole-CLIP {variant} batch {batch}: skipped (time budget)")
+                    continue
+                row: dict[str, Any] = {"variant": variant, "model": name, "batch": batch}
+                try:
+                    image, heatmap, tokens, real = clip_inputs(model, batch, self.device, self.args.seed)
+                    if self.cuda:
+                        torch.cuda.reset_peak_memory_stats(self.device)
+                    t = time.perf_counter()
+                    trainer.step(image, heatmap, tokens)  # compiles when compiled
+                    self.sync()
+                    row["first_step_s"] = time.perf_counter() - t
+                    timing = C.time_fn(lambda tr=trainer, a=(image, heatmap, tokens): tr.step(*a),
+                                       self.args.warmup, self.args.steps, self.sync)
+                    step_s = timing["median_s"]
+                    loss = float(timing["result"])
+                    row.update(status="ok", text_len=int(tokens["input_ids"].shape[1]), real_tokens=round(real, 1),
+                               step_s=step_s, samples_per_s=batch / step_s, loss=loss, finite=math.isfinite(loss),
+                               peak_mem_gib=(torch.cuda.max_memory_allocated(self.device) / 2**30 if self.cuda
+                                             else C.peak_rss_bytes() / 2**30))
+                    if per_sample is not None:
+                        row["tflops"] = per_sample * batch / step_s / 1e12
+                        if self.peak:
+                            row["mfu"] = row["tflops"] / self.peak
+                except Exception as e:  # noqa: BLE001 - an OOM or compile failure must not lose the rest
+                    row["status"] = "OOM" if _is_oom(e) else f"error: {type(e).__name__}: {str(e)[:300]}"
+                image = heatmap = tokens = None
+                trainer.opt.zero_grad(set_to_none=True)
+                _free(self.device)
+                rows.append(row)
+                self.say(f"whole-CLIP {variant:12s} batch {batch:4d}: " + (
+                    f"{row['samples_per_s']:8.1f} samples/s, step {row['step_s'] * 1e3:7.1f} ms"
+                    + (f", MFU {row['mfu'] * 100:.1f}%" if "mfu" in row else "") if row["status"] == "ok"
+                    else row["status"]))
+                self.report["whole_clip"] = {"model": name, "train_gflops_per_sample":
+                                             None if per_sample is None else per_sample / 1e9, "rows": rows}
+                self.save()
+            trainer.close()
+        del model
+        _free(self.device)
+
+    def loader(self) -> None:
+        """The training loader's rate (``benchmarks/loader.py``: JPEG decode at 1280x720, transform, heatmap,
+        tokenisation) with ``--loader-workers`` workers, against the fastest measured training step."""
+        import tempfile
+
+        import loader as loader_bench  # benchmarks/loader.py
+
+        if not self.args.loader_workers or self.left() < 30:
+            self.report["notes"].append("loader: skipped" + (" (time budget)" if self.args.loader_workers else ""))
+            return
+        ok = [r for r in self.report["rows"] if r.get("status") == "ok" and r["setting"] == "realistic"]
+        need = max((r["samples_per_s"] for r in ok), default=None)
+        out: dict[str, Any] = {"step_samples_per_s": need, "rows": []}
+        with tempfile.TemporaryDirectory() as tmp:
+            self.say(f"loader: a synthetic world of {self.args.loader_images} images at 1280x720 ...")
+            records = loader_bench.add_captions(
+                loader_bench.synthetic_records(Path(tmp), self.args.loader_images, self.args.seed, (720, 1280)),
+                self.args.seed)
+            for workers in self.args.loader_workers:
+                if self.left() < 15:
+                    self.report["notes"].append(f"loader {workers} workers: skipped (time budget)")
+                    continue
+                res = loader_bench.loader_rate(records, Path(tmp), self.args.model, self.args.loader_batch, workers,
+                                               self.args.loader_samples, "parts", self.args.seed)
+                if need:
+                    res["keeps_up"] = res["images_per_s"] >= need
+                out["rows"].append(res)
+                self.say(f"loader {workers:2d} workers: {res['images_per_s']:.1f} images/s"
+                         + (f" (step needs {need:.1f}: {'keeps up' if res['keeps_up'] else 'too slow'})"
+                            if need else ""))
+                self.report["loader"] = out
+                self.save()
+
     def projection(self) -> None:
         ok = [r for r in self.report["rows"] if r.get("status") == "ok"]
         if not ok:
@@ -547,10 +690,13 @@ class Bench:
         best = self.bf16_sweep()
         self.compiled(best)
         self.projection()
+        self.whole_clip()
+        self.loader()
         self.report["elapsed_s"] = self.elapsed()
         compile_checks = [r["check"]["passed"] for r in self.report["rows"] if "check" in r]
+        clip_rows = (self.report.get("whole_clip") or {}).get("rows", [])
         self.report["passed"] = bool(check["passed"] and all(compile_checks)
-                                     and all(r.get("finite", True) for r in self.report["rows"]))
+                                     and all(r.get("finite", True) for r in self.report["rows"] + clip_rows))
         self.save()
         return self.report
 
@@ -598,6 +744,21 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"- paper pretraining ({proj['images']:,} images x {proj['epochs']} epochs), {setting} "
                          f"text: {p['hours']:.2f} h at the best configuration ({p['variant']}, batch {p['batch']}, "
                          f"{p['samples_per_s']:.1f} samples/s){extra}")
+    wc = report.get("whole_clip")
+    if wc:
+        lines.append(f"- whole-CLIP fine-tuning step, {wc['model']} (random init), "
+                     f"{C.fmt(wc['train_gflops_per_sample'])} training GFLOPs per sample (counted):")
+        for r in wc["rows"]:
+            lines.append(f"  - {r['variant']}, batch {r['batch']}: " + (
+                f"{r['samples_per_s']:.1f} samples/s, step {r['step_s'] * 1e3:.1f} ms, peak {r['peak_mem_gib']:.2f} "
+                f"GiB" + (f", MFU {r['mfu'] * 100:.1f}%" if r.get("mfu") is not None else "")
+                if r["status"] == "ok" else r["status"]))
+    ld = report.get("loader")
+    if ld:
+        for r in ld["rows"]:
+            lines.append(f"- loader, {r['workers']} workers: {r['images_per_s']:.1f} images/s at {r['image_size']} px"
+                         + (f" vs the step's {ld['step_samples_per_s']:.1f} samples/s: "
+                            f"{'keeps up' if r.get('keeps_up') else 'too slow'}" if ld["step_samples_per_s"] else ""))
     for note in report.get("notes", []):
         lines.append(f"- note: {note}")
     return "\n".join(lines)
@@ -606,8 +767,16 @@ def markdown(report: dict[str, Any]) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="focusclip-vit-b16-bert")
-    p.add_argument("--batch-sizes", type=lambda s: [int(v) for v in s.split(",")], default=[32, 64, 128, 256],
-                   help="comma-separated, ascending (default 32,64,128,256)")
+    p.add_argument("--batch-sizes", type=_ints, default=[32, 256], help="comma-separated, ascending (default 32,256)")
+    p.add_argument("--clip-model", default="focusclip-openclip-vit-b16",
+                   help="whole-CLIP model for the fine-tuning step ('' skips it)")
+    p.add_argument("--clip-batch-sizes", type=_ints, default=[32, 256])
+    p.add_argument("--loader-workers", type=_ints, default=[8, 16], help="loader worker counts ('' skips)")
+    p.add_argument("--loader-batch", type=int, default=256)
+    p.add_argument("--loader-images", type=int, default=64, help="synthetic images (re-saved at 1280x720)")
+    p.add_argument("--loader-samples", type=int, default=3072, help="samples drawn per loader configuration")
+    p.add_argument("--smoke", action="store_true",
+                   help="a tiny CPU run of every part (tiny models, batch 4, one step): checks the script works")
     p.add_argument("--settings", nargs="+", choices=("realistic", "paper-512"),
                    help="text settings to run (default: both)")
     p.add_argument("--warmup", type=int, default=3)
@@ -625,9 +794,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", help="JSON result path (a markdown block goes next to it, .md)")
     p.add_argument("--markdown", action="store_true", help="print the markdown block at the end")
     args = p.parse_args(argv)
+    if args.smoke:
+        args.model, args.clip_model, args.device, args.compile = "focusclip-tiny", "focusclip-openclip-tiny", "cpu", "off"
+        args.batch_sizes, args.clip_batch_sizes, args.steps, args.warmup = [4], [4], 1, 0
+        args.loader_workers, args.loader_batch, args.loader_images, args.loader_samples = [0, 2], 4, 6, 16
+        args.time_budget = max(args.time_budget, 600.0)
     args.batch_sizes = sorted(args.batch_sizes)
     args.argv = argv
     return args
+
+
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -126,8 +126,7 @@ def test_loader_upscale_scales_coordinates(bench, tmp_path):
 def test_gpu_paper_cpu_dry_run(bench, tmp_path):
     gp = bench("gpu_paper")
     path = tmp_path / "r.json"
-    out = gp.main(["--model", "focusclip-tiny", "--steps", "2", "--batch-sizes", "4", "--warmup", "0",
-                   "--out", str(path)])
+    out = gp.main(["--smoke", "--out", str(path)])
     assert out["check"]["passed"] and out["check"]["grad_cosine"] > 0.99 and out["passed"]
     rows = [r for r in out["rows"] if r["status"] == "ok"]
     assert {(r["variant"], r["setting"]) for r in rows} == {
@@ -143,6 +142,14 @@ def test_gpu_paper_cpu_dry_run(bench, tmp_path):
     assert saved["check"]["passed"] and len(saved["rows"]) == 4
     md = path.with_suffix(".md").read_text()
     assert "| bf16 | paper-512 | 4 | 512" in md and "paper pretraining" in md
+    # the whole-CLIP fine-tuning step and the loader's rate with several workers
+    (clip_row,) = out["whole_clip"]["rows"]
+    assert out["whole_clip"]["model"] == "focusclip-openclip-tiny" and clip_row["status"] == "ok"
+    assert _positive(clip_row["samples_per_s"]) and _positive(clip_row["tflops"])
+    assert _positive(out["whole_clip"]["train_gflops_per_sample"])
+    assert [r["workers"] for r in out["loader"]["rows"]] == [0, 2]
+    assert all(_positive(r["images_per_s"]) and "keeps_up" in r for r in out["loader"]["rows"])
+    assert "whole-CLIP fine-tuning step" in md and "loader, 2 workers" in md
 
 
 def test_gpu_paper_flops_and_peaks(bench):

@@ -251,3 +251,64 @@ def test_step_checkpoint_on_an_epoch_boundary_is_written(tmp_path):
     run = tmp_path / "ck"
     train(_fake_cfg(run, max_steps=5, checkpoint={"every_steps": 3, "every_epochs": 2}))
     assert [p.name for p in list_checkpoints(run)] == ["step-00000003.pt", "step-00000005.pt"]
+
+
+@pytest.mark.parametrize("lock_image", [False, True], ids=["text-frozen", "both-frozen"])
+def test_frozen_tower_cache_gives_the_uncached_losses(tmp_path, caplog, lock_image):
+    records = _write_records(tmp_path / "data")
+    common = {"epochs": 3, "batch_size": 8, "seed": 5, "data": {"train": str(records), "heatmap": "parts"},
+              "optim": {"name": "adamw", "lr": 2e-3}, "log": {"every_steps": 1, "plot": False,
+                                                              "tensorboard": False}}
+    model = {"name": "focusclip-tiny", "lock_text": True, "lock_image": lock_image}
+    train({**common, "out_dir": str(tmp_path / "plain"), "model": {**model, "cache_frozen": False}})
+    cache_dir = tmp_path / "cache"
+    with caplog.at_level("INFO", logger="focusclip.train"):
+        train({**common, "out_dir": str(tmp_path / "cached"), "model": {**model, "cache_dir": str(cache_dir)}})
+    plain, cached = _losses(tmp_path / "plain"), _losses(tmp_path / "cached")
+    assert len(plain) == 6
+    for step in plain:
+        assert cached[step] == pytest.approx(plain[step], abs=1e-6), step
+    served = [r.getMessage() for r in caplog.records if "served from the cache" in r.getMessage()]
+    assert len(served) == 1 + lock_image
+    assert all(int(m.split(": ")[1].split()[0]) > 0 for m in served)  # later epochs never ran the tower
+    files = sorted(p.name.split("-")[0] for p in cache_dir.glob("*.pt"))
+    assert files == (["text", "visual"] if lock_image else ["text"])
+    # a second run reads the disk cache: the same losses, the tower never runs
+    caplog.clear()
+    with caplog.at_level("INFO", logger="focusclip.train"):
+        train({**common, "out_dir": str(tmp_path / "again"), "model": {**model, "cache_dir": str(cache_dir)}})
+    again = _losses(tmp_path / "again")
+    assert all(again[s] == pytest.approx(plain[s], abs=1e-6) for s in plain)
+    assert any(" 0 computed" in r.getMessage() for r in caplog.records if "text tower" in r.getMessage())
+
+
+def test_precision_auto_checks_bf16_and_falls_back(tmp_path, monkeypatch, caplog):
+    from focusclip.train import precision as prec
+
+    flags = tmp_path / "cpuinfo"
+    flags.write_text("processor : 0\nflags : fpu sse avx2 avx512f\n")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    assert not prec.cpu_has_bf16(flags)
+    flags.write_text("processor : 0\nflags : fpu sse avx2 avx512f avx512_bf16 amx_bf16\n")
+    assert prec.cpu_has_bf16(flags)
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(prec, "cpu_has_bf16", lambda: False)
+    assert prec.resolve_precision("auto", cpu) == "fp32"
+    monkeypatch.setattr(prec, "cpu_has_bf16", lambda: True)
+    assert prec.resolve_precision("auto", cpu) == "bf16" and prec.resolve_precision("fp16", cpu) == "fp32"
+    # a run with auto: the check agrees -> bf16, logged as an event; the weights before training untouched
+    over = {"max_steps": 2, "precision": "auto"}
+    with caplog.at_level("INFO", logger="focusclip.train"):
+        train(_fake_cfg(tmp_path / "auto", **over))
+    (event,) = [r for r in read_metrics(tmp_path / "auto", "event") if "precision_check" in r]
+    check = event["precision_check"]
+    assert check["kept"] == "bf16" and check["loss_rel_diff"] <= prec.LOSS_RTOL
+    assert check["grad_cosine"] >= prec.GRAD_MIN_COSINE
+    assert any("precision=auto: bf16" in r.getMessage() for r in caplog.records)
+    # the check leaves no trace: the same run in fp32 and with a check that always passes start equally
+    monkeypatch.setattr(prec, "LOSS_RTOL", -1.0)  # nothing agrees now: fall back to fp32
+    with caplog.at_level("WARNING", logger="focusclip.train"):
+        train(_fake_cfg(tmp_path / "fallback", **over))
+    train(_fake_cfg(tmp_path / "fp32", max_steps=2))
+    assert any("training in fp32" in r.getMessage() for r in caplog.records)
+    assert _losses(tmp_path / "fallback") == _losses(tmp_path / "fp32")

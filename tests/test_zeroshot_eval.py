@@ -336,3 +336,37 @@ def test_classifier_averages_the_normalised_prompt_embeddings():
 
     emb = build_zero_shot_classifier(Fixed(), lambda texts: texts, [["a0", "a1"], ["b0"]], torch.device("cpu"))
     torch.testing.assert_close(emb, torch.tensor([[2 ** -0.5, 2 ** -0.5, 0.0], [0.0, 0.0, 1.0]]))
+
+
+def test_image_cache_decodes_each_image_once_and_changes_no_result(tmp_path, monkeypatch):
+    import focusclip
+    from focusclip.zeroshot import image_cache as ic
+    from focusclip.zeroshot.image_cache import EvalImageCache
+
+    write_synthetic(tmp_path / "synthetic")
+    model, _, eval_tf = focusclip.create_model_and_transforms("clip-tiny")
+    tok = focusclip.get_tokenizer("clip-tiny")
+    tasks = resolve_tasks(["synth-activity", "synth-age", "synth-expression"])  # the same images
+    plain = evaluate(model, tok, lambda im: eval_tf(im), tasks, tmp_path, workers=0, device="cpu")  # no cache
+    opened = []
+    real_open = ic.open_sample
+    monkeypatch.setattr(ic, "open_sample", lambda s: opened.append(s.id) or real_open(s))
+    encoded = []
+    real_encode = model.encode_image
+    monkeypatch.setattr(model, "encode_image", lambda x, **kw: encoded.append(len(x)) or real_encode(x, **kw))
+    cache = EvalImageCache()
+    first = evaluate(model, tok, eval_tf, tasks, tmp_path, workers=0, device="cpu", image_cache=cache,
+                     batch_size=3)
+    n = len(set(opened))
+    assert n > 0 and len(opened) == n == len(cache) == cache.misses  # one decode per image for three tasks
+    assert sum(encoded) == n  # ... and one forward pass per image: the tasks share the features
+    again = evaluate(model, tok, focusclip.eval_transform(model), tasks, tmp_path, workers=0, device="cpu",
+                     image_cache=cache)  # another call, an equal transform: nothing decoded
+    assert len(opened) == n and cache.hits == n and sum(encoded) == 2 * n
+    for res in (first, again):
+        assert {k: e["metrics"] for k, e in res["results"].items()} == \
+               {k: e["metrics"] for k, e in plain["results"].items()}
+    small = EvalImageCache(max_bytes=int(cache.nbytes // n) * 2)  # room for two images: only two kept
+    capped = evaluate(model, tok, eval_tf, tasks[:2], tmp_path, workers=0, device="cpu", image_cache=small)
+    assert len(small) == 2 and small.misses == n
+    assert [e["metrics"] for e in capped["results"].values()] == [e["metrics"] for e in plain["results"].values()][:2]

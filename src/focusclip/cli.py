@@ -1107,6 +1107,8 @@ def _add_recipe_options(p: argparse.ArgumentParser, d) -> None:
     p.add_argument("--seeds", default=",".join(map(str, d.seeds)), help="comma-separated seeds, e.g. 0,1,2")
     p.add_argument("--workers", type=_non_negative_int, default=d.workers,
                    help="parallel worker processes loading images")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=d.precision,
+                   help="training precision (auto: bf16 where the CPU/GPU computes it natively, after a check)")
 
 
 def _recipe_kwargs(args: argparse.Namespace) -> dict:
@@ -1120,7 +1122,8 @@ def _recipe_kwargs(args: argparse.Namespace) -> dict:
         raise UsageError("--seeds: give at least one seed")
     return dict(out_dir=args.out, n_train=args.n_train, n_eval=args.n_eval, model=args.model,
                 image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                text_unlocked_layers=args.text_unlocked_layers, seeds=seeds, workers=args.workers)
+                text_unlocked_layers=args.text_unlocked_layers, seeds=seeds, workers=args.workers,
+                precision=args.precision)
 
 
 def _run_demo(args: argparse.Namespace) -> int:

@@ -49,6 +49,7 @@ class DemoConfig:
     heatmap: str = "person"
     caption_variants: int = 2         #: rule-based phrasings per image (one drawn per epoch)
     crowd: int = 0                    #: more full-size, unlabelled people beside the subject in every scene
+    precision: str = "fp32"           #: training precision; auto (bf16 where the CPU has it, checked) falls back here
 
     def model_name(self, arm: str) -> str:
         return f"{arm}-{self.model}"
@@ -99,7 +100,7 @@ def train_config(cfg: DemoConfig, arm: str, seed: int, data: dict[str, Path], ru
     lock = cfg.text_unlocked_layers >= 0
     return {
         "name": f"{arm}-seed{seed}", "out_dir": str(run_dir), "seed": seed, "epochs": cfg.epochs,
-        "batch_size": cfg.batch_size, "precision": "fp32",
+        "batch_size": cfg.batch_size, "precision": cfg.precision,
         "data": {"train": str(data["train"]), "val": str(data["val"]), "heatmap": cfg.heatmap,
                  "captions": "random", "num_workers": cfg.workers},
         "model": {"name": cfg.model_name(arm), "overrides": {"vision": {"image_size": cfg.image_size}},
@@ -171,9 +172,12 @@ def _free_name(path: Path) -> Path:
 
 
 def evaluate_arm(model_dir: Path, data_dir: Path, results_path: Path, cfg: DemoConfig,
-                 tasks: Sequence[str] = TASKS, data_root: Any = None, focus: str | None = None) -> dict[str, float]:
+                 tasks: Sequence[str] = TASKS, data_root: Any = None, focus: str | None = None,
+                 image_cache: Any = None) -> dict[str, float]:
     """Zero-shot accuracy (the task's acc@k, in %) on the held-out synthetic tasks (or ``tasks`` with
-    their datasets at ``data_root``); ``focus`` as in :func:`focusclip.zeroshot.evaluate.evaluate`."""
+    their datasets at ``data_root``); ``focus`` as in :func:`focusclip.zeroshot.evaluate.evaluate`;
+    ``image_cache`` (an :class:`~focusclip.zeroshot.image_cache.EvalImageCache`) shares the decoded
+    images across calls."""
     from focusclip.model import eval_transform, get_tokenizer, load_model
     from focusclip.zeroshot.evaluate import evaluate
     from focusclip.zeroshot.tasks import resolve_tasks
@@ -181,7 +185,7 @@ def evaluate_arm(model_dir: Path, data_dir: Path, results_path: Path, cfg: DemoC
     model = load_model(model_dir)
     data = evaluate(model, get_tokenizer(str(model_dir)), eval_transform(model), resolve_tasks(list(tasks)),
                     data_root or {"synthetic": str(data_dir)}, batch_size=64, workers=cfg.workers, device="auto",
-                    out=results_path, model_name=model_dir.parent.name, focus=focus)
+                    out=results_path, model_name=model_dir.parent.name, focus=focus, image_cache=image_cache)
     return {e["task"]: e["metrics"]["acc"] for e in data["results"].values() if e["model"] == data["model"]}
 
 
@@ -397,6 +401,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     run_dirs: dict[str, list[Path]] = {arm: [] for arm in ARMS}
     alphas: dict[str, float] = {}
     confusions: list[Path] = []
+    eval_images = _image_cache()
     for seed in cfg.seeds:
         for arm in ARMS:
             model_dir = train_timed(cfg, arm, seed, data, out, timings)
@@ -404,7 +409,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
             t = time.monotonic()
             logger.info("[3/4] zero-shot evaluation of %s (seed %d)", arm, seed)
             results_path = out / "results" / f"{arm}-seed{seed}.json"
-            scores[arm].append(evaluate_arm(model_dir, data_dir, results_path, cfg))
+            scores[arm].append(evaluate_arm(model_dir, data_dir, results_path, cfg, eval_images))
             timings[f"eval {arm} seed {seed}"] = time.monotonic() - t
             if seed == cfg.seeds[0]:
                 confusions += sorted(results_path.parent.glob(f"{results_path.stem}_confusion/*.png"))
@@ -424,6 +429,13 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     atomic_write_json(out / "summary.json", {"summary": summary, "chance": chance, "scores": scores,
                                              "timings": timings})
     return {"table": table, "report": report, "summary": summary}
+
+
+def _image_cache() -> Any:
+    """One cache of the held-out images for every arm and seed: they are decoded once per demo."""
+    from focusclip.zeroshot.image_cache import EvalImageCache
+
+    return EvalImageCache()
 
 
 def _final_alpha(model_dir: Path) -> float:

@@ -68,6 +68,26 @@ class SampleTransform:
     def __call__(self, image: Image.Image | np.ndarray | torch.Tensor) -> torch.Tensor:
         return self.apply(image)["image"]
 
+    @property
+    def pixel_key(self) -> tuple[Any, ...] | None:
+        """What fixes :meth:`pixels` of an image (None when it is random: a training transform that crops
+        or jitters). Two transforms with the same key give the same uint8 pixels for the same image."""
+        if self.train and (self.scale[0] < 1.0 or self.color_jitter > 0):
+            return None
+        return ("sample-transform", self.resolution, self.resize, self.interpolation)
+
+    def pixels(self, image: Image.Image | np.ndarray | torch.Tensor) -> torch.Tensor:
+        """uint8 Tensor[3, S, S]: the image resized (deterministic crop) before normalisation; with
+        :meth:`normalize` it gives ``self(image)`` when :attr:`pixel_key` is not None."""
+        img = _to_uint8_tensor(image)
+        top, left, h, w = self.crop_box(*img.shape[-2:])
+        s = self.resolution
+        return TF.resized_crop(img, top, left, h, w, [s, s], interpolation=self._interp, antialias=True)
+
+    def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8 (..., 3, S, S) from :meth:`pixels` -> the model's normalised float input."""
+        return TF.normalize(pixels.float().div_(255.0), list(self.mean), list(self.std))
+
     def apply(self, image: Image.Image | np.ndarray | torch.Tensor, heatmap: Any = None,
               keypoints: np.ndarray | None = None, boxes: np.ndarray | None = None) -> dict[str, Any]:
         img = _to_uint8_tensor(image)

@@ -86,6 +86,8 @@ class ModelConfig:
     lock_image_unlocked_groups: int = 0
     lock_text: bool = False
     lock_text_unlocked_layers: int = 0
+    cache_frozen: bool = True             #: a fully frozen tower runs once per distinct input (docs/training.md)
+    cache_dir: str | None = None          #: also keep those outputs on disk here (keyed by the tower's weights)
 
 
 @dataclass
@@ -144,8 +146,9 @@ class TrainConfig:
     stop_after_steps: int | None = None   #: end this invocation after N steps (checkpointed); schedule unchanged
     batch_size: int = 32                  #: global batch (all ranks, all micro-batches)
     accum_steps: int = 1                  #: micro-batches per step (GradCache: the loss still sees the full batch)
-    precision: str = "fp32"               #: fp32 | bf16 | fp16 (autocast on GPU)
+    precision: str = "fp32"               #: fp32 | bf16 | fp16 | auto (bf16 where the GPU/CPU has it, checked)
     device: str = "auto"                  #: auto | cpu | cuda | cuda:N
+    channels_last: bool = True            #: convolutional vision towers in channels-last memory layout (faster)
     resume: str | None = None             #: "latest" or a checkpoint path
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -164,7 +167,7 @@ class TrainConfig:
         from focusclip.model.long_text import LONG_TEXT_STRATEGIES
 
         checks = [
-            ("precision", self.precision in PRECISIONS, f"one of {PRECISIONS}"),
+            ("precision", self.precision in (*PRECISIONS, "auto"), f"one of {(*PRECISIONS, 'auto')}"),
             ("data.format", self.data.format in ("records", "shards", "fake"), "records, shards or fake"),
             ("data.captions", self.data.captions in ("random", "first"),
              "random or first (training needs one text per image)"),

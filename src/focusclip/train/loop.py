@@ -55,8 +55,10 @@ from focusclip.train.distributed import (
     init_distributed,
     teardown_distributed,
 )
+from focusclip.train.frozen import install_tower_caches, set_train_mode
 from focusclip.train.metrics import MetricsLogger, plot_run_losses, truncate_metrics
 from focusclip.train.optim import apply_freezing, build_optimizer, lr_at, set_lr
+from focusclip.train.precision import bf16_agrees, resolve_precision
 
 logger = logging.getLogger(__name__)
 
@@ -129,14 +131,20 @@ class Trainer:
             pad_to_max=cfg.data.pad_to_max, long_text=self.model.config["text"].get("long_text"))
         apply_freezing(self.model, cfg.model, cfg.loss)
         self.model.to(self.device)
+        self.channels_last = cfg.channels_last and _has_conv(self.model.visual)
+        if self.channels_last:  # oneDNN / cuDNN convolutions run faster on NHWC; the numbers are the same
+            self.model.to(memory_format=torch.channels_last)
         self.ddp = DDP(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None) \
             if info.distributed else None
         self.loss_fn = FocusCLIPLoss(name=cfg.loss.name, weights=tuple(cfg.loss.weights),
                                      temperature=cfg.loss.temperature)
         self.optimizer = build_optimizer(self.model, cfg.optim)
-        self.precision = _effective_precision(cfg.precision, self.device)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        self.precision = resolve_precision(cfg.precision, self.device)
         self._setup_data()
+        self.precision_check = self._check_bf16() if cfg.precision == "auto" and self.precision == "bf16" else None
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        self.tower_caches = install_tower_caches(self.model, bool(cfg.data.augment), cfg.model.cache_dir,
+                                                 extra=self.precision) if cfg.model.cache_frozen else []
         self.state = TrainState()
         if resume is not None:
             self._resume(*resume)
@@ -147,8 +155,11 @@ class Trainer:
         self.metrics = MetricsLogger(self.run_dir, enabled=info.is_main, tensorboard=cfg.log.tensorboard)
         if info.is_main and resume is None:
             self._report_text_lengths()
+        if info.is_main and self.precision_check is not None:
+            self.metrics.log("event", self.state.step, self.state.epoch, precision_check=self.precision_check)
         self.last_ckpt: Path | None = resume[0] if resume is not None else None
         self.results: dict[str, Any] = {"loss": None, "val_loss": None, "zeroshot": None}
+        self.eval_images = None  # the zero-shot images, decoded at the first evaluation (EvalImageCache)
 
     # -------------------------------------------------------------- setup helpers
     def _find_resume(self) -> tuple[Path, dict[str, Any]] | None:
@@ -193,7 +204,8 @@ class Trainer:
         collate = Collator(self.tokenizer)
         size = self.model.image_size
         train_ds = build_dataset(cfg.data, "train", self.train_tf, size, cfg.seed)
-        train_ds[0]  # in this process, before any worker starts: a dataset with no loadable sample fails clearly
+        self._first_sample = train_ds[0]  # here, before any worker starts: no loadable sample fails clearly
+        self._collate = collate
         self.loader, self.sampler = build_loader(train_ds, self.per_rank_batch, info, cfg.seed, True, collate,
                                                  cfg.data.num_workers, drop_last=True)
         self.steps_per_epoch = self.sampler.batches_per_epoch()
@@ -212,6 +224,26 @@ class Trainer:
                  self.steps_per_epoch, cfg.batch_size, info.world_size, self.per_rank_batch,
                  f" in {cfg.accum_steps} micro-batches (GradCache)" if cfg.accum_steps > 1 else "",
                  self.precision)
+
+    def _check_bf16(self, n: int = 8) -> dict[str, Any]:
+        """``precision=auto`` chose bf16: compare one bf16 and one fp32 step on ``n`` training samples
+        (:func:`focusclip.train.precision.bf16_agrees`) and train in fp32 when they disagree."""
+        ds = self.loader.dataset
+        samples = [self._first_sample]
+        if not isinstance(ds, torch.utils.data.IterableDataset):
+            samples += [ds[i] for i in range(1, min(n, len(ds)))]
+        batch = to_device(self._collate(samples), self.device)
+        set_train_mode(self.model)
+        ok, report = bf16_agrees(self.model, self.loss_fn, batch, self.device)
+        report["kept"] = "bf16" if ok else "fp32"
+        detail = ", ".join(f"{k} {v:.4g}" for k, v in report.items() if isinstance(v, float))
+        if ok:
+            logger.info("precision=auto: bf16 autocast (a bf16 and an fp32 step agree: %s)", detail)
+        else:
+            logger.warning("precision=auto: a bf16 and an fp32 step disagree beyond the tolerance (%s); "
+                           "training in fp32", detail)
+            self.precision = "fp32"
+        return report
 
     def _report_text_lengths(self, max_texts: int = 4000) -> None:
         """Log (and write as a metrics event) how much of the training captions the text tower cuts."""
@@ -265,7 +297,7 @@ class Trainer:
         try:
             while st.step < self.total_steps:
                 start_epoch(self.loader, self.sampler, st.epoch, cfg.seed, skip_batches=st.batch_in_epoch)
-                self.model.train()
+                set_train_mode(self.model)
                 for batch in self.loader:
                     texts += len(batch["id"])
                     truncated += int(batch.get("truncated", 0))
@@ -305,6 +337,7 @@ class Trainer:
         finally:
             progress.close()
             self.metrics.close()
+            self._close_caches()
             self._report_truncation(texts, truncated)
             if self.info.is_main and cfg.log.plot:
                 try:
@@ -312,6 +345,13 @@ class Trainer:
                 except Exception as e:  # noqa: BLE001 - a plot must never hide the run's outcome
                     logger.warning("loss-curve plot failed: %s", e)
         return self.summary(stopped)
+
+    def _close_caches(self) -> None:
+        for cache in self.tower_caches:
+            if self.info.is_main:
+                cache.save()
+            logger.info("frozen %s tower: %d inputs served from the cache, %d computed", cache.kind, cache.hits,
+                        cache.misses)
 
     def _report_truncation(self, texts: int, truncated: int) -> None:
         """One warning for the whole run: how many training texts were cut at the context length."""
@@ -328,6 +368,8 @@ class Trainer:
         lr = lr_at(st.step, self.total_steps, cfg.optim)
         set_lr(self.optimizer, lr)
         batch = to_device(batch, self.device)
+        if self.channels_last:
+            batch["image"] = batch["image"].contiguous(memory_format=torch.channels_last)
         if cfg.accum_steps == 1:
             with self._autocast():
                 out = (self.ddp or self.model)(batch["image"], batch["text"], batch["heatmap"])
@@ -437,7 +479,7 @@ class Trainer:
                 if cfg.checkpoint.best_metric == "zeroshot" and scores.get("mean") is not None:
                     self._maybe_best(scores["mean"], scores["mean"])
         set_rng_state(saved)
-        self.model.train()
+        set_train_mode(self.model)
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -470,17 +512,19 @@ class Trainer:
         cfg, st = self.cfg, self.state
         try:
             from focusclip.zeroshot import evaluate, resolve_tasks
+            from focusclip.zeroshot.image_cache import EvalImageCache
         except ImportError as e:
             logger.warning("zero-shot evaluation unavailable (%s); skipped", e)
             return None
         if not cfg.eval.data_root:
             raise UsageError("config eval.tasks is set but eval.data_root is not")
         model_id = f"step-{st.step}"
+        self.eval_images = self.eval_images or EvalImageCache()
         tasks = resolve_tasks(list(cfg.eval.tasks))
         res = evaluate(self.model, self.tokenizer, self.eval_tf, tasks, cfg.eval.data_root,
                        batch_size=cfg.eval.batch_size, workers=0, device=self.device,
                        out=self.run_dir / "zeroshot.json", model_id=model_id, model_name=cfg.name,
-                       confusion=False)
+                       confusion=False, image_cache=self.eval_images)
         scores = {key.rsplit("@", 1)[0]: float(e["metrics"]["acc"])
                   for key, e in res["results"].items() if key.endswith("@" + model_id)}
         if scores:
@@ -537,14 +581,9 @@ class Trainer:
 
 
 # ------------------------------------------------------------------------------ helpers
-def _effective_precision(precision: str, device: torch.device) -> str:
-    if precision != "fp32" and device.type != "cuda":
-        logger.warning("precision=%s needs a GPU; training in fp32 on %s", precision, device)
-        return "fp32"
-    if precision == "bf16" and not torch.cuda.is_bf16_supported():
-        logger.warning("this GPU has no bf16 support; using fp16 with loss scaling")
-        return "fp16"
-    return precision
+def _has_conv(module: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1) and m.groups == 1
+               for m in module.modules()) and not any("Attention" in type(m).__name__ for m in module.modules())
 
 
 def _split(batch: dict[str, Any], parts: int) -> list[dict[str, Any]]:

@@ -37,15 +37,24 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not params:
         raise UsageError("no trainable parameters: both towers are locked with nothing left unlocked")
+    fused = _fused_ok([p for _, p in params])
     if cfg.name == "sgd":
         return torch.optim.SGD([p for _, p in params], lr=cfg.lr, momentum=cfg.momentum,
-                               weight_decay=cfg.weight_decay)
+                               weight_decay=cfg.weight_decay, fused=fused)
     decay = [p for n, p in params if p.ndim >= 2]
     no_decay = [p for n, p in params if p.ndim < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr, betas=tuple(cfg.betas),
-                             eps=cfg.eps)
+                             eps=cfg.eps, fused=fused)
+
+
+def _fused_ok(params: list[torch.Tensor]) -> bool | None:
+    """The fused (one kernel for all parameters) update where torch has it: floating-point parameters
+    on the CPU or a GPU, all on one device; None (torch's default) otherwise."""
+    devices = {p.device.type for p in params}
+    return True if len(devices) == 1 and devices <= {"cpu", "cuda"} and all(p.is_floating_point() for p in params) \
+        else None
 
 
 def lr_at(step: int, total_steps: int, cfg: OptimConfig) -> float:

@@ -39,6 +39,7 @@ from focusclip.runtime import autocast, resolve_device
 from focusclip.zeroshot.classifier import build_zero_shot_classifier, encode_images
 from focusclip.zeroshot.datasets import DATASETS, DatasetAbsent, LoadedSet, Sample, load_benchmark
 from focusclip.zeroshot.datasets.common import DatasetError, DatasetLayoutError
+from focusclip.zeroshot.image_cache import EvalImageCache, cached_batches, sample_key
 from focusclip.zeroshot.images import SampleImages
 from focusclip.zeroshot.metrics import confusion_matrix, headline, task_metrics
 from focusclip.zeroshot.tasks import Task, headline_spec
@@ -115,19 +116,68 @@ def subsample(samples: list[Sample], limit: int | None, seed: int = 0) -> list[S
 @torch.inference_mode()
 def rank_images(model: Any, transform: Callable, samples: Sequence[Sample], class_emb: torch.Tensor,
                 device: torch.device, batch_size: int = 64, workers: int = 2, desc: str = "eval",
-                kmax: int = MAX_K, focus: bool = False) -> np.ndarray:
-    """(N, kmax) class indices, best first, for every sample (batched through a DataLoader); with
-    ``focus``, each image focused on the heatmap of its subject boxes."""
+                kmax: int = MAX_K, focus: bool = False, image_cache: EvalImageCache | None = None,
+                features: dict | None = None) -> np.ndarray:
+    """(N, kmax) class indices, best first, for every sample (batched through a DataLoader; decoded
+    once per ``image_cache`` when the transform is deterministic, see :mod:`focusclip.zeroshot.image_cache`).
+    ``features`` (a dict, for one model) keeps each image's features: tasks on the same images encode
+    each image once. With ``focus``, each image is focused on the heatmap of its subject boxes (neither
+    cache applies: they hold plain images)."""
     kmax = min(kmax, class_emb.shape[0])
-    loader = torch.utils.data.DataLoader(
-        SampleImages(samples, transform, focus=focus), batch_size=batch_size, num_workers=workers,
-        shuffle=False, pin_memory=device.type == "cuda", persistent_workers=False)
-    out = np.zeros((len(samples), kmax), dtype=np.int64)
+    if focus or features is None or getattr(transform, "pixel_key", None) is None:
+        batches = _batches(transform, samples, device, batch_size, workers, image_cache, focus)
+        return _rank(model, batches, len(samples), class_emb, device, desc, kmax)
+    keys = [(transform.pixel_key, sample_key(s)) for s in samples]  # type: ignore[attr-defined]
+    todo = [i for i, k in enumerate(keys) if k not in features]
+    if todo:
+        feats = _encode(model, transform, [samples[i] for i in todo], device, batch_size, workers, desc,
+                        image_cache)
+        features.update({keys[i]: f for i, f in zip(todo, feats, strict=True)})
+    emb = torch.stack([features[k] for k in keys]).to(device)
+    return (emb @ class_emb.T).topk(kmax, dim=-1).indices.cpu().numpy()
+
+
+def _batches(transform: Callable, samples: Sequence[Sample], device: torch.device, batch_size: int, workers: int,
+             image_cache: EvalImageCache | None, focus: bool = False) -> Any:
+    """``(images, idx)`` batches, from ``image_cache`` when it applies; with ``focus``
+    ``(images, heatmaps, has_heatmap, idx)``."""
+    pin = device.type == "cuda"
+    if not focus and image_cache is not None and getattr(transform, "pixel_key", None) is not None:
+        return cached_batches(image_cache, transform, samples, batch_size, workers, pin)
+    return torch.utils.data.DataLoader(SampleImages(samples, transform, focus=focus), batch_size=batch_size,
+                                       num_workers=workers, shuffle=False, pin_memory=pin, persistent_workers=False)
+
+
+def _features(model: Any, batch: Sequence[torch.Tensor], device: torch.device) -> torch.Tensor:
+    """Normalised float32 image features of one batch of :func:`_batches` (focused where it has heatmaps)."""
+    images, *heat = batch
+    images = images.to(device, non_blocking=True)
+    if heat:
+        return encode_images(model, images, heat[0].to(device), heat[1]).float()
+    return model.encode_image(images, normalize=True).float()
+
+
+def _encode(model: Any, transform: Callable, samples: Sequence[Sample], device: torch.device, batch_size: int,
+            workers: int, desc: str, image_cache: EvalImageCache | None) -> torch.Tensor:
+    """(N, D) normalised image features (float32) of ``samples``, in order."""
+    out: torch.Tensor | None = None
     with Progress(len(samples), desc, unit="img") as prog, autocast(device):
-        for images, *heat, idx in loader:
-            images = images.to(device, non_blocking=True)
-            feats = encode_images(model, images, heat[0].to(device), heat[1]).float() if heat else \
-                model.encode_image(images, normalize=True).float()
+        for *batch, idx in _batches(transform, samples, device, batch_size, workers, image_cache):
+            feats = _features(model, batch, device)
+            if out is None:
+                out = torch.zeros(len(samples), feats.shape[1], device=feats.device)
+            out[idx.to(feats.device)] = feats
+            prog.update(len(idx))
+    assert out is not None
+    return out
+
+
+def _rank(model: Any, batches: Any, n: int, class_emb: torch.Tensor, device: torch.device, desc: str,
+          kmax: int) -> np.ndarray:
+    out = np.zeros((n, kmax), dtype=np.int64)
+    with Progress(n, desc, unit="img") as prog, autocast(device):
+        for *batch, idx in batches:
+            feats = _features(model, batch, device)
             top = (feats @ class_emb.T).topk(kmax, dim=-1).indices
             out[idx.numpy()] = top.cpu().numpy()
             prog.update(len(idx))
@@ -168,7 +218,8 @@ def _labels_as_indices(task: Task, classes: list[str], data: LoadedSet) -> list[
 def evaluate_task(model: Any, tokenizer: Callable, transform: Callable, task: Task, root: str | os.PathLike,
                   device: torch.device, batch_size: int = 64, workers: int = 2, limit: int | None = None,
                   ensemble: bool = False, dataset_options: Mapping[str, Any] | None = None,
-                  focus: str | None = None) -> tuple[dict[str, Any], np.ndarray, list[str]]:
+                  focus: str | None = None, image_cache: EvalImageCache | None = None,
+                  features: dict | None = None) -> tuple[dict[str, Any], np.ndarray, list[str]]:
     """Evaluate one task on the dataset at ``root``: (result entry, confusion matrix, class keys).
     ``dataset_options`` are extra loader options (e.g. FER+'s ``fer2013_csv``) over the task's own;
     ``focus`` (``"boxes"``) focuses on the person boxes instead of cropping to them."""
@@ -190,7 +241,8 @@ def evaluate_task(model: Any, tokenizer: Callable, transform: Callable, task: Ta
     class_emb = build_zero_shot_classifier(model, tokenizer, task.prompts(classes, ensemble=ensemble), device)
     t1 = time.monotonic()
     topk = rank_images(model, transform, data.samples, class_emb, device, batch_size, workers,
-                       desc=f"eval {task.name}", kmax=max(MAX_K, task.k), focus=bool(focus))
+                       desc=f"eval {task.name}", kmax=max(MAX_K, task.k), focus=bool(focus),
+                       image_cache=image_cache, features=features)
     seconds = time.monotonic() - t1
     metrics = task_metrics(topk, labels, len(classes), task.k)
     entry = {
@@ -239,7 +291,7 @@ def evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequen
              out: str | os.PathLike | None = None, force: bool = False, model_id: str | None = None,
              model_name: str = "", confusion: bool = True,
              dataset_options: Mapping[str, Mapping[str, Any]] | None = None,
-             focus: str | None = None) -> dict[str, Any]:
+             focus: str | None = None, image_cache: EvalImageCache | None = None) -> dict[str, Any]:
     """Evaluate ``tasks``; returns ``{"version", "results": {task@model: entry}, "headline": {model: ...},
     "model": <this model's fingerprint>, "skipped_tasks": [...]}``.
 
@@ -248,7 +300,10 @@ def evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequen
     PNGs go to ``<out stem>_confusion/``. Datasets whose root does not exist are skipped with one log line.
     ``dataset_options`` maps a dataset name to extra loader options (``{"ferplus": {"fer2013_csv": ...}}``).
     ``focus="boxes"``: focus on the person boxes instead of cropping (see the module docstring).
+    Every image is decoded once per ``image_cache`` (pass one to share it across calls; by default the
+    tasks of this call share a new one).
     """
+    image_cache = EvalImageCache() if image_cache is None else image_cache
     check_data_root(data_root)
     if focus is not None and focus not in FOCUS_SOURCES:
         raise UsageError(f"focus must be one of {', '.join(FOCUS_SOURCES)}, got {focus!r}")
@@ -261,7 +316,8 @@ def evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequen
         model.to(device).eval()
     try:
         return _evaluate(model, tokenizer, transform, tasks, data_root, batch_size, workers, device, limit,
-                         ensemble, out, force, model_id, model_name, confusion, dataset_options or {}, focus)
+                         ensemble, out, force, model_id, model_name, confusion, dataset_options or {}, focus,
+                         image_cache)
     finally:
         if was_training:  # e.g. called from the training loop: give the model back as it came
             model.train()
@@ -277,13 +333,15 @@ def _evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Seque
               data_root: str | os.PathLike | Mapping[str, str], batch_size: int, workers: int,
               device: torch.device, limit: int | None, ensemble: bool, out: str | os.PathLike | None,
               force: bool, model_id: str | None, model_name: str, confusion: bool,
-              dataset_options: Mapping[str, Mapping[str, Any]], focus: str | None = None) -> dict[str, Any]:
+              dataset_options: Mapping[str, Mapping[str, Any]], focus: str | None,
+              image_cache: EvalImageCache) -> dict[str, Any]:
     fp = model_id or (model_fingerprint(model) if isinstance(model, torch.nn.Module) else type(model).__name__)
     if focus:
         fp = f"{fp}+focus-{focus}"
     data = read_eval_results(out) if out else {"version": RESULTS_VERSION, "results": {}, "headline": {}}
     results = data["results"]
     absent: list[str] = []
+    features: dict = {}  # this call's model: each image encoded once for all its tasks
     for task in tasks:
         key = result_key(task.name, fp)
         if not force and _reusable(results.get(key), task, limit, ensemble, focus):
@@ -292,7 +350,7 @@ def _evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Seque
             continue
         found = _evaluate_somewhere(model, tokenizer, transform, task, dataset_roots(data_root, task.dataset),
                                     device, batch_size, workers, limit, ensemble, dataset_options.get(task.dataset),
-                                    focus)
+                                    focus, image_cache, features)
         if found is None:
             logger.warning("%s: skipped, dataset %s not found at %s", task.name, task.dataset,
                            dataset_root(data_root, task.dataset))
@@ -324,13 +382,14 @@ def _evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Seque
 
 def _evaluate_somewhere(model: Any, tokenizer: Callable, transform: Callable, task: Task, roots: list[Path],
                         device: torch.device, batch_size: int, workers: int, limit: int | None, ensemble: bool,
-                        options: Mapping[str, Any] | None, focus: str | None = None) -> tuple[Path, tuple] | None:
+                        options: Mapping[str, Any] | None, focus: str | None, image_cache: EvalImageCache,
+                        features: dict | None = None) -> tuple[Path, tuple] | None:
     """Evaluate the task at the first root that holds its dataset (None when none does). Only the first
     root's layout errors are errors; a fallback root that does not hold the dataset counts as absent."""
     for i, root in enumerate(roots):
         try:
             return root, evaluate_task(model, tokenizer, transform, task, root, device, batch_size, workers,
-                                       limit, ensemble, options, focus)
+                                       limit, ensemble, options, focus, image_cache, features)
         except DatasetAbsent:
             continue
         except DatasetLayoutError:
