@@ -238,6 +238,7 @@ def run_ablation(cfg: AblateConfig) -> dict[str, Any]:
     scores: dict[str, list[dict[str, float]]] = {}
     run_dirs: dict[str, list[Path]] = {m: [] for m in cfg.modes}
     states: dict[str, str] = {}
+    eval_images = demo.eval_image_cache()  # every arm is evaluated on the same images: decoded once
     for seed in cfg.seeds:
         for mode in cfg.modes:
             conf = arm_config(cfg, mode, seed, data, out / "runs" / f"{mode}-seed{seed}", user)
@@ -246,7 +247,7 @@ def run_ablation(cfg: AblateConfig) -> dict[str, Any]:
             t = time.monotonic()
             logger.info("[3/4] zero-shot evaluation of %s (seed %d)", mode, seed)
             results = out / "results" / f"{mode}-seed{seed}.json"
-            plain = demo.evaluate_arm(model_dir, data_dir, results, cfg, cfg.tasks, root)
+            plain = demo.evaluate_arm(model_dir, data_dir, results, cfg, cfg.tasks, root, image_cache=eval_images)
             scores.setdefault(mode, []).append(plain)
             if _focuses(model_dir):
                 focused = demo.evaluate_arm(model_dir, data_dir, results, cfg, cfg.tasks, root, focus="boxes")

@@ -401,7 +401,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     run_dirs: dict[str, list[Path]] = {arm: [] for arm in ARMS}
     alphas: dict[str, float] = {}
     confusions: list[Path] = []
-    eval_images = _image_cache()
+    eval_images = eval_image_cache()
     for seed in cfg.seeds:
         for arm in ARMS:
             model_dir = train_timed(cfg, arm, seed, data, out, timings)
@@ -409,7 +409,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
             t = time.monotonic()
             logger.info("[3/4] zero-shot evaluation of %s (seed %d)", arm, seed)
             results_path = out / "results" / f"{arm}-seed{seed}.json"
-            scores[arm].append(evaluate_arm(model_dir, data_dir, results_path, cfg, eval_images))
+            scores[arm].append(evaluate_arm(model_dir, data_dir, results_path, cfg, image_cache=eval_images))
             timings[f"eval {arm} seed {seed}"] = time.monotonic() - t
             if seed == cfg.seeds[0]:
                 confusions += sorted(results_path.parent.glob(f"{results_path.stem}_confusion/*.png"))
@@ -431,7 +431,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     return {"table": table, "report": report, "summary": summary}
 
 
-def _image_cache() -> Any:
+def eval_image_cache() -> Any:
     """One cache of the held-out images for every arm and seed: they are decoded once per demo."""
     from focusclip.zeroshot.image_cache import EvalImageCache
 
