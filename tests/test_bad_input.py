@@ -108,6 +108,19 @@ def test_02_model_folders_and_images_already_there_are_not_replaced(tmp_path, ca
     assert rc == 1 and "overlay.png already exists; pass --overwrite" in err and out.read_bytes() == b"my picture"
     assert _run(capsys, "heatmap", str(photo), "--boxes", str(boxes), "--out", str(out), "--overwrite")[0] == 0
     assert Image.open(out).size == (128, 96)
+    roi = tmp_path / f"{photo.stem}_roi.png"  # predict's overlay beside an image of the same name
+    roi.write_bytes(b"mine")
+    args = ["predict", str(photo), "--model", str(model_dir), "--labels", "a,b", "--boxes", str(boxes),
+            "--overlay-dir", str(tmp_path)]
+    rc, err = _run(capsys, *args)
+    assert rc == 1 and f"{photo.stem}_roi.png already exists; pass --overwrite" in err and roi.read_bytes() == b"mine"
+    assert _run(capsys, *args, "--overwrite")[0] == 0 and Image.open(roi).size == (128, 96)
+    twin = tmp_path / "twin"
+    twin.mkdir()
+    shutil.copy(photo, twin / photo.name)
+    rc, err = _run(capsys, "predict", str(photo), str(twin / photo.name), "--model", str(model_dir), "--labels",
+                   "a,b", "--boxes", str(boxes), "--boxes", str(boxes), "--overlay-dir", str(tmp_path / "o"))
+    assert rc == 2 and "would both write the overlay" in err
 
 
 def test_03_synth_does_not_replace_a_world_silently(tmp_path, capsys):

@@ -26,7 +26,7 @@ from focusclip.data.synthetic import (
     sample_proportions,
     sample_rng,
 )
-from focusclip.data.synthetic.pose import (
+from focusclip.skeleton import (
     HEAD_TOP,
     L_ANKLE,
     L_HIP,

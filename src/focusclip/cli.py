@@ -898,6 +898,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    help="find the people with a detector (default mediapipe): the ROI overlay and focus, as "
                         "--keypoints")
     p.add_argument("--overlay-dir", default=".", help="where overlays go (<image stem>_roi.png)")
+    p.add_argument("--overwrite", action="store_true", help="replace overlays already in --overlay-dir")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="images per forward pass (default 32)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     _add_detector_options(p)
@@ -915,6 +916,8 @@ def _run_predict(args: argparse.Namespace) -> int:
         labels = [x.strip() for x in args.labels.split(",") if x.strip()]
     overlays = {kind: _per_image(getattr(args, kind), args.images, kind) for kind in ("keypoints", "boxes")
                 if getattr(args, kind)}
+    if overlays or args.detect:
+        _check_overlay_targets(args.images, args.overlay_dir, args.overwrite)
     clf = ZeroShotClassifier.from_pretrained(args.model, labels, args.template or [DEFAULT_TEMPLATE],
                                              device=args.device, scale=args.scale)
     written: dict[int, str] = {}
@@ -939,14 +942,38 @@ def _run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _overlay_path(image: str, out_dir: str):
+    from pathlib import Path
+
+    return Path(out_dir) / f"{Path(image).stem}_roi.png"
+
+
+def _check_overlay_targets(images: list[str], out_dir: str, overwrite: bool) -> None:
+    """Before any work: no overlay may be an input, two images must not share an overlay name, and existing
+    overlays need --overwrite."""
+    from focusclip.errors import UsageError
+    from focusclip.io import check_no_overwrite, check_not_inputs
+
+    seen: dict[str, str] = {}
+    for image in images:
+        out = str(_overlay_path(image, out_dir))
+        if out in seen:
+            raise UsageError(f"{seen[out]} and {image} would both write the overlay {out}; give the images "
+                             "different names")
+        seen[out] = image
+    inputs = {f"IMAGE {i}": p for i, p in enumerate(images)}
+    for out in seen:
+        check_not_inputs({"--overlay-dir": out}, inputs)
+    check_no_overwrite(seen, overwrite)
+
+
 def _write_detected_overlay(image: str, detector, out_dir: str, inputs: list[str]):
     """(overlay path, heatmap at the image's size) of the people a detector finds in ``image``."""
-    from pathlib import Path
 
     from focusclip.images import open_rgb
     from focusclip.io import atomic_save, check_not_inputs
 
-    out = Path(out_dir) / f"{Path(image).stem}_roi.png"
+    out = _overlay_path(image, out_dir)
     check_not_inputs({"overlay": out}, {f"IMAGE {i}": p for i, p in enumerate(inputs)})
     overlay, heat = _detected_overlay(open_rgb(image), image, detector)
     atomic_save(out, lambda f: overlay.save(f, format="PNG"))
@@ -963,13 +990,12 @@ def _per_image(files: list[str], images: list[str], kind: str) -> list[str]:
 
 def _write_overlay(image: str, spec: str, kind: str, out_dir: str, inputs: list[str]):
     """(overlay path, heatmap at the image's size) of a keypoints / boxes file."""
-    from pathlib import Path
 
     from focusclip.drawing import overlay_from_files
     from focusclip.images import open_rgb
     from focusclip.io import atomic_save, check_not_inputs
 
-    out = Path(out_dir) / f"{Path(image).stem}_roi.png"
+    out = _overlay_path(image, out_dir)
     check_not_inputs({"overlay": out}, {f"IMAGE {i}": p for i, p in enumerate(inputs)} | {f"--{kind}": spec})
     overlay, heat = overlay_from_files(open_rgb(image), **{kind: spec})
     atomic_save(out, lambda f: overlay.save(f, format="PNG"))

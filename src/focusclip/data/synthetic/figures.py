@@ -14,7 +14,9 @@ import numpy as np
 from PIL import ImageDraw
 
 from focusclip.data.synthetic.classes import EXPRESSIONS
-from focusclip.data.synthetic.pose import (
+from focusclip.data.synthetic.pose import Pose, Proportions
+from focusclip.errors import UsageError
+from focusclip.skeleton import (
     HEAD_TOP,
     L_ANKLE,
     L_ELBOW,
@@ -31,10 +33,7 @@ from focusclip.data.synthetic.pose import (
     R_WRIST,
     THORAX,
     UPPER_NECK,
-    Pose,
-    Proportions,
 )
-from focusclip.errors import UsageError
 
 Color = tuple[int, int, int]
 

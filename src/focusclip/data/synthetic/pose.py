@@ -20,10 +20,23 @@ import numpy as np
 
 from focusclip.data.synthetic.classes import ACTIVITIES, AGE_GROUPS
 from focusclip.errors import UsageError
-
-# MPII joint ids used below.
-R_ANKLE, R_KNEE, R_HIP, L_HIP, L_KNEE, L_ANKLE, PELVIS, THORAX = range(8)
-UPPER_NECK, HEAD_TOP, R_WRIST, R_ELBOW, R_SHOULDER, L_SHOULDER, L_ELBOW, L_WRIST = range(8, 16)
+from focusclip.skeleton import (
+    HEAD_TOP,
+    L_ANKLE,
+    L_ELBOW,
+    L_HIP,
+    L_KNEE,
+    L_SHOULDER,
+    L_WRIST,
+    R_ANKLE,
+    R_ELBOW,
+    R_HIP,
+    R_KNEE,
+    R_SHOULDER,
+    R_WRIST,
+    THORAX,
+    UPPER_NECK,
+)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from focusclip.data.synthetic.figures import Color, Figure
-from focusclip.data.synthetic.pose import L_KNEE, PELVIS, R_KNEE
+from focusclip.skeleton import L_KNEE, PELVIS, R_KNEE
 
 
 def _hsv(h: float, s: float, v: float) -> Color:

@@ -30,20 +30,7 @@ from focusclip.data.synthetic.classes import (
     class_lists,
 )
 from focusclip.data.synthetic.figures import Figure, draw_figure, figure_extent, sample_looks
-from focusclip.data.synthetic.pose import (
-    AGE_HEIGHTS,
-    L_ANKLE,
-    L_ELBOW,
-    L_KNEE,
-    L_WRIST,
-    R_ANKLE,
-    R_ELBOW,
-    R_KNEE,
-    R_WRIST,
-    forward_kinematics,
-    sample_pose,
-    sample_proportions,
-)
+from focusclip.data.synthetic.pose import AGE_HEIGHTS, forward_kinematics, sample_pose, sample_proportions
 from focusclip.data.synthetic.scene import (
     draw_background,
     draw_chair,
@@ -57,6 +44,7 @@ from focusclip.data.synthetic.scene import (
 from focusclip.errors import UsageError
 from focusclip.io import atomic_save, atomic_write_json, check_dir_target, check_no_overwrite
 from focusclip.progress import Progress
+from focusclip.skeleton import L_ANKLE, L_ELBOW, L_KNEE, L_WRIST, R_ANKLE, R_ELBOW, R_KNEE, R_WRIST
 
 logger = logging.getLogger(__name__)
 
