@@ -3,7 +3,10 @@
 Both sides train the CLIP baseline's towers - EfficientNet-Lite0 (timm) + all-MiniLM-L6-v2 (Hugging Face,
 mean pooling), linear projections to 256-d - at 128 px, batch 32, CLIP loss, SGD (lr 5e-4, momentum 0.9),
 gradient-norm clip 1.0, in the same precision, on the same batches (synthetic-world images and their
-rule-based pose descriptions, tokenised once, the same token ids fed to both).
+rule-based pose descriptions). Each side tokenises as its own pipeline does (``--open-clip-tokens own``,
+the default): ours pads each batch to its longest caption, open_clip's ``HFTokenizer`` pads every caption
+to the context length (256, the same as ours truncates at); ``--open-clip-tokens ours`` feeds open_clip
+our token ids instead, so that only the model steps differ.
 
 - **ours**: ``focusclip.train.Trainer.train_step`` of a real ``Trainer`` (model ``clip-lite0-minilm``):
   whatever the training loop does (channels-last convolutions, the frozen-tower cache, ...).
@@ -49,8 +52,9 @@ LR, MOMENTUM, CLIP_NORM = 5e-4, 0.9, 1.0
 
 
 # ------------------------------------------------------------------------------------------ data
-def make_batches(tokenizer: Any, pool: int, seed: int = 0) -> list[dict[str, Any]]:
-    """``pool`` batches of synthetic-world images (normalised, 128 px) and their pose descriptions."""
+def make_batches(tokenizer: Any, pool: int, seed: int = 0, open_clip_tokenizer: Any = None) -> list[dict[str, Any]]:
+    """``pool`` batches of synthetic-world images (normalised, 128 px) and their pose descriptions, with
+    open_clip's token ids (``open_clip_tokenizer``; None: ours) for the open_clip side."""
     import numpy as np
     import torch
 
@@ -69,7 +73,9 @@ def make_batches(tokenizer: Any, pool: int, seed: int = 0) -> list[dict[str, Any
             arr = np.asarray(sample["image"] if isinstance(sample, dict) else sample.image, dtype=np.float32)
             images.append((torch.from_numpy(arr).permute(2, 0, 1) / 255.0 - mean) / std)
         tokens = tokenizer(texts)
-        batches.append({"image": torch.stack(images).contiguous(), "text": dict(tokens), "heatmap": None})
+        peer_ids = open_clip_tokenizer(texts) if open_clip_tokenizer is not None else tokens["input_ids"]
+        batches.append({"image": torch.stack(images).contiguous(), "text": dict(tokens), "heatmap": None,
+                        "open_clip_ids": peer_ids})
     return batches
 
 
@@ -131,7 +137,7 @@ class OpenClipPipeline:
         import torch
 
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            out = self.model(batch["image"], batch["text"]["input_ids"])
+            out = self.model(batch["image"], batch["open_clip_ids"])
             loss = self.loss(**out)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), CLIP_NORM)
@@ -144,7 +150,8 @@ class OpenClipPipeline:
 
 def _ours_step(trainer: Any) -> Any:
     def step(batch: dict[str, Any]) -> float:
-        losses, _, _ = trainer.train_step({**batch, "text": dict(batch["text"])})
+        own = {k: v for k, v in batch.items() if k != "open_clip_ids"}
+        losses, _, _ = trainer.train_step({**own, "text": dict(batch["text"])})
         trainer.state.step += 1
         return float(losses["loss"])
     return step
@@ -207,6 +214,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--check-steps", type=int, default=3, help="steps whose losses must match (fp32)")
     ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--open-clip-tokens", choices=("own", "ours"), default="own",
+                    help="own: open_clip's HFTokenizer (pads to the context length, as its pipeline does); "
+                         "ours: our token ids (padded to the batch's longest caption) on both sides")
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args(argv)
     C.configure_logging(silence_truncation=True)
@@ -221,11 +231,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         torch.set_num_threads(args.threads)
     recipes = [r for r in args.recipes.split(",") if r]
     tokenizer = focusclip.get_tokenizer("clip-lite0-minilm")
-    batches = make_batches(tokenizer, args.pool)
+    peer_tokenizer = None
+    if args.open_clip_tokens == "own":
+        from open_clip.tokenizer import HFTokenizer
+
+        from focusclip.model.towers.weights import package_path
+
+        peer_tokenizer = HFTokenizer(str(package_path("package:all-minilm-l6-v2")),
+                                     context_length=int(focusclip.get_model_config("clip-lite0-minilm")["text"]
+                                                        .get("context_length") or 256))
+    batches = make_batches(tokenizer, args.pool, open_clip_tokenizer=peer_tokenizer)
     result: dict[str, Any] = {"date": C.now_utc(), "command": C.command_line("benchmarks/peer_openclip.py", argv),
                               "machine": C.machine_line(C.machine_description("cpu")),
                               "precision": args.precision, "batch": BATCH, "image_size": IMAGE_SIZE,
                               "tokens_per_text_mean": float(batches[0]["text"]["attention_mask"].sum(1).float().mean()),
+                              "open_clip_tokens": args.open_clip_tokens,
+                              "positions_per_text": {"ours": int(batches[0]["text"]["input_ids"].shape[1]),
+                                                     "open_clip": int(batches[0]["open_clip_ids"].shape[1])},
                               "recipes": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for recipe in recipes:
