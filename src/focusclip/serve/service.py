@@ -101,9 +101,9 @@ class Service:
             raise ValueError(f"top-k must be >= 1, got {topk}")
         t0 = time.perf_counter()
         loaded = self.model(model_id)
-        clf = self.classifier(loaded, labels, templates)
         if focus:
-            check_focus(loaded)
+            check_focus(loaded)  # before the class prompts are encoded: a refused request costs nothing
+        clf = self.classifier(loaded, labels, templates)
         prepared = [im if isinstance(im, PreparedImage) else PreparedImage(im) for im in images]
         with self.inference:
             results = clf.predict([p.upload.image for p in prepared], topk=topk)
