@@ -288,9 +288,9 @@ def _clip_context_length(config: dict[str, Any], strategy: str) -> int:
         hf = clip.get("hf_config")
         if hf:
             return int(hf.get("text_config", {}).get("max_position_embeddings", 77))
-        from focusclip.model.towers.hf_clip import _config_of
+        from focusclip.model.towers.hf_clip import hf_clip_config
 
-        return int(_config_of(clip["hf_clip_model"]).text_config.max_position_embeddings)
+        return int(hf_clip_config(clip["hf_clip_model"]).text_config.max_position_embeddings)
     return 77
 
 

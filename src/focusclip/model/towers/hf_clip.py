@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from focusclip.io import read_json
 from focusclip.model.long_text import LONG_TEXT_STRATEGIES, stretch_positions
 from focusclip.model.towers.base import ClipTowers, lock_groups
 from focusclip.model.towers.weights import WeightsMismatchError, WeightsNotFoundError
@@ -129,7 +130,7 @@ def build_hf_clip_towers(cfg: Mapping[str, Any], weights: str | bool | None) -> 
         clip = load_clip_strict(location)
     else:
         hf_config = cfg.get("hf_config")
-        config = CLIPConfig.from_dict(copy.deepcopy(hf_config)) if hf_config else _config_of(source)
+        config = CLIPConfig.from_dict(copy.deepcopy(hf_config)) if hf_config else hf_clip_config(source)
         clip = CLIPModel(config)
     pp = cfg.get("preprocess") or image_preprocess(source, int(clip.config.vision_config.image_size))
     hf_config = clip.config.to_diff_dict()
@@ -164,7 +165,8 @@ def load_clip_strict(location: str) -> nn.Module:
     return clip
 
 
-def _config_of(source: str):
+def hf_clip_config(source: str):
+    """The ``CLIPConfig`` of a hub id or save_pretrained folder; a clear error offline."""
     from transformers import CLIPConfig
 
     try:
@@ -196,7 +198,7 @@ def _processor_config(source: str) -> dict[str, Any] | None:
     folder = Path(source)
     if folder.is_dir():
         f = folder / IMAGE_PROCESSOR_FILE
-        return json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
+        return read_json(f, "image processor config") if f.is_file() else None
     try:
         from huggingface_hub import hf_hub_download
 
