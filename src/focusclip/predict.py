@@ -22,6 +22,7 @@ from PIL import Image
 
 from focusclip.errors import UsageError
 from focusclip.images import decode, open_rgb
+from focusclip.labels import parse_labels
 from focusclip.model.factory import load_model_spec
 from focusclip.model.transforms import SampleTransform, eval_transform
 from focusclip.runtime import resolve_device, to_device
@@ -110,23 +111,6 @@ def softmax_scale(model: Any, training: dict[str, Any] | None = None) -> float:
     return float(model.logit_scale.detach().clamp(max=math.log(100.0)).exp())
 
 
-def clean_labels(labels: Sequence[str]) -> list[str]:
-    """Labels stripped of blanks; fewer than two, or a duplicate, is an error; labels that differ only in
-    case get a warning (they read the same to most text towers)."""
-    out = [str(lab).strip() for lab in labels if str(lab).strip()]
-    if len(out) < 2:
-        raise UsageError(f"zero-shot classification needs at least two labels, got {out}")
-    dupes = sorted({lab for lab in out if out.count(lab) > 1})
-    if dupes:
-        raise UsageError(f"labels must be unique; repeated: {', '.join(dupes)}")
-    folded: dict[str, list[str]] = {}
-    for lab in out:
-        folded.setdefault(lab.casefold(), []).append(lab)
-    for same in (v for v in folded.values() if len(v) > 1):
-        logger.warning("labels %s differ only in case; most text towers read them the same", " / ".join(same))
-    return out
-
-
 class ZeroShotClassifier:
     """Scores images against class names put into prompt templates (several templates are averaged).
 
@@ -134,11 +118,11 @@ class ZeroShotClassifier:
     model's own scale (:func:`softmax_scale`) unless ``scale`` is given.
     """
 
-    def __init__(self, model: Any, tokenizer: Any, labels: Sequence[str],
+    def __init__(self, model: Any, tokenizer: Any, labels: str | Sequence[str],
                  templates: Sequence[str] = (DEFAULT_TEMPLATE,), transform: SampleTransform | None = None,
                  device: str | torch.device = "auto", scale: float | None = None,
                  training: dict[str, Any] | None = None):
-        self.labels = clean_labels(labels)
+        self.labels = parse_labels(labels)
         if scale is not None and not scale > 0:
             raise UsageError(f"scale must be positive, got {scale}")
         self.device = resolve_device(device)
@@ -150,7 +134,7 @@ class ZeroShotClassifier:
         self.class_embeddings = build_zero_shot_classifier(self.model, tokenizer, prompts, self.device)
 
     @classmethod
-    def from_pretrained(cls, model: str | os.PathLike, labels: Sequence[str],
+    def from_pretrained(cls, model: str | os.PathLike, labels: str | Sequence[str],
                         template: str | Sequence[str] = DEFAULT_TEMPLATE, device: str | torch.device = "auto",
                         **kwargs: Any) -> ZeroShotClassifier:
         """One call: load a saved model directory, an untouched CLIP by name (``openclip:ViT-B-16/openai``,

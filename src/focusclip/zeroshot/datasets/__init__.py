@@ -7,11 +7,11 @@ docs/datasets.md says where each dataset comes from and how to lay it out.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import MappingProxyType
 
 from focusclip.errors import UsageError
-from focusclip.mappings import did_you_mean
+from focusclip.mappings import did_you_mean, parse_value
 from focusclip.zeroshot.datasets.actions import load_kinetics400, load_stanford40
 from focusclip.zeroshot.datasets.birds import load_cub
 from focusclip.zeroshot.datasets.common import (
@@ -53,5 +53,22 @@ def load_benchmark(name: str, root: str | os.PathLike, split: str, **options: ob
     return DATASETS[name](root, split=split, **options)
 
 
+def parse_dataset_options(items: Iterable[str]) -> dict[str, dict[str, object]]:
+    """Extra loader options written ``DATASET.KEY=VALUE`` (values parsed as YAML scalars), per dataset.
+
+    >>> parse_dataset_options(["ferplus.fer2013_csv=x.csv", "emotic.min_area=0.5"])
+    {'ferplus': {'fer2013_csv': 'x.csv'}, 'emotic': {'min_area': 0.5}}
+    """
+    out: dict[str, dict[str, object]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        dataset, dot, option = key.strip().partition(".")
+        if not (sep and dot and dataset and option):
+            raise UsageError(f"--dataset-option {item!r}: expected DATASET.KEY=VALUE, e.g. "
+                             "ferplus.fer2013_csv=data/fer2013/fer2013.csv")
+        out.setdefault(dataset, {})[option] = parse_value(raw)
+    return out
+
+
 __all__ = ["DATASETS", "DatasetAbsent", "DatasetError", "DatasetLayoutError", "LoadedSet", "Sample",
-           "load_benchmark"]
+           "load_benchmark", "parse_dataset_options"]
