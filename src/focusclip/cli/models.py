@@ -14,15 +14,14 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from focusclip.model import get_model_config, list_models
+    from focusclip.model.towers import clip_family
 
     for name in list_models():
         cfg = get_model_config(name)
         roi = f"ROI:{cfg['roi'].get('mode', 'highlight')}" if cfg.get("roi", {}).get("enabled") else ""
         clip = cfg.get("clip") or {}
-        if clip.get("open_clip_model"):
-            towers = f"open_clip={clip['open_clip_model']}" + (f"/{clip['pretrained']}" if clip.get("pretrained") else "")
-        elif clip.get("hf_clip_model"):
-            towers = f"hf_clip={clip['hf_clip_model']}"
+        if clip:
+            towers = clip_family(clip).describe(clip)
         else:
             towers = (f"vision={cfg['vision'].get('timm_model_name', '?')}  "
                       f"text={cfg['text'].get('hf_model_name', 'tiny')}  embed_dim={cfg['embed_dim']}")
