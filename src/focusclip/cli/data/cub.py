@@ -32,9 +32,11 @@ def add_parser(dsub: Subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    import functools
     from pathlib import Path
 
     from focusclip.data.cub import convert_cub, write_cub
+    from focusclip.describe.birds import describe_bird
     from focusclip.io import check_dir_target, check_no_overwrite
 
     check_dir_target("--out", args.out)
@@ -43,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     by_split, counts = convert_cub(args.root, args.split, text_c10=args.text_c10, seen_classes=args.seen_classes,
                                    unseen_classes=args.unseen_classes, val_fraction=args.val_fraction,
                                    seed=args.seed, relative_to=args.out, read_sizes=not args.no_sizes,
-                                   species=not args.no_species)
+                                   describe=functools.partial(describe_bird, seed=args.seed,
+                                                              species=not args.no_species))
     written = write_cub(by_split, args.out)
     print(counts.format(f"CUB {args.root} ({args.split} split) -> {args.out}"))
     for path in written.values():
