@@ -116,6 +116,24 @@ class ZeroShotClassifier:
 
     ``score`` is the cosine similarity; ``prob`` a softmax over the classes of ``scale * score``, with the
     model's own scale (:func:`softmax_scale`) unless ``scale`` is given.
+
+    Args:
+        model, tokenizer: a FocusCLIP model and its tokenizer (or use :meth:`from_pretrained`).
+        labels: the class names: a list, or a text with commas / new lines (:func:`focusclip.labels.parse_labels`:
+            at least two, no repeats).
+        templates: prompt templates with ``{c}`` for the label.
+        transform: the evaluation transform (default: the model's own, :func:`eval_transform`).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+        scale: the softmax scale (default: the model's own).
+        training: the saved model's training info (sets the default scale).
+
+    Returns (:meth:`predict`):
+        One dict per image: ``{"image": name, "predictions": [{"label", "score", "prob"}, ...]}``, best first.
+
+    Example::
+
+        clf = ZeroShotClassifier.from_pretrained("runs/demo/model-final", "running, sitting, jumping")
+        print(format_predictions(clf.predict(["photo.jpg"], topk=2)))
     """
 
     def __init__(self, model: Any, tokenizer: Any, labels: str | Sequence[str],

@@ -154,7 +154,20 @@ class FocusCLIP(nn.Module):
                      normalize: bool = False) -> torch.Tensor:
         """Image features; with a ``heatmap`` (B, 1, H, W) or (B, H, W) in [0, 1] and a model that can focus
         at inference (:attr:`focus_at_inference`), the features of the image focused on it (the ROI
-        branch). Without a heatmap, or for a model that cannot focus, the plain CLIP features."""
+        branch). Without a heatmap, or for a model that cannot focus, the plain CLIP features.
+
+        Args:
+            image: (B, 3, S, S), normalised as the model's transform does.
+            heatmap: the subject's ROI at the image's size, or None.
+            normalize: L2-normalise the features.
+
+        Returns:
+            (B, embed_dim) features.
+
+        Example::
+
+            feats = model.encode_image(images, heatmap=heatmaps, normalize=True)
+        """
         if heatmap is not None and self.focus_at_inference:
             return self.encode_roi(image, heatmap, normalize=normalize)
         x = self.visual_proj(self.visual(image))
