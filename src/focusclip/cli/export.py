@@ -24,14 +24,11 @@ def run(args: argparse.Namespace) -> int:
     from focusclip.io import check_new_folder, check_not_inputs
     from focusclip.model import get_tokenizer, load_model
     from focusclip.model.export import export_model
+    from focusclip.model.towers import clip_family
 
     check_new_folder("--out", args.out, args.overwrite)
     check_not_inputs({"--out": args.out}, {"--model": args.model})
     model = load_model(args.model)
     out = export_model(model, args.out, get_tokenizer(args.model), args.format)
-    clip = model.config["clip"]
-    if clip.get("open_clip_model"):
-        print(f"open_clip checkpoint in {out}: open_clip.create_model_and_transforms('local-dir:{out}')")
-    else:
-        print(f"Hugging Face CLIP in {out}: CLIPModel.from_pretrained('{out}')")
+    print(clip_family(model.config["clip"]).exported.format(out=out))
     return 0

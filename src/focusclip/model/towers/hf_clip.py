@@ -258,4 +258,4 @@ def describe(clip: Mapping[str, Any]) -> str:
 HF_CLIP = register_clip_family("hf_clip_model", ClipFamily(
     build_hf_clip_towers, ("hf_clip_model", "pretrained", "hf_config", "preprocess"),
     context_length=context_length, tokenizer=load_tokenizer, export_format="hf", export=export_hf_clip,
-    describe=describe))
+    describe=describe, exported="Hugging Face CLIP in {out}: CLIPModel.from_pretrained('{out}')"))

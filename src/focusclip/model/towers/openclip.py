@@ -390,4 +390,4 @@ def describe(clip: Mapping[str, Any]) -> str:
 OPEN_CLIP = register_clip_family("open_clip_model", ClipFamily(
     build_open_clip_towers, ("open_clip_model", "pretrained", "model_cfg", "preprocess_cfg"),
     context_length=context_length, tokenizer=load_tokenizer, export_format="open_clip", export=export_open_clip,
-    describe=describe))
+    describe=describe, exported="open_clip checkpoint in {out}: open_clip.create_model_and_transforms('local-dir:{out}')"))

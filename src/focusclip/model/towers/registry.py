@@ -43,6 +43,8 @@ class ClipFamily(TowerFamily):
     export: Callable[[Any, dict, Any, Any], None] | None = None
     #: one line naming the checkpoint (``focusclip models``)
     describe: Callable[[Mapping[str, Any]], str] = lambda clip: ""
+    #: what was exported and how to load it, with ``{out}`` for the folder (``focusclip export``)
+    exported: str = "checkpoint in {out}"
 
 
 _VISION: dict[str, TowerFamily] = {}
