@@ -292,7 +292,8 @@ def evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequen
              model_name: str = "", confusion: bool = True,
              dataset_options: Mapping[str, Mapping[str, Any]] | None = None,
              focus: str | None = None, image_cache: EvalImageCache | None = None) -> dict[str, Any]:
-    """Zero-shot evaluation of a model on ``tasks``.
+    """Evaluate ``tasks``; returns ``{"version", "results": {task@model: entry}, "headline": {model: ...},
+    "model": <this model's fingerprint>, "skipped_tasks": [...]}``.
 
     Args:
         model, tokenizer, transform: the model, its tokenizer and evaluation transform (e.g. the fields of
@@ -307,8 +308,7 @@ def evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequen
         force, model_id, model_name, confusion, dataset_options, focus, image_cache: see below.
 
     Returns:
-        ``{"version", "results": {task@model: entry}, "headline": {model: ...}, "model": <this model's
-        fingerprint>, "skipped_tasks": [...]}``.
+        the results dict above (also written to ``out`` when given).
 
     Example::
 
