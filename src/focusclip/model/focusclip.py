@@ -152,17 +152,7 @@ class FocusCLIP(nn.Module):
     # ------------------------------------------------------------------ encoders
     def encode_image(self, image: torch.Tensor, heatmap: torch.Tensor | None = None,
                      normalize: bool = False) -> torch.Tensor:
-        """Image features of a batch, focused on a subject where the model can.
-
-        Args:
-            image: (B, 3, S, S), normalised as the model's transform does.
-            heatmap: the subject's ROI, (B, 1, H, W) or (B, H, W) in [0, 1] at the image's size, or None.
-            normalize: L2-normalise the features.
-
-        Returns:
-            (B, embed_dim) features. Example: ``model.encode_image(images, heatmap=heatmaps, normalize=True)``.
-
-        With a ``heatmap`` and a model that can focus
+        """Image features; with a ``heatmap`` (B, 1, H, W) or (B, H, W) in [0, 1] and a model that can focus
         at inference (:attr:`focus_at_inference`), the features of the image focused on it (the ROI
         branch). Without a heatmap, or for a model that cannot focus, the plain CLIP features."""
         if heatmap is not None and self.focus_at_inference:
