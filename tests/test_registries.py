@@ -51,6 +51,7 @@ def registered_focus():
 
 def test_a_focus_mechanism_registers_itself_and_reaches_configs_and_tests(registered_focus):
     assert FOCUS_MODES["scale_test"] is registered_focus and focus_options("scale_test") == ["gain"]
+    assert list(FOCUS_MODES)[0] == "highlight" and list(FOCUS_MODES)[1:] == sorted(list(FOCUS_MODES)[1:])
     model = focusclip.create_model("focusclip-tiny", roi={"mode": "scale_test", "gain": 3.0})
     assert isinstance(model.focus, registered_focus) and model.focus.gain == 3.0
     with pytest.raises(ValueError, match="unknown key 'strength'"):
@@ -73,8 +74,9 @@ def test_a_focus_module_in_the_folder_is_imported_by_itself(tmp_path, monkeypatc
         sys.modules.pop("focusclip.model.focus.from_a_file", None)
 
 
-def test_the_shipped_mechanisms_are_registered_default_first():
-    assert list(FOCUS_MODES)[0] == "highlight"
+def test_the_shipped_mechanisms_are_registered_default_first_then_by_name():
+    modes = list(FOCUS_MODES)
+    assert modes == ["highlight", *sorted(modes[1:])]  # whatever order the modules were imported in
     assert {"highlight", "attention", "alpha", "pool"} <= set(FOCUS_MODES)
     assert all(cls.mode == mode for mode, cls in FOCUS_MODES.items())
 

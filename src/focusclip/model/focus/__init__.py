@@ -13,8 +13,8 @@ A mechanism whose constructor takes ``tower`` gets the vision tower it will stee
 parameters); its other keyword arguments are its ``roi`` options.
 
 A new mechanism is one new file in this folder: a :class:`~.base.Focus` subclass decorated with
-:func:`~.base.register_focus`. Every module of this folder is imported when the package is (the default,
-``highlight``, first), so the class reaches ``FOCUS_MODES`` and from there model configs, ``focusclip
+:func:`~.base.register_focus`. Every module of this folder is imported when the package is, so the class
+reaches ``FOCUS_MODES`` (the default first, then by name) and from there model configs, ``focusclip
 ablate`` and the mode-parametrised tests by itself; the model config's ``roi`` section passes its options
 (``roi.<option>``).
 """
@@ -31,11 +31,14 @@ from torch import nn
 
 from focusclip.errors import UsageError
 from focusclip.mappings import unknown_keys
-from focusclip.model.focus.base import FOCUS_MODES, Focus, as_heatmap_batch, register_focus
-from focusclip.model.focus.highlight import HighlightFocus  # the default mode registers first
-
-#: the mode of a config whose ``roi`` section names none
-DEFAULT_FOCUS_MODE = "highlight"
+from focusclip.model.focus.base import (
+    DEFAULT_FOCUS_MODE,
+    FOCUS_MODES,
+    Focus,
+    as_heatmap_batch,
+    register_focus,
+)
+from focusclip.model.focus.highlight import HighlightFocus
 
 #: ``roi`` keys that are the model's, not a mechanism's option.
 ROI_KEYS = ("enabled", "shared", "mode")

@@ -47,10 +47,14 @@ def as_heatmap_batch(image: torch.Tensor, heatmap: torch.Tensor) -> torch.Tensor
     return heatmap.to(image.dtype)
 
 
+#: the mode of a config whose ``roi`` section names none
+DEFAULT_FOCUS_MODE = "highlight"
+
 _MODES: dict[str, type[Focus]] = {}  # filled only by register_focus, at import time of the mechanisms
 
-#: ``roi.mode`` -> mechanism class, in the order they registered (the default, ``highlight``, first):
-#: a read-only view that every reader (model configs, ``focusclip ablate``, serve, the tests) goes through.
+#: ``roi.mode`` -> mechanism class, the default (``highlight``) first, then by name, whatever the order the
+#: modules were imported in: a read-only view that every reader (model configs, ``focusclip ablate``, serve,
+#: the tests) goes through.
 FOCUS_MODES: Mapping[str, type[Focus]] = MappingProxyType(_MODES)
 
 F = TypeVar("F", bound=type[Focus])
@@ -68,4 +72,7 @@ def register_focus(cls: F) -> F:
     if _MODES.get(cls.mode, cls) is not cls:
         raise ValueError(f"focus mode {cls.mode!r} is already registered by {_MODES[cls.mode].__qualname__}")
     _MODES[cls.mode] = cls
+    ordered = sorted(_MODES.items(), key=lambda item: (item[0] != DEFAULT_FOCUS_MODE, item[0]))
+    _MODES.clear()
+    _MODES.update(ordered)
     return cls
