@@ -174,22 +174,25 @@ def create_model(model_name: str | dict[str, Any], pretrained: str | bool | None
     """Build a model from a registered name, a CLIP name (``openclip:ARCH/TAG``, ``hfclip:ID``, ... see
     :mod:`focusclip.model.names`), a config dict or a saved model directory.
 
+    ``pretrained``:
+      - ``None``: the config's ``default_pretrained`` ("towers" for the offline default, the paper's
+        architecture and CLIP checkpoints, "none" for the tiny models);
+      - ``"towers"``: each tower's configured weights (``vision.weights`` / ``text.weights``, overridable
+        with ``vision_weights`` / ``text_weights``: a local file or folder, ``"hub"`` or a package); for
+        a whole CLIP, its checkpoint (``clip.pretrained``);
+      - ``"none"`` or ``False``: random initialisation;
+      - a saved model directory or ``.safetensors`` file: the whole model, loaded strictly.
+
+    ``overrides`` are merged into the config (nested dicts merge), e.g. ``roi={"shared": False}`` or
+    ``clip={"pretrained": "/path/to/checkpoint.safetensors"}``.
+
     Args:
         model_name: a registered name (:func:`list_models`), a CLIP name, a model config dict or a saved
             model directory.
-        pretrained: which weights to load:
-
-            - ``None``: the config's ``default_pretrained`` ("towers" for the offline default, the paper's
-              architecture and CLIP checkpoints, "none" for the tiny models);
-            - ``"towers"``: each tower's configured weights (``vision.weights`` / ``text.weights``); for a
-              whole CLIP, its checkpoint (``clip.pretrained``);
-            - ``"none"`` or ``False``: random initialisation;
-            - a saved model directory or ``.safetensors`` file: the whole model, loaded strictly.
+        pretrained: which weights to load (the list above).
         device: where to put the model (default: where it was built, the CPU).
-        vision_weights, text_weights: with ``pretrained="towers"``, replace a tower's configured weights
-            (a local file or folder, ``"hub"`` or a ``package:`` source).
-        **overrides: merged into the config (nested dicts merge), e.g. ``roi={"shared": False}`` or
-            ``clip={"pretrained": "/path/to/checkpoint.safetensors"}``.
+        vision_weights, text_weights: with ``pretrained="towers"``, replace a tower's configured weights.
+        **overrides: merged into the config (above).
 
     Returns:
         The :class:`FocusCLIP` model, in training mode (``model.config`` is its resolved config).

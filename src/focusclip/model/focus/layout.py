@@ -55,6 +55,15 @@ def vit_layout(tower: nn.Module) -> ViTLayout | None:
     return None
 
 
+def require_vit(tower: nn.Module, mode: str) -> ViTLayout:
+    """The :class:`ViTLayout` of ``tower``; a clear error naming focus mode ``mode`` when it is not a ViT."""
+    layout = vit_layout(tower)
+    if layout is None:
+        raise UsageError(f"focus mode {mode!r} needs a ViT vision tower (timm, open_clip or Hugging Face CLIP); "
+                         f"{type(tower).__name__} is not one")
+    return layout
+
+
 def _takes(block: nn.Module, arg: str) -> int | None:
     """The position of ``arg`` among ``block.forward``'s parameters (None: it takes no such argument)."""
     names = list(inspect.signature(block.forward).parameters)
@@ -107,12 +116,3 @@ def hooked(module: nn.Module, hook: Callable, pre: bool = False) -> Iterator[Non
         yield
     finally:
         handle.remove()
-
-
-def require_vit(tower: nn.Module, mode: str) -> ViTLayout:
-    """The :class:`ViTLayout` of ``tower``; a clear error naming focus mode ``mode`` when it is not a ViT."""
-    layout = vit_layout(tower)
-    if layout is None:
-        raise UsageError(f"focus mode {mode!r} needs a ViT vision tower (timm, open_clip or Hugging Face CLIP); "
-                         f"{type(tower).__name__} is not one")
-    return layout
