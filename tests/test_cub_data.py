@@ -60,7 +60,7 @@ def make_cub(base, with_text=True):
 
 def test_official_split_keeps_box_parts_visibility_and_reed_captions(tmp_path):
     root = make_cub(tmp_path)
-    by_split, counts = convert_cub(tmp_path, "official", text_c10=tmp_path / "text_c10")
+    by_split, counts = convert_cub(tmp_path, "official", text_c10=tmp_path / "text_c10", describe=describe_bird)
     assert sorted(by_split) == ["test", "train"] and len(by_split["train"]) == 8 and len(by_split["test"]) == 4
     rec = by_split["train"][0]
     assert rec["boxes"] == [[10.0, 15.0, 110.0, 65.0]] and (rec["width"], rec["height"]) == (W, H)

@@ -99,7 +99,7 @@ def test_a_heatmap_on_one_half_pulls_the_feature_to_that_half(mode):
 # ------------------------------------------------------------------------------ which towers
 def test_a_tower_that_cannot_do_a_mode_names_itself_and_its_modes():
     with pytest.raises(ValueError, match="TimmVisionTower cannot do focus mode 'pool'; it supports: "
-                                         "highlight, attention, alpha"):
+                                         "highlight, alpha, attention"):
         focusclip.create_model("focusclip-tiny", roi={"mode": "pool"})
     with pytest.raises(ValueError, match="cannot do focus mode 'attention'; it supports: highlight, pool"):
         focusclip.create_model("focusclip-tiny", **CONV_TOWER, roi={"mode": "attention"})

@@ -1,13 +1,12 @@
 """Pictures people look at: heatmap overlays, skeletons, ROI overlays of an image, heatmap PNGs.
 
-Used by ``focusclip heatmap``, ``focusclip predict --keypoints/--boxes/--detect``, ``focusclip serve``, the
-demo's example sheet and the synthetic world's contact sheets. Everything returns PIL images; nothing here writes files.
+Images in, images out: nothing here reads keypoint files, runs detectors or writes files (that is
+:mod:`focusclip.overlays`). Used by :mod:`focusclip.overlays` (``focusclip heatmap``, ``predict``,
+``serve``), the demo's example sheet and the synthetic world's contact sheets.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 from typing import Any
 
 import numpy as np
@@ -16,8 +15,6 @@ from focusclip.errors import UsageError
 from focusclip.heatmaps import DEFAULT_MIN_SIGMA, boxes_heatmap, keypoints_heatmap, point_sets
 from focusclip.images import decode
 from focusclip.skeleton import MPII_LIMBS, NUM_JOINTS
-
-logger = logging.getLogger(__name__)
 
 
 def heatmap_to_image(heatmap: np.ndarray) -> Any:
@@ -97,37 +94,3 @@ def roi_overlay(image: Any, joints: np.ndarray | None = None, visible: np.ndarra
         return draw_skeleton(overlay_heatmap(image, heat, alpha=alpha), moved, visible), heat
     heat = boxes_heatmap(boxes, size, src_size, min_sigma)
     return overlay_heatmap(image, heat, alpha=alpha), heat
-
-
-def overlay_from_files(image: Any, keypoints: str | os.PathLike | None = None, boxes: str | os.PathLike | None = None,
-                       mode: str = "person", size: tuple[int, int] | None = None,
-                       min_sigma: float = DEFAULT_MIN_SIGMA, alpha: float = 0.5) -> tuple[Any, np.ndarray]:
-    """:func:`roi_overlay` from a keypoints or a boxes JSON file (:mod:`focusclip.data.keypoint_files`)."""
-    from focusclip.data.keypoint_files import read_boxes_file, read_keypoints_file
-
-    if (keypoints is None) == (boxes is None):
-        raise UsageError("give exactly one of keypoints or boxes")
-    if keypoints is not None:
-        kp = read_keypoints_file(keypoints, image_size=(image.height, image.width))
-        logger.info("%d people, %d visible joints", len(kp.joints), int(kp.visible.sum()))
-        return roi_overlay(image, kp.joints, kp.visible, mode=mode, src_size=kp.src_size, size=size,
-                           min_sigma=min_sigma, alpha=alpha)
-    box_arr = read_boxes_file(boxes)
-    logger.info("%d boxes", len(box_arr))
-    return roi_overlay(image, boxes=box_arr, size=size, min_sigma=min_sigma, alpha=alpha)
-
-
-def overlay_from_detector(image: Any, detector: Any, mode: str = "person", size: tuple[int, int] | None = None,
-                          min_sigma: float = DEFAULT_MIN_SIGMA, alpha: float = 0.5) -> tuple[Any, np.ndarray, list]:
-    """``(overlay, heatmap, people)`` of the people a :mod:`focusclip.detect` detector finds in a PIL image.
-
-    With nobody found the heatmap is all zeros and the overlay is the image; callers decide whether that
-    is a warning (``focusclip heatmap``) or a note on the page (``focusclip serve``).
-    """
-    from focusclip.detect import people_arrays
-
-    people = detector.detect(image).people
-    logger.info("%d people, %d visible joints", len(people), sum(int(p.visible.sum()) for p in people))
-    joints, visible = people_arrays(people)
-    overlay, heat = roi_overlay(image, joints, visible, mode=mode, size=size, min_sigma=min_sigma, alpha=alpha)
-    return overlay, heat, people

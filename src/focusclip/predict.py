@@ -22,6 +22,7 @@ from PIL import Image
 
 from focusclip.errors import UsageError
 from focusclip.images import decode, open_rgb
+from focusclip.labels import parse_labels
 from focusclip.model.factory import load_model_spec
 from focusclip.model.transforms import SampleTransform, eval_transform
 from focusclip.runtime import resolve_device, to_device
@@ -110,35 +111,36 @@ def softmax_scale(model: Any, training: dict[str, Any] | None = None) -> float:
     return float(model.logit_scale.detach().clamp(max=math.log(100.0)).exp())
 
 
-def clean_labels(labels: Sequence[str]) -> list[str]:
-    """Labels stripped of blanks; fewer than two, or a duplicate, is an error; labels that differ only in
-    case get a warning (they read the same to most text towers)."""
-    out = [str(lab).strip() for lab in labels if str(lab).strip()]
-    if len(out) < 2:
-        raise UsageError(f"zero-shot classification needs at least two labels, got {out}")
-    dupes = sorted({lab for lab in out if out.count(lab) > 1})
-    if dupes:
-        raise UsageError(f"labels must be unique; repeated: {', '.join(dupes)}")
-    folded: dict[str, list[str]] = {}
-    for lab in out:
-        folded.setdefault(lab.casefold(), []).append(lab)
-    for same in (v for v in folded.values() if len(v) > 1):
-        logger.warning("labels %s differ only in case; most text towers read them the same", " / ".join(same))
-    return out
-
-
 class ZeroShotClassifier:
     """Scores images against class names put into prompt templates (several templates are averaged).
 
     ``score`` is the cosine similarity; ``prob`` a softmax over the classes of ``scale * score``, with the
     model's own scale (:func:`softmax_scale`) unless ``scale`` is given.
+
+    Args:
+        model, tokenizer: a FocusCLIP model and its tokenizer (or use :meth:`from_pretrained`).
+        labels: the class names: a list, or a text with commas / new lines (:func:`focusclip.labels.parse_labels`:
+            at least two, no repeats).
+        templates: prompt templates with ``{c}`` for the label.
+        transform: the evaluation transform (default: the model's own, :func:`eval_transform`).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+        scale: the softmax scale (default: the model's own).
+        training: the saved model's training info (sets the default scale).
+
+    Returns (:meth:`predict`):
+        One dict per image: ``{"image": name, "predictions": [{"label", "score", "prob"}, ...]}``, best first.
+
+    Example::
+
+        clf = ZeroShotClassifier.from_pretrained("runs/demo/model-final", "running, sitting, jumping")
+        print(format_predictions(clf.predict(["photo.jpg"], topk=2)))
     """
 
-    def __init__(self, model: Any, tokenizer: Any, labels: Sequence[str],
+    def __init__(self, model: Any, tokenizer: Any, labels: str | Sequence[str],
                  templates: Sequence[str] = (DEFAULT_TEMPLATE,), transform: SampleTransform | None = None,
                  device: str | torch.device = "auto", scale: float | None = None,
                  training: dict[str, Any] | None = None):
-        self.labels = clean_labels(labels)
+        self.labels = parse_labels(labels)
         if scale is not None and not scale > 0:
             raise UsageError(f"scale must be positive, got {scale}")
         self.device = resolve_device(device)
@@ -150,7 +152,7 @@ class ZeroShotClassifier:
         self.class_embeddings = build_zero_shot_classifier(self.model, tokenizer, prompts, self.device)
 
     @classmethod
-    def from_pretrained(cls, model: str | os.PathLike, labels: Sequence[str],
+    def from_pretrained(cls, model: str | os.PathLike, labels: str | Sequence[str],
                         template: str | Sequence[str] = DEFAULT_TEMPLATE, device: str | torch.device = "auto",
                         **kwargs: Any) -> ZeroShotClassifier:
         """One call: load a saved model directory, an untouched CLIP by name (``openclip:ViT-B-16/openai``,

@@ -54,4 +54,18 @@ def create_detector(name: str = "mediapipe", **options: Any) -> Detector:
     return DETECTORS[name](**options)
 
 
-__all__ = ["DETECTORS", "Detection", "Detector", "DetectorUnavailable", "Person", "create_detector", "people_arrays", "person_record"]
+def detector_options(name: str, weights: str | None = None, min_visibility: float | None = None) -> dict[str, Any]:
+    """The constructor options of detector ``name`` from the settings every caller offers: ``weights``
+    (required by rtmo: its .onnx or ONNX SDK .zip, a local path or URL) and ``min_visibility`` (the
+    confidence below which a joint is invisible; rtmo calls it ``min_keypoint_score``)."""
+    options: dict[str, Any] = {}
+    if name == "rtmo":
+        if not weights:
+            raise UsageError("the rtmo detector needs --detector-weights PATH|URL (an RTMO .onnx or ONNX SDK .zip)")
+        options["weights"] = weights
+    if min_visibility is not None:
+        options["min_keypoint_score" if name == "rtmo" else "min_visibility"] = min_visibility
+    return options
+
+
+__all__ = ["DETECTORS", "Detection", "Detector", "DetectorUnavailable", "Person", "create_detector", "detector_options", "people_arrays", "person_record"]

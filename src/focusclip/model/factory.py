@@ -1,6 +1,6 @@
 """Model registry, factories, tokenizers and the self-describing save format.
 
-A saved model is one directory::
+A saved model is one directory (file names: :mod:`focusclip.save_format`)::
 
     config.json         {"format": "focusclip", "version": ..., "model": <model config>, ...}
     model.safetensors   the state dict (no pickle)
@@ -34,23 +34,20 @@ from focusclip.model.tokenizer import (
     load_open_clip_tokenizer,
 )
 from focusclip.model.towers import (
-    CLIP_FAMILIES,
     TEXT_FAMILIES,
     TEXT_KEYS,
     VISION_FAMILIES,
     VISION_KEYS,
     WeightsNotFoundError,
+    clip_family,
     package_path,
     tower_family,
 )
 from focusclip.model.transforms import SampleTransform, eval_transform, transforms_for
+from focusclip.save_format import CONFIG_FILE, FORMAT_NAME, TOKENIZER_DIR, WEIGHTS_FILE
 
 logger = logging.getLogger(__name__)
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-TOKENIZER_DIR = "tokenizer"
-FORMAT_NAME = "focusclip"
 
 
 class ModelRegistry:
@@ -120,7 +117,7 @@ def _check_config(cfg: dict[str, Any], where: str) -> None:
     problems = [unknown_keys(cfg, (*CONFIG_KEYS, "clip") if clip else CONFIG_KEYS, where)]
     if clip:
         try:
-            family = tower_family(cfg["clip"], CLIP_FAMILIES, "clip")
+            family = clip_family(cfg["clip"])
         except ValueError as e:
             raise UsageError(f"{where}: {e}") from None
         problems.append(unknown_keys(cfg["clip"], family.config_keys, f"{where} clip"))
@@ -188,6 +185,26 @@ def create_model(model_name: str | dict[str, Any], pretrained: str | bool | None
 
     ``overrides`` are merged into the config (nested dicts merge), e.g. ``roi={"shared": False}`` or
     ``clip={"pretrained": "/path/to/checkpoint.safetensors"}``.
+
+    Args:
+        model_name: a registered name (:func:`list_models`), a CLIP name, a model config dict or a saved
+            model directory.
+        pretrained: which weights to load (the list above).
+        device: where to put the model (default: where it was built, the CPU).
+        vision_weights, text_weights: with ``pretrained="towers"``, replace a tower's configured weights.
+        **overrides: merged into the config (above).
+
+    Returns:
+        The :class:`FocusCLIP` model, in training mode (``model.config`` is its resolved config).
+
+    Raises:
+        UsageError: an unknown name or config key (the message suggests the closest one);
+        MissingInput: ``pretrained`` names weights that do not exist.
+
+    Example::
+
+        model = focusclip.create_model("focusclip-tiny", roi={"mode": "attention"})
+        features = model.encode_image(torch.rand(2, 3, 64, 64), normalize=True)  # (2, 64)
     """
     config, name = _resolve_config(model_name)
     if overrides:
@@ -236,10 +253,22 @@ def create_model_and_transforms(model_name: str | dict[str, Any], pretrained: st
                                 device: str | torch.device | None = None,
                                 augment: dict[str, Any] | None = None,
                                 **kwargs: Any) -> tuple[FocusCLIP, SampleTransform, SampleTransform]:
-    """``(model, train_transform, eval_transform)``; the transforms normalise with the tower's mean/std.
+    """A model and the image transforms that go with it.
 
-    ``augment`` (``scale``, ``ratio``, ``color_jitter``) enables random crops / jitter in training; the
-    default, like the paper, only resizes.
+    Args:
+        model_name, pretrained, device, **kwargs: as :func:`create_model`.
+        augment: ``scale``, ``ratio``, ``color_jitter``: random crops / jitter in the training transform;
+            the default, like the paper, only resizes.
+
+    Returns:
+        ``(model, train_transform, eval_transform)``: :class:`SampleTransform` objects that normalise with
+        the vision tower's mean / std (``tf(pil_image) -> Tensor[3, S, S]``; ``tf.apply(image, heatmap=...,
+        keypoints=...)`` moves ROI geometry with the image).
+
+    Example::
+
+        model, _, preprocess = focusclip.create_model_and_transforms("focusclip-tiny")
+        x = preprocess(PIL.Image.open("photo.jpg")).unsqueeze(0)
     """
     model = create_model(model_name, pretrained=pretrained, device=device, **kwargs)
     train_tf, eval_tf = transforms_for(model.config, model.image_mean, model.image_std, augment)
@@ -279,32 +308,13 @@ def _clip_context_length(config: dict[str, Any], strategy: str) -> int:
     if config.get("text", {}).get("context_length"):
         return int(config["text"]["context_length"])
     clip = config.get("clip") or {}
-    if clip.get("open_clip_model"):
-        from focusclip.model.towers.openclip import model_config
-
-        model_cfg = clip.get("model_cfg") or model_config(clip["open_clip_model"])
-        return int(model_cfg.get("text_cfg", {}).get("context_length", 77))
-    if clip.get("hf_clip_model"):
-        hf = clip.get("hf_config")
-        if hf:
-            return int(hf.get("text_config", {}).get("max_position_embeddings", 77))
-        from focusclip.model.towers.hf_clip import hf_clip_config
-
-        return int(hf_clip_config(clip["hf_clip_model"]).text_config.max_position_embeddings)
-    return 77
+    return clip_family(clip).context_length(clip) if clip else 77
 
 
 def _tokenizer_from_config(config: dict[str, Any]) -> tuple[HFBackend | OpenCLIPBackend, str]:
     clip = config.get("clip") or {}
-    if clip.get("open_clip_model"):
-        return load_open_clip_tokenizer(clip["open_clip_model"], clip.get("model_cfg")), clip["open_clip_model"]
-    if clip.get("hf_clip_model"):
-        source = clip["hf_clip_model"]
-        try:
-            return HFBackend(load_hf_tokenizer(source)), source
-        except (OSError, ValueError) as e:
-            raise WeightsNotFoundError(f"no tokenizer for the Hugging Face CLIP model {source!r} ({e}). Save "
-                                       "one into the folder (CLIPTokenizer.save_pretrained)") from e
+    if clip:
+        return clip_family(clip).tokenizer(clip)
     text_cfg = config["text"]
     candidates = [text_cfg.get("tokenizer") or text_cfg.get("hf_model_name")]
     if text_cfg.get("tokenizer_fallback"):
@@ -385,7 +395,21 @@ def load_weights(model: FocusCLIP, weights_file: str | Path) -> None:
 
 
 def load_model(path: str | Path, device: str | torch.device | None = None) -> FocusCLIP:
-    """Load a model saved with :func:`save_model` (strict), in eval mode."""
+    """Load a model saved with :func:`save_model`.
+
+    Args:
+        path: the saved model directory (``config.json``, ``model.safetensors``, ``tokenizer/``).
+        device: where to put the model (default: the CPU).
+
+    Returns:
+        The :class:`FocusCLIP` model in eval mode, its weights loaded strictly (a missing or unexpected key
+        is an error; renamed keys of older saves are upgraded).
+
+    Example::
+
+        model = focusclip.load_model("runs/demo/model-final")
+        tokenizer = focusclip.get_tokenizer("runs/demo/model-final")
+    """
     path = Path(path)
     config = _read_saved_config(path)["model"]
     model = create_model(config, pretrained=path, device=device)

@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from focusclip.errors import MissingInput, UsageError
+from focusclip.save_format import HF_CONFIG_FILE, OPEN_CLIP_CONFIG
 
 OPENCLIP = "openclip:"
 HFCLIP = "hfclip:"
 ROI = "focusclip:"
-OPEN_CLIP_DIR_FILE = "open_clip_config.json"
-HF_CONFIG_FILE = "config.json"
 
 #: The ROI branch a ``focusclip:`` name gets (the paper's highlight focus sharing the image tower).
 DEFAULT_ROI = {"enabled": True, "shared": True, "alpha_init": 0.5, "alpha_constraint": "clamp"}
@@ -39,7 +38,7 @@ def clip_folder_kind(path: str | Path) -> str | None:
     p = Path(path)
     if not p.is_dir():
         return None
-    if (p / OPEN_CLIP_DIR_FILE).is_file():
+    if (p / OPEN_CLIP_CONFIG).is_file():
         return "open_clip"
     cfg = p / HF_CONFIG_FILE
     if cfg.is_file():

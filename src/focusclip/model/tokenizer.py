@@ -19,11 +19,11 @@ import torch
 from focusclip.errors import UsageError
 from focusclip.io import atomic_write_json
 from focusclip.model.long_text import SENTENCE_KEY, check_strategy, sentence_rows
+from focusclip.save_format import OPEN_CLIP_CONFIG
 
 logger = logging.getLogger(__name__)
 
-#: The file that marks a saved open_clip tokenizer folder (open_clip's own ``local-dir:`` layout).
-OPEN_CLIP_CONFIG = "open_clip_config.json"
+#: OPEN_CLIP_CONFIG marks a saved open_clip tokenizer folder (open_clip's own ``local-dir:`` layout).
 
 
 @dataclass

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from focusclip.save_format import CONFIG_FILE, WEIGHTS_FILE
+
 logger = logging.getLogger(__name__)
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 MAX_SCAN_DEPTH = 8
 
 
@@ -64,16 +64,25 @@ class ModelEntry:
 
 
 @dataclass
-class LoadedModel:
-    """A model ready for inference, with its tokenizer and evaluation transform."""
+class CachedModel:
+    """The model the server holds: which catalog entry (and version of its files) it is, the loaded model
+    (a :class:`focusclip.model.factory.LoadedModel`: model, tokenizer, transform, training info) and the
+    classifiers built for it, cached per (labels, templates)."""
 
     entry: ModelEntry
     version: int
-    model: Any
-    tokenizer: Any
-    transform: Any
-    training: dict = field(default_factory=dict)  #: the saved model's training info (sets the softmax scale)
+    loaded: Any  #: focusclip.model.factory.LoadedModel
     classifiers: OrderedDict = field(default_factory=OrderedDict)  #: (labels, templates) -> classifier
+
+    def __getattr__(self, name: str) -> Any:
+        """``model``, ``tokenizer``, ``transform`` and ``training`` (the saved model's training info, which
+        sets the softmax scale) are the loaded model's."""
+        if name in _LOADED_FIELDS:
+            return getattr(self.loaded, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+_LOADED_FIELDS = ("model", "tokenizer", "transform", "training")
 
 
 class ModelSource(Protocol):
@@ -304,13 +313,13 @@ class ModelCache:
         self.catalog = catalog
         self.max_classifiers = max_classifiers
         self._lock = threading.Lock()
-        self._current: LoadedModel | None = None
+        self._current: CachedModel | None = None
 
     @property
-    def current(self) -> LoadedModel | None:
+    def current(self) -> CachedModel | None:
         return self._current
 
-    def get(self, model_id: str) -> LoadedModel:
+    def get(self, model_id: str) -> CachedModel:
         entry, source = self.catalog.resolve(model_id)
         with self._lock:
             version = source.version(entry)
@@ -321,11 +330,10 @@ class ModelCache:
             del cur
             gc.collect()  # release the old weights before reading the new ones
             logger.info("loading model %s", entry.title)
-            spec = source.load(entry)
-            self._current = LoadedModel(entry, version, spec.model, spec.tokenizer, spec.transform, spec.training)
+            self._current = CachedModel(entry, version, source.load(entry))
             return self._current
 
-    def classifier(self, loaded: LoadedModel, key: tuple, build: Callable[[], Any]) -> Any:
+    def classifier(self, loaded: CachedModel, key: tuple, build: Callable[[], Any]) -> Any:
         """The cached classifier for ``key`` on ``loaded``, built with ``build()`` when missing."""
         with self._lock:
             clf = loaded.classifiers.get(key)

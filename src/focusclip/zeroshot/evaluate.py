@@ -295,6 +295,27 @@ def evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequen
     """Evaluate ``tasks``; returns ``{"version", "results": {task@model: entry}, "headline": {model: ...},
     "model": <this model's fingerprint>, "skipped_tasks": [...]}``.
 
+    Args:
+        model, tokenizer, transform: the model, its tokenizer and evaluation transform (e.g. the fields of
+            :func:`focusclip.model.factory.load_model_spec`'s answer).
+        tasks: :class:`Task` objects, e.g. ``resolve_tasks("paper")``.
+        data_root: where the datasets are: a template with ``{dataset}``, a folder of dataset folders, one
+            dataset's folder, or a mapping dataset -> folder.
+        batch_size, workers, device, limit: images per forward pass, loader processes, device, at most
+            ``limit`` images per task (a fixed random subset).
+        ensemble: average each class over the task's extra templates.
+        out: a results JSON to extend (see below); None keeps the results in memory only.
+        force, model_id, model_name, confusion, dataset_options, focus, image_cache: see below.
+
+    Returns:
+        the results dict above (also written to ``out`` when given).
+
+    Example::
+
+        loaded = load_model_spec("runs/demo/model-final")
+        data = evaluate(loaded.model, loaded.tokenizer, loaded.transform, resolve_tasks("synthetic"),
+                        "runs/demo/data", out="results.json")
+
     With ``out``, existing results for the same task, model fingerprint, limit and task definition are
     kept (``force`` recomputes), the file is rewritten atomically after each task, and confusion-matrix
     PNGs go to ``<out stem>_confusion/``. Datasets whose root does not exist are skipped with one log line.

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from focusclip.errors import UsageError
+
 
 @dataclass(frozen=True)
 class ViTLayout:
@@ -51,6 +53,15 @@ def vit_layout(tower: nn.Module) -> ViTLayout | None:
         if layout is not None:
             return layout
     return None
+
+
+def require_vit(tower: nn.Module, mode: str) -> ViTLayout:
+    """The :class:`ViTLayout` of ``tower``; a clear error naming focus mode ``mode`` when it is not a ViT."""
+    layout = vit_layout(tower)
+    if layout is None:
+        raise UsageError(f"focus mode {mode!r} needs a ViT vision tower (timm, open_clip or Hugging Face CLIP); "
+                         f"{type(tower).__name__} is not one")
+    return layout
 
 
 def _takes(block: nn.Module, arg: str) -> int | None:

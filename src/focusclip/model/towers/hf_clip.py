@@ -33,6 +33,7 @@ from torch import nn
 from focusclip.io import read_json
 from focusclip.model.long_text import LONG_TEXT_STRATEGIES, stretch_positions
 from focusclip.model.towers.base import ClipTowers, lock_groups
+from focusclip.model.towers.registry import ClipFamily, register_clip_family
 from focusclip.model.towers.weights import WeightsMismatchError, WeightsNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -205,3 +206,56 @@ def _processor_config(source: str) -> dict[str, Any] | None:
         return json.loads(Path(hf_hub_download(source, IMAGE_PROCESSOR_FILE)).read_text(encoding="utf-8"))
     except Exception:  # noqa: BLE001 - offline or absent: fall back to OpenAI's
         return None
+
+
+# ------------------------------------------------------------------------------ the family
+def context_length(clip: Mapping[str, Any]) -> int:
+    """The text positions of the checkpoint a ``clip`` section names (``max_position_embeddings``)."""
+    hf = clip.get("hf_config")
+    if hf:
+        return int(hf.get("text_config", {}).get("max_position_embeddings", 77))
+    return int(hf_clip_config(clip["hf_clip_model"]).text_config.max_position_embeddings)
+
+
+def load_tokenizer(clip: Mapping[str, Any]) -> tuple[Any, str]:
+    """The checkpoint's own tokenizer: ``(backend, source)``; a clear error when the folder has none."""
+    from focusclip.model.tokenizer import HFBackend, load_hf_tokenizer
+
+    source = clip["hf_clip_model"]
+    try:
+        return HFBackend(load_hf_tokenizer(source)), source
+    except (OSError, ValueError) as e:
+        raise WeightsNotFoundError(f"no tokenizer for the Hugging Face CLIP model {source!r} ({e}). Save "
+                                   "one into the folder (CLIPTokenizer.save_pretrained)") from e
+
+
+def export_hf_clip(model: Any, state: dict[str, torch.Tensor], out: Path, tokenizer: Any = None) -> None:
+    """``CLIPModel.save_pretrained(OUT)`` with the image processor (and the tokenizer when given)."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    rebuild = model.clip_rebuild or model.config["clip"]
+    hf_config = copy.deepcopy(rebuild["hf_config"])
+    hf_config.setdefault("text_config", {})["max_position_embeddings"] = int(model.text.context_length)
+    clip = CLIPModel(CLIPConfig.from_dict(hf_config))
+    clip.load_state_dict(state, strict=True)
+    clip.save_pretrained(str(out))
+    vision = model.config["vision"]
+    size = int(vision["image_size"])
+    crop = vision.get("resize", "center_crop") == "center_crop"
+    CLIPImageProcessor(size={"shortest_edge": size} if crop else {"height": size, "width": size},
+                       crop_size={"height": size, "width": size}, do_center_crop=crop,
+                       image_mean=list(vision["mean"]), image_std=list(vision["std"]),
+                       resample=3 if vision.get("interpolation", "bicubic") == "bicubic" else 2
+                       ).save_pretrained(str(out))
+    if tokenizer is not None:
+        tokenizer.save(out)
+
+
+def describe(clip: Mapping[str, Any]) -> str:
+    return f"hf_clip={clip['hf_clip_model']}"
+
+
+HF_CLIP = register_clip_family("hf_clip_model", ClipFamily(
+    build_hf_clip_towers, ("hf_clip_model", "pretrained", "hf_config", "preprocess"),
+    context_length=context_length, tokenizer=load_tokenizer, export_format="hf", export=export_hf_clip,
+    describe=describe, exported="Hugging Face CLIP in {out}: CLIPModel.from_pretrained('{out}')"))

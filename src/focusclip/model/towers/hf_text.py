@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from torch import nn
 
 from focusclip.errors import UsageError
 from focusclip.model.towers.base import lock_layers
+from focusclip.model.towers.registry import register_tower
 from focusclip.model.towers.weights import WeightsNotFoundError, package_path
 
 logger = logging.getLogger(__name__)
@@ -105,3 +107,10 @@ class HFTextTower(nn.Module):
             d.pop(k, None)
         d["model_type"] = self.encoder.config.model_type
         return {"hf_config": d}
+
+
+@register_tower("text", "hf_model_name", "hf_config")
+def build_hf_text(cfg: Mapping[str, Any], weights: str | None) -> HFTextTower:
+    """The ``text`` family of ``hf_model_name`` / ``hf_config``: any Hugging Face encoder."""
+    return HFTextTower(cfg.get("hf_model_name"), weights=weights, hf_config=cfg.get("hf_config"),
+                       pooling=cfg.get("pooling", "mean"), weights_hint=cfg.get("weights"))

@@ -29,6 +29,7 @@ import copy
 import logging
 import os
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -38,6 +39,7 @@ from focusclip.errors import InputError, UsageError
 from focusclip.mappings import did_you_mean
 from focusclip.model.long_text import LONG_TEXT_STRATEGIES, stretch_positions
 from focusclip.model.towers.base import ClipTowers
+from focusclip.model.towers.registry import ClipFamily, register_clip_family
 from focusclip.model.towers.weights import WeightsNotFoundError, check_state_fits
 
 logger = logging.getLogger(__name__)
@@ -343,3 +345,49 @@ def _quiet_open_clip() -> Iterator[None]:
         yield
     finally:
         root.removeFilter(flt)
+
+
+# ------------------------------------------------------------------------------ the family
+def context_length(clip: Mapping[str, Any]) -> int:
+    """The text positions of the checkpoint a ``clip`` section names (its ``text_cfg.context_length``)."""
+    model_cfg = clip.get("model_cfg") or model_config(clip["open_clip_model"])
+    return int(model_cfg.get("text_cfg", {}).get("context_length", 77))
+
+
+def load_tokenizer(clip: Mapping[str, Any]) -> tuple[Any, str]:
+    """open_clip's tokenizer of the architecture: ``(backend, source)``."""
+    from focusclip.model.tokenizer import load_open_clip_tokenizer
+
+    return load_open_clip_tokenizer(clip["open_clip_model"], clip.get("model_cfg")), clip["open_clip_model"]
+
+
+def export_open_clip(model: Any, state: dict[str, torch.Tensor], out: Path, tokenizer: Any = None) -> None:
+    """open_clip's own folder: ``OUT/open_clip_model.safetensors`` + ``OUT/open_clip_config.json``."""
+    from safetensors.torch import save_file
+
+    from focusclip.io import atomic_save, atomic_write_json
+    from focusclip.save_format import OPEN_CLIP_CONFIG, OPEN_CLIP_WEIGHTS
+
+    rebuild = model.clip_rebuild or model.config["clip"]
+    model_cfg = copy.deepcopy(rebuild["model_cfg"])
+    positions = int(model.text.context_length)
+    if positions != int(model_cfg.get("text_cfg", {}).get("context_length", 77)):
+        model_cfg.setdefault("text_cfg", {})["context_length"] = positions
+        logger.warning("export: the text positions were stretched to %d; load with "
+                       "open_clip.create_model_and_transforms('local-dir:%s'), whose config says so (open_clip "
+                       "would resize them back to its architecture's length otherwise)", positions, out)
+    vision = model.config["vision"]
+    preprocess = {**(rebuild.get("preprocess_cfg") or {}), "size": int(vision["image_size"]),
+                  "mean": list(vision["mean"]), "std": list(vision["std"])}
+    atomic_save(out / OPEN_CLIP_WEIGHTS, lambda f: save_file(state, f, metadata={"format": "pt"}))
+    atomic_write_json(out / OPEN_CLIP_CONFIG, {"model_cfg": model_cfg, "preprocess_cfg": preprocess})
+
+
+def describe(clip: Mapping[str, Any]) -> str:
+    return f"open_clip={clip['open_clip_model']}" + (f"/{clip['pretrained']}" if clip.get("pretrained") else "")
+
+
+OPEN_CLIP = register_clip_family("open_clip_model", ClipFamily(
+    build_open_clip_towers, ("open_clip_model", "pretrained", "model_cfg", "preprocess_cfg"),
+    context_length=context_length, tokenizer=load_tokenizer, export_format="open_clip", export=export_open_clip,
+    describe=describe, exported="open_clip checkpoint in {out}: open_clip.create_model_and_transforms('local-dir:{out}')"))
