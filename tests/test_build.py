@@ -202,8 +202,9 @@ def test_lease_limiter_bounds_requests_and_takes_back_lost_leases():
 
 
 def _openai_spec(llm: FakeLLM, retries: int = 0) -> BuildSpec:
-    return BuildSpec(out="", describer=DescriberSpec("openai", model="test-model", base_url=llm.url,
-                                                     max_retries=retries, retry_base_delay=0.01, timeout=10))
+    return BuildSpec(out="", describer=DescriberSpec("openai", {"model": "test-model", "base_url": llm.url,
+                                                               "max_retries": retries, "retry_base_delay": 0.01,
+                                                               "timeout": 10}))
 
 
 def test_llm_failures_leave_partitions_waiting_and_a_rerun_pays_only_for_what_failed(photos, tmp_path):
