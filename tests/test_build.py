@@ -194,11 +194,15 @@ def test_lease_limiter_bounds_requests_and_takes_back_lost_leases():
     for t in threads:
         t.join()
     assert peak[0] == 2
-    limiter.acquire()
-    limiter.acquire()  # both slots held by "dead" workers that never give them back
+    alive = limiter.acquire()
+    limiter.acquire()  # both slots held; the second by a "dead" worker that never renews nor returns it
     start = time.monotonic()
-    limiter.acquire()  # taken back after lease_seconds
-    assert time.monotonic() - start >= 0.25
+    for _ in range(4):  # the live holder renews its lease while its request runs
+        time.sleep(0.1)
+        limiter.renew([alive])
+    assert limiter.in_flight() == 1  # the dead holder's lease expired, the renewed one did not
+    limiter.acquire()
+    assert time.monotonic() - start >= 0.3
 
 
 def _openai_spec(llm: FakeLLM, retries: int = 0) -> BuildSpec:
