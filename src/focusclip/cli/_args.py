@@ -102,3 +102,38 @@ def recipe_kwargs(args: argparse.Namespace) -> dict:
                 image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                 text_unlocked_layers=args.text_unlocked_layers, seeds=seeds, workers=args.workers,
                 precision=args.precision)
+
+
+# ------------------------------------------------------------------ describer options (describe, data build)
+def add_describer_options(p: argparse.ArgumentParser, concurrency: int = 8, backend: str | None = None) -> None:
+    """``--backend`` and the options of each describer backend (``create_describer``'s arguments)."""
+    p.add_argument("--backend", choices=["openai", "rules"], default=backend, help="openai: LLM endpoint; rules: offline")
+    g = p.add_argument_group("openai backend")
+    g.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
+    g.add_argument("--model", default="gpt-4-0613", help="model name (default: %(default)s, as in the paper)")
+    g.add_argument("--api-key-env", default="OPENAI_API_KEY",
+                   help="name of the environment variable holding the API key (default: %(default)s)")
+    g.add_argument("--concurrency", type=positive_int, default=concurrency,
+                   help="requests in flight at once (default: %(default)s)")
+    g.add_argument("--temperature", type=float, default=0.5, help="sampling temperature (default: %(default)s)")
+    g.add_argument("--max-tokens", type=positive_int, default=512,
+                   help="most new tokens per description (default: %(default)s)")
+    g.add_argument("--frequency-penalty", type=float, default=1.0,
+                   help="OpenAI frequency penalty (default: %(default)s, as in the paper)")
+    g.add_argument("--timeout", type=positive_float, default=60.0, help="seconds per request (default: %(default)s)")
+    g.add_argument("--max-retries", type=non_negative_int, default=6,
+                   help="retries on 429/5xx/timeouts (default: %(default)s)")
+    g.add_argument("--retry-base-delay", type=positive_float, default=1.0,
+                   help="first backoff in seconds (doubles)")
+    r = p.add_argument_group("rules backend")
+    r.add_argument("--seed", type=int, default=0, help="seed of the phrasing variants")
+    r.add_argument("--attributes", action=argparse.BooleanOptionalAction, default=True,
+                   help="mention the records' attribute labels (age, expression) when present (default: on)")
+
+
+def describer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """``focusclip.describe.create_describer``'s keyword arguments from :func:`add_describer_options`' flags."""
+    return {"seed": args.seed, "attributes": args.attributes, "model": args.model, "base_url": args.base_url,
+            "api_key_env": args.api_key_env, "timeout": args.timeout, "temperature": args.temperature,
+            "max_tokens": args.max_tokens, "frequency_penalty": args.frequency_penalty,
+            "max_retries": args.max_retries, "retry_base_delay": args.retry_base_delay}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from focusclip.cli._args import Subparsers, non_negative_int, positive_float, positive_int
+from focusclip.cli._args import Subparsers, add_describer_options, describer_kwargs, positive_int
 
 
 def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
@@ -18,28 +18,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("records", nargs="?", help="records JSONL, or a custom CSV/JSONL")
     p.add_argument("--out", help="descriptions JSONL (appended to; rerun to resume)")
-    p.add_argument("--backend", choices=["openai", "rules"], help="openai: LLM endpoint; rules: offline")
-    g = p.add_argument_group("openai backend")
-    g.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
-    g.add_argument("--model", default="gpt-4-0613", help="model name (default: %(default)s, as in the paper)")
-    g.add_argument("--api-key-env", default="OPENAI_API_KEY",
-                   help="name of the environment variable holding the API key (default: %(default)s)")
-    g.add_argument("--concurrency", type=positive_int, default=8,
-                   help="requests in flight at once (default: %(default)s)")
-    g.add_argument("--temperature", type=float, default=0.5, help="sampling temperature (default: %(default)s)")
-    g.add_argument("--max-tokens", type=positive_int, default=512,
-                   help="most new tokens per description (default: %(default)s)")
-    g.add_argument("--frequency-penalty", type=float, default=1.0,
-                   help="OpenAI frequency penalty (default: %(default)s, as in the paper)")
-    g.add_argument("--timeout", type=positive_float, default=60.0, help="seconds per request (default: %(default)s)")
-    g.add_argument("--max-retries", type=non_negative_int, default=6,
-                   help="retries on 429/5xx/timeouts (default: %(default)s)")
-    g.add_argument("--retry-base-delay", type=positive_float, default=1.0,
-                   help="first backoff in seconds (doubles)")
-    r = p.add_argument_group("rules backend")
-    r.add_argument("--seed", type=int, default=0, help="seed of the phrasing variants")
-    r.add_argument("--attributes", action=argparse.BooleanOptionalAction, default=True,
-                   help="mention the records' attribute labels (age, expression) when present (default: on)")
+    add_describer_options(p, concurrency=8)
     p.add_argument("--limit", type=positive_int, help="only the first N records")
     p.add_argument("--records-out", help="also write the records with their descriptions as captions here")
     p.add_argument("--merge-mode", choices=["replace", "append"], default="replace",
@@ -81,11 +60,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.backend is None:
         raise UsageError("choose --backend openai (LLM endpoint) or --backend rules (offline)")
-    describer = create_describer(
-        args.backend, seed=args.seed, attributes=args.attributes, model=args.model, base_url=args.base_url,
-        api_key_env=args.api_key_env, timeout=args.timeout, temperature=args.temperature,
-        max_tokens=args.max_tokens, frequency_penalty=args.frequency_penalty, max_retries=args.max_retries,
-        retry_base_delay=args.retry_base_delay)
+    describer = create_describer(args.backend, **describer_kwargs(args))
     try:
         job = describe_file(args.records, args.out, describer, workers=args.concurrency, limit=args.limit,
                             records_out=args.records_out, merge_mode=args.merge_mode)
