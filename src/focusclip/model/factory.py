@@ -2,7 +2,8 @@
 
 A saved model is one directory::
 
-    config.json         {"format": "focusclip", "version": ..., "model": <model config>, ...}
+    config.json         {"format": "focusclip", "version": <the focusclip that wrote it>, "model": <model config>,
+                         "sources": <where the towers' weights came from>, "training": ..., ...}
     model.safetensors   the state dict (no pickle)
     tokenizer/          the tokenizer files
 """
@@ -24,7 +25,7 @@ from focusclip.mappings import deep_merge, did_you_mean, unknown_keys
 from focusclip.model.focus import FOCUS_MODES, ROI_KEYS, focus_options, merge_roi
 from focusclip.model.focusclip import FocusCLIP, load_state_strict
 from focusclip.model.long_text import STRETCH_POSITIONS
-from focusclip.model.names import clip_config, clip_folder_kind, is_clip_name
+from focusclip.model.names import clip_config, clip_folder_kind, is_clip_name, is_hub_name
 from focusclip.model.tokenizer import (
     OPEN_CLIP_CONFIG,
     HFBackend,
@@ -44,6 +45,7 @@ from focusclip.model.towers import (
     tower_family,
 )
 from focusclip.model.transforms import SampleTransform, eval_transform, transforms_for
+from focusclip.versioning import newer_version_note, upgrade_hint
 
 logger = logging.getLogger(__name__)
 
@@ -341,6 +343,11 @@ def save_model(model: FocusCLIP, path: str | Path, tokenizer: Tokenizer | None =
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     config = copy.deepcopy(model.config)
+    # where the towers' weights came from (the model card names them; the config below drops them)
+    sources = {"vision": config.get("vision", {}).get("weights"), "text": config.get("text", {}).get("weights"),
+               "clip": (config.get("clip") or {}).get("pretrained")}
+    sources = {k: Path(v).name if Path(v).exists() else v  # a local file by its name only
+               for k, v in sources.items() if isinstance(v, str) and v}
     # The weights are in the state dict: rebuild the towers from architecture alone when loading.
     for section, tower in (("vision", model.visual), ("text", model.text)):
         config[section]["weights"] = None
@@ -356,7 +363,7 @@ def save_model(model: FocusCLIP, path: str | Path, tokenizer: Tokenizer | None =
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     atomic_save(path / WEIGHTS_FILE, lambda f: save_file(state, f, metadata={"format": "pt"}))
     atomic_write_json(path / CONFIG_FILE, {"format": FORMAT_NAME, "version": __version__, "model": config,
-                                           **(extra or {})})
+                                           **({"sources": sources} if sources else {}), **(extra or {})})
     return path
 
 
@@ -385,11 +392,33 @@ def load_weights(model: FocusCLIP, weights_file: str | Path) -> None:
 
 
 def load_model(path: str | Path, device: str | torch.device | None = None) -> FocusCLIP:
-    """Load a model saved with :func:`save_model` (strict), in eval mode."""
-    path = Path(path)
-    config = _read_saved_config(path)["model"]
-    model = create_model(config, pretrained=path, device=device)
+    """Load a model saved with :func:`save_model` (strict), in eval mode: a folder, or a saved model on the
+    Hugging Face Hub (``hf-hub:ORG/NAME[@REVISION]``, downloaded once into the Hub's cache).
+
+    A model written by a newer focusclip loads with a warning naming both versions; if it cannot be loaded
+    the error names them too (:mod:`focusclip.versioning`)."""
+    path = _hub_folder(path)
+    saved = _read_saved_config(path)
+    note = newer_version_note(saved.get("version"))
+    if note:
+        logger.warning("%s: %s; it loads if it uses nothing this version lacks (%s)", path, note,
+                       upgrade_hint(saved.get("version")))
+    try:
+        model = create_model(saved["model"], pretrained=path, device=device)
+    except (UsageError, InputError) as e:
+        if note:
+            raise type(e)(f"{e} (the model was {note}; {upgrade_hint(saved.get('version'))})") from e
+        raise
     return model.eval()
+
+
+def _hub_folder(spec: str | Path) -> Path:
+    """The local folder of a saved model: ``spec`` itself, or a Hub name's download in the Hub cache."""
+    if is_hub_name(spec):
+        from focusclip.hub import download_model
+
+        return download_model(str(spec))
+    return Path(spec)
 
 
 @dataclass
@@ -407,15 +436,17 @@ class LoadedModel:
 
 def load_model_spec(spec: str | Path, device: str | torch.device | None = None) -> LoadedModel:
     """What ``--model`` accepts in every command: a saved model directory, a CLIP name
-    (``openclip:ViT-B-16/openai``, ``hfclip:...``, a CLIP folder: an untouched CLIP, ready to use) or a
-    registered model name (its configured weights; a warning says when those are not trained ones)."""
-    path = Path(spec)
+    (``openclip:ViT-B-16/openai``, ``hfclip:...``, a CLIP folder: an untouched CLIP, ready to use), a saved
+    model on the Hugging Face Hub (``hf-hub:ORG/NAME[@REVISION]``) or a registered model name (its
+    configured weights; a warning says when those are not trained ones)."""
+    path = _hub_folder(spec)
+    display = str(spec) if is_hub_name(spec) else path.name
     if (path.is_dir() or path.is_file()) and clip_folder_kind(path) is None:
         saved = _read_saved_config(path)
         model = load_model(path, device=device)
-        return LoadedModel(model, get_tokenizer(str(path)), eval_transform(model), path.name, True,
+        return LoadedModel(model, get_tokenizer(str(path)), eval_transform(model), display, True,
                            dict(saved.get("training") or {}))
-    name = str(spec)
+    name = str(path) if is_hub_name(spec) else str(spec)  # a Hub repository may hold a plain CLIP folder
     if is_clip_name(name) or name in list_models():
         config, _ = _resolve_config(name)
         if not (config.get("clip") or {}).get("pretrained"):
@@ -424,5 +455,6 @@ def load_model_spec(spec: str | Path, device: str | torch.device | None = None) 
         model, _, eval_tf = create_model_and_transforms(name, device=device)
         return LoadedModel(model.eval(), get_tokenizer(name), eval_tf, name, False, {})
     raise MissingInput(f"model {name}: neither a saved model directory, a CLIP name (openclip:ARCH/TAG, "
-                       f"openclip:ARCH@FILE, hfclip:ID_OR_FOLDER) nor a registered model name."
+                       f"openclip:ARCH@FILE, hfclip:ID_OR_FOLDER), a Hub name (hf-hub:ORG/NAME) nor a registered "
+                       f"model name."
                        f"{did_you_mean(name, list_models())} Registered: {', '.join(list_models())}")
