@@ -362,3 +362,24 @@ def test_version_is_the_installed_distributions():
     out = subprocess.run([sys.executable, "-m", "focusclip.cli", "--version"], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(SRC)}, timeout=300)
     assert out.stdout.strip() == f"focusclip {focusclip.__version__}"
+
+
+def test_the_page_serves_a_model_by_hub_name(trained, offline_cache, tmp_path):
+    pytest.importorskip("gradio")
+    import httpx
+
+    from focusclip.serve.app import BackgroundServer, ServeConfig, create_app
+
+    name = f"hf-hub:{REPO}"
+    photo = tmp_path / "photo.jpg"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (80, 64, 3), dtype=np.uint8)).save(photo)
+    config = ServeConfig(models_root=None, registered=False, default_model=name, device="cpu")
+    with BackgroundServer(create_app(config)) as server, httpx.Client(base_url=server.url, timeout=120) as client:
+        listed = client.get("/api/models").json()
+        assert listed["default"] == name
+        (entry,) = listed["models"]
+        assert entry["kind"] == "hub" and entry["roi"] and entry["architecture"] == "focusclip-tiny"
+        r = client.post("/api/predict", files={"images": ("photo.jpg", photo.read_bytes(), "image/jpeg")},
+                        data={"labels": "running, sitting", "model": name})
+        assert r.status_code == 200, r.text
+        assert {p["label"] for p in r.json()["results"][0]["predictions"]} == {"running", "sitting"}
