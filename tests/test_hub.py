@@ -171,6 +171,11 @@ def test_load_by_hub_name_from_the_cache_offline(trained, offline_cache, tmp_pat
     assert answers[str(trained["model"])] == answers[f"hf-hub:{REPO}"]
     loaded = focusclip.ZeroShotClassifier.from_pretrained(f"hf-hub:{REPO}", ["running", "sitting"])
     assert loaded.model.roi_enabled
+    # the verbs that read a model folder directly take the name too (merge: the same model twice is itself)
+    out = tmp_path / "merged"
+    assert main(["merge", "--base", f"hf-hub:{REPO}", "--finetuned", f"hf-hub:{REPO}@v1", "--out", str(out)]) == 0
+    assert model_fingerprint(focusclip.load_model(out)) == model_fingerprint(local)
+    assert focusclip.get_tokenizer(f"hf-hub:{REPO}")(["a person running"])["input_ids"].shape[0] == 1
 
 
 # --------------------------------------------------------------------------- a fake Hub on 127.0.0.1
@@ -308,6 +313,21 @@ def test_push_command_line_takes_the_token_from_the_environment_only(trained, fa
     assert set(fake_hub.commits[-1]["files"]) >= {"config.json", "model.safetensors", "README.md"}
     proc = subprocess.run([*cmd[:4], "push", "--help"], env=env, capture_output=True, text=True, timeout=600)
     assert "--token" not in proc.stdout
+
+
+def test_push_card_only_writes_the_card_and_uploads_nothing(trained, fake_hub, tmp_path, capsys):
+    card = tmp_path / "card.md"
+    assert main(["push", str(trained["model"]), "--repo", REPO, "--card-only", str(card)]) == 0
+    assert "| synth-activity |" in card.read_text() and not fake_hub.requests
+    assert main(["push", str(trained["model"]), "--repo", REPO, "--card-only", str(card)]) == 1  # not replaced
+    assert "already exists" in capsys.readouterr().err
+    inside = trained["model"] / "README.md"
+    assert main(["push", str(trained["model"]), "--repo", REPO, "--card-only", str(inside)]) == 2
+    assert not inside.exists()
+    # an edited card is uploaded as given
+    card.write_text(card.read_text().replace("## License\n", "## License\n\nMIT.\n"))
+    assert main(["push", str(trained["model"]), "--repo", REPO, "--card", str(card)]) == 0
+    assert fake_hub.commits[-1]["files"]["README.md"] == card.read_bytes()
 
 
 # ------------------------------------------------------------------------ the version a model records

@@ -255,7 +255,7 @@ def get_tokenizer(model_name: str | dict[str, Any], context_length: int | None =
     ``long_text`` (default: the config's ``text.long_text``, else ``truncate``) selects the long-text
     strategy (:mod:`focusclip.model.long_text`); a whole CLIP's context length is its text tower's
     positions (77; 248 with ``stretch``)."""
-    path = Path(model_name) if isinstance(model_name, str) else None
+    path = _hub_folder(model_name) if isinstance(model_name, str) else None
     if path is not None and (path / TOKENIZER_DIR).is_dir():
         config = _read_saved_config(path)["model"]
         backend = _load_saved_tokenizer(path / TOKENIZER_DIR)
