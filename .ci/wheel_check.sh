@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The package on its own: build the wheel, install it into a new virtual environment and use it from a folder
+# The package on its own: build the sdist and the wheel from it, install it into a new virtual environment and use it from a folder
 # outside the checkout, so nothing can come from src/. Run by .ci/run after the test suite (make wheel-check).
 #
 # The new environment does not download the dependencies again (torch alone is gigabytes): it is created
@@ -19,15 +19,19 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/focusclip-wheel.XXXXXX")
 if [ -z "${KEEP:-}" ]; then trap 'rm -rf "$work"' EXIT; else echo "work folder: $work"; fi
 step() { echo "== wheel check: $*"; }
 
-step "build"
-"$PYTHON" -m build --wheel --no-isolation --outdir "$work/dist" "$repo" >"$work/build.log" 2>&1 \
+step "build (sdist, then the wheel from the sdist: nothing left over in build/ can slip in)"
+"$PYTHON" -m build --no-isolation --outdir "$work/dist" "$repo" >"$work/build.log" 2>&1 \
     || { cat "$work/build.log"; exit 1; }
 wheel=$(ls "$work"/dist/focusclip-*.whl)
 version=$("$PYTHON" -c "import tomllib; print(tomllib.load(open('pyproject.toml', 'rb'))['project']['version'])")
 echo "$wheel"
 
 step "every packaged data file is in the wheel"
-git -C "$repo" ls-files -- src/focusclip | grep -v '\.py$' | sed 's|^src/||' >"$work/data-files.txt" || true
+if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git -C "$repo" ls-files -- src/focusclip | { grep -v '\.py$' || true; } | sed 's|^src/||' >"$work/data-files.txt"
+else
+    (cd src && find focusclip -type f ! -name '*.py' ! -name '*.pyc' ! -path '*__pycache__*') >"$work/data-files.txt"
+fi
 "$PYTHON" - "$wheel" "$work/data-files.txt" <<'EOF'
 import sys, zipfile
 names = set(zipfile.ZipFile(sys.argv[1]).namelist())
@@ -138,4 +142,4 @@ with BackgroundServer(create_app(ServeConfig(models_root=".", device="cpu"))) as
         assert r.status_code == 200, r.text
 print("serve: /api/models, the page and /api/predict answer")
 EOF
-step "passed: focusclip $version works from its wheel alone"
+step "passed: focusclip $version works from its wheel alone (${SECONDS} s)"
