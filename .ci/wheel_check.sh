@@ -92,6 +92,7 @@ grep -q "focusclip-lite0-minilm" "$work/models.txt"
 "$fc" eval --list | tee "$work/tasks.txt" | head -2
 grep -q "synth-activity" "$work/tasks.txt"
 grep -q "stanford40" "$work/tasks.txt"
+"$fc" push --help | grep -q -- "--repo"
 
 step "focusclip demo (reduced: tiny towers, 48 images, one epoch)"
 "$fc" -q demo --out demo --model tiny --n-train 48 --n-eval 24 --epochs 1 --image-size 64 --batch-size 16 \

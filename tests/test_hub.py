@@ -176,6 +176,9 @@ def test_load_by_hub_name_from_the_cache_offline(trained, offline_cache, tmp_pat
     assert main(["merge", "--base", f"hf-hub:{REPO}", "--finetuned", f"hf-hub:{REPO}@v1", "--out", str(out)]) == 0
     assert model_fingerprint(focusclip.load_model(out)) == model_fingerprint(local)
     assert focusclip.get_tokenizer(f"hf-hub:{REPO}")(["a person running"])["input_ids"].shape[0] == 1
+    # training configs name a start model the same way (model.name / model.pretrained)
+    again = focusclip.create_model(f"hf-hub:{REPO}", pretrained=f"hf-hub:{REPO}@v1")
+    assert model_fingerprint(again) == model_fingerprint(local)
 
 
 # --------------------------------------------------------------------------- a fake Hub on 127.0.0.1

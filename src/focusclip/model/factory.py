@@ -162,7 +162,7 @@ def _resolve_config(model: str | dict[str, Any]) -> tuple[dict[str, Any], str]:
     if isinstance(model, dict):
         _check_config(model, "model config")
         return copy.deepcopy(model), model.get("name", "custom")
-    path = Path(model)
+    path = _hub_folder(model)
     if path.is_dir() and (path / CONFIG_FILE).exists() and clip_folder_kind(path) is None:
         config = _read_saved_config(path)["model"]
         _check_config(config, str(path / CONFIG_FILE))
@@ -186,7 +186,8 @@ def create_model(model_name: str | dict[str, Any], pretrained: str | bool | None
         with ``vision_weights`` / ``text_weights``: a local file or folder, ``"hub"`` or a package); for
         a whole CLIP, its checkpoint (``clip.pretrained``);
       - ``"none"`` or ``False``: random initialisation;
-      - a saved model directory or ``.safetensors`` file: the whole model, loaded strictly.
+      - a saved model directory (also ``hf-hub:ORG/NAME[@REVISION]``) or ``.safetensors`` file: the whole
+        model, loaded strictly.
 
     ``overrides`` are merged into the config (nested dicts merge), e.g. ``roi={"shared": False}`` or
     ``clip={"pretrained": "/path/to/checkpoint.safetensors"}``.
@@ -216,7 +217,7 @@ def create_model(model_name: str | dict[str, Any], pretrained: str | bool | None
     elif pretrained == "none":
         vw, tw = vision_weights, text_weights
     else:
-        full_weights = Path(pretrained)
+        full_weights = _hub_folder(pretrained)
         if full_weights.is_dir():
             full_weights = full_weights / WEIGHTS_FILE
         if not full_weights.exists():
