@@ -249,6 +249,8 @@ class HubModels:
 
     names: Sequence[str]
     kind = "hub"
+    #: name -> its folder in the Hub cache, resolved once (a rescan does not ask the Hub again; restart to update)
+    folders: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         from focusclip.model.names import parse_hub_name
@@ -261,7 +263,9 @@ class HubModels:
 
         out = []
         for name in self.names:
-            folder = download_model(name)
+            if name not in self.folders:
+                self.folders[name] = download_model(name)
+            folder = self.folders[name]
             info = _describe_saved(folder)
             size = f", {info['image_size']} px" if info.get("image_size") else ""
             out.append(ModelEntry(id=name, kind=self.kind, location=folder, **info,
@@ -271,7 +275,7 @@ class HubModels:
     def load(self, entry: ModelEntry) -> Any:
         from focusclip.model.factory import load_model_spec
 
-        return load_model_spec(entry.id)
+        return replace(load_model_spec(entry.location), name=entry.id)
 
     def version(self, entry: ModelEntry) -> int:
         try:
