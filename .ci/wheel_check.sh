@@ -19,8 +19,25 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/focusclip-wheel.XXXXXX")
 if [ -z "${KEEP:-}" ]; then trap 'rm -rf "$work"' EXIT; else echo "work folder: $work"; fi
 step() { echo "== wheel check: $*"; }
 
-step "build (sdist, then the wheel from the sdist: nothing left over in build/ can slip in)"
-"$PYTHON" -m build --no-isolation --outdir "$work/dist" "$repo" >"$work/build.log" 2>&1 \
+step "build (from a copy of the checkout's files: sdist, then the wheel from the sdist)"
+# the copy keeps build/ and *.egg-info out of the checkout, and leftovers there out of the wheel
+"$PYTHON" - "$repo" "$work/tree" <<'EOF'
+import shutil, subprocess, sys
+from pathlib import Path
+repo, tree = Path(sys.argv[1]), Path(sys.argv[2])
+try:
+    listed = subprocess.run(["git", "-C", str(repo), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            capture_output=True, check=True).stdout.decode().split("\0")
+except (OSError, subprocess.CalledProcessError):  # not a git checkout: the files a build reads
+    listed = [str(p.relative_to(repo)) for top in ("pyproject.toml", "README.md", "LICENSE", "src")
+              for p in ([repo / top] if (repo / top).is_file() else (repo / top).rglob("*"))]
+for rel in listed:
+    src = repo / rel
+    if rel and src.is_file() and "__pycache__" not in src.parts and ".egg-info" not in str(src.parent):
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, tree / rel)
+EOF
+"$PYTHON" -m build --no-isolation --outdir "$work/dist" "$work/tree" >"$work/build.log" 2>&1 \
     || { cat "$work/build.log"; exit 1; }
 wheel=$(ls "$work"/dist/focusclip-*.whl)
 version=$("$PYTHON" -c "import tomllib; print(tomllib.load(open('pyproject.toml', 'rb'))['project']['version'])")
@@ -86,13 +103,16 @@ EOF
 
 step "focusclip --version, models, the task registry"
 test "$("$fc" --version)" = "focusclip $version"
-"$fc" models | tee "$work/models.txt" | head -3
+"$fc" models >"$work/models.txt"
+head -3 "$work/models.txt"
 grep -q "focusclip-tiny" "$work/models.txt"
 grep -q "focusclip-lite0-minilm" "$work/models.txt"
-"$fc" eval --list | tee "$work/tasks.txt" | head -2
+"$fc" eval --list >"$work/tasks.txt"
+head -2 "$work/tasks.txt"
 grep -q "synth-activity" "$work/tasks.txt"
 grep -q "stanford40" "$work/tasks.txt"
-"$fc" push --help | grep -q -- "--repo"
+"$fc" push --help >"$work/push-help.txt"
+grep -q -- "--repo" "$work/push-help.txt"
 
 step "focusclip demo (reduced: tiny towers, 48 images, one epoch)"
 "$fc" -q demo --out demo --model tiny --n-train 48 --n-eval 24 --epochs 1 --image-size 64 --batch-size 16 \
@@ -102,7 +122,8 @@ test -f "$model/model.safetensors"
 test -f demo/report.md
 
 step "predict with the saved model (also by hf-hub: name from a Hugging Face cache, offline)"
-photo=$(find demo/data -name '*.jpg' | sort | head -1)
+find demo/data -name '*.jpg' | sort >"$work/photos.txt"
+photo=$(head -1 "$work/photos.txt")
 "$fc" predict "$photo" --model "$model" --labels "running, sitting, dancing" --json >"$work/predict.json"
 "$venv_py" - "$model" "$photo" "$work/hf-cache" "$work/predict.json" <<'EOF'
 import hashlib, json, os, subprocess, sys
