@@ -407,9 +407,14 @@ def load_model(path: str | Path, device: str | torch.device | None = None) -> Fo
     try:
         model = create_model(saved["model"], pretrained=path, device=device)
     except (UsageError, InputError) as e:
-        if note:
-            raise type(e)(f"{e} (the model was {note}; {upgrade_hint(saved.get('version'))})") from e
-        raise
+        if not note:
+            raise
+        message = f"{e} (the model was {note}; {upgrade_hint(saved.get('version'))})"
+        try:
+            error = type(e)(message)
+        except TypeError:  # an error type with another constructor
+            error = InputError(message)
+        raise error from e
     return model.eval()
 
 
