@@ -45,14 +45,16 @@ echo "$wheel"
 
 step "every packaged data file is in the wheel"
 if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    git -C "$repo" ls-files -- src/focusclip | { grep -v '\.py$' || true; } | sed 's|^src/||' >"$work/data-files.txt"
+    git -C "$repo" ls-files --cached --others --exclude-standard -- src/focusclip | { grep -v '\.py$' || true; } \
+        | sed 's|^src/||' >"$work/data-files.txt"
 else
     (cd src && find focusclip -type f ! -name '*.py' ! -name '*.pyc' ! -path '*__pycache__*') >"$work/data-files.txt"
 fi
 "$PYTHON" - "$wheel" "$work/data-files.txt" <<'EOF'
 import sys, zipfile
+from pathlib import Path
 names = set(zipfile.ZipFile(sys.argv[1]).namelist())
-wanted = [line.strip() for line in open(sys.argv[2]) if line.strip()]
+wanted = sorted({w for w in (line.strip() for line in open(sys.argv[2])) if w and Path("src", w).is_file()})
 missing = [w for w in wanted if w not in names]
 if missing:
     sys.exit(f"not in the wheel (add them to [tool.setuptools.package-data]): {', '.join(missing)}")
