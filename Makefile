@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve test test-fast lint bench clean
+.PHONY: demo serve test test-fast lint bench clean wheel-check
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
+
+wheel-check: $(STAMP)   # build the wheel, install it into a new environment, use it outside the checkout
+	PYTHON=$(PY) bash .ci/wheel_check.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -13,6 +13,11 @@ from typing import Any
 DEFAULT_TEMPLATE_HELP = "prompt template with {c} for the label (repeat to average several; default "\
                         "'a photo of a person {c}')"
 
+#: What ``--model`` accepts in every verb (all go through focusclip.model.factory.load_model_spec).
+MODEL_HELP = ("a saved model directory (focusclip.save_model), a saved model on the Hugging Face Hub "
+              "(hf-hub:ORG/NAME[@REVISION]), a CLIP name (openclip:ViT-B-16/openai, openclip:ARCH@FILE, "
+              "hfclip:ID_OR_FOLDER) or a registered model name (see `focusclip models`)")
+
 #: What a verb module's ``add_parser`` receives (``argparse._SubParsersAction``).
 Subparsers = argparse._SubParsersAction
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from focusclip.cli._args import Subparsers, positive_int, read_lines
+from focusclip.cli._args import MODEL_HELP, Subparsers, positive_int, read_lines
 
 logger = logging.getLogger(__name__)
 
@@ -14,8 +14,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     p = sub.add_parser("embed", help="write image or text embeddings of a model to .npy")
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files (or give --texts / --texts-file)")
     p.add_argument("--images", dest="images_opt", nargs="+", default=None, help=argparse.SUPPRESS)  # 0.1 spelling
-    p.add_argument("--model", required=True, help="a saved model directory, a CLIP name "
-                                                  "(openclip:ViT-B-16/openai, hfclip:FOLDER, ...) or a registered name")
+    p.add_argument("--model", required=True, help=MODEL_HELP)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--texts", nargs="+", help="texts to embed")
     src.add_argument("--texts-file", help="a text file with one text per line")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from focusclip.cli._args import Subparsers, non_negative_int, positive_int
+from focusclip.cli._args import MODEL_HELP, Subparsers, non_negative_int, positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -15,11 +15,9 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
                        description="Zero-shot classification on human-centric benchmarks read from their "
                                    "distributed layouts (docs/datasets.md). Results are keyed by task and "
                                    "model fingerprint: an existing --out file is extended, not recomputed.")
-    p.add_argument("--model", help="saved model directory (focusclip.save_model), a CLIP name "
-                                   "(openclip:ViT-B-16/openai, openclip:ARCH@FILE, hfclip:ID_OR_FOLDER) or a "
-                                   "registered model name (see `focusclip models`)")
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--base", help="with --interpolate: the zero-shot model --model was fine-tuned from "
-                                  "(a saved directory or a CLIP name)")
+                                  "(a saved directory, hf-hub:ORG/NAME or a CLIP name)")
     p.add_argument("--interpolate", metavar="ALPHAS",
                    help="WiSE-FT path: evaluate (1 - a) * base + a * model for each a, e.g. 0,0.25,0.5,0.75,1; "
                         "writes a table and <out stem>_interpolation.png")

@@ -13,7 +13,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
                        "(open_clip.create_model_and_transforms('local-dir:OUT'), or (ARCH, pretrained=the file)). "
                        "Hugging Face models: CLIPModel.save_pretrained(OUT) with tokenizer and image processor. "
                        "The ROI branch's own parameters are dropped.")
-    p.add_argument("--model", required=True, help="a saved model directory")
+    p.add_argument("--model", required=True, help="a saved model directory or hf-hub:ORG/NAME[@REVISION]")
     p.add_argument("--out", required=True, help="output folder (new or empty)")
     p.add_argument("--overwrite", action="store_true", help="write into an --out folder that already holds files")
     p.add_argument("--format", choices=["open_clip", "hf"], help="checked against the model's library (default: it)")

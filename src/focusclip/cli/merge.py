@@ -11,9 +11,9 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     p = sub.add_parser("merge", help="WiSE-FT: interpolate the weights of a zero-shot and a fine-tuned model",
                        description="Write (1 - alpha) * BASE + alpha * FINETUNED as a saved model (the fine-tuned "
                        "model's architecture and ROI branch). Both must be of one architecture.")
-    p.add_argument("--base", required=True, help="the zero-shot model: a saved directory or a CLIP name "
-                                                 "(openclip:ViT-B-16/openai, hfclip:FOLDER, ...)")
-    p.add_argument("--finetuned", required=True, help="the fine-tuned model directory")
+    p.add_argument("--base", required=True, help="the zero-shot model: a saved directory, hf-hub:ORG/NAME or a "
+                                                 "CLIP name (openclip:ViT-B-16/openai, hfclip:FOLDER, ...)")
+    p.add_argument("--finetuned", required=True, help="the fine-tuned model: a saved directory or hf-hub:ORG/NAME")
     p.add_argument("--alpha", type=float, default=0.5, help="weight of the fine-tuned model (default %(default)s)")
     p.add_argument("--out", required=True, help="output model directory (new or empty)")
     p.add_argument("--overwrite", action="store_true", help="write into an --out folder that already holds files")

@@ -7,6 +7,7 @@ import logging
 
 from focusclip.cli._args import (
     DEFAULT_TEMPLATE_HELP,
+    MODEL_HELP,
     Subparsers,
     add_detector_options,
     make_detector,
@@ -21,9 +22,7 @@ logger = logging.getLogger(__name__)
 def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="zero-shot predictions for images with a trained model")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
-    p.add_argument("--model", required=True, help="a saved model directory (focusclip.save_model), a CLIP name "
-                                                  "(openclip:ViT-B-16/openai, hfclip:FOLDER, ...) or a registered "
-                                                  "model name (see `focusclip models`)")
+    p.add_argument("--model", required=True, help=MODEL_HELP)
     labels = p.add_mutually_exclusive_group(required=True)
     labels.add_argument("--labels", help="comma-separated class names, e.g. 'running,sitting,jumping'")
     labels.add_argument("--labels-file", help="a text file with one class name per line")

@@ -23,7 +23,8 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
     p.add_argument("--port", type=non_negative_int, default=7860, help="port (default: %(default)s; 0 picks a free one)")
     p.add_argument("--model", help="model preselected on the page and used by the API when none is named "
-                   "(an id from GET /api/models; default: a trained FocusCLIP model)")
+                   "(an id from GET /api/models, or hf-hub:ORG/NAME[@REVISION]: a saved model on the Hugging Face "
+                   "Hub, offered too; default: a trained FocusCLIP model)")
     p.add_argument("--no-registered", action="store_true", help="offer only saved models, not registered configs")
     p.add_argument("--clip", action="append", default=[], metavar="NAME",
                    help="also offer this CLIP checkpoint, e.g. openclip:ViT-B-16/openai or hfclip:DIR (repeatable; "

@@ -11,6 +11,11 @@ Grammar (``[focusclip:]`` adds the ROI branch; without it the model is a plain C
     hfclip:FOLDER                 a folder written by CLIPModel.save_pretrained
     FOLDER                        a CLIP folder of either kind (detected by its config file)
 
+A saved FocusCLIP model on the Hugging Face Hub (``focusclip push``; downloaded once into the Hub's cache)::
+
+    hf-hub:ORG/NAME               the repository's main branch                    hf-hub:me/focusclip-mpii
+    hf-hub:ORG/NAME@REVISION      a branch, tag or commit                         hf-hub:me/focusclip-mpii@v1
+
 Registered names (``focusclip models``: ``focusclip-openclip-vit-b16``, ``clip-openclip-vit-b16``, ...)
 are JSON configs in ``model_configs/`` with the same ``clip`` section.
 """
@@ -18,6 +23,7 @@ are JSON configs in ``model_configs/`` with the same ``clip`` section.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +33,31 @@ from focusclip.save_format import HF_CONFIG_FILE, OPEN_CLIP_CONFIG
 OPENCLIP = "openclip:"
 HFCLIP = "hfclip:"
 ROI = "focusclip:"
+HF_HUB = "hf-hub:"
 
 #: The ROI branch a ``focusclip:`` name gets (the paper's highlight focus sharing the image tower).
 DEFAULT_ROI = {"enabled": True, "shared": True, "alpha_init": 0.5, "alpha_constraint": "clamp"}
+
+
+_HUB_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def is_hub_name(name: object) -> bool:
+    """Whether ``name`` names a saved model on the Hugging Face Hub (``hf-hub:ORG/NAME[@REVISION]``)."""
+    return isinstance(name, str) and name.startswith(HF_HUB)
+
+
+def parse_hub_name(name: str) -> tuple[str, str | None]:
+    """``hf-hub:ORG/NAME@REVISION`` -> ``("ORG/NAME", "REVISION")`` (revision None: the main branch)."""
+    spec = name[len(HF_HUB):] if name.startswith(HF_HUB) else name
+    repo_id, at, revision = spec.partition("@")
+    parts = repo_id.split("/")
+    if len(parts) != 2 or not all(_HUB_PART.match(p) and ".." not in p for p in parts):
+        raise UsageError(f"model {name!r}: expected hf-hub:ORG/NAME or hf-hub:ORG/NAME@REVISION (letters, digits, "
+                         "'-', '_' and '.' in ORG and NAME)")
+    if at and not revision.strip():
+        raise UsageError(f"model {name!r}: give a branch, tag or commit after '@'")
+    return repo_id, revision.strip() if at else None
 
 
 def clip_folder_kind(path: str | Path) -> str | None:

@@ -9,6 +9,8 @@ A source lists :class:`ModelEntry` objects and loads one of them. Two sources ex
 
 * :class:`ClipModels`: CLIP checkpoints named by whoever starts the server (``focusclip serve --clip
   openclip:ViT-B-16/openai``; hub names download once, so they need a network the first time).
+* :class:`HubModels`: saved FocusCLIP models on the Hugging Face Hub named when the server starts
+  (``focusclip serve --model hf-hub:ORG/NAME``).
 
 A request names an entry by its ``id``; :meth:`ModelCatalog.resolve` only answers ids from the list it
 built itself, so no user-typed path or name is ever opened and nothing outside the models root can be
@@ -247,6 +249,48 @@ class ClipModels:
 
     def version(self, entry: ModelEntry) -> int:
         return 0
+
+
+@dataclass
+class HubModels:
+    """Saved FocusCLIP models on the Hugging Face Hub named when the server starts (``focusclip serve --model
+    hf-hub:ORG/NAME[@REVISION]``): downloaded once into the Hub's cache (read from it with HF_HUB_OFFLINE=1)."""
+
+    names: Sequence[str]
+    kind = "hub"
+    #: name -> its folder in the Hub cache, resolved once (a rescan does not ask the Hub again; restart to update)
+    folders: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        from focusclip.model.names import parse_hub_name
+
+        for name in self.names:
+            parse_hub_name(name)
+
+    def entries(self) -> list[ModelEntry]:
+        from focusclip.hub import download_model
+
+        out = []
+        for name in self.names:
+            if name not in self.folders:
+                self.folders[name] = download_model(name)
+            folder = self.folders[name]
+            info = _describe_saved(folder)
+            size = f", {info['image_size']} px" if info.get("image_size") else ""
+            out.append(ModelEntry(id=name, kind=self.kind, location=folder, **info,
+                                  title=f"{name} (Hugging Face Hub, {info.get('architecture') or '?'}{size})"))
+        return out
+
+    def load(self, entry: ModelEntry) -> Any:
+        from focusclip.model.factory import load_model_spec
+
+        return replace(load_model_spec(entry.location), name=entry.id)
+
+    def version(self, entry: ModelEntry) -> int:
+        try:
+            return (entry.location / WEIGHTS_FILE).stat().st_mtime_ns
+        except OSError:
+            return -1
 
 
 class ModelCatalog:
