@@ -31,6 +31,7 @@ from focusclip.model.focus.alpha import AlphaFocus
 from focusclip.model.focus.attention import AttentionFocus
 from focusclip.model.focus.base import Focus, as_heatmap_batch
 from focusclip.model.focus.highlight import HighlightFocus
+from focusclip.model.focus.inference import FOCUS_AT_INFERENCE, focus_modes, focused_features, resolve_focus
 from focusclip.model.focus.pool import PoolFocus
 
 FOCUS_MODES: Mapping[str, type[Focus]] = MappingProxyType({
@@ -77,5 +78,5 @@ def create_focus(roi: Mapping[str, Any], tower: nn.Module | None = None, where: 
     return cls(**options)
 
 
-__all__ = ["FOCUS_MODES", "AlphaFocus", "AttentionFocus", "Focus", "HighlightFocus", "PoolFocus", "as_heatmap_batch",
-           "create_focus", "focus_options", "merge_roi"]
+__all__ = ["FOCUS_AT_INFERENCE", "FOCUS_MODES", "AlphaFocus", "AttentionFocus", "Focus", "HighlightFocus", "PoolFocus", "as_heatmap_batch",
+           "create_focus", "focus_modes", "focus_options", "focused_features", "merge_roi", "resolve_focus"]
