@@ -244,3 +244,31 @@ def as_subject_lists(subjects: Any, n: int) -> list[list[Subject] | None] | None
             raise UsageError(f"subjects of image {i}: expected a list of focusclip.subjects.Subject")
     return out
 
+
+
+def read_subjects(images: Sequence[str | os.PathLike], keypoints: Sequence[Any] | None = None,
+                  boxes: Sequence[Any] | None = None, detector: Any = None) -> list[list[Subject]]:
+    """The people of each image file: from its keypoints file (``keypoints[i]``), its boxes file
+    (``boxes[i]``) or the ``detector`` (exactly one source)."""
+    from focusclip.images import image_size
+    from focusclip.subjects import subjects_from_boxes_file, subjects_from_keypoints_file
+
+    given = [x for x in (keypoints, boxes, detector) if x is not None]
+    if len(given) != 1:
+        raise UsageError("give the people one way: keypoints files, boxes files or a detector")
+    for files, kind in ((keypoints, "keypoints"), (boxes, "boxes")):
+        if files is not None and len(files) != len(images):
+            raise UsageError(f"{len(files)} {kind} files for {len(images)} images; give one per image")
+    out = []
+    for i, image in enumerate(images):
+        if keypoints is not None:
+            w, h = image_size(image)
+            out.append(subjects_from_keypoints_file(keypoints[i], image_size=(h, w)))
+        elif boxes is not None:
+            out.append(subjects_from_boxes_file(boxes[i]))
+        else:
+            found = subjects_from_detection(detector.detect(open_rgb(image)))
+            if not found:
+                logger.warning("%s: no person found; only the whole-image answer", image)
+            out.append(found)
+    return out

@@ -281,6 +281,50 @@ def people_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def write_people_csv(path: str | os.PathLike, results: Sequence[dict[str, Any]]) -> None:
+    """:func:`people_rows` of ``results`` as a CSV file (header :data:`PEOPLE_COLUMNS`), written atomically."""
+    import csv
+    import io
+
+    from focusclip.io import atomic_write_text
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(PEOPLE_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(people_rows(results))
+    atomic_write_text(path, buf.getvalue())
+
+
+EMBED_ROW_COLUMNS = ("row", "image", "person", "x1", "y1", "x2", "y2", "source", "focus", "focused", "note")
+
+
+def save_people_embeddings(path: str | os.PathLike, embeddings: np.ndarray, rows: Sequence[dict[str, Any]],
+                           overwrite: bool = False) -> tuple[Path, Path]:
+    """Write ``path`` (.npy) and its rows file, a ``.csv`` beside it naming each row's photo and person
+    (:data:`EMBED_ROW_COLUMNS`; person 0 is a whole image), each atomically; existing files only with
+    ``overwrite``."""
+    import csv
+    import io
+
+    from focusclip.io import atomic_save, atomic_write_text, check_no_overwrite
+
+    path = Path(path)
+    if path.suffix != ".npy":
+        path = path.with_suffix(".npy")
+    table = path.with_suffix(".csv")
+    check_no_overwrite([path, table], overwrite)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(EMBED_ROW_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    for i, r in enumerate(rows):
+        x1, y1, x2, y2 = r["box"]
+        writer.writerow({"row": i, "image": r["image"], "person": r["person"], "x1": x1, "y1": y1, "x2": x2, "y2": y2,
+                         "source": r["source"], "focus": r["focus"], "focused": r["focused"], "note": r["note"] or ""})
+    atomic_save(path, lambda f: np.save(f, embeddings.astype(np.float32)))
+    atomic_write_text(table, buf.getvalue())
+    return path, table
+
+
 def embed_people(model: Any, images: Sequence[ImageInput], subjects: Sequence[Sequence[Any] | None] | None = None,
                  focus: str = "auto", transform: SampleTransform | None = None, batch_size: int = 32,
                  device: str | torch.device = "auto", detector: Any = None,
