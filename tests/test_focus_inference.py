@@ -102,6 +102,11 @@ def test_attention_on_an_untouched_clip_at_the_default_strength(tower, request, 
         want = torch.nn.functional.normalize(model.visual_proj(ref.encode(model.visual, x, heat)), dim=-1)
         torch.testing.assert_close(focused, want, atol=1e-6, rtol=0)
         assert float((focused - plain).abs().max()) > 1e-3
+        # two people of photo 0 and one of photo 1: each photo's patch embedding is computed once and
+        # shared by its people, with the same features as encoding every person's copy of the photo
+        owner, rows = torch.tensor([0, 0, 1]), heat[[0, 1, 1]]
+        torch.testing.assert_close(inference.focused_features(model, x, rows, "attention", owner=owner),
+                                   model.encode_image(x[owner], heatmap=rows, focus="attention"), atol=1e-5, rtol=0)
         monkeypatch.setattr(inference, "ATTENTION_STRENGTH", 0.0)  # strength 0 is exactly the plain model
         torch.testing.assert_close(model.encode_image(x, heatmap=heat, focus="attention", normalize=True), plain,
                                    atol=1e-6, rtol=0)

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from focusclip.errors import UsageError
 from focusclip.model.focus.attention import AttentionFocus
-from focusclip.model.focus.layout import vit_layout
+from focusclip.model.focus.layout import shared_embedding, vit_layout
 from focusclip.model.focus.prompts import (
     IMAGE_PROMPTS,
     blur_inputs,
@@ -159,11 +159,12 @@ def _focus_rows(model: Any, images: torch.Tensor, heat: torch.Tensor, owner: tor
                 boxes: torch.Tensor | None) -> torch.Tensor:
     dev = images.device
     mine = own_mode(model)
-    if mode in ("alpha", "pool") or (mode == "attention" and mine == "attention"):
+    if mode in ("alpha", "pool"):
         return model.encode_roi(images[owner.to(dev)], heat)
-    if mode == "attention":
-        tower, proj = _tower(model, False)
-        return proj(_attention(model).encode(tower, images[owner.to(dev)], heat))
+    if mode == "attention":  # each photo's patch embedding computed once for all its people
+        tower, proj = _tower(model, mine == "attention")
+        with shared_embedding(vit_layout(tower), owner):
+            return proj(_attention(model).encode(tower, images, heat))
     if mode == "dim":
         if mine == "highlight":  # its ROI branch learned to read exactly these images
             return model.encode_roi(images[owner.to(dev)], heat)
