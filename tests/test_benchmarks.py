@@ -214,7 +214,7 @@ def test_focus_benchmark_smoke(bench):
 
 def test_people_benchmark_smoke(bench):
     people = bench("people")
-    out = people.main(["--photos", "1", "--people", "1,3", "--modes", "blur,attention"])
+    out = people.main(["--photos", "1", "--people", "1,3", "--modes", "blur,attention", "--repeats", "1"])
     assert [(r["people"], r["mode"]) for r in out["rows"]] == [(1, "blur"), (1, "attention"), (3, "blur"),
                                                                (3, "attention")]
     for r in out["rows"]:

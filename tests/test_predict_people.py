@@ -24,14 +24,15 @@ LABELS = ["an astronaut", "a navy officer", "a photographer"]
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
+    """A saved random-init clip-tiny, a real three-person photo with its boxes file, and the classifier."""
     root = tmp_path_factory.mktemp("people")
-    torch.manual_seed(0)
-    model = focusclip.create_model("clip-tiny").eval()
-    tok = focusclip.get_tokenizer("clip-tiny")
-    focusclip.save_model(model, root / "model", tok)
     photo, boxes = write_composite(root, ["astronaut", "grace_hopper", "camera"], stem="three")
     (root / "boxes.json").write_text(json.dumps(boxes))
-    return root, photo, boxes, ZeroShotClassifier(model, tok, LABELS, device="cpu")
+    torch.manual_seed(0)
+    clf = ZeroShotClassifier(focusclip.create_model("clip-tiny").eval(), focusclip.get_tokenizer("clip-tiny"), LABELS,
+                             device="cpu")
+    focusclip.save_model(clf.model, root / "model", focusclip.get_tokenizer("clip-tiny"))
+    return root, photo, boxes, clf
 
 
 def _predict(root, photo, *extra):

@@ -31,6 +31,9 @@ from focusclip.heatmaps import boxes_heatmap, keypoints_heatmap
 from focusclip.skeleton import NUM_JOINTS, visible_mask
 
 SUBJECT_SOURCES = ("keypoints", "boxes", "detector", "click")
+#: :meth:`Subject.why_nothing` renders the heatmap on a grid at most this many pixels a side (enough to
+#: tell a finite, non-empty heatmap from one that overflows; the full size is rendered only when used)
+CHECK_SIZE = 32
 
 Box = tuple[float, float, float, float]
 
@@ -98,6 +101,14 @@ class Subject:
         """Why the subject marks nothing in an image of ``size`` (H, W), or None when it marks something.
         ``src_size``: the (H, W) frame its coordinates are in (default ``size``)."""
         frame = tuple(int(v) for v in (src_size or size))
+        note = self._outside(frame)
+        if note is None:  # the heatmap must render (a box of 1e308 overflows to NaN): checked on a coarse grid
+            coarse = (min(frame[0], CHECK_SIZE), min(frame[1], CHECK_SIZE))
+            note = self._render_note(self._render(coarse, frame), frame)
+        return note
+
+    def _outside(self, frame: tuple[int, int]) -> str | None:
+        """The geometric reasons to mark nothing in a frame of (H, W) (no rendering)."""
         where = f"the {frame[1]}x{frame[0]} image"
         x1, y1, x2, y2 = self.ordered_box()
         if not self.uses_joints:
@@ -107,16 +118,18 @@ class Subject:
                 return f"person {self.person}: box {_fmt(self.box)} has no area"
             if self.box_in(frame) is None:
                 return f"person {self.person}: box {_fmt(self.box)} lies outside {where}"
-        else:
-            pts = self.visible_joints()
-            inside = (pts[:, 0] >= 0) & (pts[:, 0] <= frame[1]) & (pts[:, 1] >= 0) & (pts[:, 1] <= frame[0])
-            if not inside.any():
-                return f"person {self.person}: every visible joint lies outside {where}"
-        heat = self._render(size, src_size)
+            return None
+        pts = self.visible_joints()
+        inside = (pts[:, 0] >= 0) & (pts[:, 0] <= frame[1]) & (pts[:, 1] >= 0) & (pts[:, 1] <= frame[0])
+        if not inside.any():
+            return f"person {self.person}: every visible joint lies outside {where}"
+        return None
+
+    def _render_note(self, heat: np.ndarray, frame: tuple[int, int]) -> str | None:
         if not np.isfinite(heat).all():
             return f"person {self.person}: box {_fmt(self.box)} is too large to render a heatmap of"
         if not heat.max(initial=0.0) > 0:
-            return f"person {self.person}: the heatmap of box {_fmt(self.box)} is empty in {where}"
+            return f"person {self.person}: the heatmap of box {_fmt(self.box)} is empty in the {frame[1]}x{frame[0]} image"
         return None
 
     def marks_anything(self, size: Sequence[int], src_size: Sequence[int] | None = None) -> bool:
@@ -132,9 +145,12 @@ class Subject:
     def heatmap(self, size: Sequence[int], src_size: Sequence[int] | None = None) -> np.ndarray:
         """The subject's ROI heatmap: float32 (H, W) = ``size`` in [0, 1], all zeros when it marks nothing
         (never NaN). ``src_size``: the (H, W) frame the coordinates are in (default ``size``)."""
-        if not self.marks_anything(size, src_size):
-            return np.zeros(tuple(int(v) for v in size), dtype=np.float32)
-        return self._render(size, src_size)
+        shape = tuple(int(v) for v in size)
+        frame = tuple(int(v) for v in (src_size or size))
+        if self._outside(frame) is not None:
+            return np.zeros(shape, dtype=np.float32)
+        heat = self._render(shape, src_size)
+        return heat if self._render_note(heat, frame) is None else np.zeros(shape, dtype=np.float32)
 
     def moved(self, offset: Sequence[float], scale: Sequence[float]) -> Subject:
         """The subject in another frame: ``(p - offset) * scale`` for every coordinate (x, y)."""
