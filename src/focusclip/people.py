@@ -29,7 +29,7 @@ from PIL import Image
 
 from focusclip.errors import UsageError
 from focusclip.images import decode, open_rgb
-from focusclip.model.focus.inference import focused_features, resolve_focus
+from focusclip.model.focus.inference import MARK_LEVEL, focused_features, resolve_focus
 from focusclip.model.focus.prompts import crop_region
 from focusclip.model.transforms import SampleTransform
 from focusclip.subjects import Subject, subjects_from_detection
@@ -190,10 +190,11 @@ def encode_people(model: Any, transform: SampleTransform, images: Sequence[Image
                 continue
             top, left, h, w = view
             moved = subject.moved((left, top), (s / w, s / h))
-            if moved.box_in((s, s)) is None:
+            heat = moved.heatmap((s, s)) if moved.box_in((s, s)) is not None else None
+            if heat is None or not heat.max(initial=0.0) >= MARK_LEVEL:
                 photo.people[slot].note = f"person {subject.person} lies outside what the model sees"
                 continue
-            rows.append(_Row(here, slot, subject, views[view], torch.from_numpy(moved.heatmap((s, s)))[None]))
+            rows.append(_Row(here, slot, subject, views[view], torch.from_numpy(heat)[None]))
         if len(rows) >= batch_size or len(bases) >= 2 * batch_size:
             flush()
     if pending:
