@@ -315,3 +315,29 @@ def test_subjects_from_files_and_detections(tmp_path):
     assert np.isfinite(Subject(1, (0, 0, 1e308, 1e308)).heatmap((50, 100))).all()
     with pytest.raises(UsageError, match="person ids start at 1"):
         Subject(0, (0, 0, 1, 1))
+
+
+@pytest.mark.parametrize("mode", ["alpha", "pool"])
+def test_a_model_trained_with_alpha_or_pool_answers_per_person_with_its_own_mechanism(mode, group):
+    from focus_arms import MODE_OVERRIDES
+
+    path, boxes = group
+    torch.manual_seed(0)
+    model = focusclip.create_model("focusclip-tiny", **MODE_OVERRIDES[mode]).eval()
+    with torch.no_grad():  # a mechanism that focuses (fresh ones are exactly plain)
+        if mode == "pool":
+            model.focus.mix.fill_(1.0)
+        else:
+            model.focus.alpha_conv.weight.normal_(0, 1.0)
+    clf = ZeroShotClassifier(model, focusclip.get_tokenizer("focusclip-tiny"), LABELS, device="cpu")
+    out = clf.predict_people([path], [subjects_from_boxes(boxes)], focus="auto")[0]
+    assert all(p["focus"] == mode and p["focused"] for p in out["people"])
+    image = Image.open(path).convert("RGB")
+    x, s = clf.transform(image)[None], model.image_size
+    for p, box in zip(out["people"], boxes):
+        heat = torch.from_numpy(Subject(1, tuple(box)).heatmap((s, s), (image.height, image.width)))[None, None]
+        with torch.no_grad():
+            sims = (model.encode_roi(x, heat, normalize=True) @ clf.class_embeddings.T)[0]
+        got = {q["label"]: q["score"] for q in p["predictions"]}
+        assert [got[lab] for lab in LABELS] == pytest.approx(sims.tolist(), abs=2e-5)
+    assert out["people"][0]["predictions"] != out["people"][2]["predictions"]
