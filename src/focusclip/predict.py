@@ -4,7 +4,12 @@
 clf = ZeroShotClassifier.from_pretrained("runs/demo/runs/focusclip-seed0/model-final",
                                          labels=["running", "sitting"], template="a photo of a person {c}")
 clf.predict(["me.jpg"], topk=2)   # [{"image": "me.jpg", "predictions": [{"label", "score", "prob"}, ...]}]
+clf.predict_people(["group.jpg"], [subjects_from_boxes(boxes)], focus="auto")   # one answer per person
 ```
+
+Per person (:meth:`ZeroShotClassifier.predict_people`, :func:`embed_people`): each person of a photo
+(:mod:`focusclip.subjects`) is focused on by a mode of :mod:`focusclip.model.focus.inference` (attention,
+crop, blur, circle, dim, ...), batched across people and photos by :mod:`focusclip.people`.
 """
 
 from __future__ import annotations
