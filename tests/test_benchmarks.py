@@ -210,3 +210,14 @@ def test_focus_benchmark_smoke(bench):
     assert modes["highlight"]["focus_params"] == 1 and modes["alpha"]["focus_params"] > 1000
     assert all(_positive(r["plain_ms"]) and _positive(r["ratio"]) for r in result["rows"])
     assert modes["attention"]["at_inference"] and not modes["highlight"]["at_inference"]
+
+
+def test_people_benchmark_smoke(bench):
+    people = bench("people")
+    out = people.main(["--photos", "1", "--people", "1,3", "--modes", "blur,attention", "--repeats", "1"])
+    assert [(r["people"], r["mode"]) for r in out["rows"]] == [(1, "blur"), (1, "attention"), (3, "blur"),
+                                                               (3, "attention")]
+    for r in out["rows"]:
+        assert _positive(r["photos_per_s"]) and _positive(r["batching_speedup"])
+        assert r["people_per_s"] == pytest.approx(r["photos_per_s"] * r["people"])
+    assert "people / photo" in people.markdown(out)

@@ -94,3 +94,52 @@ def roi_overlay(image: Any, joints: np.ndarray | None = None, visible: np.ndarra
         return draw_skeleton(overlay_heatmap(image, heat, alpha=alpha), moved, visible), heat
     heat = boxes_heatmap(boxes, size, src_size, min_sigma)
     return overlay_heatmap(image, heat, alpha=alpha), heat
+
+
+#: Outline colours of numbered people (cycled): distinct on photos and on the jet heatmap.
+PERSON_COLORS = ((255, 255, 255), (255, 215, 0), (0, 255, 255), (255, 105, 180), (50, 205, 50), (255, 140, 0))
+
+
+def number_people(image: Any, subjects: Any, width: int | None = None) -> Any:
+    """A copy of ``image`` (RGB) with each subject's box outlined and its person number written at the box's
+    top-left corner on a dark tag (:class:`focusclip.subjects.Subject`; boxes in the image's pixels). A
+    subject without a finite box is left out. PIL's ``ImageDraw`` and its default font draw them."""
+    from PIL import ImageDraw, ImageFont
+
+    out = decode(image, "RGB")
+    draw = ImageDraw.Draw(out)
+    unit = max(out.size) / 300
+    width = width or max(1, round(unit))
+    size = max(10, round(8 * unit))
+    try:
+        font = ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: one fixed size
+        font = ImageFont.load_default()
+    for s in subjects:
+        x1, y1, x2, y2 = s.ordered_box()
+        if not all(np.isfinite(v) and abs(v) < 1e7 for v in (x1, y1, x2, y2)):
+            continue
+        color = PERSON_COLORS[(int(s.person) - 1) % len(PERSON_COLORS)]
+        draw.rectangle([x1, y1, x2, y2], outline=color, width=width)
+        text = str(int(s.person))
+        tx, ty = max(0.0, min(x1, out.width - 1.0)), max(0.0, min(y1, out.height - 1.0))
+        left, top, right, bottom = draw.textbbox((tx, ty), text, font=font)
+        pad = max(1, size // 5)
+        draw.rectangle([left - pad, top - pad, right + pad, bottom + pad], fill=(0, 0, 0))
+        draw.text((tx, ty), text, fill=color, font=font)
+    return out
+
+
+def people_overlay(image: Any, subjects: Any, alpha: float = 0.5) -> tuple[Any, np.ndarray]:
+    """``(overlay, heatmap)``: the union of the subjects' heatmaps over ``image`` (a PIL image), their
+    skeletons where they have joints, and every person outlined and numbered (:func:`number_people`)."""
+    from focusclip.subjects import union_heatmap
+
+    rgb = decode(image, "RGB")
+    heat = union_heatmap(subjects, (rgb.height, rgb.width))
+    out = overlay_heatmap(rgb, heat, alpha=alpha)
+    with_joints = [s for s in subjects if s.joints is not None]
+    if with_joints:
+        out = draw_skeleton(out, np.stack([s.joints for s in with_joints]),
+                            np.stack([np.ones(NUM_JOINTS) if s.visible is None else s.visible for s in with_joints]))
+    return number_people(out, subjects), heat

@@ -127,3 +127,19 @@ def write_overlay(image: PathLike, out_dir: PathLike, inputs: Sequence[PathLike]
         overlay, heat = overlay_from_files(open_rgb(image), keypoints=keypoints, boxes=boxes)
     write_png(out, overlay)
     return out, heat
+
+
+def write_people_overlay(image: PathLike, out_dir: PathLike, inputs: Sequence[PathLike], subjects: Sequence[Any],
+                         roi_files: dict[str, PathLike | None] | None = None) -> Path:
+    """Write the ROI overlay of the image file ``image`` with its people numbered
+    (:func:`focusclip.drawing.people_overlay`) to :func:`overlay_path`; the overlay may be none of the
+    command's ``inputs`` nor its ``roi_files`` (name -> path)."""
+    from focusclip.drawing import people_overlay
+    from focusclip.images import open_rgb
+    from focusclip.io import check_not_inputs
+
+    out = overlay_path(image, out_dir)
+    check_not_inputs({"overlay": out}, {f"IMAGE {i}": p for i, p in enumerate(inputs)} | dict(roi_files or {}))
+    overlay, _ = people_overlay(open_rgb(image), subjects)
+    write_png(out, overlay)
+    return out

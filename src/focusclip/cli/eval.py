@@ -38,6 +38,10 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
                    help="boxes: instead of cropping to the person boxes the datasets ship (Stanford40, EMOTIC, "
                         "LAGENDA, CUB; the synthetic world's subjects), show whole images and focus the model on "
                         "the boxes (roi.mode attention / alpha / pool; docs/focus.md)")
+    p.add_argument("--focus-mode", default=None, metavar="MODE",
+                   help="with --focus boxes: how to focus (auto, attention, alpha, pool, crop, blur, circle, dim; "
+                        "default: the model's own mechanism): attention works on any ViT, crop / blur / circle / "
+                        "dim on every model, untouched CLIPs included (docs/focus.md)")
     p.add_argument("--force", action="store_true", help="recompute results already in --out")
     p.add_argument("--no-confusion", action="store_true", help="do not draw confusion-matrix PNGs")
     p.add_argument("--dataset-option", action="append", default=[], metavar="DATASET.KEY=VALUE",
@@ -70,6 +74,13 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.base) != bool(args.interpolate):
         raise UsageError("--interpolate and --base go together: --model FINETUNED --base ZERO_SHOT "
                          "--interpolate 0,0.5,1")
+    if args.focus_mode is not None:
+        from focusclip.model.focus import FOCUS_AT_INFERENCE
+
+        if args.focus_mode not in FOCUS_AT_INFERENCE:
+            raise UsageError(f"--focus-mode {args.focus_mode!r}: choose one of {', '.join(FOCUS_AT_INFERENCE)}")
+        if args.focus is None:
+            raise UsageError("--focus-mode needs --focus boxes (the boxes to focus on)")
     tasks = resolve_tasks(args.tasks)  # before loading the model: a misspelt task fails fast
     check_data_root(args.data_root)
     md = Path(args.out).with_suffix(".md")
@@ -85,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     data = evaluate(loaded.model, loaded.tokenizer, loaded.transform, tasks, args.data_root,
                     batch_size=args.batch_size, workers=args.workers, device=args.device, limit=args.subset,
                     ensemble=args.ensemble, out=args.out, force=args.force, model_name=loaded.name,
-                    confusion=not args.no_confusion, dataset_options=options, focus=args.focus)
+                    confusion=not args.no_confusion, dataset_options=options, focus=args.focus,
+                    focus_mode=args.focus_mode)
     fingerprint = data["model"]
     if not any(key.endswith("@" + fingerprint) for key in data["results"]):
         logger.warning("no task could be evaluated (every dataset is absent under %s); nothing written",

@@ -92,7 +92,14 @@ _import_mechanisms()
 
 from focusclip.model.focus.alpha import AlphaFocus  # noqa: E402 - re-exported names, imported above already
 from focusclip.model.focus.attention import AttentionFocus  # noqa: E402
+from focusclip.model.focus.inference import (  # noqa: E402
+    FOCUS_AT_INFERENCE,
+    focus_modes,
+    focused_features,
+    resolve_focus,
+)
 from focusclip.model.focus.pool import PoolFocus  # noqa: E402
 
-__all__ = ["DEFAULT_FOCUS_MODE", "FOCUS_MODES", "AlphaFocus", "AttentionFocus", "Focus", "HighlightFocus", "PoolFocus",
-           "as_heatmap_batch", "create_focus", "focus_options", "merge_roi", "register_focus"]
+__all__ = ["DEFAULT_FOCUS_MODE", "FOCUS_AT_INFERENCE", "FOCUS_MODES", "AlphaFocus", "AttentionFocus", "Focus",
+           "HighlightFocus", "PoolFocus", "as_heatmap_batch", "create_focus", "focus_modes", "focus_options",
+           "focused_features", "merge_roi", "register_focus", "resolve_focus"]
