@@ -43,6 +43,7 @@ from focusclip.model.towers import (
     package_path,
     tower_family,
 )
+from focusclip.model.towers.hf_clip import hf_clip_files
 from focusclip.model.transforms import SampleTransform, eval_transform, transforms_for
 
 logger = logging.getLogger(__name__)
@@ -197,6 +198,8 @@ def create_model(model_name: str | dict[str, Any], pretrained: str | bool | None
             config["roi"] = roi
         _check_config(config, f"model {name} with overrides {sorted(overrides)}")
     config.setdefault("name", name)
+    config.setdefault("vision", {})  # a whole CLIP's registered config may leave its tower sections out
+    config.setdefault("text", {})
     if pretrained is None:
         pretrained = config.get("default_pretrained", "none")
     if pretrained is False:
@@ -261,7 +264,7 @@ def get_tokenizer(model_name: str | dict[str, Any], context_length: int | None =
     else:
         config, _ = _resolve_config(model_name)
         backend, source = _tokenizer_from_config(config)
-    text_cfg = config.get("text", {})
+    text_cfg = config.get("text") or {}
     strategy = long_text or text_cfg.get("long_text", "truncate")
     length = int(context_length or text_cfg.get("context_length") or _clip_context_length(config, strategy))
     if config.get("clip"):
@@ -299,7 +302,7 @@ def _tokenizer_from_config(config: dict[str, Any]) -> tuple[HFBackend | OpenCLIP
     if clip.get("open_clip_model"):
         return load_open_clip_tokenizer(clip["open_clip_model"], clip.get("model_cfg")), clip["open_clip_model"]
     if clip.get("hf_clip_model"):
-        source = clip["hf_clip_model"]
+        source = hf_clip_files(clip)
         try:
             return HFBackend(load_hf_tokenizer(source)), source
         except (OSError, ValueError) as e:

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from focusclip.hub import hub_access
 from focusclip.io import read_json
 from focusclip.model.long_text import LONG_TEXT_STRATEGIES, stretch_positions
 from focusclip.model.towers.base import ClipTowers, lock_groups
@@ -132,7 +133,7 @@ def build_hf_clip_towers(cfg: Mapping[str, Any], weights: str | bool | None) -> 
         hf_config = cfg.get("hf_config")
         config = CLIPConfig.from_dict(copy.deepcopy(hf_config)) if hf_config else hf_clip_config(source)
         clip = CLIPModel(config)
-    pp = cfg.get("preprocess") or image_preprocess(source, int(clip.config.vision_config.image_size))
+    pp = cfg.get("preprocess") or image_preprocess(hf_clip_files(cfg), int(clip.config.vision_config.image_size))
     hf_config = clip.config.to_diff_dict()
     for k in ("_name_or_path", "architectures", "transformers_version", "torch_dtype", "dtype"):
         hf_config.pop(k, None)
@@ -142,6 +143,16 @@ def build_hf_clip_towers(cfg: Mapping[str, Any], weights: str | bool | None) -> 
         preprocess=dict(pp), rebuild={"hf_config": hf_config, "preprocess": dict(pp)})
 
 
+def hf_clip_files(cfg: Mapping[str, Any]) -> str:
+    """Where a ``clip`` section's tokenizer and image processor come from: the weights' folder when
+    ``pretrained`` is a local folder (a registered hub name given a local copy works offline), else
+    ``hf_clip_model``."""
+    pretrained = cfg.get("pretrained")
+    if isinstance(pretrained, str) and Path(pretrained).is_dir():
+        return pretrained
+    return str(cfg["hf_clip_model"])
+
+
 def load_clip_strict(location: str) -> nn.Module:
     """``CLIPModel.from_pretrained(location)``, but a checkpoint that leaves weights missing, unused or
     mis-shaped is a :class:`WeightsMismatchError` listing them (transformers would initialise the
@@ -149,7 +160,8 @@ def load_clip_strict(location: str) -> nn.Module:
     from transformers import CLIPModel
 
     try:
-        clip, info = CLIPModel.from_pretrained(location, output_loading_info=True)
+        with hub_access(location):
+            clip, info = CLIPModel.from_pretrained(location, output_loading_info=True)
     except OSError as e:
         raise WeightsNotFoundError(
             f"could not load the Hugging Face CLIP model {location!r} ({str(e).splitlines()[0]}). Without a "
@@ -170,7 +182,8 @@ def hf_clip_config(source: str):
     from transformers import CLIPConfig
 
     try:
-        return CLIPConfig.from_pretrained(source)
+        with hub_access(source):
+            return CLIPConfig.from_pretrained(source)
     except OSError as e:
         raise WeightsNotFoundError(
             f"no config for the Hugging Face CLIP model {source!r} ({str(e).splitlines()[0]}). Without a "
@@ -202,6 +215,7 @@ def _processor_config(source: str) -> dict[str, Any] | None:
     try:
         from huggingface_hub import hf_hub_download
 
-        return json.loads(Path(hf_hub_download(source, IMAGE_PROCESSOR_FILE)).read_text(encoding="utf-8"))
+        with hub_access(source):
+            return json.loads(Path(hf_hub_download(source, IMAGE_PROCESSOR_FILE)).read_text(encoding="utf-8"))
     except Exception:  # noqa: BLE001 - offline or absent: fall back to OpenAI's
         return None

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from focusclip.errors import InputError, UsageError
+from focusclip.hub import hub_access
 from focusclip.mappings import did_you_mean
 from focusclip.model.long_text import LONG_TEXT_STRATEGIES, stretch_positions
 from focusclip.model.towers.base import ClipTowers
@@ -170,7 +171,8 @@ def model_config(name: str) -> dict[str, Any]:
 
     check_architecture(name)
     try:
-        cfg = open_clip.get_model_config(name)
+        with hub_access(name.split(":", 1)[1] if name.startswith(SCHEMAS) else name):
+            cfg = open_clip.get_model_config(name)
     except Exception as e:  # noqa: BLE001 - hub errors come in many types
         raise WeightsNotFoundError(f"open_clip model {name!r}: could not read its config ({e}). Without a "
                                    "network, pass a local folder: openclip:local-dir:/path/to/folder") from e
@@ -219,7 +221,7 @@ def _create(name: str, weights: str | bool | None) -> tuple[nn.Module, dict[str,
         tag_cfg = open_clip.get_pretrained_cfg(name, str(weights)) or {}
         quick_gelu = bool(tag_cfg.get("quick_gelu")) and not model_cfg.get("quick_gelu", False)
     try:
-        with _quiet_open_clip():
+        with _quiet_open_clip(), hub_access(str(weights) if weights and not schema else name.split(":", 1)[-1]):
             clip = open_clip.create_model(name, pretrained=None if schema or not weights else str(weights),
                                           load_weights=bool(weights), force_quick_gelu=quick_gelu)
     except RuntimeError as e:

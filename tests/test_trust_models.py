@@ -1,0 +1,108 @@
+"""Issue 21 (trust, second pass), model side: registered whole-CLIP names (item 1), the hub probe that
+makes an offline download fail at once, checkpoints of another architecture (item 2) and preprocessing
+parity with open_clip and transformers (item 10). Every checkpoint is tiny and written locally."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+import focusclip
+from clip_checkpoints import register_open_clip_arch
+from focusclip import hub
+from focusclip.cli import main
+from focusclip.model.towers.weights import WeightsNotFoundError
+
+CLIP_NAMES = ("clip-openclip-vit-b16", "focusclip-openclip-vit-b16", "clip-hfclip-vit-b16", "focusclip-hfclip-vit-b16")
+
+
+@pytest.fixture
+def unreachable_hub(monkeypatch):
+    """Online mode as a user has it by default, with a hub that cannot be reached (whatever this machine's
+    network): the probe says so, and nothing may download."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=hub.PROBE_TIMEOUT: False)
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    monkeypatch.delenv("https_proxy", raising=False)
+    monkeypatch.delenv("ALL_PROXY", raising=False)
+    monkeypatch.delenv("all_proxy", raising=False)
+
+
+# ------------------------------------------------------------------------------ item 1
+@pytest.mark.parametrize("name", CLIP_NAMES)
+def test_registered_clip_names_offline_say_no_weights(name, unreachable_hub, caplog):
+    """The registered whole-CLIP configs have no vision/text sections: they once died with KeyError
+    'vision' before any download. Offline the answer is the clear "no weights; pass a checkpoint" error,
+    at once (the hub's five retries never run)."""
+    caplog.set_level(logging.WARNING)
+    with pytest.raises(WeightsNotFoundError, match=r"[Ww]ithout a network, pass a local"):
+        focusclip.create_model(name)
+    assert not [r for r in caplog.records if "Retrying" in r.getMessage()]
+
+
+def test_registered_clip_name_on_the_command_line(unreachable_hub, tmp_path, capsys):
+    from PIL import Image
+
+    photo = tmp_path / "p.png"
+    Image.new("RGB", (40, 30), (90, 20, 20)).save(photo)
+    rc = main(["predict", str(photo), "--model", "clip-openclip-vit-b16", "--labels", "a,b"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "Traceback" not in err and "error: vision" not in err
+    assert "pass a local checkpoint file" in err
+
+
+def test_hub_access_switches_to_offline_only_when_unreachable(monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=hub.PROBE_TIMEOUT: False)
+    with hub.hub_access("openai/clip-vit-base-patch16") as online:
+        assert online is False and hub.hub_offline()
+    assert constants.HF_HUB_OFFLINE is False  # restored
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=hub.PROBE_TIMEOUT: True)
+    with hub.hub_access("openai/clip-vit-base-patch16") as online:
+        assert online is True and not hub.hub_offline()
+    probes = []
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=hub.PROBE_TIMEOUT: probes.append(1) or False)
+    with hub.hub_access(".") as online:  # a local path: no probe, no offline switch
+        assert online is True
+    assert probes == []
+
+
+def test_hub_reachable_probes_the_endpoint(monkeypatch):
+    calls = []
+
+    def refuse(address, timeout):
+        calls.append((address, timeout))
+        raise OSError("unreachable")
+
+    monkeypatch.setattr(hub.socket, "create_connection", refuse)
+    assert hub.hub_reachable() is False
+    assert calls == [(hub.hub_host(), hub.PROBE_TIMEOUT)]
+
+
+def test_registered_open_clip_name_with_a_checkpoint(tmp_path):
+    """With weights, a registered name is a model (its clip section overridden, as the docs show)."""
+    ckpt = register_open_clip_arch(tmp_path, "trust-tiny-arch")
+    ref = torch.load(ckpt, weights_only=True)
+    model = focusclip.create_model("focusclip-openclip-vit-b16",
+                                   clip={"open_clip_model": "trust-tiny-arch", "pretrained": str(ckpt)})
+    assert model.roi_enabled and model.is_whole_clip
+    torch.testing.assert_close(model.state_dict()["visual.visual.conv1.weight"], ref["visual.conv1.weight"])
+
+
+@pytest.mark.parametrize("name", ["clip-hfclip-vit-b16", "focusclip-hfclip-vit-b16"])
+def test_registered_hf_clip_name_with_a_local_folder(name, hf_clip_dir, unreachable_hub):
+    """clip.pretrained=FOLDER: the weights, tokenizer and image processor come from the folder (offline)."""
+    model = focusclip.create_model(name, clip={"pretrained": str(hf_clip_dir)})
+    tok = focusclip.get_tokenizer(model.config)
+    assert model.image_size == 32 and model.image_mean == pytest.approx((0.5, 0.4, 0.3))
+    with torch.no_grad():
+        assert model.encode_text(tok(["a person"])).shape == (1, 16)
+    assert model.roi_enabled == name.startswith("focusclip-")
