@@ -106,3 +106,71 @@ def test_registered_hf_clip_name_with_a_local_folder(name, hf_clip_dir, unreacha
     with torch.no_grad():
         assert model.encode_text(tok(["a person"])).shape == (1, 16)
     assert model.roi_enabled == name.startswith("focusclip-")
+
+
+# ------------------------------------------------------------------------------ item 2
+@pytest.fixture(scope="module")
+def other_width(tmp_path_factory):
+    """Checkpoints whose text tower is twice as wide as the architecture they are loaded into."""
+    import copy
+    import json
+
+    from clip_checkpoints import TINY_OPEN_CLIP, write_open_clip_dir
+
+    root = tmp_path_factory.mktemp("other-width")
+    wide = copy.deepcopy(TINY_OPEN_CLIP)
+    wide["text_cfg"].update(width=64, context_length=64)
+    ckpt = register_open_clip_arch(root / "wide", "trust-wide", wide)
+    register_open_clip_arch(root / "narrow", "trust-narrow")
+    folder = write_open_clip_dir(root / "dir")
+    cfg = json.loads((folder / "open_clip_config.json").read_text())
+    cfg["model_cfg"] = wide
+    (folder / "open_clip_config.json").write_text(json.dumps(cfg))
+    return {"ckpt": ckpt, "local_dir": folder}
+
+
+@pytest.mark.parametrize("path", ["arch@file", "local-dir", "registered name + clip.pretrained", "model_cfg + file"])
+def test_checkpoint_of_another_width_lists_the_keys(path, other_width):
+    """open_clip asserts ("text pos_embed width changed!") while resizing position embeddings before its
+    strict load; through local-dir the error stopped at torch's header. Every path: the same error, with
+    the file and the mis-shaped keys."""
+    from focusclip.model.towers.weights import WeightsMismatchError
+
+    ckpt = other_width["ckpt"]
+    calls = {
+        "arch@file": lambda: focusclip.create_model(f"openclip:trust-narrow@{ckpt}"),
+        "local-dir": lambda: focusclip.create_model(f"openclip:local-dir:{other_width['local_dir']}"),
+        "registered name + clip.pretrained": lambda: focusclip.create_model(
+            "clip-openclip-vit-b16", clip={"open_clip_model": "trust-narrow", "pretrained": str(ckpt)}),
+        "model_cfg + file": lambda: focusclip.create_model(
+            "clip-openclip-tiny", pretrained="towers", clip={"pretrained": str(ckpt)}),
+    }
+    with pytest.raises(WeightsMismatchError) as info:
+        calls[path]()
+    msg = str(info.value)
+    assert "weights do not match the model" in msg and "shape mismatch (" in msg and "positional_embedding" in msg
+    assert ".pt" in msg or ".safetensors" in msg  # the file is named
+
+
+def test_hf_clip_folder_of_another_shape_lists_the_keys(tmp_path):
+    import json
+
+    from clip_checkpoints import write_hf_clip_dir
+    from focusclip.model.towers.weights import WeightsMismatchError
+
+    folder = write_hf_clip_dir(tmp_path / "hf")
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["projection_dim"] = 24
+    (folder / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(WeightsMismatchError, match=r"shape mismatch \(2\): text_projection.weight, visual_projection"):
+        focusclip.create_model(f"hfclip:{folder}")
+
+
+def test_checkpoint_of_another_width_on_the_command_line(other_width, tmp_path, capsys):
+    from PIL import Image
+
+    photo = tmp_path / "p.png"
+    Image.new("RGB", (40, 30)).save(photo)
+    rc = main(["predict", str(photo), "--model", f"openclip:trust-narrow@{other_width['ckpt']}", "--labels", "a,b"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "Traceback" not in err and "AssertionError" not in err and "shape mismatch (29)" in err

@@ -192,14 +192,31 @@ def same_file(a: PathLike, b: PathLike) -> bool:
     return a.resolve() == b.resolve()
 
 
+def inside_folder(path: PathLike, folder: PathLike) -> bool:
+    """Whether ``path`` (existing or not) lies inside the existing folder ``folder`` (through links and ``..``)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return False
+    try:
+        Path(path).resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
 def check_not_inputs(outputs: dict[str, PathLike | None], inputs: dict[str, PathLike | None]) -> None:
-    """:class:`OutputError` when an output (by option name) is one of the inputs: no command overwrites
-    what it reads."""
+    """:class:`OutputError` when an output (by option name) is one of the inputs or lies inside an input
+    folder (a model directory, a dataset root): no command overwrites what it reads or writes into it."""
     for out_name, out in outputs.items():
         for in_name, inp in inputs.items():
-            if out is not None and inp is not None and same_file(out, inp):
+            if out is None or inp is None:
+                continue
+            if same_file(out, inp):
                 raise OutputError(f"{out_name} {out} is also the input {in_name}; refusing to overwrite an "
                                   f"input: choose another {out_name}")
+            if inside_folder(out, inp):
+                raise OutputError(f"{out_name} {out} is inside the input {in_name} {inp}; refusing to write "
+                                  f"into an input: choose an {out_name} outside it")
 
 
 def check_file_target(name: str, path: PathLike) -> None:

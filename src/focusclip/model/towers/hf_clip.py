@@ -34,7 +34,7 @@ from focusclip.hub import hub_access
 from focusclip.io import read_json
 from focusclip.model.long_text import LONG_TEXT_STRATEGIES, stretch_positions
 from focusclip.model.towers.base import ClipTowers, lock_groups
-from focusclip.model.towers.weights import WeightsMismatchError, WeightsNotFoundError
+from focusclip.model.towers.weights import WeightsMismatchError, WeightsNotFoundError, mismatch_error
 
 logger = logging.getLogger(__name__)
 
@@ -167,13 +167,21 @@ def load_clip_strict(location: str) -> nn.Module:
             f"could not load the Hugging Face CLIP model {location!r} ({str(e).splitlines()[0]}). Without a "
             "network, pass a local folder written by CLIPModel.save_pretrained (hfclip:/path/to/folder)") from e
     except (RuntimeError, ValueError) as e:
-        raise WeightsMismatchError(f"{location}: weights do not match the model: {str(e).splitlines()[0]}") from e
-    problems = {kind: sorted(k for k in info.get(kind, []) if not str(k).endswith(_IGNORABLE))
+        # transformers refuses mis-shaped weights before it reports them: load again keeping them aside,
+        # to list every key (the model of that second load is thrown away)
+        try:
+            with hub_access(location):
+                _, info = CLIPModel.from_pretrained(location, output_loading_info=True, ignore_mismatched_sizes=True)
+        except Exception:  # noqa: BLE001 - the first error is the one to report
+            raise WeightsMismatchError(f"{location}: weights do not match the model: {str(e).splitlines()[0]}") \
+                from e
+        info["mismatched_keys"] = list(info.get("mismatched_keys") or []) or ["(see above)"]
+    problems = {kind: sorted(str(k[0] if isinstance(k, tuple) else k) for k in info.get(kind, [])
+                             if not str(k[0] if isinstance(k, tuple) else k).endswith(_IGNORABLE))
                 for kind in ("missing_keys", "unexpected_keys", "mismatched_keys")}
     if any(problems.values()):
-        lines = "".join(f"\n  {kind.replace('_', ' ')} ({len(v)}): {', '.join(map(str, v[:8]))}"
-                        f"{' ...' if len(v) > 8 else ''}" for kind, v in problems.items())
-        raise WeightsMismatchError(f"{location}: weights do not match the CLIP architecture of its config:{lines}")
+        raise mismatch_error(f"{location} (the CLIP architecture of its config)", problems["missing_keys"],
+                             problems["unexpected_keys"], problems["mismatched_keys"])
     return clip
 
 

@@ -224,8 +224,10 @@ def _create(name: str, weights: str | bool | None) -> tuple[nn.Module, dict[str,
         with _quiet_open_clip(), hub_access(str(weights) if weights and not schema else name.split(":", 1)[-1]):
             clip = open_clip.create_model(name, pretrained=None if schema or not weights else str(weights),
                                           load_weights=bool(weights), force_quick_gelu=quick_gelu)
-    except RuntimeError as e:
-        if "state_dict" in str(e):
+    except (RuntimeError, AssertionError) as e:
+        # AssertionError: open_clip asserts while resizing position embeddings of another width, before its
+        # strict load; RuntimeError: the strict load itself
+        if isinstance(e, AssertionError) or "state_dict" in str(e):
             _raise_mismatch(name, weights, e)
         source = name if schema else f"{name}/{weights}"
         raise WeightsNotFoundError(
@@ -245,7 +247,7 @@ def load_checkpoint_file(clip: nn.Module, path: str) -> None:
         raise WeightsNotFoundError(f"open_clip checkpoint file not found: {path}")
     try:
         open_clip.load_checkpoint(clip, path, strict=True)
-    except RuntimeError as e:
+    except (RuntimeError, AssertionError) as e:  # AssertionError: a position embedding of another width
         check_state_fits(clip.state_dict(), open_clip.factory.load_state_dict(path), path)
         raise InputError(f"{path}: {_first_line(e)}") from e
 
@@ -257,6 +259,10 @@ def _raise_mismatch(name: str, weights: Any, error: Exception) -> None:
     with _quiet_open_clip():
         blank = open_clip.create_model(name, load_weights=False)
     path = str(weights) if weights and os.path.isfile(str(weights)) else None
+    if name.startswith("local-dir:"):
+        from pathlib import Path
+
+        path = open_clip.factory._find_checkpoint_in_dir(Path(name[len("local-dir:"):]))  # open_clip's choice
     if path is not None:
         check_state_fits(blank.state_dict(), open_clip.factory.load_state_dict(path), f"{path} (for open_clip {name})")
     raise InputError(f"open_clip {name}: the checkpoint does not fit the architecture: {_first_line(error)}") \

@@ -1,0 +1,62 @@
+"""Issue 21 (trust, second pass) through the command line: no command writes inside its inputs (item 3),
+validation before expensive work (items 12, 13), and the small messages (item 13)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import focusclip
+from focusclip.cli import main
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("trust-cli")
+    torch.manual_seed(0)
+    return focusclip.save_model(focusclip.create_model("focusclip-tiny"), root / "model",
+                                focusclip.get_tokenizer("focusclip-tiny"))
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _run(capsys, *argv: str) -> tuple[int, str]:
+    capsys.readouterr()
+    rc = main(list(argv))
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    return rc, err
+
+
+# ------------------------------------------------------------------------------ item 3
+@pytest.mark.parametrize("argv", [
+    ("export", "--model", "{m}", "--out", "{m}/sub", "--overwrite"),
+    ("export", "--model", "{m}", "--out", "{m}/tokenizer", "--overwrite"),
+    ("merge", "--base", "{m}", "--finetuned", "{m}", "--alpha", "0.5", "--out", "{m}/wise", "--overwrite"),
+    ("eval", "--model", "{m}", "--tasks", "synthetic", "--out", "{m}/results.json"),
+    ("embed", "--model", "{m}", "--texts", "a person", "--out", "{m}/t.npy"),
+])
+def test_no_command_writes_inside_its_input_model(argv, model_dir, capsys):
+    """`export --model M --out M/sub --overwrite` wrote into the input model; every verb that reads a
+    model folder refuses an output inside it, before any work."""
+    before = _snapshot(model_dir)
+    rc, err = _run(capsys, *(a.format(m=model_dir) for a in argv))
+    assert rc == 1 and "inside the input" in err, err
+    assert _snapshot(model_dir) == before
+
+
+def test_check_not_inputs_refuses_inside_but_not_beside(tmp_path):
+    from focusclip.errors import OutputError
+    from focusclip.io import check_not_inputs
+
+    (tmp_path / "in").mkdir()
+    check_not_inputs({"--out": tmp_path / "in-other"}, {"--model": tmp_path / "in"})  # a sibling, same prefix
+    check_not_inputs({"--out": tmp_path / "x.json"}, {"--model": tmp_path / "in", "--tasks": None})
+    with pytest.raises(OutputError, match="inside the input --model"):
+        check_not_inputs({"--out": tmp_path / "in" / "a" / "b"}, {"--model": tmp_path / "in"})
+    with pytest.raises(OutputError, match="inside the input --model"):
+        check_not_inputs({"--out": tmp_path / "in" / ".." / "in" / "c"}, {"--model": tmp_path / "in"})
