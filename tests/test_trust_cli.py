@@ -60,3 +60,17 @@ def test_check_not_inputs_refuses_inside_but_not_beside(tmp_path):
         check_not_inputs({"--out": tmp_path / "in" / "a" / "b"}, {"--model": tmp_path / "in"})
     with pytest.raises(OutputError, match="inside the input --model"):
         check_not_inputs({"--out": tmp_path / "in" / ".." / "in" / "c"}, {"--model": tmp_path / "in"})
+
+
+def test_data_commands_refuse_an_out_inside_their_dataset(tmp_path, capsys):
+    """The converters read a dataset root (or a records file) and wrote wherever --out said, its root
+    included; now they refuse before reading anything."""
+    root = tmp_path / "coco"
+    (root / "annotations").mkdir(parents=True)
+    before = _snapshot(root)
+    for argv in (["data", "coco", "--root", str(root), "--out", str(root / "records")],
+                 ["data", "cub", "--root", str(root), "--out", str(root / "cub")],
+                 ["data", "release", "--root", str(root), "--images", str(tmp_path), "--out", str(root / "r")]):
+        rc, err = _run(capsys, *argv)
+        assert rc == 1 and "inside the input --root" in err, (argv, err)
+    assert _snapshot(root) == before and not (root / "records").exists()
