@@ -14,6 +14,37 @@ from typing import IO, Any
 
 from focusclip.errors import InputError, MissingInput, OutputError, UsageError
 
+PathLike = str | os.PathLike
+
+
+def default_file_mode() -> int:
+    """The mode a new file gets from ``open()`` under this process's umask (``0o666 & ~umask``)."""
+    try:  # Linux states the umask without changing it
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)  # elsewhere: read it by setting it, and put it back at once
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def usual_modes(paths: Iterable[PathLike]) -> None:
+    """:func:`default_file_mode` for files a library wrote in place (``save_pretrained`` writes its
+    ``model.safetensors`` 0600)."""
+    mode = default_file_mode()
+    for p in paths:
+        if Path(p).is_file():
+            os.chmod(p, mode)
+
+
+def _usual_mode(path: Path) -> None:
+    """Give a file written by a library the permissions any new file gets (safetensors and other writers
+    create theirs 0600 whatever the umask, so another user, a server, could not read a saved model)."""
+    os.chmod(path, default_file_mode())
+
 
 @contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iterator[IO]:
@@ -26,6 +57,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iter
             yield f
             f.flush()
             os.fsync(f.fileno())
+        _usual_mode(tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -42,12 +74,14 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> Non
 
 
 def atomic_save(path: str | os.PathLike, writer: Callable[[str], None]) -> None:
-    """Atomically produce ``path`` with a library writer that takes a filename (torch.save, savefig...)."""
+    """Atomically produce ``path`` with a library writer that takes a filename (torch.save, savefig...);
+    the file gets the usual permissions (``0o666 & ~umask``), whatever mode the writer created it with."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
         writer(str(tmp))
+        _usual_mode(tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -181,7 +215,6 @@ def _truncate_partial_last_line(path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------ output safety
-PathLike = str | os.PathLike
 
 
 def same_file(a: PathLike, b: PathLike) -> bool:

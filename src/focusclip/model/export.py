@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from focusclip.errors import UsageError
-from focusclip.io import atomic_save, atomic_write_json
+from focusclip.io import atomic_save, atomic_write_json, usual_modes
 from focusclip.model.focusclip import FocusCLIP
 
 logger = logging.getLogger(__name__)
@@ -111,6 +111,7 @@ def _write_hf(model: FocusCLIP, state: dict[str, torch.Tensor], out: Path, token
     clip = CLIPModel(CLIPConfig.from_dict(hf_config))
     clip.load_state_dict(state, strict=True)
     clip.save_pretrained(str(out))
+    usual_modes(out.glob("model*.safetensors*"))  # safetensors creates its files 0600 whatever the umask
     vision = model.config["vision"]
     size = int(vision["image_size"])
     crop = vision.get("resize", "center_crop") == "center_crop"

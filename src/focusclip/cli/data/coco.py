@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_dir_target("--out", args.out)
     outputs = split_files_out(args.out, args.splits)
-    check_not_inputs(outputs, {"--root": args.root})
+    check_not_inputs({"--out": args.out, **outputs}, {"--root": args.root})
     check_no_overwrite(outputs.values(), args.overwrite)
     written, counts = write_coco(args.root, args.out, args.splits, min_area=args.min_area,
                                  min_keypoints=args.min_keypoints, visibility=args.visibility,

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     check_dir_target("--out", args.out)
     names = ("train", "test") if args.split == "official" else ("train", "val", "unseen")
     outputs = [*split_files_out(args.out, names).values(), Path(args.out) / "classes.json"]
-    check_not_inputs({f"--out's {Path(o).name}": o for o in outputs}, {"--root": args.root, "--text-c10": args.text_c10})
+    check_not_inputs({"--out": args.out}, {"--root": args.root, "--text-c10": args.text_c10})
     check_no_overwrite(outputs, args.overwrite)
     by_split, counts = convert_cub(args.root, args.split, text_c10=args.text_c10, seen_classes=args.seen_classes,
                                    unseen_classes=args.unseen_classes, val_fraction=args.val_fraction,

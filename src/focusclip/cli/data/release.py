@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_dir_target("--out", args.out)
     outputs = split_files_out(args.out, ("train", "val"))
-    check_not_inputs(outputs, {"--root": args.root, "--images": args.images})
+    check_not_inputs({"--out": args.out, **outputs}, {"--root": args.root, "--images": args.images})
     check_no_overwrite(outputs.values(), args.overwrite)  # the release's own files are <root>/<llm>/<split>.json
     for split, llm in (("train", args.train_llm), ("val", args.val_llm)):
         records = release_to_records(args.root, llm, split, args.images, relative_to=args.out)
