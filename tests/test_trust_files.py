@@ -59,3 +59,41 @@ def test_saved_and_exported_models_are_readable_by_others(tmp_path, umask, hf_cl
         out = export_model(model, tmp_path / f"export-{name}", tokenizer=focusclip.get_tokenizer(f"{prefix}{source}"))
         weights = [p for p in Path(out).iterdir() if p.suffix == ".safetensors"]
         assert weights and all(_mode(p) == expected for p in weights), [(p.name, oct(_mode(p))) for p in weights]
+
+
+# ------------------------------------------------------------------------------ item 9
+@pytest.mark.parametrize("label", ["=HYPERLINK(\"http://x\",\"y\")", "+1+2", "-2+3", "@SUM(A1)", "\tx", "\rx"])
+def test_results_csv_escapes_formulas(label):
+    import csv
+    import io
+
+    from focusclip.serve.results import to_csv
+
+    results = [{"image": "=cmd.png", "predictions": [{"label": label, "prob": 0.5, "score": 0.25},
+                                                      {"label": "a person", "prob": 0.5, "score": -0.5}]}]
+    rows = list(csv.reader(io.StringIO(to_csv(results), newline="")))
+    assert rows[1][0] == "'=cmd.png" and rows[1][3] == "'" + label
+    assert rows[2][3] == "a person" and rows[2][5] == "-0.5"  # numbers stay numbers
+
+
+def test_json_output_never_writes_bare_nan(tmp_path, caplog):
+    import json
+
+    from focusclip.data.records import write_records
+    from focusclip.io import JsonlAppender, json_text
+    from focusclip.serve.results import to_json
+
+    bad = {"label": "x", "score": float("nan"), "nested": [1.0, float("inf"), {"p": float("-inf")}]}
+    text = json_text(bad, where="results")
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"label": "x", "score": None, "nested": [1.0, None, {"p": None}]}
+    assert "results: 3 non-finite number(s)" in caplog.text and "$.score" in caplog.text
+    atomic_write_json(tmp_path / "a.json", bad)
+    with JsonlAppender(tmp_path / "b.jsonl") as sink:
+        sink.write(bad)
+    write_records(tmp_path / "c.jsonl", [bad])
+    for name in ("a.json", "b.jsonl", "c.jsonl"):
+        raw = (tmp_path / name).read_text()
+        assert "NaN" not in raw and "Infinity" not in raw
+        json.loads(raw.splitlines()[0] if name.endswith("l") else raw, parse_constant=lambda c: pytest.fail(c))
+    assert "NaN" not in to_json({"results": [bad]})

@@ -6,6 +6,8 @@ Images are opened by :mod:`focusclip.images`."""
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -15,6 +17,47 @@ from typing import IO, Any
 from focusclip.errors import InputError, MissingInput, OutputError, UsageError
 
 PathLike = str | os.PathLike
+logger = logging.getLogger(__name__)
+
+#: first characters a spreadsheet reads as a formula (OWASP's CSV injection list)
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: a string starting with a formula character gets a leading
+    apostrophe (``=HYPERLINK(...)`` -> ``'=HYPERLINK(...)``), as spreadsheets expect; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def csv_row(values: Iterable[Any]) -> list[Any]:
+    """:func:`csv_cell` on every value of a row."""
+    return [csv_cell(v) for v in values]
+
+
+def _finite(obj: Any, where: str, found: list[str]) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        found.append(where)
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v, f"{where}.{k}", found) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v, f"{where}[{i}]", found) for i, v in enumerate(obj)]
+    return obj
+
+
+def json_text(obj: Any, indent: int | None = None, where: str = "JSON output") -> str:
+    """``json.dumps`` that never writes bare ``NaN`` / ``Infinity`` (invalid JSON that strict parsers
+    refuse): a non-finite number is written as ``null``, with a warning naming ``where`` and its keys."""
+    try:
+        return json.dumps(obj, indent=indent, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        found: list[str] = []
+        clean = _finite(obj, "$", found)
+        logger.warning("%s: %d non-finite number(s) written as null (JSON has no NaN): %s", where, len(found),
+                       ", ".join(found[:5]) + (", ..." if len(found) > 5 else ""))
+        return json.dumps(clean, indent=indent, ensure_ascii=False, allow_nan=False)
 
 
 def default_file_mode() -> int:
@@ -70,7 +113,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+    atomic_write_text(path, json_text(obj, indent=indent, where=str(path)) + "\n")
 
 
 def atomic_save(path: str | os.PathLike, writer: Callable[[str], None]) -> None:
@@ -102,7 +145,7 @@ class JsonlAppender:
         self._fsync = fsync
 
     def write(self, obj: Any) -> None:
-        self._f.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        self._f.write(json_text(obj, where=str(self.path)) + "\n")
         self._f.flush()
         if self._fsync:
             os.fsync(self._f.fileno())

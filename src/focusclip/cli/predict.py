@@ -51,8 +51,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
+    from focusclip.io import json_text
     from focusclip.overlays import check_overlay_targets, write_overlay
     from focusclip.predict import DEFAULT_TEMPLATE, ZeroShotClassifier, format_predictions
 
@@ -82,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         if i in written:
             r["overlay"] = str(written[i])
             r["focus"] = focus and heatmaps[i] is not None
-    print(json.dumps(results, indent=2) if args.json else format_predictions(results))
+    print(json_text(results, indent=2) if args.json else format_predictions(results))
     return 0
 
 
