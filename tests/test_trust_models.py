@@ -174,3 +174,84 @@ def test_checkpoint_of_another_width_on_the_command_line(other_width, tmp_path, 
     rc = main(["predict", str(photo), "--model", f"openclip:trust-narrow@{other_width['ckpt']}", "--labels", "a,b"])
     err = capsys.readouterr().err
     assert rc == 1 and "Traceback" not in err and "AssertionError" not in err and "shape mismatch (29)" in err
+
+
+# ------------------------------------------------------------------------------ item 10
+ASPECTS = [(97, 61), (61, 97), (200, 123), (123, 201), (64, 64), (33, 250), (251, 40), (45, 46)]
+
+
+def _photo(w: int, h: int, seed: int = 0):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed + w * 1000 + h)
+    base = np.linspace(0, 255, w * h * 3).reshape(h, w, 3)
+    return Image.fromarray((0.6 * base + 0.4 * rng.integers(0, 255, (h, w, 3))).astype(np.uint8))
+
+
+def _as_uint8(x: torch.Tensor) -> torch.Tensor:
+    return (x * 255).round().clamp(0, 255).to(torch.uint8)
+
+
+@pytest.mark.parametrize("size", ASPECTS)
+def test_open_clip_sees_open_clips_own_pixels(size, open_clip_dir):
+    """A wrapped open_clip model gets exactly the pixels open_clip's image_transform ('shortest': resize
+    the short side, then centre-crop with torchvision's rounding) gives, on non-square images too."""
+    import open_clip
+
+    _, _, ref_tf = open_clip.create_model_and_transforms(f"local-dir:{open_clip_dir}")
+    model, _, eval_tf = focusclip.create_model_and_transforms(f"openclip:local-dir:{open_clip_dir}")
+    assert eval_tf.resize == "shortest"
+    image = _photo(*size)
+    to_unit = open_clip.transform.Compose(ref_tf.transforms[:-1])  # all but Normalize
+    assert torch.equal(eval_tf.pixels(image), _as_uint8(to_unit(image)))
+    torch.testing.assert_close(eval_tf(image), ref_tf(image), atol=1e-6, rtol=0)
+    # also from an array or a tensor of the same pixels
+    import numpy as np
+
+    assert torch.equal(eval_tf.pixels(np.asarray(image)), eval_tf.pixels(image))
+
+
+@pytest.mark.parametrize("size", ASPECTS)
+def test_hf_clip_sees_clip_image_processors_own_pixels(size, hf_clip_dir):
+    """A wrapped transformers CLIP gets exactly CLIPImageProcessor's pixels (resize shortest edge with
+    its resample, centre crop rounded down, rescale, normalise)."""
+    from transformers import CLIPImageProcessor
+
+    processor = CLIPImageProcessor.from_pretrained(str(hf_clip_dir))
+    model, _, eval_tf = focusclip.create_model_and_transforms(f"hfclip:{hf_clip_dir}")
+    assert eval_tf.resize == "shortest_edge"
+    image = _photo(*size)
+    raw = processor(images=image, do_rescale=False, do_normalize=False, return_tensors="pt")["pixel_values"][0]
+    assert torch.equal(eval_tf.pixels(image), raw.round().to(torch.uint8))
+    ref = processor(images=image, return_tensors="pt")["pixel_values"][0]
+    torch.testing.assert_close(eval_tf(image), ref, atol=1e-5, rtol=0)
+
+
+def test_library_geometry_moves_keypoints_and_heatmaps_with_the_pixels(open_clip_dir):
+    """The heatmap and keypoints follow the same resize-then-crop as the pixels."""
+    import numpy as np
+
+    from focusclip.model.transforms import SampleTransform
+
+    for mode in ("shortest", "shortest_edge"):
+        tf = SampleTransform(32, (0.5,) * 3, (0.25,) * 3, resize=mode)
+        w, h = 97, 61
+        heat = np.zeros((h, w), np.float32)
+        heat[30, 48] = 1.0  # the centre: survives the crop
+        out = tf.apply(_photo(w, h), heatmap=heat, keypoints=np.array([[48.5, 30.5]]))
+        rh, rw = tf.resized_size(h, w)
+        top, left = tf.library_crop(rh, rw)
+        assert (rh, rw) == (32, 50) and (top, left) == (0, 9)
+        kp = out["keypoints"][0]
+        assert kp == pytest.approx([48.5 * rw / w - left, 30.5 * rh / h - top], abs=1e-4)
+        peak = np.unravel_index(int(out["heatmap"][0].argmax()), (32, 32))
+        assert abs(peak[0] - kp[1]) <= 1 and abs(peak[1] - kp[0]) <= 1
+
+
+def test_saved_wrapped_clip_keeps_its_librarys_preprocessing(tmp_path, open_clip_dir):
+    model = focusclip.create_model(f"openclip:local-dir:{open_clip_dir}")
+    path = focusclip.save_model(model, tmp_path / "m", focusclip.get_tokenizer(f"openclip:local-dir:{open_clip_dir}"))
+    from focusclip.model.factory import load_model_spec
+
+    assert load_model_spec(str(path)).transform.resize == "shortest"

@@ -114,7 +114,7 @@ def _write_hf(model: FocusCLIP, state: dict[str, torch.Tensor], out: Path, token
     usual_modes(out.glob("model*.safetensors*"))  # safetensors creates its files 0600 whatever the umask
     vision = model.config["vision"]
     size = int(vision["image_size"])
-    crop = vision.get("resize", "center_crop") == "center_crop"
+    crop = vision.get("resize", "shortest_edge") != "squash"
     CLIPImageProcessor(size={"shortest_edge": size} if crop else {"height": size, "width": size},
                        crop_size={"height": size, "width": size}, do_center_crop=crop,
                        image_mean=list(vision["mean"]), image_std=list(vision["std"]),

@@ -200,7 +200,7 @@ def hf_clip_config(source: str):
 
 def image_preprocess(source: str, image_size: int) -> dict[str, Any]:
     """The checkpoint's image preprocessing (its ``preprocessor_config.json``): size, mean, std, resize
-    (CLIP's shortest-side resize + centre crop is ``center_crop``), interpolation. Without that file,
+    (CLIPImageProcessor's shortest-edge resize + centre crop is ``shortest_edge``), interpolation. Without that file,
     OpenAI CLIP's (with a warning)."""
     cfg = _processor_config(source)
     if cfg is None:
@@ -211,7 +211,7 @@ def image_preprocess(source: str, image_size: int) -> dict[str, Any]:
     size = crop.get("height", image_size) if isinstance(crop, dict) else int(crop)
     return {"image_size": int(size), "mean": list(cfg.get("image_mean", OPENAI_MEAN)),
             "std": list(cfg.get("image_std", OPENAI_STD)),
-            "resize": "center_crop" if cfg.get("do_center_crop", True) else "squash",
+            "resize": "shortest_edge" if cfg.get("do_center_crop", True) else "squash",
             "interpolation": _RESAMPLE.get(int(cfg.get("resample", 3)), "bicubic")}
 
 

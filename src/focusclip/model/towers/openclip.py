@@ -44,8 +44,8 @@ from focusclip.model.towers.weights import WeightsNotFoundError, check_state_fit
 logger = logging.getLogger(__name__)
 
 SCHEMAS = ("hf-hub:", "local-dir:")
-#: open_clip ``resize_mode`` -> focusclip ``vision.resize``
-RESIZE_MODES = {"shortest": "center_crop", "squash": "squash"}
+#: open_clip ``resize_mode`` -> focusclip ``vision.resize`` (``shortest``: open_clip's own resize + crop)
+RESIZE_MODES = {"shortest": "shortest", "squash": "squash"}
 _TEXT_ATTRS = ("token_embedding", "positional_embedding", "transformer", "ln_final", "text_projection")
 
 
