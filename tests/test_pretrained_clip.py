@@ -294,7 +294,7 @@ def test_merge_interpolates_and_refuses_other_architectures(open_clip_dir, tmp_p
     other = write_open_clip_dir(tmp_path / "other", model_cfg=dict(TINY_OPEN_CLIP, embed_dim=16))
     with pytest.raises(ArchitectureMismatchError, match="not of one architecture"):
         merge_models(focusclip.create_model(f"openclip:local-dir:{other}"), ft, 0.5)
-    with pytest.raises(ValueError, match="alpha must be in"):
+    with pytest.raises(ValueError, match="alpha must be a number in"):
         interpolate_states(b, b, 1.5)
 
     tok = focusclip.get_tokenizer(name)

@@ -74,3 +74,30 @@ def test_data_commands_refuse_an_out_inside_their_dataset(tmp_path, capsys):
         rc, err = _run(capsys, *argv)
         assert rc == 1 and "inside the input --root" in err, (argv, err)
     assert _snapshot(root) == before and not (root / "records").exists()
+
+
+# ------------------------------------------------------------------------------ items 12, 13
+@pytest.mark.parametrize("alpha", ["1.5", "-0.1", "nan"])
+def test_merge_checks_alpha_before_loading_models(alpha, tmp_path, capsys, monkeypatch):
+    """`merge --alpha 1.5` failed only after loading both models."""
+    from focusclip.model import factory
+
+    def no_loading(*a, **k):
+        raise AssertionError("a model was loaded before --alpha was checked")
+
+    monkeypatch.setattr(factory, "load_model_spec", no_loading)
+    monkeypatch.setattr(factory, "load_model", no_loading)
+    rc, err = _run(capsys, "merge", "--base", "nowhere-a", "--finetuned", "nowhere-b", "--alpha", alpha,
+                   "--out", str(tmp_path / "w"))
+    assert rc == 2 and "--alpha: alpha must be a number in [0, 1]" in err and not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize("text,expected", [("", "gives no alpha"), (" , ", "gives no alpha"),
+                                           ("0,2", "2 not in [0, 1]")])
+def test_eval_interpolate_bad_alphas_say_so(text, expected, model_dir, tmp_path, capsys):
+    """`eval --interpolate ""` said "--interpolate and --base go together" (an empty value read as absent)."""
+    rc, err = _run(capsys, "eval", "--model", str(model_dir), "--base", str(model_dir), "--interpolate", text,
+                   "--tasks", "synthetic", "--out", str(tmp_path / "r.json"))
+    assert rc == 2 and expected in err and "go together" not in err, err
+    rc, err = _run(capsys, "eval", "--model", str(model_dir), "--interpolate", text, "--out", str(tmp_path / "r.json"))
+    assert rc == 2 and expected in err, err  # not a plain evaluation that ignores the option
