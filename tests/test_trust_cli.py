@@ -101,3 +101,27 @@ def test_eval_interpolate_bad_alphas_say_so(text, expected, model_dir, tmp_path,
     assert rc == 2 and expected in err and "go together" not in err, err
     rc, err = _run(capsys, "eval", "--model", str(model_dir), "--interpolate", text, "--out", str(tmp_path / "r.json"))
     assert rc == 2 and expected in err, err  # not a plain evaluation that ignores the option
+
+
+# ------------------------------------------------------------------------------ docs that run
+@pytest.mark.parametrize("source", ["./no-such-clip", "/tmp/no/such/clip", "runs-trust/missing"])
+def test_missing_hfclip_folder_is_reported_as_a_missing_folder(source, tmp_path, monkeypatch, capsys):
+    """A missing `hfclip:` folder was reported as a malformed hub id (transformers' repo-id check)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs-trust").mkdir()
+    rc, err = _run(capsys, "predict", "x.png", "--model", f"hfclip:{source}", "--labels", "a,b")
+    assert rc == 1 and "folder not found" in err and "Repo id" not in err and "repo_id" not in err, err
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    """`focusclip describe --stats ... | head` ended with a BrokenPipeError report (any verb that prints)."""
+    import subprocess
+    import sys
+
+    env = {**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "focusclip.cli", "models"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    proc.stdout.close()  # the reader is gone before anything is written, as `| head -0` would leave it
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert "BrokenPipeError" not in err and "Traceback" not in err and "Exception ignored" not in err, err
