@@ -129,9 +129,8 @@ def workspace(tmp_path_factory) -> Path:
                          "two_people.jpg": (160, 120)}.items():
         Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(root / name)
     shutil.copytree(ROOT / "examples" / "custom", root / "my_data")
-    from focusclip.data.synthetic import generate_world
-
     from focusclip.data.records import read_records, write_records
+    from focusclip.data.synthetic import generate_world
     from focusclip.describe.rules import describe_record
 
     info = generate_world(root / "runs" / "mpii", 12, 0, image_size=48, eval_n=0, show_progress=False)
