@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import focusclip
-from focusclip.cli import main
+from test_bad_input import _run  # one line, no traceback
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +22,6 @@ def model_dir(tmp_path_factory) -> Path:
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def _run(capsys, *argv: str) -> tuple[int, str]:
-    capsys.readouterr()
-    rc = main(list(argv))
-    err = capsys.readouterr().err
-    assert "Traceback" not in err, err
-    return rc, err
 
 
 # ------------------------------------------------------------------------------ item 3
