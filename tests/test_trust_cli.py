@@ -117,3 +117,26 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
     err = proc.stderr.read().decode()
     proc.wait(timeout=120)
     assert "BrokenPipeError" not in err and "Traceback" not in err and "Exception ignored" not in err, err
+
+
+def test_export_checks_the_model_kind_before_loading_weights(model_dir, tmp_path, capsys, monkeypatch):
+    """Same class as `merge --alpha`: a model that cannot export (no whole-CLIP section) or a --format of
+    the other library was refused only after its weights loaded."""
+    import focusclip.model as fm
+
+    def no_loading(*a, **k):
+        raise AssertionError("the weights were loaded before the export was checked")
+
+    monkeypatch.setattr(fm, "load_model", no_loading)
+    rc, err = _run(capsys, "export", "--model", str(model_dir), "--out", str(tmp_path / "x"))
+    assert rc == 2 and "not built on a whole CLIP checkpoint" in err and not (tmp_path / "x").exists()
+
+
+def test_export_refuses_the_other_librarys_format_before_loading(open_clip_dir, tmp_path, capsys, monkeypatch):
+    import focusclip.model as fm
+
+    saved = focusclip.save_model(focusclip.create_model(f"openclip:local-dir:{open_clip_dir}"), tmp_path / "m",
+                                 focusclip.get_tokenizer(f"openclip:local-dir:{open_clip_dir}"))
+    monkeypatch.setattr(fm, "load_model", lambda *a, **k: pytest.fail("weights loaded before the check"))
+    rc, err = _run(capsys, "export", "--model", str(saved), "--out", str(tmp_path / "x"), "--format", "hf")
+    assert rc == 2 and "exports as 'open_clip', not 'hf'" in err

@@ -34,16 +34,27 @@ _TOWER_PREFIXES = ("visual.", "text.")
 _SHARED_KEYS = ("logit_scale", "logit_bias")
 
 
-def export_format(model: FocusCLIP) -> str:
-    """The format a model exports to: the library its whole CLIP came from."""
-    clip = model.config.get("clip") or {}
-    if clip.get("open_clip_model"):
-        return "open_clip"
-    if clip.get("hf_clip_model"):
-        return "hf"
-    raise UsageError(f"model {model.config.get('name', '')!r} is not built on a whole CLIP checkpoint (no 'clip' "
-                     "section): only models from open_clip or Hugging Face CLIP export to those libraries; "
-                     "use focusclip.save_model for the others")
+def export_format(model: FocusCLIP | dict[str, Any], fmt: str | None = None) -> str:
+    """The format a model (or a model config) exports to: the library its whole CLIP came from; ``fmt``,
+    when given, must be that one."""
+    config = model if isinstance(model, dict) else model.config
+    clip = config.get("clip") or {}
+    native = "open_clip" if clip.get("open_clip_model") else "hf" if clip.get("hf_clip_model") else None
+    if native is None:
+        raise UsageError(f"model {config.get('name', '')!r} is not built on a whole CLIP checkpoint (no 'clip' "
+                         "section): only models from open_clip or Hugging Face CLIP export to those libraries; "
+                         "use focusclip.save_model for the others")
+    if fmt is not None and fmt != native:
+        raise UsageError(f"model {config.get('name', '')!r} comes from {native}; it exports as {native!r}, "
+                         f"not {fmt!r}")
+    return native
+
+
+def check_export(path: str | Path, fmt: str | None = None) -> str:
+    """:func:`export_format` of a saved model directory from its config alone, before any weights load."""
+    from focusclip.model.factory import _read_saved_config
+
+    return export_format(_read_saved_config(Path(path))["model"], fmt)
 
 
 def checkpoint_state(model: FocusCLIP) -> tuple[dict[str, torch.Tensor], list[str]]:
@@ -67,10 +78,7 @@ def _scalar_shape(model: FocusCLIP, key: str) -> tuple[int, ...]:
 
 def export_model(model: FocusCLIP, out: str | Path, tokenizer: Any = None, fmt: str | None = None) -> Path:
     """Write ``model`` to ``out`` in its checkpoint library's format (``fmt`` must match it if given)."""
-    native = export_format(model)
-    if fmt is not None and fmt != native:
-        raise UsageError(f"model {model.config.get('name', '')!r} comes from {native}; it exports as {native!r}, "
-                         f"not {fmt!r}")
+    native = export_format(model, fmt)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     state, dropped = checkpoint_state(model)
