@@ -96,12 +96,14 @@ def test_eval_interpolate_bad_alphas_say_so(text, expected, model_dir, tmp_path,
 
 
 # ------------------------------------------------------------------------------ docs that run
-@pytest.mark.parametrize("source", ["./no-such-clip", "/tmp/no/such/clip", "runs-trust/missing"])
-def test_missing_hfclip_folder_is_reported_as_a_missing_folder(source, tmp_path, monkeypatch, capsys):
-    """A missing `hfclip:` folder was reported as a malformed hub id (transformers' repo-id check)."""
+@pytest.mark.parametrize("source", ["hfclip:./no-such-clip", "hfclip:/tmp/no/such/clip", "hfclip:runs-trust/missing",
+                                    "openclip:local-dir:runs-trust/missing", "openclip:local-dir:/tmp/no/such"])
+def test_missing_clip_folder_is_reported_as_a_missing_folder(source, tmp_path, monkeypatch, capsys):
+    """A missing `hfclip:` folder was reported as a malformed hub id (transformers' repo-id check), a
+    missing `openclip:local-dir:` one with "without a network, pass a local folder"."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "runs-trust").mkdir()
-    rc, err = _run(capsys, "predict", "x.png", "--model", f"hfclip:{source}", "--labels", "a,b")
+    rc, err = _run(capsys, "predict", "x.png", "--model", source, "--labels", "a,b")
     assert rc == 1 and "folder not found" in err and "Repo id" not in err and "repo_id" not in err, err
 
 

@@ -98,6 +98,12 @@ def _open_clip_section(spec: str, name: str) -> tuple[dict[str, Any], str]:
 
     if not spec:
         raise UsageError(f"model {name!r}: give an architecture after 'openclip:' (see open_clip.list_models())")
+    if spec.startswith("local-dir:"):  # a folder: say so when it is missing, not "without a network"
+        folder = Path(spec[len("local-dir:"):]).expanduser()
+        if not folder.is_dir():
+            raise MissingInput(f"model {name!r}: folder not found: {folder}")
+        if not (folder / OPEN_CLIP_DIR_FILE).is_file():
+            raise MissingInput(f"model {name!r}: {folder} is not an open_clip folder (no {OPEN_CLIP_DIR_FILE})")
     if spec.startswith(SCHEMAS):
         return {"open_clip_model": spec, "pretrained": True}, f"open_clip {spec}"
     arch, at, path = spec.partition("@")
