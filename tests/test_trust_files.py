@@ -97,3 +97,33 @@ def test_json_output_never_writes_bare_nan(tmp_path, caplog):
         assert "NaN" not in raw and "Infinity" not in raw
         json.loads(raw.splitlines()[0] if name.endswith("l") else raw, parse_constant=lambda c: pytest.fail(c))
     assert "NaN" not in to_json({"results": [bad]})
+
+
+# ------------------------------------------------------------------------------ item 13, same class
+def _dead_pid() -> int:
+    pid = 4_000_000
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            pass
+        pid -= 1
+
+
+def test_atomic_writes_remove_the_temp_file_of_a_killed_writer(tmp_path):
+    """A writer killed outright (kill -9) leaves its .NAME.<pid>.tmp; the next write of that file removes
+    it (a live process's temp file is kept), as the shard writer's rerun does."""
+    from focusclip.io import atomic_save
+
+    dead = _dead_pid()
+    stale_json = tmp_path / f".config.json.{dead}.tmp"
+    stale_weights = tmp_path / f".model.{dead}.tmp.safetensors"
+    alive = tmp_path / f".config.json.{os.getppid()}.tmp"
+    for f in (stale_json, stale_weights, alive):
+        f.write_bytes(b"half")
+    atomic_write_json(tmp_path / "config.json", {"a": 1})
+    atomic_save(tmp_path / "model.safetensors", lambda name: Path(name).write_bytes(b"w"))
+    assert not stale_json.exists() and not stale_weights.exists() and alive.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, "config.json", "model.safetensors"])

@@ -89,11 +89,37 @@ def _usual_mode(path: Path) -> None:
     os.chmod(path, default_file_mode())
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's), or cannot tell: keep its file
+    return True
+
+
+def remove_stale_temps(folder: Path, prefix: str) -> int:
+    """Remove ``folder/<prefix>.<pid>.tmp*`` files left by a writer that was killed outright (``kill -9``:
+    no ``finally`` runs); a temp file of a live process is kept. Returns how many were removed."""
+    removed = 0
+    for f in folder.glob(f"{prefix}.*.tmp*"):
+        pid = f.name[len(prefix) + 1:].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            f.unlink(missing_ok=True)
+            removed += 1
+    if removed:
+        logger.info("%s: removed %d temporary file(s) of an interrupted write", folder / prefix.lstrip("."), removed)
+    return removed
+
+
 @contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iterator[IO]:
-    """Open ``path.tmp`` for writing and rename it over ``path`` only when the block succeeds."""
+    """Open ``.path.<pid>.tmp`` for writing and rename it over ``path`` only when the block succeeds (a temp
+    file of an earlier writer of ``path`` that was killed is removed first)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path.parent, f".{path.name}")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, mode, **kwargs) as f:
@@ -121,6 +147,7 @@ def atomic_save(path: str | os.PathLike, writer: Callable[[str], None]) -> None:
     the file gets the usual permissions (``0o666 & ~umask``), whatever mode the writer created it with."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path.parent, f".{path.stem}")
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
         writer(str(tmp))
