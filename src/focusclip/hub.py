@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
@@ -26,6 +27,8 @@ logger = logging.getLogger(__name__)
 #: seconds to wait for a TCP connection to the hub before treating it as unreachable
 PROBE_TIMEOUT = 3.0
 _PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+#: one offline block at a time (threads of a server): the flag is set and put back by one holder only
+_OFFLINE_LOCK = threading.RLock()
 
 
 def hub_host() -> tuple[str, int]:
@@ -66,9 +69,10 @@ def hub_access(source: str | None = None) -> Iterator[bool]:
         return
     host, _ = hub_host()
     logger.info("the hub (%s) cannot be reached: using the local cache only", host)
-    saved = constants.HF_HUB_OFFLINE
-    constants.HF_HUB_OFFLINE = True  # huggingface_hub reads it on every request (is_offline_mode)
-    try:
-        yield False
-    finally:
-        constants.HF_HUB_OFFLINE = saved
+    with _OFFLINE_LOCK:  # offline calls fail or read the cache at once, so holding it costs nothing
+        saved = constants.HF_HUB_OFFLINE
+        constants.HF_HUB_OFFLINE = True  # huggingface_hub reads it on every request (is_offline_mode)
+        try:
+            yield False
+        finally:
+            constants.HF_HUB_OFFLINE = saved
