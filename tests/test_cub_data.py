@@ -121,10 +121,12 @@ def test_zeroshot_eval_task_reads_only_unseen_classes(tmp_path):
 
 
 def test_cli_data_cub_then_train_recipe_config_loads(tmp_path, capsys):
-    make_cub(tmp_path)
+    root = tmp_path / "cub"  # the output goes beside the dataset: a command never writes inside its inputs
+    root.mkdir()
+    make_cub(root)
     out = tmp_path / "cub-zs"
-    assert main(["data", "cub", "--root", str(tmp_path), "--out", str(out), "--split", "zeroshot",
-                 "--text-c10", str(tmp_path / "text_c10")]) == 0
+    assert main(["data", "cub", "--root", str(root), "--out", str(out), "--split", "zeroshot",
+                 "--text-c10", str(root / "text_c10")]) == 0
     assert "unseen records: 3" in capsys.readouterr().out
     recs = read_records(out / "train.jsonl")
     assert all((out / r["image"]).is_file() for r in recs)

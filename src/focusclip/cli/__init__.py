@@ -101,7 +101,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe (`focusclip ... | head`) shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # the reader went away (`| head`): what it wanted was printed. Point stdout at devnull so the
+        # interpreter's final flush does not print a BrokenPipeError report (Python's documented recipe).
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(f"{args.command}: interrupted", file=sys.stderr)
         return 130

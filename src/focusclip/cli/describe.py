@@ -31,8 +31,6 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
     from focusclip.describe import (
         collect_descriptions,
         create_describer,
@@ -42,11 +40,11 @@ def run(args: argparse.Namespace) -> int:
         merge_captions,
     )
     from focusclip.errors import UsageError
-    from focusclip.io import check_not_inputs
+    from focusclip.io import check_not_inputs, json_text
 
     if args.stats:
         stats = description_stats(collect_descriptions(args.stats))
-        print(json.dumps(stats, indent=2) if args.json else format_description_stats(stats))
+        print(json_text(stats, indent=2) if args.json else format_description_stats(stats))
         return 0
     if not args.records or not args.out:
         raise UsageError("give a records JSONL and --out DESCRIPTIONS.jsonl (or --stats FILE)")

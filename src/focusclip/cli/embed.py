@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     npy = Path(args.out).with_suffix(".npy")
     check_file_target("--out", npy)
     check_not_inputs({"--out": npy, "--out's index": npy.with_suffix(".txt")},
-                     {f"IMAGE {i}": p for i, p in enumerate(images)} | {"--texts-file": args.texts_file})
+                     {f"IMAGE {i}": p for i, p in enumerate(images)} | {"--texts-file": args.texts_file,
+                                                                         "--model": args.model})
     sources = [f"--{kind}" for kind in ("keypoints", "boxes", "detect") if getattr(args, kind)]
     if sources:
         return _embed_people(args, images, sources, npy)

@@ -71,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.model:
         raise UsageError("--model is required (a saved model directory, a CLIP name or a registered model name)")
-    if bool(args.base) != bool(args.interpolate):
+    if args.interpolate is not None:
+        from focusclip.model.merge import parse_alphas
+
+        parse_alphas(args.interpolate)  # before anything is loaded; "" is an error, not "no --interpolate"
+    if bool(args.base) != (args.interpolate is not None):
         raise UsageError("--interpolate and --base go together: --model FINETUNED --base ZERO_SHOT "
                          "--interpolate 0,0.5,1")
     if args.focus_mode is not None:
@@ -90,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         raise OutputError(f"{md} exists but {args.out} does not, so focusclip eval did not write it; choose "
                           "another --out")
     options = parse_dataset_options(args.dataset_option)
-    if args.interpolate:
+    if args.interpolate is not None:
         return _eval_interpolation(args, tasks, options)
     loaded = load_model_spec(args.model, device=None)
     data = evaluate(loaded.model, loaded.tokenizer, loaded.transform, tasks, args.data_root,

@@ -23,11 +23,12 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from focusclip.io import check_new_folder, check_not_inputs
     from focusclip.model import get_tokenizer, load_model
-    from focusclip.model.export import export_model
+    from focusclip.model.export import check_export, export_model
     from focusclip.model.towers import clip_family
 
     check_new_folder("--out", args.out, args.overwrite)
     check_not_inputs({"--out": args.out}, {"--model": args.model})
+    check_export(args.model, args.format)  # from its config: before the weights load
     model = load_model(args.model)
     out = export_model(model, args.out, get_tokenizer(args.model), args.format)
     print(clip_family(model.config["clip"]).exported.format(out=out))

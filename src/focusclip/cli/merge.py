@@ -24,8 +24,9 @@ def run(args: argparse.Namespace) -> int:
     from focusclip.io import check_new_folder, check_not_inputs
     from focusclip.model import get_tokenizer, load_model, save_model
     from focusclip.model.factory import load_model_spec
-    from focusclip.model.merge import merge_models
+    from focusclip.model.merge import check_alpha, merge_models
 
+    check_alpha(args.alpha, "--alpha")  # before loading either model
     check_new_folder("--out", args.out, args.overwrite)
     check_not_inputs({"--out": args.out}, {"--base": args.base, "--finetuned": args.finetuned})
     base = load_model_spec(args.base).model

@@ -58,9 +58,8 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
     from focusclip.errors import UsageError
+    from focusclip.io import json_text
     from focusclip.predict import DEFAULT_TEMPLATE, ZeroShotClassifier, format_predictions
 
     # one label per line of a file; a --labels text is split at commas (focusclip.labels.parse_labels)
@@ -75,16 +74,14 @@ def run(args: argparse.Namespace) -> int:
         clf = ZeroShotClassifier.from_pretrained(args.model, labels, args.template or [DEFAULT_TEMPLATE],
                                                  device=args.device, scale=args.scale)
         results = clf.predict(args.images, topk=args.topk, batch_size=args.batch_size)
-        print(json.dumps(results, indent=2, allow_nan=False) if args.json else format_predictions(results))
+        print(json_text(results, indent=2) if args.json else format_predictions(results))
         return 0
     return _run_people(args, labels)
 
 
 def _run_people(args: argparse.Namespace, labels) -> int:
     """One answer per person (issue 20): the people's subjects, numbered overlays, predict_people, output."""
-    import json
-
-    from focusclip.io import check_file_target, check_no_overwrite, check_not_inputs
+    from focusclip.io import check_file_target, check_no_overwrite, check_not_inputs, json_text
     from focusclip.model.focus import FOCUS_AT_INFERENCE
     from focusclip.model.focus.inference import resolve_focus
     from focusclip.overlays import check_overlay_targets, write_people_overlay
@@ -122,7 +119,7 @@ def _run_people(args: argparse.Namespace, labels) -> int:
     if args.csv:
         write_people_csv(args.csv, results)
         logger.info("wrote %s", args.csv)
-    print(json.dumps(results, indent=2, allow_nan=False) if args.json else format_people(results))
+    print(json_text(results, indent=2) if args.json else format_people(results))
     return 0
 
 

@@ -6,7 +6,11 @@ cut into ``DIR/shard-000000.tar``, ... of ``N`` samples each. A sample is three 
 (coordinates in the original image's pixels, ``image`` kept for reference) and its captions as ``.txt``
 (one per line). ``DIR/index.json`` lists every finished shard with its sample count and byte size; it is
 rewritten atomically after each shard, and a rerun with the same arguments continues after the last
-finished shard. Records whose image is missing or unreadable are skipped, counted and named.
+finished shard. Records whose image is missing or unreadable are skipped, counted and named; a record
+without captions is refused before anything is written (training needs one per sample). The shard being
+written goes to a hidden ``DIR/.shard-NNNNNN.<pid>.tmp`` renamed when complete: a run killed outright
+(``kill -9``, power loss) can leave that file behind, and the rerun that continues the set removes it
+(reported as a note).
 
 Reading (``data.format: shards``, :class:`ShardDataset`): tar members are read through the ``webdataset``
 library (its tar iterator and key grouping); images are decoded, transformed and their heatmaps rendered
@@ -145,13 +149,24 @@ def write_shards(records_file: str | os.PathLike, out_dir: str | os.PathLike, sh
     if shard_size < 1:
         raise UsageError(f"shard_size must be >= 1, got {shard_size}")
     records, root = read_dataset_file(records_file)
+    for k, record in enumerate(records):  # training needs a caption per sample: refuse before writing
+        if not [c for c in record.get("captions") or [] if isinstance(c, str) and c.strip()]:
+            raise ShardError(f"{records_file}: record {k + 1} ({record_id(record)}) has no captions; training needs "
+                             "at least one per sample (write them with `focusclip describe`, or leave the "
+                             "record out)")
     out_dir = Path(out_dir)
     params = {"format": FORMAT, "source": str(Path(records_file)), "records": len(records), "shard_size": shard_size,
               "seed": seed, "shuffle": shuffle}
     index = _resume_index(out_dir, params)
+    stale = sorted(out_dir.glob(".shard-*.tmp"))  # a shard being written when an earlier run was killed
+    for tmp in stale:
+        tmp.unlink()
     order = _order(len(records), seed, shuffle)
     n_shards = math.ceil(len(records) / shard_size)
     counts = Counts()
+    if stale:
+        logger.info("%s: removed %d unfinished shard file(s) of an interrupted run", out_dir, len(stale))
+        counts.notes["unfinished shard files of an interrupted run (removed)"] = len(stale)
     done = len(index["shards"])
     if done:
         logger.info("%s: %d of %d shards already written; continuing", out_dir, done, n_shards)

@@ -34,18 +34,31 @@ _TOWER_PREFIXES = ("visual.", "text.")
 _SHARED_KEYS = ("logit_scale", "logit_bias")
 
 
-def export_format(model: FocusCLIP) -> str:
-    """The format a model exports to: the library its whole CLIP came from (its family's ``export_format``)."""
-    return _family(model).export_format
+def export_format(model: FocusCLIP | dict[str, Any], fmt: str | None = None) -> str:
+    """The format a model (or a model config) exports to: the library its whole CLIP came from (its family's
+    ``export_format``); ``fmt``, when given, must be that one."""
+    config = model if isinstance(model, dict) else model.config
+    native = _family(config).export_format
+    if fmt is not None and fmt != native:
+        raise UsageError(f"model {config.get('name', '')!r} comes from {native}; it exports as {native!r}, "
+                         f"not {fmt!r}")
+    return native
 
 
-def _family(model: FocusCLIP) -> ClipFamily:
-    clip = model.config.get("clip") or {}
+def _family(config: dict[str, Any]) -> ClipFamily:
+    clip = config.get("clip") or {}
     if clip:
         return clip_family(clip)
-    raise UsageError(f"model {model.config.get('name', '')!r} is not built on a whole CLIP checkpoint (no 'clip' "
+    raise UsageError(f"model {config.get('name', '')!r} is not built on a whole CLIP checkpoint (no 'clip' "
                      "section): only models from open_clip or Hugging Face CLIP export to those libraries; "
                      "use focusclip.save_model for the others")
+
+
+def check_export(path: str | Path, fmt: str | None = None) -> str:
+    """:func:`export_format` of a saved model directory from its config alone, before any weights load."""
+    from focusclip.model.factory import _read_saved_config
+
+    return export_format(_read_saved_config(Path(path))["model"], fmt)
 
 
 def checkpoint_state(model: FocusCLIP) -> tuple[dict[str, torch.Tensor], list[str]]:
@@ -69,15 +82,12 @@ def _scalar_shape(model: FocusCLIP, key: str) -> tuple[int, ...]:
 
 def export_model(model: FocusCLIP, out: str | Path, tokenizer: Any = None, fmt: str | None = None) -> Path:
     """Write ``model`` to ``out`` in its checkpoint library's format (``fmt`` must match it if given)."""
-    native = export_format(model)
-    if fmt is not None and fmt != native:
-        raise UsageError(f"model {model.config.get('name', '')!r} comes from {native}; it exports as {native!r}, "
-                         f"not {fmt!r}")
+    export_format(model, fmt)  # a model that does not come from a whole CLIP, or another --format: an error
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     state, dropped = checkpoint_state(model)
     if dropped:
         logger.info("export: dropped %d ROI-branch tensors (%s) - the exported model is the two towers",
                     len(dropped), ", ".join(sorted({k.split('.')[0] for k in dropped})))
-    _family(model).export(model, state, out, tokenizer)
+    _family(model.config).export(model, state, out, tokenizer)
     return out

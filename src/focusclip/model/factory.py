@@ -217,6 +217,8 @@ def create_model(model_name: str | dict[str, Any], pretrained: str | bool | None
             config["roi"] = roi
         _check_config(config, f"model {name} with overrides {sorted(overrides)}")
     config.setdefault("name", name)
+    config.setdefault("vision", {})  # a whole CLIP's registered config may leave its tower sections out
+    config.setdefault("text", {})
     if pretrained is None:
         pretrained = config.get("default_pretrained", "none")
     if pretrained is False:
@@ -293,7 +295,7 @@ def get_tokenizer(model_name: str | dict[str, Any], context_length: int | None =
     else:
         config, _ = _resolve_config(model_name)
         backend, source = _tokenizer_from_config(config)
-    text_cfg = config.get("text", {})
+    text_cfg = config.get("text") or {}
     strategy = long_text or text_cfg.get("long_text", "truncate")
     length = int(context_length or text_cfg.get("context_length") or _clip_context_length(config, strategy))
     if config.get("clip"):

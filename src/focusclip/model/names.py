@@ -77,6 +77,13 @@ def clip_folder_kind(path: str | Path) -> str | None:
     return None
 
 
+def looks_like_path(source: str) -> bool:
+    """Whether an ``hfclip:`` source is meant as a folder rather than a hub id (``ORG/NAME`` or ``NAME``):
+    it starts with ``/``, ``.`` or ``~``, has more than one ``/``, ends with one, or holds a backslash."""
+    return (source.startswith(("/", ".", "~")) or source.count("/") > 1 or source.endswith("/")
+            or "\\" in source)
+
+
 def is_clip_name(name: str) -> bool:
     """Whether ``name`` is in the grammar above (a prefix, or a CLIP folder)."""
     bare = name[len(ROI):] if name.startswith(ROI) else name
@@ -98,6 +105,10 @@ def clip_config(name: str) -> dict[str, Any]:
         source = bare[len(HFCLIP):]
         if not source:
             raise UsageError(f"model {name!r}: give a hub id or folder after 'hfclip:'")
+        meant_as_folder = looks_like_path(source) or ("/" in source and Path(source).parent.is_dir())
+        if meant_as_folder and not Path(source).expanduser().is_dir():
+            raise MissingInput(f"model {name!r}: folder not found: {source} (a CLIPModel.save_pretrained "
+                               "folder; a hub id is ORG/NAME)")
         clip, desc = {"hf_clip_model": source, "pretrained": source}, f"Hugging Face CLIPModel {source}"
     else:
         raise UsageError(f"model {name!r} is not a CLIP name (openclip:..., hfclip:... or a CLIP folder)")
@@ -114,6 +125,12 @@ def _open_clip_section(spec: str, name: str) -> tuple[dict[str, Any], str]:
 
     if not spec:
         raise UsageError(f"model {name!r}: give an architecture after 'openclip:' (see open_clip.list_models())")
+    if spec.startswith("local-dir:"):  # a folder: say so when it is missing, not "without a network"
+        folder = Path(spec[len("local-dir:"):]).expanduser()
+        if not folder.is_dir():
+            raise MissingInput(f"model {name!r}: folder not found: {folder}")
+        if not (folder / OPEN_CLIP_CONFIG).is_file():
+            raise MissingInput(f"model {name!r}: {folder} is not an open_clip folder (no {OPEN_CLIP_CONFIG})")
     if spec.startswith(SCHEMAS):
         return {"open_clip_model": spec, "pretrained": True}, f"open_clip {spec}"
     arch, at, path = spec.partition("@")

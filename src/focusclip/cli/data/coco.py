@@ -32,10 +32,12 @@ def add_parser(dsub: Subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from focusclip.data.coco import write_coco
-    from focusclip.io import check_dir_target, check_no_overwrite
+    from focusclip.io import check_dir_target, check_no_overwrite, check_not_inputs
 
     check_dir_target("--out", args.out)
-    check_no_overwrite(split_files_out(args.out, args.splits).values(), args.overwrite)
+    outputs = split_files_out(args.out, args.splits)
+    check_not_inputs({"--out": args.out, **outputs}, {"--root": args.root})
+    check_no_overwrite(outputs.values(), args.overwrite)
     written, counts = write_coco(args.root, args.out, args.splits, min_area=args.min_area,
                                  min_keypoints=args.min_keypoints, visibility=args.visibility,
                                  captions=not args.no_captions, include_empty=args.include_empty)

@@ -37,11 +37,13 @@ def run(args: argparse.Namespace) -> int:
 
     from focusclip.data.cub import convert_cub, write_cub
     from focusclip.describe.birds import describe_bird
-    from focusclip.io import check_dir_target, check_no_overwrite
+    from focusclip.io import check_dir_target, check_no_overwrite, check_not_inputs
 
     check_dir_target("--out", args.out)
     names = ("train", "test") if args.split == "official" else ("train", "val", "unseen")
-    check_no_overwrite([*split_files_out(args.out, names).values(), Path(args.out) / "classes.json"], args.overwrite)
+    outputs = [*split_files_out(args.out, names).values(), Path(args.out) / "classes.json"]
+    check_not_inputs({"--out": args.out}, {"--root": args.root, "--text-c10": args.text_c10})
+    check_no_overwrite(outputs, args.overwrite)
     by_split, counts = convert_cub(args.root, args.split, text_c10=args.text_c10, seen_classes=args.seen_classes,
                                    unseen_classes=args.unseen_classes, val_fraction=args.val_fraction,
                                    seed=args.seed, relative_to=args.out, read_sizes=not args.no_sizes,

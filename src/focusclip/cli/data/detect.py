@@ -32,10 +32,10 @@ def run(args: argparse.Namespace) -> int:
     from focusclip.detect.run import detect_images, errors_path
     from focusclip.io import check_file_target, check_not_inputs
 
+    options = detector_options(args.detector, args)  # usage errors first
     check_file_target("--out", args.out)
     check_not_inputs({"--out": args.out, "--out's errors": errors_path(args.out)},
                      {f"IMAGE {i}": p for i, p in enumerate(args.images)})
-    options = detector_options(args.detector, args)
     detector = create_detector(args.detector, **options)
     try:
         counts = detect_images(args.images, args.out, detector, workers=args.workers,

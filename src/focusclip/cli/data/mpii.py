@@ -39,8 +39,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give both --split-train and --split-val, or neither")
     check_dir_target("--out", args.out)
     outputs = split_files_out(args.out, ("train", "val", "test"))
-    check_not_inputs(outputs, {"--annotations": args.annotations, "--split-train": args.split_train,
-                               "--split-val": args.split_val})
+    check_not_inputs({"--out": args.out, **outputs},
+                     {"--annotations": args.annotations, "--images": args.images, "--split-train": args.split_train,
+                      "--split-val": args.split_val})
     check_no_overwrite(outputs.values(), args.overwrite)
     splits = {"train": args.split_train, "val": args.split_val} if args.split_train else None
     by_split, stats = convert_mpii(args.annotations, args.images, split_files=splits,

@@ -27,10 +27,11 @@ def run(args: argparse.Namespace) -> int:
 
     from focusclip.data.records import write_records
     from focusclip.data.release import release_to_records
-    from focusclip.io import check_dir_target, check_no_overwrite
+    from focusclip.io import check_dir_target, check_no_overwrite, check_not_inputs
 
     check_dir_target("--out", args.out)
     outputs = split_files_out(args.out, ("train", "val"))
+    check_not_inputs({"--out": args.out, **outputs}, {"--root": args.root, "--images": args.images})
     check_no_overwrite(outputs.values(), args.overwrite)  # the release's own files are <root>/<llm>/<split>.json
     for split, llm in (("train", args.train_llm), ("val", args.val_llm)):
         records = release_to_records(args.root, llm, split, args.images, relative_to=args.out)

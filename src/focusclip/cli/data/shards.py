@@ -22,9 +22,10 @@ def add_parser(dsub: Subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from focusclip.data.shards import write_shards
-    from focusclip.io import check_dir_target
+    from focusclip.io import check_dir_target, check_not_inputs
 
     check_dir_target("--out", args.out)
+    check_not_inputs({"--out": args.out}, {"RECORDS": args.records})
     index, counts = write_shards(args.records, args.out, shard_size=args.shard_size, seed=args.seed,
                                  shuffle=not args.no_shuffle)
     print(counts.format(f"{args.records} -> {args.out}"))

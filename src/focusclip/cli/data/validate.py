@@ -25,12 +25,11 @@ def add_parser(dsub: Subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
     from focusclip.data.validate import validate_dataset
+    from focusclip.io import json_text
 
     report = validate_dataset(args.dataset, root=args.root, check_images=not args.no_images,
                               require_captions=args.require_captions, workers=args.workers,
                               max_examples=args.examples)
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
+    print(json_text(report.to_dict(), indent=2) if args.json else report.format())
     return 0 if report.ok else 1

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from focusclip.errors import UsageError
+from focusclip.hub_access import hub_access
 from focusclip.model.towers.base import lock_layers
 from focusclip.model.towers.registry import register_tower
 from focusclip.model.towers.weights import WeightsNotFoundError, package_path
@@ -42,7 +43,8 @@ class HFTextTower(nn.Module):
         if weights not in (None, "none"):
             source = self._weights_location(hf_model_name, weights)
             try:
-                self.encoder = AutoModel.from_pretrained(source)
+                with hub_access(source):
+                    self.encoder = AutoModel.from_pretrained(source)
             except OSError as e:
                 raise WeightsNotFoundError(
                     f"could not load text weights {source!r} ({e}). Offline, pass a local Hugging Face "
@@ -82,7 +84,8 @@ class HFTextTower(nn.Module):
         if hf_model_name in ("bert-base-uncased", "google-bert/bert-base-uncased"):
             return BertConfig()  # bert-base-uncased's architecture; known offline
         try:
-            return AutoConfig.from_pretrained(hf_model_name)
+            with hub_access(hf_model_name):
+                return AutoConfig.from_pretrained(hf_model_name)
         except OSError as e:
             raise WeightsNotFoundError(
                 f"no offline config for text model {hf_model_name!r}; give 'hf_config' in the model config"

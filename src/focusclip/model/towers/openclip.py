@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from focusclip.errors import InputError, UsageError
+from focusclip.hub_access import hub_access
 from focusclip.mappings import did_you_mean
 from focusclip.model.long_text import LONG_TEXT_STRATEGIES, stretch_positions
 from focusclip.model.towers.base import ClipTowers
@@ -45,8 +46,8 @@ from focusclip.model.towers.weights import WeightsNotFoundError, check_state_fit
 logger = logging.getLogger(__name__)
 
 SCHEMAS = ("hf-hub:", "local-dir:")
-#: open_clip ``resize_mode`` -> focusclip ``vision.resize``
-RESIZE_MODES = {"shortest": "center_crop", "squash": "squash"}
+#: open_clip ``resize_mode`` -> focusclip ``vision.resize`` (``shortest``: open_clip's own resize + crop)
+RESIZE_MODES = {"shortest": "shortest", "squash": "squash"}
 _TEXT_ATTRS = ("token_embedding", "positional_embedding", "transformer", "ln_final", "text_projection")
 
 
@@ -172,7 +173,8 @@ def model_config(name: str) -> dict[str, Any]:
 
     check_architecture(name)
     try:
-        cfg = open_clip.get_model_config(name)
+        with hub_access(name.split(":", 1)[1] if name.startswith(SCHEMAS) else name):
+            cfg = open_clip.get_model_config(name)
     except Exception as e:  # noqa: BLE001 - hub errors come in many types
         raise WeightsNotFoundError(f"open_clip model {name!r}: could not read its config ({e}). Without a "
                                    "network, pass a local folder: openclip:local-dir:/path/to/folder") from e
@@ -221,11 +223,13 @@ def _create(name: str, weights: str | bool | None) -> tuple[nn.Module, dict[str,
         tag_cfg = open_clip.get_pretrained_cfg(name, str(weights)) or {}
         quick_gelu = bool(tag_cfg.get("quick_gelu")) and not model_cfg.get("quick_gelu", False)
     try:
-        with _quiet_open_clip():
+        with _quiet_open_clip(), hub_access(str(weights) if weights and not schema else name.split(":", 1)[-1]):
             clip = open_clip.create_model(name, pretrained=None if schema or not weights else str(weights),
                                           load_weights=bool(weights), force_quick_gelu=quick_gelu)
-    except RuntimeError as e:
-        if "state_dict" in str(e):
+    except (RuntimeError, AssertionError) as e:
+        # AssertionError: open_clip asserts while resizing position embeddings of another width, before its
+        # strict load; RuntimeError: the strict load itself
+        if isinstance(e, AssertionError) or "state_dict" in str(e):
             _raise_mismatch(name, weights, e)
         source = name if schema else f"{name}/{weights}"
         raise WeightsNotFoundError(
@@ -245,7 +249,7 @@ def load_checkpoint_file(clip: nn.Module, path: str) -> None:
         raise WeightsNotFoundError(f"open_clip checkpoint file not found: {path}")
     try:
         open_clip.load_checkpoint(clip, path, strict=True)
-    except RuntimeError as e:
+    except (RuntimeError, AssertionError) as e:  # AssertionError: a position embedding of another width
         check_state_fits(clip.state_dict(), open_clip.factory.load_state_dict(path), path)
         raise InputError(f"{path}: {_first_line(e)}") from e
 
@@ -257,6 +261,10 @@ def _raise_mismatch(name: str, weights: Any, error: Exception) -> None:
     with _quiet_open_clip():
         blank = open_clip.create_model(name, load_weights=False)
     path = str(weights) if weights and os.path.isfile(str(weights)) else None
+    if name.startswith("local-dir:"):
+        from pathlib import Path
+
+        path = open_clip.factory._find_checkpoint_in_dir(Path(name[len("local-dir:"):]))  # open_clip's choice
     if path is not None:
         check_state_fits(blank.state_dict(), open_clip.factory.load_state_dict(path), f"{path} (for open_clip {name})")
     raise InputError(f"open_clip {name}: the checkpoint does not fit the architecture: {_first_line(error)}") \

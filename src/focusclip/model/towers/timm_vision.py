@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from focusclip.hub_access import hub_access
 from focusclip.model.towers.base import lock_layers
 from focusclip.model.towers.registry import register_tower
 from focusclip.model.towers.weights import (
@@ -41,7 +43,8 @@ class TimmVisionTower(nn.Module):
 
         use_hub = weights == "hub"
         try:
-            self.trunk = timm.create_model(timm_model_name, pretrained=use_hub, num_classes=0, **kwargs)
+            with hub_access(timm_model_name) if use_hub else contextlib.nullcontext():
+                self.trunk = timm.create_model(timm_model_name, pretrained=use_hub, num_classes=0, **kwargs)
         except Exception as e:  # timm raises several types when the hub is unreachable
             if use_hub:
                 raise WeightsNotFoundError(
