@@ -253,7 +253,7 @@ def test_ask_about_one_person_and_the_detector_and_errors(group):
 def test_a_centre_crop_model_still_sees_a_person_at_the_side(tmp_path, open_clip_dir):
     path, boxes = write_composite(tmp_path, ["camera", "astronaut", "grace_hopper"], stem="wide")
     clf = _clf(f"openclip:local-dir:{open_clip_dir}")
-    assert clf.transform.resize == "center_crop"
+    assert clf.transform.resize == "shortest"  # open_clip's own: resize the short side, crop the centre
     out = clf.predict_people([str(path)], [subjects_from_boxes(boxes)], focus="attention")[0]
     assert all(p["focused"] for p in out["people"])  # the outer people lie outside the centre crop
 

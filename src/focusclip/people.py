@@ -171,7 +171,7 @@ def encode_people(model: Any, transform: SampleTransform, images: Sequence[Image
         plain_view = transform.crop_box(*frame)
         photo = PhotoFeatures(name, (pil.width, pil.height), torch.zeros(0), mode=mode)
         views = {plain_view: len(bases)}
-        bases.append(_view_input(transform, pixels, plain_view))
+        bases.append(transform.normalize(transform.pixels(pil)))  # the plain input, exactly as predict sees it
         pending.append((photo, views[plain_view]))
         here = len(pending) - 1
         for subject in who:

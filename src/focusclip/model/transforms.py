@@ -180,10 +180,11 @@ class SampleTransform:
         return out
 
     def crop_box(self, h0: int, w0: int) -> tuple[int, int, int, int]:
-        """(top, left, height, width) of the source region that becomes the output square."""
+        """(top, left, height, width) of the source region that becomes the output square (for the CLIP
+        libraries' modes, which resize before they crop, the centre square they keep, to the pixel)."""
         if self.train and self.scale[0] < 1.0:
             return self._random_crop(h0, w0)
-        if self.resize == "center_crop":
+        if self.resize == "center_crop" or self.resize in LIBRARY_MODES:
             side = min(h0, w0)
             return (h0 - side) // 2, (w0 - side) // 2, side, side
         return 0, 0, h0, w0
