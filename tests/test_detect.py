@@ -96,7 +96,7 @@ def test_detect_job_is_resumable_and_survives_bad_files(mediapipe, tmp_path, mon
     recs = read_jsonl(out)
     assert [r["image"] for r in recs] == ["../photos/hopper.jpg", "../photos/sub/small.png"]
     rec = recs[0]
-    assert (rec["width"], rec["height"]) == (512, 600) and rec["detection"]["max_people"] == 1
+    assert (rec["width"], rec["height"]) == (512, 600) and rec["detection"]["max_people"] is None  # no limit
     assert rec["detection"]["faces"] == 1 and len(rec["people"][0]["joints"]) == 16
     assert rec["people"][0]["face_box"] and rec["meta"]["detector"]["name"] == "mediapipe"
     assert read_jsonl(errors_path(out))[0]["image"] == "../photos/broken.jpg"

@@ -4,8 +4,9 @@
 
 * ``mediapipe`` (offline default, ``pip install 'focusclip[detect]'``): MediaPipe's BlazePose through its
   classic ``solutions.pose`` API and its face detector, whose models ship inside the mediapipe wheel.
-  BlazePose finds **one person per image**; every record says so (``detection.max_people``) and the
-  number of faces found is recorded and counted, so multi-person photos can be told apart.
+  BlazePose finds one person in what it is shown; :mod:`focusclip.detect.people` shows it the whole
+  photo, the regions around faces and windows of the photo and keeps **every person** a face detector
+  confirms, once (``multi=False``: the old one-person pass).
 * ``rtmo`` (needs its ONNX weights, by URL or local path, and ``onnxruntime``): RTMO, a one-stage
   multi-person pose model (COCO's 17 keypoints), as used by rtmlib.
 

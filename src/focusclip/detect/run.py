@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -67,8 +69,42 @@ def _detect_one(path: Path, detector: Detector, relative_to: Path) -> tuple[Reco
         return None, f"{type(e).__name__}: {e}"
 
 
+PR_SET_PDEATHSIG = 1  #: prctl option (linux/prctl.h): the signal this process gets when its parent dies
+
+
+def end_with_parent() -> None:
+    """Make this (worker) process end when its parent does, even when the parent is killed with SIGKILL and
+    cannot stop it: on Linux the kernel sends it SIGKILL then (``prctl(PR_SET_PDEATHSIG)``); everywhere, a
+    daemon thread waits on multiprocessing's parent sentinel and ends the process when it fires."""
+    import multiprocessing
+    import threading
+
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError) as e:  # no libc prctl: the sentinel thread below still works
+            logger.debug("prctl(PR_SET_PDEATHSIG) unavailable: %s", e)
+    if os.getppid() != parent.pid:  # the parent died before the line above took effect
+        os._exit(1)
+    threading.Thread(target=_exit_with, args=(parent.sentinel,), name="end-with-parent", daemon=True).start()
+
+
+def _exit_with(sentinel: int) -> None:
+    from multiprocessing.connection import wait
+
+    wait([sentinel])
+    os._exit(1)
+
+
 def _worker_loop(factory: Any, relative_to: Path, tasks: Any, results: Any) -> None:
-    """A detection process: its own detector, photos from ``tasks`` until ``None``, answers to ``results``."""
+    """A detection process: its own detector, photos from ``tasks`` until ``None``, answers to ``results``;
+    it ends with its parent (:func:`end_with_parent`)."""
+    end_with_parent()
     detector = factory()
     try:
         for i, path in iter(tasks.get, None):
