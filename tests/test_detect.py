@@ -8,6 +8,7 @@ import json
 import shutil
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -232,3 +233,62 @@ def test_missing_mediapipe_is_one_line_error(monkeypatch, capsys, tmp_path):
     assert main(["heatmap", str(PORTRAIT), "--detect", "--out", str(tmp_path / "o.png")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install 'focusclip[detect]'" in err
+
+
+# ------------------------------------------------------------------------------ MediaPipe Tasks
+def _fake_task(path, *members):
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members:
+            z.writestr(name, data)
+    return path
+
+
+def test_tasks_detector_needs_a_model_file_and_says_which(tmp_path, monkeypatch):
+    pytest.importorskip("mediapipe.tasks.python.vision")
+    from focusclip.detect.mediapipe_tasks import TasksPoseDetector
+
+    with pytest.raises(ValueError, match="needs its model: a PoseLandmarker .task file"):
+        create_detector("mediapipe-tasks")
+    with pytest.raises(FileNotFoundError, match="PoseLandmarker model not found: .*missing.task"):
+        TasksPoseDetector(tmp_path / "missing.task")
+    (tmp_path / "plain.task").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a MediaPipe .task bundle"):
+        TasksPoseDetector(tmp_path / "plain.task")
+    with pytest.raises(ValueError, match="num_poses must be at least 1"):
+        TasksPoseDetector(tmp_path / "plain.task", num_poses=0)
+    # a bundle MediaPipe itself refuses (the classic solution's models, without the Tasks metadata)
+    import mediapipe
+
+    root = Path(mediapipe.__file__).parent / "modules"
+    bundle = _fake_task(tmp_path / "classic.task",
+                        ("pose_detector.tflite", (root / "pose_detection" / "pose_detection.tflite").read_bytes()),
+                        ("pose_landmarks_detector.tflite",
+                         (root / "pose_landmark" / "pose_landmark_full.tflite").read_bytes()))
+    with pytest.raises(ValueError, match="MediaPipe could not load it as a PoseLandmarker model"):
+        TasksPoseDetector(bundle)
+    # by URL: downloaded once into the cache, then loaded from there
+    monkeypatch.setenv("FOCUSCLIP_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ValueError, match="could not load"):
+        TasksPoseDetector(bundle.as_uri())
+    assert (tmp_path / "cache" / "classic.task").read_bytes() == bundle.read_bytes()
+
+
+def test_tasks_landmarks_become_mpii_people():
+    from types import SimpleNamespace
+
+    from focusclip.detect.mediapipe_tasks import people_from_landmarks
+
+    w, h = 512, 1700  # the recorded landmarks reach y = 1641: all inside
+    pose = [SimpleNamespace(x=x / w, y=y / h, visibility=v) for (x, y), v in zip(LANDMARKS, VISIBILITY, strict=True)]
+    nobody = [SimpleNamespace(x=0.5, y=0.5, visibility=0.1)] * 33
+    people = people_from_landmarks([pose, nobody], w, h, 0.5)
+    assert len(people) == 1  # a pose with no joint above the threshold is no person
+    p = people[0]
+    assert np.allclose(p.joints[skeleton.R_SHOULDER], LANDMARKS[12]) and p.visible[skeleton.HEAD_TOP]
+    assert {skeleton.MPII_JOINTS[j] for j in np.flatnonzero(p.visible)} == {
+        "r_shoulder", "l_shoulder", "thorax", "upper_neck", "head_top"}
+    tall = [SimpleNamespace(x=x / w, y=y / 400, visibility=v) for (x, y), v in zip(LANDMARKS, VISIBILITY, strict=True)]
+    cut = people_from_landmarks([tall], w, 400, 0.5)[0]  # a photo 400 high: shoulders (y 423-429) are outside
+    assert not cut.visible[skeleton.R_SHOULDER] and not cut.visible[skeleton.THORAX]
+    with pytest.raises(RuntimeError, match="33"):
+        people_from_landmarks([pose[:20]], w, h, 0.5)

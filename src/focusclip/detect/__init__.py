@@ -7,8 +7,10 @@
   BlazePose finds one person in what it is shown; :mod:`focusclip.detect.people` shows it the whole
   photo, the regions around faces and windows of the photo and keeps **every person** a face detector
   confirms, once (``multi=False``: the old one-person pass).
-* ``rtmo`` (needs its ONNX weights, by URL or local path, and ``onnxruntime``): RTMO, a one-stage
-  multi-person pose model (COCO's 17 keypoints), as used by rtmlib.
+* ``mediapipe-tasks`` (needs a PoseLandmarker ``.task`` file, by path or URL): MediaPipe's current
+  Tasks API, ``num_poses`` people per photo; works with the mediapipe wheels for Python 3.13.
+* ``rtmo`` (needs its ONNX weights, by URL or local path; ``rtmlib`` and ``onnxruntime``): RTMO, a
+  one-stage multi-person pose model (COCO's 17 keypoints), run by rtmlib.
 
 Both give :class:`~focusclip.detect.base.Person` objects in MPII joint order
 (:func:`focusclip.skeleton.coco_to_mpii`); :mod:`focusclip.detect.run` turns folders of photos into
@@ -38,6 +40,12 @@ def _mediapipe(**options: Any) -> Detector:
     return MediaPipeDetector(**options)
 
 
+def _mediapipe_tasks(**options: Any) -> Detector:
+    from focusclip.detect.mediapipe_tasks import TasksPoseDetector
+
+    return TasksPoseDetector(**options)
+
+
 def _rtmo(**options: Any) -> Detector:
     from focusclip.detect.rtmo import RTMODetector
 
@@ -45,7 +53,8 @@ def _rtmo(**options: Any) -> Detector:
 
 
 #: name -> factory taking the detector's keyword options
-DETECTORS: MappingProxyType[str, Callable[..., Detector]] = MappingProxyType({"mediapipe": _mediapipe, "rtmo": _rtmo})
+DETECTORS: MappingProxyType[str, Callable[..., Detector]] = MappingProxyType(
+    {"mediapipe": _mediapipe, "mediapipe-tasks": _mediapipe_tasks, "rtmo": _rtmo})
 
 
 def create_detector(name: str = "mediapipe", **options: Any) -> Detector:
