@@ -29,6 +29,9 @@ from focusclip.skeleton import BLAZEPOSE_LANDMARKS, blazepose_to_coco
 logger = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'focusclip[detect]' (mediapipe 0.10.13-0.10.14, whose wheels ship the models)"
+#: Google's PoseLandmarker model (full), for the Tasks API (``mediapipe-tasks``)
+TASK_URL = ("https://storage.googleapis.com/mediapipe-models/pose_landmarker/pose_landmarker_full/float16/latest/"
+            "pose_landmarker_full.task")
 
 
 def import_mediapipe() -> Any:
@@ -39,8 +42,11 @@ def import_mediapipe() -> Any:
         raise DetectorUnavailable(f"the mediapipe detector needs mediapipe: {INSTALL_HINT} ({e})") from None
     solutions = getattr(mp, "solutions", None)
     if solutions is None or not hasattr(solutions, "pose"):
-        raise DetectorUnavailable(f"mediapipe {getattr(mp, '__version__', '?')} has no classic solutions.pose API (the 1.x "
-                          f"and >= 0.10.30 wheels dropped it and its models): {INSTALL_HINT}")
+        raise DetectorUnavailable(
+            f"mediapipe {getattr(mp, '__version__', '?')} has no classic solutions.pose API (the 1.x and >= 0.10.30 "
+            f"wheels dropped it and its models, and 0.10.14 has no wheels for Python >= 3.13): use its Tasks API with "
+            f"`--detector mediapipe-tasks --detector-weights pose_landmarker_full.task` (a path, or the URL {TASK_URL}), "
+            f"or on Python < 3.13 {INSTALL_HINT}")
     return mp
 
 
