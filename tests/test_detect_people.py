@@ -121,11 +121,11 @@ def test_find_people_groups_by_head_and_needs_a_confirming_face():
     def pose(crop):  # the crop's pixels are not used; its size and our bookkeeping tell where it is
         return pose.answers.pop(0) if pose.answers else []
 
-    def faces(image):  # whole photo: no face found; head crops: a face in the middle except for person 3
+    def faces(image):  # whole photo: no face; head crops: a face in the middle for persons 1 and 2, then off the nose
         if image.shape[:2] == rgb.shape[:2]:
             return []
         faces.calls += 1
-        return [((80.0, 80.0, 112.0, 112.0), 0.9)] if faces.calls != 3 else [((0.0, 0.0, 20.0, 20.0), 0.95)]
+        return [((80.0, 80.0, 112.0, 112.0), 0.9)] if faces.calls < 3 else [((0.0, 0.0, 20.0, 20.0), 0.95)]
 
     faces.calls = 0
     regions = [(0, 0, 600, 300)] + windows(600, 300, (1.0,))
@@ -200,3 +200,48 @@ def test_end_with_parent_is_a_no_op_in_the_main_process():
     from focusclip.detect.run import end_with_parent
 
     end_with_parent()  # no parent process: nothing set up, nothing ends
+
+
+# ------------------------------------------------------------------------------- options and the CLI
+def test_detector_options_per_detector():
+    from focusclip.cli._args import DETECTOR_NAMES
+    from focusclip.detect import DETECTORS, detector_options
+    from focusclip.errors import UsageError
+
+    assert tuple(DETECTORS) == DETECTOR_NAMES
+    assert detector_options("mediapipe", min_visibility=0.4, max_people=3) == {"min_visibility": 0.4, "max_people": 3}
+    assert detector_options("mediapipe-tasks", weights="p.task", max_people=2) == {"weights": "p.task", "num_poses": 2}
+    assert detector_options("rtmo", weights="r.onnx", min_visibility=0.2) == {"weights": "r.onnx",
+                                                                             "min_keypoint_score": 0.2}
+    for name, kwargs, message in [("mediapipe-tasks", {}, "needs --detector-weights.*PoseLandmarker .task"),
+                                  ("rtmo", {}, "needs --detector-weights.*RTMO"),
+                                  ("mediapipe", {"weights": "x.task"}, "models inside its package"),
+                                  ("mediapipe", {"max_people": 0}, "at least 1"),
+                                  ("openpose", {}, "unknown detector")]:
+        with pytest.raises(UsageError, match=message):
+            detector_options(name, **kwargs)
+
+
+@pytest.mark.slow
+def test_cli_detect_finds_every_person_and_max_people_keeps_the_strongest(tmp_path, capsys):
+    from focusclip.cli import main
+    from focusclip.io import read_jsonl
+
+    comp = pp.composite(["hopper", "hopper"], [300, 260], [0, 50], "noise", gap=30)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    comp.image.save(photos / "two.png")
+    pp.texture("brick", (320, 240)).save(photos / "wall.png")
+    assert main(["data", "detect", str(photos), "--out", str(tmp_path / "all.jsonl")]) == 0
+    assert "people: 2" in capsys.readouterr().out
+    recs = {r["image"].rsplit("/", 1)[-1]: r for r in read_jsonl(tmp_path / "all.jsonl")}
+    assert len(recs["two.png"]["people"]) == 2 and recs["wall.png"]["people"] == []
+    assert recs["two.png"]["detection"]["max_people"] is None
+    assert all(p["face_box"] for p in recs["two.png"]["people"])
+    assert main(["data", "detect", str(photos / "two.png"), "--out", str(tmp_path / "one.jsonl"),
+                 "--max-people", "1"]) == 0
+    one = read_jsonl(tmp_path / "one.jsonl")[0]
+    assert len(one["people"]) == 1 and one["detection"]["max_people"] == 1
+    assert main(["data", "detect", str(photos), "--out", str(tmp_path / "t.jsonl"), "--detector",
+                 "mediapipe-tasks"]) == 2
+    assert "needs --detector-weights" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import logging
 
 from focusclip.cli._args import (
     DEFAULT_TEMPLATE_HELP,
+    DETECTOR_NAMES,
     Subparsers,
     add_detector_options,
     make_detector,
@@ -39,7 +40,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
                         "the people it marks")
     p.add_argument("--boxes", action="append", default=None,
                    help="boxes JSON per image: the ROI overlay and focus, as --keypoints")
-    p.add_argument("--detect", nargs="?", const="mediapipe", choices=["mediapipe", "rtmo"], metavar="DETECTOR",
+    p.add_argument("--detect", nargs="?", const="mediapipe", choices=DETECTOR_NAMES, metavar="DETECTOR",
                    help="find the people with a detector (default mediapipe): the ROI overlay and focus, as "
                         "--keypoints")
     p.add_argument("--overlay-dir", default=".", help="where overlays go (<image stem>_roi.png)")

@@ -64,18 +64,36 @@ def create_detector(name: str = "mediapipe", **options: Any) -> Detector:
     return DETECTORS[name](**options)
 
 
-def detector_options(name: str, weights: str | None = None, min_visibility: float | None = None) -> dict[str, Any]:
+#: what ``--detector-weights`` must name, per detector that needs a model file
+WEIGHTS_NEEDED = MappingProxyType({
+    "mediapipe-tasks": "a PoseLandmarker .task file (e.g. pose_landmarker_full.task), by path or URL",
+    "rtmo": "an RTMO .onnx or ONNX SDK .zip, by path or URL"})
+
+
+def detector_options(name: str, weights: str | None = None, min_visibility: float | None = None,
+                     max_people: int | None = None) -> dict[str, Any]:
     """The constructor options of detector ``name`` from the settings every caller offers: ``weights``
-    (required by rtmo: its .onnx or ONNX SDK .zip, a local path or URL) and ``min_visibility`` (the
-    confidence below which a joint is invisible; rtmo calls it ``min_keypoint_score``)."""
+    (required by mediapipe-tasks and rtmo, :data:`WEIGHTS_NEEDED`; refused by mediapipe, whose models are
+    in its wheel), ``min_visibility`` (the confidence below which a joint is invisible; rtmo calls it
+    ``min_keypoint_score``) and ``max_people`` (the most people kept per photo, the highest-scoring;
+    mediapipe with 1 makes the single whole-photo pass; mediapipe-tasks calls it ``num_poses``)."""
+    if name not in DETECTORS:
+        raise UsageError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}")
     options: dict[str, Any] = {}
-    if name == "rtmo":
+    if name in WEIGHTS_NEEDED:
         if not weights:
-            raise UsageError("the rtmo detector needs --detector-weights PATH|URL (an RTMO .onnx or ONNX SDK .zip)")
+            raise UsageError(f"the {name} detector needs --detector-weights PATH|URL ({WEIGHTS_NEEDED[name]})")
         options["weights"] = weights
+    elif weights:
+        raise UsageError(f"the {name} detector uses the models inside its package; --detector-weights is for "
+                         f"{' and '.join(WEIGHTS_NEEDED)}")
     if min_visibility is not None:
         options["min_keypoint_score" if name == "rtmo" else "min_visibility"] = min_visibility
+    if max_people is not None:
+        if int(max_people) < 1:
+            raise UsageError(f"--max-people must be at least 1, got {max_people}")
+        options["num_poses" if name == "mediapipe-tasks" else "max_people"] = int(max_people)
     return options
 
 
-__all__ = ["DETECTORS", "Detection", "Detector", "DetectorUnavailable", "Person", "create_detector", "detector_options", "people_arrays", "person_record"]
+__all__ = ["DETECTORS", "Detection", "Detector", "DetectorUnavailable", "Person", "WEIGHTS_NEEDED", "create_detector", "detector_options", "people_arrays", "person_record"]

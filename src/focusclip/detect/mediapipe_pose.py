@@ -10,7 +10,7 @@ the ``detect`` extra (see docs/training-data.md).
 BlazePose finds one person per image it is shown (the most prominent); :mod:`focusclip.detect.people`
 shows it the whole photo, the region around each face and windows of the photo, and keeps every person
 the face detector confirms, once (``multi=True``, the default; ``multi=False``: the whole photo only, at
-most one person, about 6x faster). Its 33 landmarks give COCO's 17 keypoints
+most one person, several times faster; also what ``max_people=1`` gives). Its 33 landmarks give COCO's 17 keypoints
 (:data:`focusclip.skeleton.BLAZEPOSE_TO_COCO`) and so MPII's 16 joints; a landmark's ``visibility`` score
 is its joint's score, and joints below ``min_visibility`` are invisible.
 """
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from focusclip.detect.base import Detection, DetectorUnavailable, match_faces, person_from_coco
+from focusclip.detect.base import Detection, DetectorUnavailable, match_faces, person_from_coco, strongest
 from focusclip.detect.people import Box, Search, find_people
 from focusclip.skeleton import BLAZEPOSE_LANDMARKS, blazepose_to_coco
 
@@ -57,12 +57,13 @@ class MediaPipeDetector:
 
     def __init__(self, min_visibility: float = 0.5, min_detection_confidence: float = 0.5,
                  min_face_confidence: float = 0.5, faces: bool = True, multi: bool = True,
-                 windows: tuple[float, ...] = Search.windows, min_face_score: float = Search.min_face_score):
+                 windows: tuple[float, ...] = Search.windows, min_face_score: float = Search.min_face_score,
+                 max_people: int | None = None):
         mp = import_mediapipe()
         self.version = mp.__version__
         self.min_visibility = float(min_visibility)
-        self.multi = bool(multi)
-        self.max_people = None if self.multi else 1
+        self.multi = bool(multi) and max_people != 1  # one person wanted: the single pass does it
+        self.max_people = 1 if not self.multi else max_people
         self.search = Search(windows=tuple(float(v) for v in windows), min_visibility=self.min_visibility,
                              min_face_score=float(min_face_score))
         self.settings = {"min_visibility": min_visibility, "min_detection_confidence": min_detection_confidence,
@@ -86,7 +87,7 @@ class MediaPipeDetector:
         rgb = np.ascontiguousarray(np.asarray(image.convert("RGB")))
         if self.multi:
             people, faces = find_people(rgb, self._pose_points, self._face_boxes, self._confirm_faces, self.search)
-            return Detection(people=people, faces=faces)
+            return Detection(people=strongest(people, self.max_people), faces=faces)
         faces = [box for box, _ in self._face_boxes(rgb)]
         people = [person_from_coco(points, scores, self.min_visibility, float(np.mean(scores)))
                   for points, scores in self._pose_points(rgb)]

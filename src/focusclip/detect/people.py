@@ -14,9 +14,11 @@ of the photo and keeps every person that a face detector confirms:
    within :data:`SAME_HEAD` head sizes of each other are the same person; the candidate with the most
    visible joints (then the highest mean score) stands for them.
 4. **No invented people.** A person needs a visible nose and at least :data:`MIN_HEAD_POINTS` visible
-   face keypoints, and the face detector must find a face of score >= :attr:`Search.min_face_score` in
-   a crop of three head sizes around that head (:data:`CONFIRM_SIDE` pixels), a face whose box holds the
-   person's nose (:data:`NOSE_MARGIN`): the pose model, shown a
+   face keypoints, and a face of score >= :attr:`Search.min_face_score` whose box holds the person's nose
+   (:data:`NOSE_MARGIN`): one the face detector found in the whole photo, else one it finds in a crop of
+   three (then six, :data:`CONFIRM_CROPS`) head sizes around that head (resized to :data:`CONFIRM_SIDE`
+   pixels); up to :data:`CONFIRM_TRIES` candidates of the same head are tried. One face confirms one
+   person (:data:`SAME_FACE`): the one whose head lies nearest its centre. The pose model, shown a
    region with nobody in it, may still place a skeleton there (on a blank patch, a texture's blob), and
    no face is found there. The face found becomes the person's ``face_box``.
 
@@ -45,6 +47,9 @@ BODY_FROM_FACE = (2.5, 1.0, 7.0)  #: face widths either side, face heights above
 SAME_HEAD = 0.5  #: heads closer than this many head sizes are one person
 MIN_HEAD_POINTS = 2  #: visible face keypoints (nose, eyes, ears; the nose among them) a person needs
 CONFIRM_SIDE = 192  #: the head crop is resized to this many pixels for the face detector
+CONFIRM_CROPS = (3.0, 6.0)  #: head crops this many head sizes wide, tried in turn until a face is sure
+CONFIRM_TRIES = 3  #: candidates of one head tried (best first) before the head is given up
+SAME_FACE = 0.3  #: confirming faces overlapping more than this (IoU) are one face, so one person
 MIN_REGION = 32  #: regions smaller than this (pixels, either side) are not searched
 FACE_POINTS = 5  #: COCO 0-4: nose, eyes, ears
 NOSE_MARGIN = 0.25  #: a confirming face box, widened by this fraction of its size each side, holds the nose
@@ -154,27 +159,37 @@ def _group(cands: list[_Candidate]) -> list[list[_Candidate]]:
     return groups
 
 
-def _confirm(rgb: np.ndarray, cand: _Candidate, faces: FaceFn) -> tuple[float, Box | None]:
-    """The best face score in a crop of three head sizes around the candidate's head, and its box."""
+def _holds_nose(face: Box, nose: np.ndarray) -> bool:
+    mx, my = NOSE_MARGIN * (face[2] - face[0]), NOSE_MARGIN * (face[3] - face[1])
+    return face[0] - mx <= nose[0] <= face[2] + mx and face[1] - my <= nose[1] <= face[3] + my
+
+
+def _confirm(rgb: np.ndarray, cand: _Candidate, faces: FaceFn,
+             photo_faces: Sequence[tuple[Box, float]] = ()) -> tuple[float, Box | None]:
+    """The best score of a face that holds the candidate's nose: among the whole photo's faces, else in
+    crops of :data:`CONFIRM_CROPS` head sizes around its head; and that face's box."""
     from PIL import Image
 
-    h, w = rgb.shape[:2]
-    half = 1.5 * cand.head_size
-    cx, cy = cand.head
-    x1, y1, x2, y2 = _clip((cx - half, cy - half, cx + half, cy + half), w, h)
-    if x2 - x1 < 4 or y2 - y1 < 4:
-        return 0.0, None
-    crop = np.asarray(Image.fromarray(np.ascontiguousarray(rgb[y1:y2, x1:x2])).resize((CONFIRM_SIDE, CONFIRM_SIDE),
-                                                                                      Image.BILINEAR))
     best, box = 0.0, None
-    sx, sy = (x2 - x1) / CONFIRM_SIDE, (y2 - y1) / CONFIRM_SIDE
-    nx, ny = cand.points[0]
-    for (fx1, fy1, fx2, fy2), score in faces(crop):
-        face = (x1 + fx1 * sx, y1 + fy1 * sy, x1 + fx2 * sx, y1 + fy2 * sy)
-        mx, my = NOSE_MARGIN * (face[2] - face[0]), NOSE_MARGIN * (face[3] - face[1])
-        holds_nose = face[0] - mx <= nx <= face[2] + mx and face[1] - my <= ny <= face[3] + my
-        if holds_nose and score > best:
+    for face, score in photo_faces:
+        if _holds_nose(face, cand.points[0]) and score > best:
             best, box = float(score), face
+    h, w = rgb.shape[:2]
+    cx, cy = cand.head
+    for crop_sizes in CONFIRM_CROPS:
+        if best >= 0.9:
+            break
+        half = crop_sizes / 2 * cand.head_size
+        x1, y1, x2, y2 = _clip((cx - half, cy - half, cx + half, cy + half), w, h)
+        if x2 - x1 < 4 or y2 - y1 < 4:
+            continue
+        crop = np.asarray(Image.fromarray(np.ascontiguousarray(rgb[y1:y2, x1:x2])).resize(
+            (CONFIRM_SIDE, CONFIRM_SIDE), Image.BILINEAR))
+        sx, sy = (x2 - x1) / CONFIRM_SIDE, (y2 - y1) / CONFIRM_SIDE
+        for (fx1, fy1, fx2, fy2), score in faces(crop):
+            face = (x1 + fx1 * sx, y1 + fy1 * sy, x1 + fx2 * sx, y1 + fy2 * sy)
+            if _holds_nose(face, cand.points[0]) and score > best:
+                best, box = float(score), face
     return best, box
 
 
@@ -192,23 +207,41 @@ def find_people(rgb: np.ndarray, pose: PoseFn, faces: FaceFn, confirm_faces: Fac
     then the confirming faces not already among them). ``faces`` runs on the whole photo,
     ``confirm_faces`` (default ``faces``) on the head crops."""
     h, w = rgb.shape[:2]
-    found_faces = [box for box, score in faces(rgb)]
+    photo_faces = faces(rgb)
+    found_faces = [box for box, score in photo_faces]
     regions: list[Box] = [(0.0, 0.0, float(w), float(h))]
     if search.face_regions:
         regions += [body_region(f) for f in found_faces]
     regions += windows(w, h, search.windows)
     cands = [c for region in regions for c in _candidates(rgb, region, pose, search.min_visibility)]
+    confirmed: list[tuple[_Candidate, Box]] = []
+    for group in _group(cands):
+        for best in group[:CONFIRM_TRIES]:
+            score, face = _confirm(rgb, best, confirm_faces or faces, photo_faces)
+            if score >= search.min_face_score and face is not None:
+                confirmed.append((best, face))
+                break
     people: list[Person] = []
     all_faces = list(found_faces)
-    for group in _group(cands):
-        best = group[0]
-        score, face = _confirm(rgb, best, confirm_faces or faces)
-        if score < search.min_face_score:
-            continue
+    for best, face in _one_per_face(confirmed):
         person = person_from_coco(best.points, best.scores, search.min_visibility, best.mean)
         person.face_box = face
         people.append(person)
-        if face is not None and all(iou(face, f) < 0.3 for f in all_faces):
+        if all(iou(face, f) < 0.3 for f in all_faces):
             all_faces.append(face)
     people.sort(key=lambda p: (p.box[0], p.box[1]))
     return people, all_faces
+
+
+def _one_per_face(confirmed: list[tuple[_Candidate, Box]]) -> list[tuple[_Candidate, Box]]:
+    """One person per face: of candidates confirmed by the same face (boxes overlapping by IoU >
+    :data:`SAME_FACE`), the one whose head lies nearest the face's centre (in face widths)."""
+    def off_centre(item: tuple[_Candidate, Box]) -> float:
+        cand, (x1, y1, x2, y2) = item
+        return float(np.hypot(cand.head[0] - (x1 + x2) / 2, cand.head[1] - (y1 + y2) / 2)) / max(x2 - x1, 1e-6)
+
+    kept: list[tuple[_Candidate, Box]] = []
+    for item in sorted(confirmed, key=off_centre):
+        if all(iou(item[1], other[1]) <= SAME_FACE for other in kept):
+            kept.append(item)
+    return kept

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from focusclip.detect.base import Detection, DetectorUnavailable, person_from_coco
+from focusclip.detect.base import Detection, DetectorUnavailable, person_from_coco, strongest
 from focusclip.detect.weights import cache_dir, model_file
 from focusclip.errors import InputError
 
@@ -93,10 +93,10 @@ class RTMODetector:
     """RTMO on PIL RGB images through onnxruntime (module docstring)."""
 
     name = "rtmo"
-    max_people = None
 
     def __init__(self, weights: str | os.PathLike, score_threshold: float = 0.5, nms_threshold: float = 0.45,
-                 min_keypoint_score: float = 0.3, cache: str | os.PathLike | None = None, threads: int = 0):
+                 min_keypoint_score: float = 0.3, cache: str | os.PathLike | None = None, threads: int = 0,
+                 max_people: int | None = None):
         rtmlib = import_rtmlib()
         self.path = resolve_weights(weights, cache)
         self.score_threshold, self.nms_threshold = float(score_threshold), float(nms_threshold)
@@ -117,6 +117,7 @@ class RTMODetector:
         self.input_name, self.input_hw = self._check_io()
         self.model.model_input_size = self.input_hw
         self.min_keypoint_score = float(min_keypoint_score)
+        self.max_people = max_people
 
     def _check_io(self) -> tuple[str, tuple[int, int]]:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
@@ -133,7 +134,7 @@ class RTMODetector:
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "weights": self.path.name, "input": list(self.input_hw),
                 "score_threshold": self.score_threshold, "nms_threshold": self.nms_threshold,
-                "min_keypoint_score": self.min_keypoint_score}
+                "min_keypoint_score": self.min_keypoint_score, "max_people": self.max_people}
 
     def preprocess(self, image: Any) -> tuple[np.ndarray, float]:
         """The (1, 3, H, W) float32 BGR canvas rtmlib makes, and the resize ratio."""
@@ -150,7 +151,7 @@ class RTMODetector:
         keep = nms(boxes, scores, self.nms_threshold, np.nextafter(self.score_threshold, -np.inf))
         people = [person_from_coco(kpts[i, :, :2] / ratio, kpts[i, :, 2], self.min_keypoint_score, float(scores[i]),
                                    tuple(boxes[i])) for i in keep]
-        return Detection(people=people)
+        return Detection(people=strongest(people, self.max_people))
 
     def close(self) -> None:
         pass
