@@ -141,7 +141,7 @@ def people_counts(composites: int | None) -> list[dict[str, Any]]:
         with create_detector("mediapipe", multi=multi) as det:
             det.detect(sets["one portrait"][0].image)  # warm-up
             for name, photos in sets.items():
-                total = {"true": 0, "found": 0, "invented": 0}
+                total = {"true": 0, "found": 0, "invented": 0, "joints": 0, "joints_outside": 0}
                 t = time.perf_counter()
                 for photo in photos:
                     for k, v in pp.score_people(det.detect(photo.image).people, photo.boxes).items():
@@ -168,9 +168,10 @@ def _print(report: dict[str, Any], markdown: bool) -> None:
     print(C.markdown_table(["step", "images", "seconds", "images/s", "hours for 10,000 photos"], rows))
     people = report["people"]
     print("\npeople found in photos of several people (a head in a pasted portrait: found; any other: invented)\n")
-    print(C.markdown_table(["detector", "photos", "N", "found / true", "invented", "s / photo"],
+    print(C.markdown_table(["detector", "photos", "N", "found / true", "invented", "visible joints outside "
+                            "their portrait", "s / photo"],
                            [[r["detector"], r["photos"], r["n"], f"{r['found']} / {r['true']}", r["invented"],
-                             r["s_per_photo"]] for r in people]))
+                             f"{r['joints_outside']} / {r['joints']}", r["s_per_photo"]] for r in people]))
     multi = [r for r in people if r["detector"].startswith("multi")]
     single = [r for r in people if not r["detector"].startswith("multi")]
     ratio = sum(r["s_per_photo"] * r["n"] for r in multi) / max(sum(r["s_per_photo"] * r["n"] for r in single), 1e-9)

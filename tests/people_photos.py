@@ -134,15 +134,20 @@ def person_head(joints: np.ndarray, visible: np.ndarray, box: Sequence[float]) -
 
 
 def score_people(people: Sequence, truth: Sequence[tuple[float, float, float, float]]) -> dict[str, int]:
-    """``{"true": T, "found": F, "invented": I}`` for detected ``people`` (with ``joints``, ``visible``, ``box``)
-    against the pasted boxes (module docstring)."""
+    """``{"true": T, "found": F, "invented": I, "joints": J, "joints_outside": O}`` for detected ``people``
+    (with ``joints``, ``visible``, ``box``) against the pasted boxes (module docstring); ``J``: the visible
+    joints of the people found, ``O``: how many of them lie outside their own portrait."""
     taken: set[int] = set()
-    invented = 0
+    invented = joints = outside = 0
     for p in sorted(people, key=lambda p: -float(getattr(p, "score", 0.0))):
         x, y = person_head(p.joints, p.visible, p.box)
         hit = [i for i, (x1, y1, x2, y2) in enumerate(truth) if x1 <= x <= x2 and y1 <= y <= y2]
         if hit and hit[0] not in taken:
             taken.add(hit[0])
+            x1, y1, x2, y2 = truth[hit[0]]
+            pts = np.asarray(p.joints)[np.asarray(p.visible) > 0]
+            joints += len(pts)
+            outside += int((~((pts[:, 0] >= x1) & (pts[:, 0] <= x2) & (pts[:, 1] >= y1) & (pts[:, 1] <= y2))).sum())
         else:
             invented += 1
-    return {"true": len(truth), "found": len(taken), "invented": invented}
+    return {"true": len(truth), "found": len(taken), "invented": invented, "joints": joints, "joints_outside": outside}

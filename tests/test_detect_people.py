@@ -30,7 +30,7 @@ def detector():
 
 def _check_people(people, truth):
     score = pp.score_people(people, truth)
-    assert score == {"true": len(truth), "found": len(truth), "invented": 0}, score
+    assert (score["true"], score["found"], score["invented"]) == (len(truth), len(truth), 0), score
     for p in people:  # joints inside the person's own box, the box inside the photo's person
         x1, y1, x2, y2 = p.box
         vis = p.visible > 0
@@ -245,3 +245,15 @@ def test_cli_detect_finds_every_person_and_max_people_keeps_the_strongest(tmp_pa
     assert main(["data", "detect", str(photos), "--out", str(tmp_path / "t.jsonl"), "--detector",
                  "mediapipe-tasks"]) == 2
     assert "needs --detector-weights" in capsys.readouterr().err
+
+
+def test_mediapipe_without_the_classic_api_points_to_the_tasks_detector(monkeypatch):
+    """What Python 3.13 users get from `pip install 'focusclip[detect]'` (mediapipe 1.x: Tasks only)."""
+    from types import SimpleNamespace
+
+    from focusclip.detect import DetectorUnavailable
+
+    monkeypatch.setitem(sys.modules, "mediapipe", SimpleNamespace(__version__="1.2.3"))
+    with pytest.raises(DetectorUnavailable, match=r"1\.2\.3 has no classic solutions.*--detector mediapipe-tasks "
+                                                  r"--detector-weights pose_landmarker_full\.task.*https://"):
+        create_detector("mediapipe")
