@@ -292,3 +292,68 @@ def test_tasks_landmarks_become_mpii_people():
     assert not cut.visible[skeleton.R_SHOULDER] and not cut.visible[skeleton.THORAX]
     with pytest.raises(RuntimeError, match="33"):
         people_from_landmarks([pose[:20]], w, h, 0.5)
+
+
+# ------------------------------------------------------------------------------ RTMPose (rtmlib)
+def _const_onnx(path, inputs, outputs):
+    """An ONNX model: one float input of shape ``inputs`` -> constant outputs (name -> array) + 0 * mean(input)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [helper.make_node("ReduceMean", ["input"], ["m"], keepdims=0), helper.make_node("Mul", ["m", "zero"], ["z"])]
+    inits = [numpy_helper.from_array(np.array(0, np.float32), "zero")]
+    outs = []
+    for name, value in outputs.items():
+        nodes.append(helper.make_node("Add", [f"{name}_c", "z"], [name]))
+        inits.append(numpy_helper.from_array(value.astype(np.float32), f"{name}_c"))
+        outs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(value.shape)))
+    graph = helper.make_graph(nodes, "const", [helper.make_tensor_value_info("input", TensorProto.FLOAT, list(inputs))],
+                              outs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def write_rtmpose_onnx(path):
+    """RTMPose's signature: (1, 3, 256, 192) -> simcc_x (1, 17, 384), simcc_y (1, 17, 512); every keypoint at
+    the crop's centre (96, 128) with confidence 0.9, except keypoint 16 (0.1)."""
+    sx, sy = np.zeros((1, 17, 384)), np.zeros((1, 17, 512))
+    sx[0, :, 192], sy[0, :, 256] = 0.9, 0.9
+    sx[0, 16, 192], sy[0, 16, 256] = 0.1, 0.1
+    return _const_onnx(path, (1, 3, 256, 192), {"simcc_x": sx, "simcc_y": sy})
+
+
+def test_rtmpose_on_yolox_boxes_through_rtmlib(tmp_path):
+    pytest.importorskip("rtmlib")
+    from focusclip.detect.rtmpose import RTMPoseDetector
+
+    pose = write_rtmpose_onnx(tmp_path / "rtmpose.onnx")
+    dets = np.array([[[100, 50, 300, 450, 0.9], [400, 100, 500, 300, 0.2]]])  # canvas pixels; the second is unsure
+    yolox = _const_onnx(tmp_path / "yolox.onnx", (1, 3, 640, 640), {"dets": dets})
+    with RTMPoseDetector(pose, person_weights=yolox) as det:
+        assert det.pose.model_input_size == (192, 256) and det.describe()["person_boxes"] == "yolox.onnx"
+        people = det.detect(Image.new("RGB", (1280, 720), (90, 90, 90))).people  # YOLOX ratio 0.5
+    assert len(people) == 1
+    p = people[0]
+    # every keypoint at the box's centre (200, 250) * 2: the crop's centre mapped back by rtmlib
+    assert np.allclose(p.joints[skeleton.L_WRIST], (400, 500)) and not p.visible[skeleton.R_ANKLE]
+    assert p.score == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="not a loadable RTMPose ONNX model"):
+        (tmp_path / "junk.onnx").write_bytes(b"junk")
+        RTMPoseDetector(tmp_path / "junk.onnx", person_weights=yolox)
+    with pytest.raises(FileNotFoundError, match="RTMPose weights not found"):
+        RTMPoseDetector(tmp_path / "none.onnx")
+
+
+@pytest.mark.slow
+def test_rtmpose_on_mediapipe_people_offline(tmp_path):
+    pytest.importorskip("rtmlib")
+    pose = write_rtmpose_onnx(tmp_path / "rtmpose.onnx")
+    with create_detector("rtmpose", weights=pose) as det:
+        found = det.detect(open_rgb(PORTRAIT))
+        assert det.describe()["person_boxes"] == "mediapipe"
+    assert len(found.people) == 1 and found.people[0].face_box is not None and len(found.faces) >= 1
+    # the fake model puts every joint at the middle of the person box mediapipe found: on her, in the photo
+    x, y = found.people[0].joints[skeleton.THORAX]
+    assert 150 < x < 370 and 150 < y < 600

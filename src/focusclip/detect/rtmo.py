@@ -43,10 +43,10 @@ INSTALL_HINT = "pip install 'focusclip[rtmo]' (rtmlib and onnxruntime)"
 PAD_VALUE = 114
 
 
-def resolve_weights(spec: str | os.PathLike, cache: str | os.PathLike | None = None) -> Path:
+def resolve_weights(spec: str | os.PathLike, cache: str | os.PathLike | None = None, what: str = "RTMO weights") -> Path:
     """A local ``.onnx`` from a path (``.onnx`` or ``.zip``) or a URL (downloaded once, atomically)."""
     cache = Path(cache) if cache is not None else cache_dir()
-    local = model_file(spec, "RTMO weights", "an .onnx file, an RTMO ONNX SDK .zip or a URL", cache)
+    local = model_file(spec, what, "an .onnx file, an mmpose ONNX SDK .zip or a URL", cache)
     if local.suffix.lower() != ".zip":
         return local
     return _onnx_from_zip(local, cache)
