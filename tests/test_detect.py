@@ -18,13 +18,15 @@ from PIL import Image
 from focusclip import skeleton
 from focusclip.cli import main
 from focusclip.detect import create_detector, people_arrays
+from focusclip.detect.mediapipe_pose import classic_available
 from focusclip.detect.rtmo import RTMODetector, nms
 from focusclip.detect.run import detect_images, errors_path
 from focusclip.images import open_rgb
 from focusclip.io import read_jsonl
 
-if sys.version_info >= (3, 13):  # mediapipe 0.10.13-0.10.14 has no wheels there (see docs/training-data.md)
-    pytest.importorskip("mediapipe")
+#: tests of the offline detector: skipped where mediapipe is missing or has only the Tasks API (Python 3.13)
+classic = pytest.mark.skipif(not classic_available(), reason="needs mediapipe's classic solutions "
+                             "(pip install 'focusclip[detect]' on Python < 3.13)")
 
 PORTRAIT = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)  # 512 x 600, head and shoulders
 
@@ -63,6 +65,7 @@ def mediapipe():
         yield d
 
 
+@classic
 def test_real_detector_finds_face_and_shoulders(mediapipe):
     image = open_rgb(PORTRAIT)
     det = mediapipe.detect(image)
@@ -81,6 +84,7 @@ def test_real_detector_finds_face_and_shoulders(mediapipe):
     assert not person.visible[skeleton.R_ANKLE]
 
 
+@classic
 def test_detect_job_is_resumable_and_survives_bad_files(mediapipe, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     tmp_path = tmp_path.relative_to(tmp_path)  # relative paths: records point back from their own folder
@@ -106,6 +110,7 @@ def test_detect_job_is_resumable_and_survives_bad_files(mediapipe, tmp_path, mon
     assert len(read_jsonl(out)) == 2
 
 
+@classic
 def test_cli_detect_then_describe_and_draw(tmp_path, capsys):
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -125,6 +130,7 @@ def test_cli_detect_then_describe_and_draw(tmp_path, capsys):
     assert Image.open(overlay).size == (512, 600)
 
 
+@classic
 def test_predict_detect_writes_roi_overlay(tmp_path, capsys):
     import focusclip
 
@@ -211,6 +217,7 @@ def test_nms_keeps_the_best_of_overlapping_boxes():
 
 
 @pytest.mark.slow
+@classic
 def test_detect_job_with_worker_processes_matches_one_process(tmp_path):
     import functools
 
@@ -347,6 +354,7 @@ def test_rtmpose_on_yolox_boxes_through_rtmlib(tmp_path):
 
 
 @pytest.mark.slow
+@classic
 def test_rtmpose_on_mediapipe_people_offline(tmp_path):
     pytest.importorskip("rtmlib")
     pose = write_rtmpose_onnx(tmp_path / "rtmpose.onnx")

@@ -16,10 +16,12 @@ import pytest
 
 import people_photos as pp
 from focusclip.detect import create_detector
+from focusclip.detect.mediapipe_pose import classic_available
 from focusclip.detect.people import BODY_FROM_FACE, Search, body_region, find_people, iou, windows
 
-if sys.version_info >= (3, 13):  # the legacy mediapipe API has no wheels there (see docs/training-data.md)
-    pytest.importorskip("mediapipe")
+#: tests of the offline detector: skipped where mediapipe is missing or has only the Tasks API (Python 3.13)
+classic = pytest.mark.skipif(not classic_available(), reason="needs mediapipe's classic solutions "
+                             "(pip install 'focusclip[detect]' on Python < 3.13)")
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +46,7 @@ def _check_people(people, truth):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("index", [0, 3, 4])
+@classic
 def test_every_person_in_two_person_composites(detector, index):
     comps = pp.composites()
     comp = comps[index % len(comps)]
@@ -53,6 +56,7 @@ def test_every_person_in_two_person_composites(detector, index):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("index", [6, 8, 11])
+@classic
 def test_every_person_in_three_person_composites(detector, index):
     comps = pp.composites()
     if len(comps) <= index:
@@ -62,6 +66,7 @@ def test_every_person_in_three_person_composites(detector, index):
     _check_people(detector.detect(comp.image).people, comp.boxes)
 
 
+@classic
 def test_one_portrait_gives_exactly_one_person(detector):
     for single in pp.singles():
         det = detector.detect(single.image)
@@ -70,10 +75,12 @@ def test_one_portrait_gives_exactly_one_person(detector):
 
 
 @pytest.mark.parametrize("kind", ["grass", "brick", "noise", "gradient"])
+@classic
 def test_no_person_in_a_photo_without_people(detector, kind):
     assert detector.detect(pp.texture(kind, (480, 360), seed=1)).people == []
 
 
+@classic
 def test_single_person_mode_finds_one(detector):
     comp = pp.composite(["hopper", "hopper"], [300, 300], [0, 40], "grey")
     with create_detector("mediapipe", multi=False) as single:
@@ -82,6 +89,7 @@ def test_single_person_mode_finds_one(detector):
     assert detector.max_people is None and detector.describe()["min_face_score"] == Search.min_face_score
 
 
+@classic
 def test_the_same_portrait_twice_is_two_people_not_one(detector):
     """Two identical people side by side: both found, neither merged into the other nor repeated."""
     comp = pp.composite(["hopper", "hopper"], [320, 320], [0, 0], "gradient", gap=40)
@@ -163,6 +171,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@classic
 def test_detect_workers_end_when_the_parent_is_killed(tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -223,6 +232,7 @@ def test_detector_options_per_detector():
 
 
 @pytest.mark.slow
+@classic
 def test_cli_detect_finds_every_person_and_max_people_keeps_the_strongest(tmp_path, capsys):
     from focusclip.cli import main
     from focusclip.io import read_jsonl

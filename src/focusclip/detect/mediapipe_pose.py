@@ -50,6 +50,15 @@ def import_mediapipe() -> Any:
     return mp
 
 
+def classic_available() -> bool:
+    """Whether this mediapipe has the classic solutions (and so this offline detector)."""
+    try:
+        import_mediapipe()
+    except DetectorUnavailable:
+        return False
+    return True
+
+
 class MediaPipeDetector:
     """BlazePose + face detection on PIL RGB images (module docstring). Close it (or use ``with``)."""
 
