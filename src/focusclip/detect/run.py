@@ -74,8 +74,10 @@ PR_SET_PDEATHSIG = 1  #: prctl option (linux/prctl.h): the signal this process g
 
 def end_with_parent() -> None:
     """Make this (worker) process end when its parent does, even when the parent is killed with SIGKILL and
-    cannot stop it: on Linux the kernel sends it SIGKILL then (``prctl(PR_SET_PDEATHSIG)``); everywhere, a
-    daemon thread waits on multiprocessing's parent sentinel and ends the process when it fires."""
+    cannot stop it: on Linux the kernel sends it SIGKILL then (``prctl(PR_SET_PDEATHSIG)``; strictly, when
+    the parent's thread that started it ends: :func:`detect_images` keeps that thread busy until the job is
+    done); everywhere, a daemon thread waits on multiprocessing's parent sentinel and ends the process when
+    it fires."""
     import multiprocessing
     import threading
 

@@ -25,7 +25,8 @@ def add_parser(dsub: Subparsers) -> argparse.ArgumentParser:
     p.add_argument("--detector", choices=DETECTOR_NAMES, default="mediapipe",
                    help="mediapipe: BlazePose + face detection, offline, every person whose face shows (default); "
                         "mediapipe-tasks: MediaPipe's PoseLandmarker, needs a .task file; rtmo: one-stage "
-                        "multi-person; the last two need --detector-weights")
+                        "multi-person; rtmpose: top-down on YOLOX or mediapipe boxes; all but mediapipe need "
+                        "--detector-weights")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="processes, each with its own detector (default 1; 2 uses both cores of a 2-core machine)")
     add_detector_options(p)
