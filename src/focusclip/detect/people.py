@@ -11,8 +11,8 @@ of the photo and keeps every person that a face detector confirms:
 2. **Who is there.** The pose model runs on each region; its keypoints are mapped back to the photo, and
    a keypoint outside the region it was found in is invisible (the model guesses joints past the edge).
 3. **One answer per person.** Candidates whose heads (the middle of the visible nose, eyes and ears) lie
-   within :data:`SAME_HEAD` head sizes of each other are the same person; the candidate with the most
-   visible joints (then the highest mean score) stands for them.
+   within :data:`SAME_HEAD` head sizes of each other are the same person; the candidate with both
+   shoulders visible and the highest mean keypoint score stands for them (:func:`_preference`).
 4. **No invented people.** A person needs a visible nose and at least :data:`MIN_HEAD_POINTS` visible
    face keypoints, and a face of score >= :attr:`Search.min_face_score` whose box holds the person's nose
    (:data:`NOSE_MARGIN`): one the face detector found in the whole photo, else one it finds in a crop of
@@ -73,6 +73,7 @@ class _Candidate:
     head_size: float
     visible: int
     mean: float
+    min_visibility: float
 
 
 def body_region(face: Box) -> Box:
@@ -141,12 +142,19 @@ def _candidate(pts: np.ndarray, sc: np.ndarray, min_visibility: float) -> _Candi
     if vis[5] and vis[6]:
         size = max(size, 0.5 * float(np.hypot(*(pts[5] - pts[6]))))
     return _Candidate(points=pts, scores=sc, head=fp.mean(axis=0), head_size=max(size, 8.0),
-                      visible=int(vis.sum()), mean=float(sc[vis].mean()))
+                      visible=int(vis.sum()), mean=float(sc[vis].mean()), min_visibility=min_visibility)
+
+
+def _preference(c: _Candidate) -> tuple[int, float]:
+    """Sort key, best first: both shoulders visible, then the highest mean score of the visible keypoints.
+    (Not the most visible keypoints: the candidate that claims the most joints is the one that guesses
+    legs and arms beyond what it sees; see benchmarks/RESULTS.md.)"""
+    return -int(bool(c.scores[5] >= c.min_visibility and c.scores[6] >= c.min_visibility)), -c.mean
 
 
 def _group(cands: list[_Candidate]) -> list[list[_Candidate]]:
     """Candidates grouped by head (:data:`SAME_HEAD`), best first in each group, groups best first."""
-    order = sorted(cands, key=lambda c: (-c.visible, -c.mean))
+    order = sorted(cands, key=_preference)
     groups: list[list[_Candidate]] = []
     for c in order:
         for g in groups:
