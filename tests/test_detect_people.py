@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import people_photos as pp
+from focusclip import skeleton
 from focusclip.detect import create_detector
 from focusclip.detect.mediapipe_pose import classic_available
 from focusclip.detect.people import BODY_FROM_FACE, Search, body_region, find_people, iou, windows
@@ -267,3 +268,24 @@ def test_mediapipe_without_the_classic_api_points_to_the_tasks_detector(monkeypa
     with pytest.raises(DetectorUnavailable, match=r"1\.2\.3 has no classic solutions.*--detector mediapipe-tasks "
                                                   r"--detector-weights pose_landmarker_full\.task.*https://"):
         create_detector("mediapipe")
+
+
+def test_the_candidate_with_shoulders_and_the_surest_keypoints_stands_for_a_person():
+    """Two views of one person: one claims every joint at 0.6 (guessed legs), the other sees the upper body
+    at 0.95 with its legs invisible: the second is kept, so the guessed legs are not."""
+    rgb = np.zeros((400, 400, 3), np.uint8)
+    guessed = _stand(200, 60)[0], np.full(17, 0.6)
+    seen = _stand(200, 60)[0] + 1, np.where(np.arange(17) < 11, 0.95, 0.1)
+    answers = [[guessed], [seen]]
+
+    def pose(crop):
+        return answers.pop(0) if answers else []
+
+    def faces(image):
+        return [] if image.shape[:2] == rgb.shape[:2] else [((80.0, 80.0, 112.0, 112.0), 0.9)]
+
+    found, _ = find_people(rgb, pose, faces, search=Search(windows=(0.9,), face_regions=False))
+    assert len(found) == 1
+    p = found[0]
+    assert p.visible[:6].sum() == 0 and p.visible[skeleton.L_WRIST]  # MPII 0-5: ankles, knees, hips
+    assert p.score == pytest.approx(0.95)
