@@ -24,7 +24,7 @@ of the photo and keeps every person that a face detector confirms:
 
 What it cannot find: people whose face is not visible (seen from behind, face hidden) and people smaller
 than about 1/20 of the photo's short side when no face detection points at them. Cost: one pose pass per
-region (about 4-10 per photo) plus two small face passes per person; see benchmarks/RESULTS.md.
+region (7-12 per photo on the portrait composites) plus small face passes; see benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
