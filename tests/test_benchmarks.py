@@ -182,8 +182,10 @@ def test_shards_benchmark_smoke(bench, capsys):
 @pytest.mark.slow
 def test_detect_benchmark_smoke(bench, capsys):
     pytest.importorskip("mediapipe")
-    report = bench("detect").main(["--images", "4", "--workers"])
+    report = bench("detect").main(["--images", "4", "--workers", "--composites", "1"])
     assert report["people_found"] == 4
+    multi = {r["photos"]: r for r in report["people"] if r["detector"].startswith("multi")}
+    assert multi["2-3 people (composites)"]["true"] == 2 and multi["no people"]["found"] == 0
     assert all(_positive(r["per_s"]) for r in report["steps"].values())
     assert "slowest offline step" in capsys.readouterr().out
 

@@ -54,19 +54,31 @@ def split_files_out(out: str, splits: Sequence[str]) -> dict[str, object]:
 
 
 # ------------------------------------------------------------------ detector options (heatmap, predict, serve, data detect)
+#: the detectors' names (focusclip.detect.DETECTORS, spelled out so --help does not import the library)
+DETECTOR_NAMES = ("mediapipe", "mediapipe-tasks", "rtmo", "rtmpose")
+
+
 def add_detector_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("detector")
     g.add_argument("--detector-weights", metavar="PATH|URL",
-                   help="rtmo: the RTMO .onnx (or its ONNX SDK .zip), by local path or URL (downloaded once)")
+                   help="mediapipe-tasks: a PoseLandmarker .task file; rtmo / rtmpose: the model's .onnx (or its "
+                        "ONNX SDK .zip); by local path or URL (downloaded once into $FOCUSCLIP_CACHE)")
+    g.add_argument("--person-weights", metavar="PATH|URL",
+                   help="rtmpose: a YOLOX person detector .onnx for the person boxes (default: the people the "
+                        "mediapipe detector finds, offline)")
     g.add_argument("--min-visibility", type=float, default=None,
                    help="joints below this confidence are invisible (default: mediapipe 0.5, rtmo 0.3)")
+    g.add_argument("--max-people", type=positive_int, default=None, metavar="N",
+                   help="keep at most N people per photo, the highest-scoring (default: every person found; "
+                        "mediapipe with 1: one fast whole-photo pass; mediapipe-tasks: 8)")
 
 
 def detector_options(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """The constructor options of detector ``name`` from :func:`add_detector_options`' flags."""
     from focusclip.detect import detector_options as options
 
-    return options(name, weights=args.detector_weights, min_visibility=args.min_visibility)
+    return options(name, weights=args.detector_weights, min_visibility=args.min_visibility,
+                   max_people=getattr(args, "max_people", None), person_weights=getattr(args, "person_weights", None))
 
 
 def make_detector(name: str, args: argparse.Namespace) -> Any:

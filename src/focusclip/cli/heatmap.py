@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 
-from focusclip.cli._args import Subparsers, add_detector_options, make_detector, positive_float, positive_int
+from focusclip.cli._args import (
+    DETECTOR_NAMES,
+    Subparsers,
+    add_detector_options,
+    make_detector,
+    positive_float,
+    positive_int,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -18,8 +25,9 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
                      help="JSON: a record with 'people', a list of people {joints, visible}, "
                           "or a 16x2 / Px16x2 array ([-1, -1] = invisible), in the image's displayed pixels")
     src.add_argument("--boxes", metavar="FILE", help="JSON list of [x1, y1, x2, y2] boxes")
-    src.add_argument("--detect", nargs="?", const="mediapipe", choices=["mediapipe", "rtmo"], metavar="DETECTOR",
-                     help="find the people with a detector (mediapipe, the offline default, or rtmo)")
+    src.add_argument("--detect", nargs="?", const="mediapipe", choices=DETECTOR_NAMES, metavar="DETECTOR",
+                     help="find the people with a detector (mediapipe, the offline default; mediapipe-tasks or "
+                          "rtmo with --detector-weights)")
     p.add_argument("--mode", choices=["person", "parts"], default="person",
                    help="keypoint heatmap: one Gaussian per person or per body-part group")
     p.add_argument("--size", type=positive_int, nargs=2, metavar=("H", "W"),

@@ -7,6 +7,7 @@ import logging
 
 from focusclip.cli._args import (
     DEFAULT_TEMPLATE_HELP,
+    DETECTOR_NAMES,
     MODEL_HELP,
     Subparsers,
     add_detector_options,
@@ -38,7 +39,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
                         "with the people numbered")
     p.add_argument("--boxes", action="append", default=None,
                    help="boxes JSON per image ([[x1, y1, x2, y2], ...]): one answer per box, as --keypoints")
-    p.add_argument("--detect", nargs="?", const="mediapipe", choices=["mediapipe", "rtmo"], metavar="DETECTOR",
+    p.add_argument("--detect", nargs="?", const="mediapipe", choices=DETECTOR_NAMES, metavar="DETECTOR",
                    help="find the people with a detector (default mediapipe): one answer per person found, as "
                         "--keypoints")
     p.add_argument("--focus", default=None, metavar="MODE",

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from focusclip.cli._args import Subparsers, add_detector_options, detector_options, positive_int
+from focusclip.cli._args import (
+    DETECTOR_NAMES,
+    Subparsers,
+    add_detector_options,
+    detector_options,
+    positive_int,
+)
 
 
 def add_parser(dsub: Subparsers) -> argparse.ArgumentParser:
@@ -16,9 +22,11 @@ def add_parser(dsub: Subparsers) -> argparse.ArgumentParser:
                         "next time. Then write texts with `focusclip describe`.")
     p.add_argument("images", nargs="+", help="image files or folders")
     p.add_argument("--out", required=True, help="records JSONL (appended to; rerun to resume)")
-    p.add_argument("--detector", choices=["mediapipe", "rtmo"], default="mediapipe",
-                   help="mediapipe: BlazePose, offline, one person per image (default); rtmo: multi-person, "
-                        "needs --detector-weights")
+    p.add_argument("--detector", choices=DETECTOR_NAMES, default="mediapipe",
+                   help="mediapipe: BlazePose + face detection, offline, every person whose face shows (default); "
+                        "mediapipe-tasks: MediaPipe's PoseLandmarker, needs a .task file; rtmo: one-stage "
+                        "multi-person; rtmpose: top-down on YOLOX or mediapipe boxes; all but mediapipe need "
+                        "--detector-weights")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="processes, each with its own detector (default 1; 2 uses both cores of a 2-core machine)")
     add_detector_options(p)
