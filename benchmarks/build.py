@@ -25,7 +25,7 @@ from detect import make_photos  # noqa: E402
 
 
 def _one(photos: Path, out: Path, engine: str, workers: int, partition_size: int) -> dict[str, Any]:
-    from focusclip.build import BuildSpec, DescriberSpec, build_dataset
+    from focusclip.pipeline import BuildSpec, DescriberSpec, build_dataset
 
     t = time.perf_counter()
     summary = build_dataset([photos], out, BuildSpec(out="", describer=DescriberSpec("rules")), engine=engine,

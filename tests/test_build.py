@@ -21,15 +21,14 @@ from PIL import Image, ImageOps
 
 pytest.importorskip("mediapipe")
 
-from focusclip.build import BuildSpec, DescriberSpec, PlanError, build_dataset  # noqa: E402
-from focusclip.build.limit import LeaseLimiter  # noqa: E402
-
 from fake_llm import FakeLLM  # noqa: E402
 from focusclip.data.shards import read_index, write_shards  # noqa: E402
 from focusclip.describe import RulesDescriber, describe_records, merge_captions  # noqa: E402
 from focusclip.detect import create_detector  # noqa: E402
 from focusclip.detect.run import detect_images  # noqa: E402
 from focusclip.errors import UsageError  # noqa: E402
+from focusclip.pipeline import BuildSpec, DescriberSpec, PlanError, build_dataset  # noqa: E402
+from focusclip.pipeline.limit import LeaseLimiter  # noqa: E402
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

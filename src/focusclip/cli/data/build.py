@@ -44,7 +44,7 @@ def add_parser(dsub: Subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from focusclip.build import BuildSpec, DescriberSpec, build_dataset, check_build_args
+    from focusclip.pipeline import BuildSpec, DescriberSpec, build_dataset, check_build_args
 
     check_build_args(args.inputs, args.out, args.engine, args.workers, args.concurrency, args.partition_size)
     spec = BuildSpec(out=args.out, detector=args.detector,
