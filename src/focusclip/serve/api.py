@@ -9,14 +9,20 @@
 * ``POST /api/embed`` (multipart): ``images`` and / or ``texts`` (repeatable), ``model`` -> L2-normalised
   embeddings.
 
-Errors are ``{"error": "one line"}`` with 400 (bad input), 404 (unknown model), 413 (too large) or 415
-(not an image); an unexpected failure is a 500 whose details stay in the server log.
+Every error, the framework's included (a missing field, ``topk=abc``, a broken multipart body, a field
+over the size limit, an unknown path), is ``{"error": "one line"}`` (:func:`install_error_handlers`)
+with 400 (bad input), 401 (no or wrong secret, see :mod:`.access`), 404 (unknown model or path), 405,
+413 (too large) or 415 (not an image); an unexpected failure is a 500 whose details stay in the server
+log. Messages name uploads by their file names and models by their ids, never by a path on the server
+(:func:`public_message`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
@@ -30,28 +36,102 @@ from focusclip.predict import DEFAULT_TEMPLATE
 from focusclip.serve.models import UnknownModelError
 from focusclip.serve.presets import find_preset, parse_templates
 from focusclip.serve.service import Service
-from focusclip.serve.uploads import UploadedImage, UploadError, check_count, format_mb, read_image
+from focusclip.serve.uploads import UploadedImage, UploadError, check_count, over_limit, read_image
 
 logger = logging.getLogger(__name__)
 
 
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+#: an absolute POSIX path (not a URL's path: no ':' or another '/' just before it)
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s'\"/:,;()\[\]{}]+/)*([^\s'\"/:,;()\[\]{}]*)")
 
 
-async def _answer(fn: Callable[..., Any], *args: Any) -> Any:
+def public_message(text: str, roots: Sequence[str | os.PathLike] = ()) -> str:
+    """``text`` on one line without the server's paths: a path below one of ``roots`` (the models roots)
+    becomes its part relative to the root (a model id), any other absolute path into a folder of this
+    machine its last component (``/api/predict``, which is no folder here, stays)."""
+    for root in sorted({os.fspath(r).rstrip("/") for r in roots if os.fspath(r).rstrip("/")}, key=len, reverse=True):
+        text = text.replace(root + "/", "").replace(root, ".")
+
+    def local(m: re.Match) -> str:
+        folder = os.path.dirname(m.group(0).rstrip("/"))
+        return (m.group(1) or os.path.basename(m.group(0).rstrip("/"))) if folder != "/" and os.path.isdir(folder) \
+            else m.group(0)
+
+    return " ".join(_ABSOLUTE_PATH.sub(local, text).split())
+
+
+def error_response(status: int, message: str, roots: Sequence[str | os.PathLike] = (),
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": public_message(message, roots)}, status_code=status, headers=headers)
+
+
+async def _answer(service: Service, fn: Callable[..., Any], *args: Any) -> Any:
     """Run ``fn`` in a worker thread; map the library's errors to JSON error responses."""
     try:
         return await run_in_threadpool(fn, *args)
     except UploadError as e:
-        return error_response(e.status, str(e))
+        return error_response(e.status, str(e), service.private_roots())
     except UnknownModelError as e:
-        return error_response(404, str(e))
+        return error_response(404, str(e), service.private_roots())
     except (ValueError, FileNotFoundError) as e:
-        return error_response(400, str(e))
+        return error_response(400, _error_text(e), service.private_roots())
     except Exception:
         logger.exception("API request failed")
         return error_response(500, "internal error; the server log has the details")
+
+
+def _error_text(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.filename and e.strerror:
+        return f"{e.filename}: {e.strerror}"
+    return str(e) or type(e).__name__
+
+
+def validation_message(errors: Sequence[dict[str, Any]]) -> str:
+    """One line for FastAPI's validation errors: ``topk: input should be a valid integer (got 'abc')``."""
+    parts = []
+    for err in errors:
+        loc = [str(x) for x in err.get("loc", ()) if x not in ("body", "query", "path", "header", "cookie")]
+        field = ".".join(loc) or "request"
+        if err.get("type") == "missing":
+            parts.append(f"missing field {field!r} (required)")
+            continue
+        msg = str(err.get("msg", "invalid value")).rstrip(".")
+        msg = msg[:1].lower() + msg[1:]
+        given = err.get("input")
+        got = f" (got {given!r})" if isinstance(given, (str, int, float)) and len(repr(given)) <= 60 else ""
+        parts.append(f"{field}: {msg}{got}")
+    return "; ".join(parts) or "invalid request"
+
+
+def install_error_handlers(app: Any, service: Service, router: APIRouter) -> None:
+    """Every error of the JSON API as ``{"error": "one line"}``: the framework's validation errors (400),
+    its HTTP errors (a multipart body that cannot be parsed, a field over the size limit: 400), and
+    paths under ``/api`` that are no endpoint (404) or not for this method (405)."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    async def on_validation(request: Any, exc: RequestValidationError) -> JSONResponse:
+        return error_response(400, validation_message(exc.errors()))
+
+    async def on_http(request: Any, exc: HTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        if exc.status_code == 400 and request.url.path.startswith("/api"):
+            detail = f"the request body could not be read as a multipart form: {detail}"
+        return error_response(exc.status_code, detail, service.private_roots(), headers=getattr(exc, "headers", None))
+
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(HTTPException, on_http)
+    known = {getattr(r, "path", ""): getattr(r, "methods", set()) for r in router.routes}
+
+    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+                   include_in_schema=False)
+    async def no_endpoint(rest: str) -> JSONResponse:
+        path = "/api/" + rest
+        if path in known:
+            allowed = ", ".join(sorted(known[path]))
+            return error_response(405, f"{path} takes {allowed}, not this method", headers={"Allow": allowed})
+        return error_response(404, f"no API endpoint {path}; see GET /api/models, /api/presets, POST "
+                              "/api/predict, /api/embed (docs/serve.md)")
 
 
 async def _read_uploads(service: Service, files: list[UploadFile]) -> list[UploadedImage]:
@@ -59,8 +139,11 @@ async def _read_uploads(service: Service, files: list[UploadFile]) -> list[Uploa
     cap = service.limits.max_file_bytes
     out = []
     for i, f in enumerate(files):
+        name = f.filename or f"image {i}"
         data = await f.read(cap + 1)  # one byte over the cap is enough to reject
-        out.append(read_image(data, f.filename or f"image {i}", service.limits, f.content_type))
+        if len(data) > cap:  # say how large the file is, not how much of it was read
+            raise UploadError(over_limit(name, f.size or len(data), cap, "upload limit"), status=413)
+        out.append(read_image(data, name, service.limits, f.content_type))
     return out
 
 
@@ -73,7 +156,7 @@ async def _read_roi_files(service: Service, files: list[UploadFile]) -> list[tup
         name = f.filename or f"roi {i}"
         data = await f.read(cap + 1)
         if len(data) > cap:
-            raise UploadError(f"{name}: ROI file over the limit of {format_mb(cap)}", status=413)
+            raise UploadError(over_limit(name, f.size or len(data), cap, "limit for ROI files"), status=413)
         out.append((name, data))
     return out
 
@@ -129,10 +212,10 @@ def build_router(service: Service) -> APIRouter:
             uploads = await _read_uploads(service, images)
             roi_files = await _read_roi_files(service, rois) if rois else []
         except UploadError as e:
-            return error_response(e.status, str(e))
+            return error_response(e.status, str(e), service.private_roots())
         except ValueError as e:
-            return error_response(400, str(e))
-        result = await _answer(_classify, service, model, uploads, roi_files, detect, label_list, templates, topk,
+            return error_response(400, str(e), service.private_roots())
+        result = await _answer(service, _classify, service, model, uploads, roi_files, detect, label_list, templates, topk,
                                focus)
         return result.to_dict() if hasattr(result, "to_dict") else result
 
@@ -148,7 +231,7 @@ def build_router(service: Service) -> APIRouter:
             uploads = await _read_uploads(service, images) if images else []
         except UploadError as e:
             return error_response(e.status, str(e))
-        return await _answer(_embed, service, model, uploads, texts or [])
+        return await _answer(service, _embed, service, model, uploads, texts or [])
 
     return router
 

@@ -281,7 +281,20 @@ def build_page(service: Service, downloads: DownloadFolder, decoded: DecodedUplo
         for trigger in (query.submit, search.click):
             trigger(lambda *a: search_photos(service, decoded, *a), [model, photos, query, embeddings],
                     [search_status, gallery, embeddings], **private)
+    _no_outside_examples(page)
     return page
+
+
+def _no_outside_examples(page: gr.Blocks) -> None:
+    """Gradio puts an example value into the page's config for every component, for its API docs; for files
+    and images that is a URL on github.com. The page documents no Gradio API, so there are none."""
+    for block in page.blocks.values():
+        if hasattr(block, "example_inputs"):
+            block.example_inputs = _no_example
+
+
+def _no_example() -> None:
+    return None
 
 
 def _refresh(service: Service) -> list[tuple[str, str]]:

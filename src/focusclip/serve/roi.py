@@ -59,6 +59,9 @@ def roi_from_file(image: Any, path: str | os.PathLike, name: str | None = None) 
         try:
             overlay, heat = overlay_from_files(image, **{kind: path})
             return Roi(kind=kind, source=name, heatmap=heat, overlay=overlay)
+        except RecursionError:  # json's parser recurses once per level of nesting
+            raise UploadError(f"{name}: JSON nested too deeply; expected keypoints ([[x, y], ...] per person) "
+                              "or boxes ([[x1, y1, x2, y2], ...])") from None
         except ValueError as e:  # the readers' InputError: the file is not of this kind
             errors[kind] = (str(e).replace(str(path), name) or type(e).__name__).removeprefix(f"{name}: ")
     if errors["keypoints"] == errors["boxes"]:  # e.g. not JSON at all

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,10 @@ class Service:
     # --------------------------------------------------------------------------- models
     def models(self) -> list[ModelEntry]:
         return self.catalog.entries()
+
+    def private_roots(self) -> list[str]:
+        """The server's folders that answers must not show (the models roots, resolved)."""
+        return [str(Path(s.root).resolve()) for s in self.catalog.sources if getattr(s, "root", None) is not None]
 
     def default_model_id(self) -> str | None:
         return self.default_model or self.catalog.default_id()
