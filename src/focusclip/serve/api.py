@@ -3,9 +3,10 @@
 * ``GET /api/models``: the model picker's entries and the default;
 * ``GET /api/presets``: label presets from the task registry;
 * ``POST /api/predict`` (multipart): ``images`` (one or more files), ``labels`` (comma / line separated)
-  or ``preset``, ``template`` (repeatable), ``topk``, ``model``; optional ROI: ``rois`` (keypoints or boxes
-  JSON files named after their photos), ``detect`` (the server's pose detector for photos without a
-  file) and ``focus`` (also classify focused on each ROI) -> top-k labels per image;
+  or ``preset``, ``template`` (repeatable), ``topk``, ``model``; the people: ``rois`` (keypoints or
+  boxes JSON files named after their photos), ``detect`` (the server's pose detector for photos without
+  a file) or ``subjects`` (boxes per photo, JSON); ``focus`` (a focus mode, or true for ``auto``: also
+  answer about each person) and ``person`` (only that one) -> top-k labels per image and per person;
 * ``POST /api/embed`` (multipart): ``images`` and / or ``texts`` (repeatable), ``model`` -> L2-normalised
   embeddings.
 
@@ -161,9 +162,62 @@ async def _read_roi_files(service: Service, files: list[UploadFile]) -> list[tup
     return out
 
 
+#: ``focus`` values that mean "the whole image only" and "every person, the model's way"
+FOCUS_OFF = ("", "false", "off", "none", "no", "0")
+FOCUS_ON = ("true", "on", "yes", "1")
+
+
+def parse_focus(value: str | None) -> str | None:
+    """The ``focus`` field: off (None), ``true`` (``auto``) or a focus mode's name."""
+    from focusclip.model.focus import FOCUS_AT_INFERENCE
+
+    text = (value or "").strip().lower()
+    if text in FOCUS_OFF:
+        return None
+    if text in FOCUS_ON:
+        return "auto"
+    if text not in FOCUS_AT_INFERENCE:
+        raise ValueError(f"focus {value!r}: expected false, true or a focus mode ({', '.join(FOCUS_AT_INFERENCE)})")
+    return text
+
+
+def parse_subjects(text: str | None, names: Sequence[str]) -> dict[int, list[list[float]]]:
+    """The ``subjects`` field: boxes [x1, y1, x2, y2] in a photo's own pixels, as ``{"photo.jpg": [box, ...]}``
+    or, with one photo, ``[box, ...]``. Returns photo index -> boxes."""
+    if text is None or not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise ValueError("subjects: JSON nested too deeply; expected {\"photo.jpg\": [[x1, y1, x2, y2], ...]}") from None
+    except ValueError as e:
+        raise ValueError(f"subjects: not valid JSON ({e})") from None
+    if isinstance(data, list):
+        if len(names) != 1:
+            raise ValueError(f"subjects: a list of boxes is for one photo; with {len(names)} photos give "
+                             '{"photo.jpg": [[x1, y1, x2, y2], ...], ...}')
+        data = {names[0]: data}
+    if not isinstance(data, dict):
+        raise ValueError('subjects: expected {"photo.jpg": [[x1, y1, x2, y2], ...]} or a list of boxes')
+    out = {}
+    for name, boxes in data.items():
+        if name not in names:
+            raise ValueError(f"subjects: no photo called {name!r} was uploaded (photos: {', '.join(names)})")
+        ok = isinstance(boxes, list) and all(
+            isinstance(b, list) and len(b) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                       for v in b) for b in boxes)
+        if not ok or not boxes:
+            raise ValueError(f"subjects of {name}: expected a non-empty list of boxes [x1, y1, x2, y2] (numbers)")
+        out[list(names).index(name)] = [[float(v) for v in b] for b in boxes]
+    return out
+
+
 def _classify(service: Service, model: str | None, uploads: list[UploadedImage], rois: Sequence[tuple[str, bytes]],
-              detect: bool, labels: list[str], templates: list[str], topk: int, focus: bool) -> Any:
+              detect: bool, labels: list[str], templates: list[str], topk: int, focus: str | None,
+              person: int | None = None, boxes: dict[int, list[list[float]]] | None = None) -> Any:
     """Prepare the ROIs (the files are read from a private temporary folder under neutral names) and classify."""
+    from focusclip.serve.roi import with_boxes
+
     with tempfile.TemporaryDirectory(prefix="focusclip-roi-") as tmp:
         files = []
         for i, (name, data) in enumerate(rois):
@@ -172,7 +226,8 @@ def _classify(service: Service, model: str | None, uploads: list[UploadedImage],
                 f.write(data)
             files.append((name, path))
         prepared = service.prepare(uploads, files, detect)
-    return service.classify(model, prepared, labels, templates, topk, focus)
+    prepared = [with_boxes(p, boxes[i]) if boxes and i in boxes else p for i, p in enumerate(prepared)]
+    return service.classify(model, prepared, labels, templates, topk, focus, person)
 
 
 def build_router(service: Service) -> APIRouter:
@@ -198,7 +253,11 @@ def build_router(service: Service) -> APIRouter:
         rois: Annotated[list[UploadFile] | None, File(description="keypoints / boxes JSON, named after its photo")]
         = None,
         detect: Annotated[bool, Form(description="find people with the server's pose detector")] = False,
-        focus: Annotated[bool, Form(description="also classify focused on each photo's ROI")] = False,
+        focus: Annotated[str | None, Form(description="false, true (auto) or a focus mode: also answer about each "
+                                          "person")] = None,
+        person: Annotated[int | None, Form(ge=1, description="only this person (1-based)")] = None,
+        subjects: Annotated[str | None, Form(description='boxes per photo: {"photo.jpg": [[x1, y1, x2, y2], ...]}')]
+        = None,
     ) -> Any:
         try:
             if labels and labels.strip():
@@ -209,14 +268,18 @@ def build_router(service: Service) -> APIRouter:
             else:
                 raise ValueError("give labels (comma or line separated) or a preset (see GET /api/presets)")
             templates = parse_templates(template, preset_templates)
+            mode = parse_focus(focus)
+            if subjects and mode is None:
+                mode = "auto"  # boxes are sent to be asked about
             uploads = await _read_uploads(service, images)
+            boxes = parse_subjects(subjects, [u.name for u in uploads])
             roi_files = await _read_roi_files(service, rois) if rois else []
         except UploadError as e:
             return error_response(e.status, str(e), service.private_roots())
         except ValueError as e:
             return error_response(400, str(e), service.private_roots())
-        result = await _answer(service, _classify, service, model, uploads, roi_files, detect, label_list, templates, topk,
-                               focus)
+        result = await _answer(service, _classify, service, model, uploads, roi_files, detect, label_list, templates,
+                               topk, mode, person, boxes)
         return result.to_dict() if hasattr(result, "to_dict") else result
 
     @router.post("/embed")
