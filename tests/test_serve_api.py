@@ -244,12 +244,13 @@ def test_cli_serve_binds_loopback_by_default(monkeypatch, tmp_path):
 
     seen = []
     monkeypatch.setattr(app_module, "serve", seen.append)
+    monkeypatch.delenv("FOCUSCLIP_SERVE_TOKEN", raising=False)
     assert main(["serve", "--models-root", str(tmp_path), "--max-upload-mb", "5", "--max-images", "4"]) == 0
     config = seen[0]
     assert config.host == "127.0.0.1" and config.port == 7860 and config.models_root == str(tmp_path)
     assert config.limits.max_file_bytes == 5 * 2**20 and config.limits.max_images == 4
     assert config.limits.max_pixels == 40_000_000 and config.registered and config.threads is None
-    assert main(["serve", "--threads", "1", "--host", "0.0.0.0", "--no-registered", "--model", "x"]) == 0
+    assert main(["serve", "--threads", "1", "--host", "0.0.0.0", "--open", "--no-registered", "--model", "x"]) == 0
     assert (seen[1].threads, seen[1].host, seen[1].registered, seen[1].default_model) == (1, "0.0.0.0", False, "x")
     assert config.detector == "auto" and seen[1].detector == "auto"
     assert main(["serve", "--detect", "none"]) == 0 and seen[2].detector == "none" and seen[2].detector_options == {}
