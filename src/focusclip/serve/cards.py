@@ -102,7 +102,7 @@ def _outlines(outlines: Sequence[dict[str, Any]], size: Sequence[int], asked: se
                       f'<rect x="{x1:.1f}" y="{y1:.1f}" width="{x2 - x1:.1f}" height="{y2 - y1:.1f}" '
                       f'style="stroke:{colour(k)}"></rect><text x="{x1 + 0.15 * font:.1f}" y="{y1 + font:.1f}" '
                       f'font-size="{font:.1f}">{k}</text></g>')
-    return (f'<svg viewBox="0 0 {w} {h}" preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg">'
+    return (f'<svg viewBox="0 0 {w} {h}" preserveAspectRatio="none">'
             f'{"".join(shapes)}</svg>')
 
 

@@ -345,7 +345,7 @@ def build_page(service: Service, downloads: DownloadFolder, decoded: DecodedUplo
                                          "photos without an ROI file", visible=service.people_finder is not None)
                     focus = gr.Dropdown(_focus_choices(service, default), value="auto", elem_id="fc-focus",
                                         label="Ask about each person: focus mode",
-                                        info="auto: the model's own focus, else blur; crop, blur, circle, dim work "
+                                        info="auto: the model's own focus (dim for highlight-trained models), else blur; crop, blur, circle, dim work "
                                         "with every model, attention with ViT towers (docs/focus.md)")
                     go = gr.Button("Classify", variant="primary", elem_id="fc-classify")
                 with gr.Column(scale=3, elem_id="fc-classify-output"):
