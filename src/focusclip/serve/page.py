@@ -375,8 +375,10 @@ def build_page(service: Service, downloads: DownloadFolder, decoded: DecodedUplo
         inputs = [model, photos, rois, labels, template, topk, detect, focus]
         go.click(lambda *a: classify_photos(service, decoded, downloads, *a), inputs, outputs, **private)
 
-        def ask(*args: Any, evt: gr.EventData) -> tuple:
-            return ask_about(service, decoded, downloads, *args, evt=evt)
+        def ask(model_id: str | None, photos: Any, roi_files: Any, labels_text: str, template_text: str, topk: float,
+                detect: bool, focus: str | None, state: dict | None, evt: gr.EventData) -> tuple:
+            return ask_about(service, decoded, downloads, model_id, photos, roi_files, labels_text, template_text, topk,
+                             detect, focus, state, evt)
 
         result_cards.click(ask, [*inputs, shown], outputs, **private)
         for trigger in (query.submit, search.click):
