@@ -175,8 +175,8 @@ element.addEventListener('pointermove', (ev) => {
   if (!drag || Math.hypot(ev.clientX - drag.x, ev.clientY - drag.y) < 5) return;
   const [x, y] = frame(drag.photo, ev); const [x0, y0] = drag.start;
   if (!drag.rect) {
-    drag.rect = document.createElementNS('http://www.w3.org/2000/svg', 'rect');
-    drag.rect.setAttribute('class', 'fc-drawing'); drag.photo.querySelector('svg').appendChild(drag.rect);
+    const svg = drag.photo.querySelector('svg'); drag.rect = document.createElementNS(svg.namespaceURI, 'rect');
+    drag.rect.setAttribute('class', 'fc-drawing'); svg.appendChild(drag.rect);
   }
   drag.rect.setAttribute('x', Math.min(x, x0)); drag.rect.setAttribute('y', Math.min(y, y0));
   drag.rect.setAttribute('width', Math.abs(x - x0)); drag.rect.setAttribute('height', Math.abs(y - y0));
