@@ -67,13 +67,14 @@ def time_api(url: str, photo: Path, boxes: list[list[float]], repeats: int, **fi
 def screenshot(url: str, photo: Path, boxes_file: Path, out: Path, folder: Path) -> Path:
     from PIL import Image
 
-    with _browser.Chromium(width=1280, height=900) as browser:
+    with _browser.Chromium(width=1280, height=760) as browser:
         page = _browser.ServePage(browser, url, timeout=300).open()
         page.upload_photos([photo])
         page.upload_rois([boxes_file])
         page.set_labels(", ".join(LABELS))
         page.classify(marker="asked about")
         page.click_person(2)
+        browser.driver.execute_script("document.getElementById('fc-cards').scrollIntoView({block: 'end'})")
         raw = folder / "raw.png"
         page.screenshot(raw)
         page.leave()

@@ -97,11 +97,12 @@ def _model_note(service: Service, model_id: str | None) -> str:
     except UnknownModelError as e:
         return f"**{e}**"
     if not entry.roi:
-        roi = "a CLIP baseline (no ROI branch)"
+        roi = "no focus mechanism of its own (a CLIP baseline): asked about a person, `auto` blurs the rest"
     elif entry.focus_at_inference:
-        roi = f"with the subject-focused (ROI) branch; its focus `{entry.focus}` can classify focused on an ROI"
+        roi = f"with the subject-focused (ROI) branch: asked about a person, `auto` uses its own `{entry.focus}` focus"
     else:
-        roi = f"with the subject-focused (ROI) branch; its focus `{entry.focus}` acts in training only"
+        roi = (f"with the subject-focused (ROI) branch, trained with `{entry.focus}`: asked about a person, `auto` "
+               "dims the rest (the highlight at inference)")
     note = f"`{entry.architecture or '?'}` at {entry.image_size or '?'} px, {roi}."
     return note + (f"\n\n**Warning:** {entry.warning}" if entry.warning else "")
 
