@@ -249,10 +249,20 @@ class ServePage:
         self._wait(lambda d: target.exists() and target.stat().st_size > 0, f"the download {name}")
         return target
 
-    def screenshot(self, path: str | os.PathLike) -> Path:
+    def screenshot(self, path: str | os.PathLike, palette: bool = False) -> Path:
+        """Save what the window shows as a PNG; ``palette``: 256 colours (a fraction of the size, no visible
+        loss for a page, as the docs' screenshots are)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.driver.save_screenshot(str(path))
+        if not palette:
+            self.driver.save_screenshot(str(path))
+            return path
+        import io
+
+        from PIL import Image
+
+        with Image.open(io.BytesIO(self.driver.get_screenshot_as_png())) as im:
+            im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
         return path
 
     # ----------------------------------------------------------------------------- people on a card

@@ -69,6 +69,17 @@ def save_default_model(models_root: Path, arch: str, image_size: int) -> Path:
     return out
 
 
+def prepare_models_root(models_root: Path, model_dir: str | None, arch: str, image_size: int) -> Path:
+    """A models root holding a copy of ``model_dir``, or an untrained ``arch`` at ``image_size``."""
+    if model_dir:
+        import shutil
+
+        shutil.copytree(model_dir, models_root / Path(model_dir).name)
+    else:
+        save_default_model(models_root, arch, image_size)
+    return models_root
+
+
 def synthetic_people(folder: Path, n: int, render_size: int = 320) -> list[dict[str, Any]]:
     """``n`` synthetic-world people: ``{"image": path, "record": record}`` (eval split, fixed seed)."""
     from focusclip.data.records import read_records
@@ -142,7 +153,6 @@ def time_page(browser: Any, url: str, photo: Path, repeats: int) -> dict[str, An
 
 def screenshot(url: str, people: list[dict[str, Any]], folder: Path, out: Path) -> Path:
     """The page with the synthetic people, their keypoints and the synthetic activity preset, classified."""
-    from PIL import Image
 
     photos, rois = [], []
     for i, person in enumerate(people):
@@ -154,11 +164,8 @@ def screenshot(url: str, people: list[dict[str, Any]], folder: Path, out: Path) 
         page.upload_rois(rois)
         page.set_labels("running, walking, jumping, sitting, standing, waving, cheering, kicking")
         page.classify(marker="classified")
-        raw = folder / "raw.png"
-        page.screenshot(raw)
+        page.screenshot(out, palette=True)
         page.leave()
-    with Image.open(raw) as im:  # a palette PNG: a fraction of the size, no visible loss for a UI
-        im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
     return out
 
 
@@ -175,13 +182,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     reason = reason or _browser.unavailable_reason()
     with tempfile.TemporaryDirectory(prefix="focusclip-bench-serve-") as tmp:
         tmp = Path(tmp)
-        models_root = tmp / "models"
-        if args.model_dir:
-            import shutil
-
-            shutil.copytree(args.model_dir, models_root / Path(args.model_dir).name)
-        else:
-            save_default_model(models_root, args.arch, args.image_size)
+        models_root = prepare_models_root(tmp / "models", args.model_dir, args.arch, args.image_size)
         people = synthetic_people(tmp / "world", 3)
         rows = []
         with running(models_root) as (server, service), contextlib.ExitStack() as stack:

@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))  # portraits.py: the packaged por
 import _browser  # noqa: E402
 import _common as C  # noqa: E402  (also puts src/ on sys.path for a checkout)
 from portraits import write_composite  # noqa: E402
-from serve import DEFAULT_ARCH, DEFAULT_IMAGE_SIZE, running, save_default_model  # noqa: E402
+from serve import DEFAULT_ARCH, DEFAULT_IMAGE_SIZE, prepare_models_root, running  # noqa: E402
 
 LABELS = ["a scientist", "an astronaut", "a photographer", "a soldier", "a dancer", "a chef"]
 
@@ -64,9 +64,7 @@ def time_api(url: str, photo: Path, boxes: list[list[float]], repeats: int, **fi
     return round(statistics.median(times), 4)
 
 
-def screenshot(url: str, photo: Path, boxes_file: Path, out: Path, folder: Path) -> Path:
-    from PIL import Image
-
+def screenshot(url: str, photo: Path, boxes_file: Path, out: Path) -> Path:
     with _browser.Chromium(width=1280, height=760) as browser:
         page = _browser.ServePage(browser, url, timeout=300).open()
         page.upload_photos([photo])
@@ -75,11 +73,8 @@ def screenshot(url: str, photo: Path, boxes_file: Path, out: Path, folder: Path)
         page.classify(marker="asked about")
         page.click_person(2)
         browser.driver.execute_script("document.getElementById('fc-cards').scrollIntoView({block: 'end'})")
-        raw = folder / "raw.png"
-        page.screenshot(raw)
+        page.screenshot(out, palette=True)
         page.leave()
-    with Image.open(raw) as im:  # a palette PNG: a fraction of the size, no visible loss for a UI
-        im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
     return out
 
 
@@ -89,13 +84,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     with tempfile.TemporaryDirectory(prefix="focusclip-bench-people-") as tmp:
         tmp = Path(tmp)
-        models_root = tmp / "models"
-        if args.model_dir:
-            import shutil
-
-            shutil.copytree(args.model_dir, models_root / Path(args.model_dir).name)
-        else:
-            save_default_model(models_root, DEFAULT_ARCH, DEFAULT_IMAGE_SIZE)
+        models_root = prepare_models_root(tmp / "models", args.model_dir, DEFAULT_ARCH, DEFAULT_IMAGE_SIZE)
         photo, boxes = write_composite(tmp, ["grace_hopper", "astronaut", "camera"], height=240, scales=[1.0, 0.85, 0.9])
         boxes_file = tmp / "group.json"
         boxes_file.write_text(json.dumps(boxes))
@@ -110,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                              "seconds": time_api(server.url, photo, boxes, args.repeats, focus=mode, person="2")})
             shot = None
             if args.screenshot and _browser.unavailable_reason() is None:
-                shot = screenshot(server.url, photo, boxes_file, Path(args.screenshot), tmp)
+                shot = screenshot(server.url, photo, boxes_file, Path(args.screenshot))
     result = {"benchmark": "serve_people", "date": C.now_utc(), "command": C.command_line("serve_people.py", argv),
               "machine": C.machine_description("cpu"), "model": model.title, "repeats": args.repeats,
               "photo": described, "rows": rows,

@@ -75,8 +75,10 @@ def test_one_person_by_id(site):
     r = client.post("/api/predict", files=[_image(group)],
                     data={"labels": ",".join(LABELS), "subjects": json.dumps(boxes), "focus": "crop", "person": "4"})
     assert r.status_code == 400 and r.json()["error"] == "group.png has people 1, 2, 3; person 4 is not one of them"
-    r = client.post("/api/predict", files=[_image(group)], data={"labels": "a, b", "person": "1", "focus": "auto"})
+    r = client.post("/api/predict", files=[_image(group)], data={"labels": "a, b", "person": "1"})  # implies auto
     assert r.status_code == 400 and r.json()["error"] == "group.png has no people; person 1 is not one of them"
+    r = client.post("/api/predict", files=[_image(group)], data={"labels": "a, b", "person": "0"})
+    assert r.status_code == 400 and r.json()["error"].startswith("person: input should be greater than or equal to 1")
 
 
 def test_the_people_of_an_roi_file_with_a_model_focusing_by_attention(site, tmp_path):

@@ -269,8 +269,8 @@ def build_router(service: Service) -> APIRouter:
                 raise ValueError("give labels (comma or line separated) or a preset (see GET /api/presets)")
             templates = parse_templates(template, preset_templates)
             mode = parse_focus(focus)
-            if subjects and mode is None:
-                mode = "auto"  # boxes are sent to be asked about
+            if (subjects or person is not None) and mode is None:
+                mode = "auto"  # boxes sent, or a person named, are to be asked about
             uploads = await _read_uploads(service, images)
             boxes = parse_subjects(subjects, [u.name for u in uploads])
             roi_files = await _read_roi_files(service, rois) if rois else []
