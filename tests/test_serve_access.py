@@ -269,6 +269,18 @@ def test_api_errors_show_no_server_paths(tmp_path, photos):
     msg = _one_line_error(r, 400)
     assert str(tmp_path) not in msg and not re.search(r"(?<![\w.])/(?:tmp|home|work|root)/", msg), msg
     assert FOCUS_ID in msg  # the model is named by its id
+    from focusclip.serve.app import build_service
+    from focusclip.serve.page import DownloadFolder, classify_photos
+    from focusclip.serve.uploads import DecodedUploads
+
+    service = build_service(ServeConfig(models_root=root, registered=False))
+    downloads = DownloadFolder()
+    try:  # the page says the same, without the path
+        status = classify_photos(service, DecodedUploads(), downloads, FOCUS_ID, [str(photos[0])], None, "a, b",
+                                 "", 3)[0]
+    finally:
+        downloads.cleanup()
+    assert "fc-error" in status and FOCUS_ID in status and str(tmp_path) not in status, status
     assert public_message(f"{tmp_path}/models/a/b: bad", [tmp_path / "models"]) == "a/b: bad"
     assert public_message(f"{tmp_path}/y.json: bad; see https://example.org/a/b") == \
         "y.json: bad; see https://example.org/a/b"

@@ -15,7 +15,7 @@ over the size limit, an unknown path), is ``{"error": "one line"}`` (:func:`inst
 with 400 (bad input), 401 (no or wrong secret, see :mod:`.access`), 404 (unknown model or path), 405,
 413 (too large) or 415 (not an image); an unexpected failure is a 500 whose details stay in the server
 log. Messages name uploads by their file names and models by their ids, never by a path on the server
-(:func:`public_message`).
+(:func:`focusclip.serve.service.public_message`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import tempfile
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
@@ -36,29 +35,10 @@ from focusclip.labels import parse_labels
 from focusclip.predict import DEFAULT_TEMPLATE
 from focusclip.serve.models import UnknownModelError
 from focusclip.serve.presets import find_preset, parse_templates
-from focusclip.serve.service import Service
+from focusclip.serve.service import Service, public_message
 from focusclip.serve.uploads import UploadedImage, UploadError, check_count, over_limit, read_image
 
 logger = logging.getLogger(__name__)
-
-
-#: an absolute POSIX path (not a URL's path: no ':' or another '/' just before it)
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s'\"/:,;()\[\]{}]+/)*([^\s'\"/:,;()\[\]{}]*)")
-
-
-def public_message(text: str, roots: Sequence[str | os.PathLike] = ()) -> str:
-    """``text`` on one line without the server's paths: a path below one of ``roots`` (the models roots)
-    becomes its part relative to the root (a model id), any other absolute path into a folder of this
-    machine its last component (``/api/predict``, which is no folder here, stays)."""
-    for root in sorted({os.fspath(r).rstrip("/") for r in roots if os.fspath(r).rstrip("/")}, key=len, reverse=True):
-        text = text.replace(root + "/", "").replace(root, ".")
-
-    def local(m: re.Match) -> str:
-        folder = os.path.dirname(m.group(0).rstrip("/"))
-        return (m.group(1) or os.path.basename(m.group(0).rstrip("/"))) if folder != "/" and os.path.isdir(folder) \
-            else m.group(0)
-
-    return " ".join(_ABSOLUTE_PATH.sub(local, text).split())
 
 
 def error_response(status: int, message: str, roots: Sequence[str | os.PathLike] = (),

@@ -160,7 +160,7 @@ def classify_photos(service: Service, decoded: DecodedUploads, downloads: Downlo
                                    bool(detect) and service.people_finder is not None)
         out = service.classify(model_id, prepared, labels, templates, int(topk), _mode(focus))
     except USER_ERRORS as e:
-        return (cards.message(str(e), error=True), "", _table([]), *no_files, None)
+        return (cards.message(service.public(e), error=True), "", _table([]), *no_files, None)
     except Exception:
         return (_internal_error("classification"), "", _table([]), *no_files, None)
     shown = {"results": out.results, "outlines": [_outlines(p) for p in prepared],
@@ -202,7 +202,7 @@ def ask_about(service: Service, decoded: DecodedUploads, downloads: DownloadFold
             person = int(data["person"])
         out = service.classify(model_id, [p], labels, templates, int(topk), mode, person)
     except USER_ERRORS as e:
-        return (cards.message(str(e), error=True), gr.skip(), *keep, gr.skip())
+        return (cards.message(service.public(e), error=True), gr.skip(), *keep, gr.skip())
     except Exception:
         return (_internal_error("asking about a person"), gr.skip(), *keep, gr.skip())
     result = {**out.results[0], "asked": True}
@@ -277,7 +277,7 @@ def search_photos(service: Service, decoded: DecodedUploads, model_id: str | Non
             state = {"key": key, "embeddings": emb}
         ranked = service.search(loaded.entry.id, state["embeddings"], query)
     except USER_ERRORS as e:
-        return cards.message(str(e), error=True), [], state
+        return cards.message(service.public(e), error=True), [], state
     except Exception:
         return _internal_error("search"), [], state
     paths = _paths(photos)
@@ -294,7 +294,7 @@ def check_photos(service: Service, decoded: DecodedUploads, photos: Any) -> str:
     try:
         uploads = _read_photos(service, decoded, photos)
     except USER_ERRORS as e:
-        return cards.message(str(e), error=True)
+        return cards.message(service.public(e), error=True)
     except Exception:
         return _internal_error("reading the upload")
     sizes = ", ".join(f"{u.name} {u.original_size[0]}x{u.original_size[1]}" for u in uploads[:4])

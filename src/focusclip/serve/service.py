@@ -9,6 +9,8 @@ shows exactly what ``focusclip predict`` prints.
 from __future__ import annotations
 
 import logging
+import os
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -74,6 +76,10 @@ class Service:
     def private_roots(self) -> list[str]:
         """The server's folders that answers must not show (the models roots, resolved)."""
         return [str(Path(s.root).resolve()) for s in self.catalog.sources if getattr(s, "root", None) is not None]
+
+    def public(self, error: BaseException | str) -> str:
+        """An error's message as the page and the API show it: one line, no path of this server."""
+        return public_message(str(error), self.private_roots())
 
     def default_model_id(self) -> str | None:
         return self.default_model or self.catalog.default_id()
@@ -233,6 +239,25 @@ def check_person(prepared: Sequence[PreparedImage], person: int) -> None:
         if person not in ids:
             have = f"people {', '.join(map(str, ids))}" if ids else "no people"
             raise ValueError(f"{p.name} has {have}; person {person} is not one of them")
+
+
+#: an absolute POSIX path (not a URL's path: no ':' or another '/' just before it)
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s'\"/:,;()\[\]{}]+/)*([^\s'\"/:,;()\[\]{}]*)")
+
+
+def public_message(text: str, roots: Sequence[str | os.PathLike] = ()) -> str:
+    """``text`` on one line without the server's paths: a path below one of ``roots`` (the models roots)
+    becomes its part relative to the root (a model id), any other absolute path into a folder of this
+    machine its last component (``/api/predict``, which is no folder here, stays)."""
+    for root in sorted({os.fspath(r).rstrip("/") for r in roots if os.fspath(r).rstrip("/")}, key=len, reverse=True):
+        text = text.replace(root + "/", "").replace(root, ".")
+
+    def local(m: re.Match) -> str:
+        folder = os.path.dirname(m.group(0).rstrip("/"))
+        return (m.group(1) or os.path.basename(m.group(0).rstrip("/"))) if folder != "/" and os.path.isdir(folder) \
+            else m.group(0)
+
+    return " ".join(_ABSOLUTE_PATH.sub(local, text).split())
 
 
 def check_query(query: str | None) -> None:
