@@ -100,8 +100,11 @@ def test_with_a_secret_the_api_needs_the_bearer_token_and_the_page_its_login(roo
         assert client.get("/api/models", headers=auth).json()["default"] == FOCUS_ID
         r = client.post("/api/predict", files=_files(photos), data={"labels": "a, b"}, headers=auth)
         assert r.status_code == 200 and r.json()["results"][0]["image"] == "photo0.jpg"
-        # the page: Gradio's login (the page's config is not given out before it)
+        # the page: Gradio's login (the page's config, uploads and its events are refused before it)
         assert client.get("/config").status_code == 401
+        assert client.post("/gradio_api/upload", files=[("files", ("a.png", b"xx", "image/png"))]).status_code == 401
+        assert client.post("/gradio_api/queue/join", json={"data": [], "fn_index": 0, "session_hash": "x"}
+                           ).status_code == 401
         assert client.post("/login", data={"username": "me", "password": "wrong"}).status_code == 400
         assert client.get("/config").status_code == 401
         ok = client.post("/login", data={"username": "anyone", "password": SECRET})
