@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from focusclip.predict import ZeroShotClassifier
+from focusclip.serve.app import ServeConfig
 from focusclip.subjects import subjects_from_boxes, subjects_from_boxes_file
 from portraits import write_composite
 from serve_sites import ATTENTION_ID, FOCUS_ID, add_attention_model, make_models_root, serving
@@ -188,3 +189,20 @@ def test_the_detector_numbers_the_people_it_finds(tmp_path):
     for got, exp in zip(res["people"], want["people"]):
         assert got["box"] == exp["box"]
         _same(got["predictions"], exp["predictions"])
+
+
+def test_the_page_offers_the_focus_modes_the_model_can_use(site, tmp_path):
+    import focusclip
+    from focusclip.serve.app import build_service
+    from focusclip.serve.page import _focus_choices
+
+    _, root, _, _ = site
+    service = build_service(ServeConfig(models_root=root, registered=False))
+    values = [v for _, v in _focus_choices(service, FOCUS_ID)]
+    assert values == ["off", "auto", "attention", "crop", "blur", "circle", "dim"]  # a ViT: attention too
+    model = focusclip.create_model("focusclip-tiny", roi={"mode": "alpha"})
+    focusclip.save_model(model, tmp_path / "alpha" / "model-final", focusclip.get_tokenizer("focusclip-tiny"))
+    alpha = build_service(ServeConfig(models_root=tmp_path / "alpha", registered=False))
+    assert [v for _, v in _focus_choices(alpha, "model-final")] == ["off", "auto", "attention", "alpha", "crop", "blur",
+                                                                   "circle", "dim"]
+    assert [v for _, v in _focus_choices(alpha, "no-such-model")] == ["off", "auto", "crop", "blur", "circle", "dim"]
