@@ -135,7 +135,7 @@ def test_the_page_loads_nothing_from_outside_this_machine(page, browser):
     assert browser.external_requests() == []
 
 
-def test_the_pose_detector_marks_the_person_and_focus_waits_for_a_model_that_can(tmp_path):
+def test_the_pose_detector_numbers_the_person_it_finds_on_the_page(tmp_path):
     """With mediapipe installed the page offers the detector (on by default): the portrait's card numbers the
     person it found and answers about them beside the whole image."""
     pytest.importorskip("mediapipe")
