@@ -247,10 +247,11 @@ _ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s'\"/:,;()\[\]{}]+/)*([^\s'\"
 
 def public_message(text: str, roots: Sequence[str | os.PathLike] = ()) -> str:
     """``text`` on one line without the server's paths: a path below one of ``roots`` (the models roots)
-    becomes its part relative to the root (a model id), any other absolute path into a folder of this
-    machine its last component (``/api/predict``, which is no folder here, stays)."""
+    becomes its part relative to the root (a model id; the root itself ``<models-root>``), any other
+    absolute path into a folder of this machine its last component (``/api/predict``, which is no folder
+    here, stays)."""
     for root in sorted({os.fspath(r).rstrip("/") for r in roots if os.fspath(r).rstrip("/")}, key=len, reverse=True):
-        text = text.replace(root + "/", "").replace(root, ".")
+        text = text.replace(root + "/", "").replace(root, "<models-root>")
 
     def local(m: re.Match) -> str:
         folder = os.path.dirname(m.group(0).rstrip("/"))
