@@ -199,17 +199,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     rows.append(row)
             torch.set_num_threads(default_threads)
             shot = screenshot(server.url, people, tmp, Path(args.screenshot)) if args.screenshot else None
-    result = {"benchmark": "serve", "date": C.now_utc(), "command": C.command_line("serve.py", argv),
-              "machine": C.machine_description("cpu"), "model": model.title, "repeats": args.repeats,
-              "page_skipped": reason, "rows": rows,
-              "screenshot": str(shot) if shot else None}
+    result = described_run("serve", argv, model.title, args.repeats, rows, shot, page_skipped=reason)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=2))
-    if args.markdown:
-        print(markdown(result))
-    else:
-        print(json.dumps(result, indent=2))
+    print(markdown(result) if args.markdown else json.dumps(result, indent=2))
     return result
+
+
+def described_run(name: str, argv: list[str] | None, model: str, repeats: int, rows: list[dict[str, Any]],
+                  shot: Path | None, **extra: Any) -> dict[str, Any]:
+    """A benchmark's result: what ran, where, on which model, its rows and the screenshot taken."""
+    return {"benchmark": name, "date": C.now_utc(), "command": C.command_line(f"{name}.py", argv),
+            "machine": C.machine_description("cpu"), "model": model, "repeats": repeats, **extra, "rows": rows,
+            "screenshot": str(shot) if shot else None}
 
 
 def markdown(result: dict[str, Any]) -> str:

@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))  # portraits.py: the packaged por
 import _browser  # noqa: E402
 import _common as C  # noqa: E402  (also puts src/ on sys.path for a checkout)
 from portraits import write_composite  # noqa: E402
-from serve import DEFAULT_ARCH, DEFAULT_IMAGE_SIZE, prepare_models_root, running  # noqa: E402
+from serve import DEFAULT_ARCH, DEFAULT_IMAGE_SIZE, described_run, prepare_models_root, running  # noqa: E402
 
 LABELS = ["a scientist", "an astronaut", "a photographer", "a soldier", "a dancer", "a chef"]
 
@@ -100,10 +100,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             shot = None
             if args.screenshot and _browser.unavailable_reason() is None:
                 shot = screenshot(server.url, photo, boxes_file, Path(args.screenshot))
-    result = {"benchmark": "serve_people", "date": C.now_utc(), "command": C.command_line("serve_people.py", argv),
-              "machine": C.machine_description("cpu"), "model": model.title, "repeats": args.repeats,
-              "photo": described, "rows": rows,
-              "screenshot": str(shot) if shot else None}
+    result = described_run("serve_people", argv, model.title, args.repeats, rows, shot, photo=described)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
