@@ -249,8 +249,108 @@ class ServePage:
         self._wait(lambda d: target.exists() and target.stat().st_size > 0, f"the download {name}")
         return target
 
-    def screenshot(self, path: str | os.PathLike) -> Path:
+    def screenshot(self, path: str | os.PathLike, palette: bool = False) -> Path:
+        """Save what the window shows as a PNG; ``palette``: 256 colours (a fraction of the size, no visible
+        loss for a page, as the docs' screenshots are)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.driver.save_screenshot(str(path))
+        if not palette:
+            self.driver.save_screenshot(str(path))
+            return path
+        import io
+
+        from PIL import Image
+
+        with Image.open(io.BytesIO(self.driver.get_screenshot_as_png())) as im:
+            im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
         return path
+
+    # ----------------------------------------------------------------------------- people on a card
+    def set_dropdown(self, elem_id: str, label: str) -> None:
+        """Pick the option shown as ``label`` in a Gradio Dropdown."""
+        from selenium.webdriver.common.by import By
+
+        self._css(f"#{elem_id} input").click()
+        option = self._wait(lambda d: next((o for o in d.find_elements(By.CSS_SELECTOR, "[role=option]")
+                                            if o.get_attribute("aria-label") == label), None), f"the option {label!r}")
+        option.click()
+        self._wait(lambda d: self._css(f"#{elem_id} input").get_attribute("value") == label, f"{label!r} chosen")
+
+    def people(self, photo: int = 0) -> list[Any]:
+        """The outlined people of a photo's card (the SVG groups, in their order)."""
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_elements(By.CSS_SELECTOR, f'#fc-cards .fc-card[data-photo="{photo}"] .fc-person')
+
+    def answers(self, photo: int = 0) -> dict[str, str]:
+        """The columns of a photo's card: ``{"whole": text, "1": text of person 1's column, ...}``."""
+        from selenium.webdriver.common.by import By
+
+        card = self._css(f'#fc-cards .fc-card[data-photo="{photo}"]')
+        out = {"whole": card.find_element(By.CSS_SELECTOR, ".fc-whole").text}
+        for col in card.find_elements(By.CSS_SELECTOR, ".fc-person-answer"):
+            out[col.get_attribute("data-person")] = col.text
+        return out
+
+    def _act_and_wait(self, act: Any, marker: str) -> float:
+        """Run ``act()`` (a pointer action); seconds until the status line contains ``marker``."""
+        self.driver.execute_script(_WATCH, "fc-classify-output", marker)
+        act()
+        ms = self._wait(lambda d: d.execute_script("return window.__fcDone"), f"{marker!r} in #fc-classify-output")
+        return ms / 1000.0
+
+    def click_person(self, person: int, photo: int = 0, marker: str | None = None) -> float:
+        """Click a person's outline (the mouse, as a person does); seconds until the answer shows."""
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        target = next(g for g in self.people(photo) if g.get_attribute("data-person") == str(person))
+        return self._act_and_wait(lambda: ActionChains(self.driver).move_to_element(target).click().perform(),
+                                  marker or f"asked about person {person}")
+
+    def drag_box(self, start: tuple[float, float], end: tuple[float, float], photo: int = 0,
+                 marker: str = "asked about your box") -> float:
+        """Drag from ``start`` to ``end`` (fractions of the photo's width and height) on a card's photo."""
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        img = self._css(f'#fc-cards .fc-photo[data-photo="{photo}"] img')
+        w, h = img.size["width"], img.size["height"]
+
+        def offset(f: tuple[float, float]) -> tuple[int, int]:  # from the centre, as Selenium measures
+            return round((f[0] - 0.5) * w), round((f[1] - 0.5) * h)
+
+        def drag() -> None:
+            (x0, y0), (x1, y1) = offset(start), offset(end)
+            chain = ActionChains(self.driver).move_to_element_with_offset(img, x0, y0).click_and_hold()
+            for t in (0.25, 0.5, 0.75, 1.0):
+                chain = chain.move_to_element_with_offset(img, round(x0 + t * (x1 - x0)), round(y0 + t * (y1 - y0)))
+            chain.release().perform()
+
+        return self._act_and_wait(drag, marker)
+
+    def login(self, secret: str, user: str = "me") -> ServePage:
+        """Sign in on Gradio's login form (a server started with a secret), then wait for the page's form."""
+        from selenium.webdriver.common.by import By
+
+        self.driver.get(self.url)
+        self._wait(lambda d: d.find_elements(By.CSS_SELECTOR, "input[type=password]"), "the login form")
+        inputs = self.driver.find_elements(By.CSS_SELECTOR, "input")
+        next(i for i in inputs if i.get_attribute("type") != "password").send_keys(user)
+        self._css("input[type=password]").send_keys(secret)
+        next(b for b in self.driver.find_elements(By.CSS_SELECTOR, "button") if "login" in b.text.lower()).click()
+        self._wait(lambda d: self._present("#fc-labels textarea"), "the page after the login")
+        return self
+
+
+# JavaScript: time how long until an element's text contains a marker (the action is done by Selenium).
+_WATCH = """
+const [targetId, marker] = arguments;
+const target = document.getElementById(targetId);
+window.__fcDone = null;
+const t0 = performance.now();
+const observer = new MutationObserver(() => {
+  if (window.__fcDone === null && target.innerText.includes(marker)) {
+    window.__fcDone = performance.now() - t0; observer.disconnect();
+  }
+});
+observer.observe(target, {subtree: true, childList: true, characterData: true});
+"""

@@ -69,6 +69,17 @@ def save_default_model(models_root: Path, arch: str, image_size: int) -> Path:
     return out
 
 
+def prepare_models_root(models_root: Path, model_dir: str | None, arch: str, image_size: int) -> Path:
+    """A models root holding a copy of ``model_dir``, or an untrained ``arch`` at ``image_size``."""
+    if model_dir:
+        import shutil
+
+        shutil.copytree(model_dir, models_root / Path(model_dir).name)
+    else:
+        save_default_model(models_root, arch, image_size)
+    return models_root
+
+
 def synthetic_people(folder: Path, n: int, render_size: int = 320) -> list[dict[str, Any]]:
     """``n`` synthetic-world people: ``{"image": path, "record": record}`` (eval split, fixed seed)."""
     from focusclip.data.records import read_records
@@ -142,7 +153,6 @@ def time_page(browser: Any, url: str, photo: Path, repeats: int) -> dict[str, An
 
 def screenshot(url: str, people: list[dict[str, Any]], folder: Path, out: Path) -> Path:
     """The page with the synthetic people, their keypoints and the synthetic activity preset, classified."""
-    from PIL import Image
 
     photos, rois = [], []
     for i, person in enumerate(people):
@@ -154,11 +164,8 @@ def screenshot(url: str, people: list[dict[str, Any]], folder: Path, out: Path) 
         page.upload_rois(rois)
         page.set_labels("running, walking, jumping, sitting, standing, waving, cheering, kicking")
         page.classify(marker="classified")
-        raw = folder / "raw.png"
-        page.screenshot(raw)
+        page.screenshot(out, palette=True)
         page.leave()
-    with Image.open(raw) as im:  # a palette PNG: a fraction of the size, no visible loss for a UI
-        im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
     return out
 
 
@@ -175,13 +182,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     reason = reason or _browser.unavailable_reason()
     with tempfile.TemporaryDirectory(prefix="focusclip-bench-serve-") as tmp:
         tmp = Path(tmp)
-        models_root = tmp / "models"
-        if args.model_dir:
-            import shutil
-
-            shutil.copytree(args.model_dir, models_root / Path(args.model_dir).name)
-        else:
-            save_default_model(models_root, args.arch, args.image_size)
+        models_root = prepare_models_root(tmp / "models", args.model_dir, args.arch, args.image_size)
         people = synthetic_people(tmp / "world", 3)
         rows = []
         with running(models_root) as (server, service), contextlib.ExitStack() as stack:
@@ -198,17 +199,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     rows.append(row)
             torch.set_num_threads(default_threads)
             shot = screenshot(server.url, people, tmp, Path(args.screenshot)) if args.screenshot else None
-    result = {"benchmark": "serve", "date": C.now_utc(), "command": C.command_line("serve.py", argv),
-              "machine": C.machine_description("cpu"), "model": model.title, "repeats": args.repeats,
-              "page_skipped": reason, "rows": rows,
-              "screenshot": str(shot) if shot else None}
+    result = described_run("serve", argv, model.title, args.repeats, rows, shot, page_skipped=reason)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=2))
-    if args.markdown:
-        print(markdown(result))
-    else:
-        print(json.dumps(result, indent=2))
+    print(markdown(result) if args.markdown else json.dumps(result, indent=2))
     return result
+
+
+def described_run(name: str, argv: list[str] | None, model: str, repeats: int, rows: list[dict[str, Any]],
+                  shot: Path | None, **extra: Any) -> dict[str, Any]:
+    """A benchmark's result: what ran, where, on which model, its rows and the screenshot taken."""
+    return {"benchmark": name, "date": C.now_utc(), "command": C.command_line(f"{name}.py", argv),
+            "machine": C.machine_description("cpu"), "model": model, "repeats": repeats, **extra, "rows": rows,
+            "screenshot": str(shot) if shot else None}
 
 
 def markdown(result: dict[str, Any]) -> str:

@@ -244,12 +244,13 @@ def test_cli_serve_binds_loopback_by_default(monkeypatch, tmp_path):
 
     seen = []
     monkeypatch.setattr(app_module, "serve", seen.append)
+    monkeypatch.delenv("FOCUSCLIP_SERVE_TOKEN", raising=False)
     assert main(["serve", "--models-root", str(tmp_path), "--max-upload-mb", "5", "--max-images", "4"]) == 0
     config = seen[0]
     assert config.host == "127.0.0.1" and config.port == 7860 and config.models_root == str(tmp_path)
     assert config.limits.max_file_bytes == 5 * 2**20 and config.limits.max_images == 4
     assert config.limits.max_pixels == 40_000_000 and config.registered and config.threads is None
-    assert main(["serve", "--threads", "1", "--host", "0.0.0.0", "--no-registered", "--model", "x"]) == 0
+    assert main(["serve", "--threads", "1", "--host", "0.0.0.0", "--open", "--no-registered", "--model", "x"]) == 0
     assert (seen[1].threads, seen[1].host, seen[1].registered, seen[1].default_model) == (1, "0.0.0.0", False, "x")
     assert config.detector == "auto" and seen[1].detector == "auto"
     assert main(["serve", "--detect", "none"]) == 0 and seen[2].detector == "none" and seen[2].detector_options == {}
@@ -318,17 +319,15 @@ def test_predict_takes_roi_files_by_photo_name_and_says_which_photo_has_one(site
     assert bad.status_code == 400 and bad.json()["error"].startswith("photo0.json: ")
 
 
-def test_focus_and_detect_are_refused_where_they_cannot_work(site):
-    """The demo's models focus by highlighting (training only); this server was started without a detector."""
+def test_focus_modes_the_model_cannot_use_and_detect_without_a_detector_are_refused(site):
+    """The demo's tiny models are ViTs without alpha / pool mechanisms; this server has no detector."""
     client, _, photos = site
     assert client.get("/api/models").json()["detector"] is None
-    focus_model = next(m for m in client.get("/api/models").json()["models"] if m["id"] == FOCUS_ID)
-    assert focus_model["focus"] == "highlight" and focus_model["focus_at_inference"] is False
-    r = client.post("/api/predict", data={"labels": "a, b", "focus": "true", "model": FOCUS_ID},
+    r = client.post("/api/predict", data={"labels": "a, b", "focus": "pool", "model": FOCUS_ID},
                     files=_files(photos[:1]) + [_person_file("photo0.json")])
-    assert r.status_code == 400 and "cannot classify with focus" in r.json()["error"] and "highlight" in r.json()["error"]
-    r = client.post("/api/predict", data={"labels": "a, b", "focus": "true", "model": CLIP_ID}, files=_files(photos[:1]))
-    assert r.status_code == 400 and "no focus mechanism" in r.json()["error"]
+    assert r.status_code == 400 and r.json()["error"].startswith(f"{FOCUS_ID}: focus mode 'pool' needs a model trained")
+    r = client.post("/api/predict", data={"labels": "a, b", "focus": "sharpen"}, files=_files(photos[:1]))
+    assert r.status_code == 400 and "focus 'sharpen': expected false, true or a focus mode (auto, " in r.json()["error"]
     r = client.post("/api/predict", data={"labels": "a, b", "detect": "true"}, files=_files(photos[:1]))
     assert r.status_code == 400 and "no pose detector" in r.json()["error"]
 
@@ -367,35 +366,3 @@ def test_named_detector_that_cannot_start_stops_the_server_start(monkeypatch):
     with pytest.raises(DetectorUnavailable, match="pip install"):
         build_people_finder("mediapipe")
     assert build_people_finder("none") is None and build_people_finder(None) is None
-
-
-def test_focus_side_by_side_is_what_the_classifier_answers_with_the_heatmap(tmp_path):
-    """An attention-focus model: photos with an ROI get a second answer, focused on it, equal to
-    ZeroShotClassifier.predict(..., heatmaps=[the ROI's heatmap]); the others get a note."""
-    from focusclip.overlays import overlay_from_files
-    from serve_sites import ATTENTION_ID, add_attention_model
-
-    root = add_attention_model(make_models_root(tmp_path / "models"))
-    photos = write_photos(tmp_path / "photos")
-    boxes = tmp_path / "photo0.json"
-    boxes.write_text(json.dumps([[0, 0, 40, 45]]))  # the top-left quarter
-    with serving(models_root=root, registered=False) as (_, client):
-        entry = next(m for m in client.get("/api/models").json()["models"] if m["id"] == ATTENTION_ID)
-        assert entry["focus"] == "attention" and entry["focus_at_inference"] is True
-        files = _files(photos) + [("rois", ("photo0.json", boxes.read_bytes(), "application/json"))]
-        r = client.post("/api/predict", files=files,
-                        data={"labels": ",".join(LABELS), "focus": "true", "model": ATTENTION_ID, "topk": "4"})
-        assert r.status_code == 200, r.text
-        out = r.json()
-        assert out["focus"] is True
-        first, second = out["results"]
-        assert "focus_predictions" not in second and second["roi_note"].startswith("no ROI")
-    clf = ZeroShotClassifier.from_pretrained(root / ATTENTION_ID, LABELS, device="cpu")
-    image = Image.open(photos[0]).convert("RGB")
-    heat = overlay_from_files(image, boxes=boxes)[1]
-    want_plain = clf.predict([photos[0]], topk=4)[0]["predictions"]
-    want_focus = clf.predict([photos[0]], topk=4, heatmaps=[heat])[0]["predictions"]
-    got = {p["label"]: p["prob"] for p in first["focus_predictions"]}
-    np.testing.assert_allclose([got[p["label"]] for p in want_focus], [p["prob"] for p in want_focus], atol=1e-5)
-    np.testing.assert_allclose([p["prob"] for p in first["predictions"]], [p["prob"] for p in want_plain], atol=1e-5)
-    assert max(abs(got[p["label"]] - p["prob"]) for p in want_plain) > 1e-4  # focus changed the answer

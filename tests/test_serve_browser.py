@@ -67,9 +67,9 @@ def test_upload_a_photo_type_labels_and_see_the_probabilities(site, page, tmp_pa
     assert all(lab in table for lab in LABELS)
     csv_file = page.download("fc-csv", tmp_path / "downloads", "focusclip-predictions.csv")
     rows = list(csv.reader(csv_file.open(encoding="utf-8")))
-    assert rows[0] == ["image", "focus", "rank", "label", "probability", "cosine"] and len(rows) == 4
-    assert [r[3] for r in rows[1:]] == [p["label"] for p in want["predictions"]]
-    assert float(rows[1][4]) == pytest.approx(want["predictions"][0]["prob"], abs=1e-5)
+    assert rows[0] == ["image", "person", "focus", "rank", "label", "probability", "cosine"] and len(rows) == 4
+    assert [r[4] for r in rows[1:]] == [p["label"] for p in want["predictions"]]
+    assert float(rows[1][5]) == pytest.approx(want["predictions"][0]["prob"], abs=1e-5)
     json_file = page.download("fc-json", tmp_path / "downloads", "focusclip-predictions.json")
     saved = json.loads(json_file.read_text(encoding="utf-8"))
     assert saved["model"] == FOCUS_ID and saved["labels"] == LABELS and saved["results"][0]["image"] == "photo0.jpg"
@@ -135,9 +135,9 @@ def test_the_page_loads_nothing_from_outside_this_machine(page, browser):
     assert browser.external_requests() == []
 
 
-def test_the_pose_detector_marks_the_person_and_focus_waits_for_a_model_that_can(tmp_path):
-    """With mediapipe installed the page offers the detector (on by default): the portrait's card shows the
-    detected ROI overlay; the demo's highlight model cannot focus at inference, so its toggle is off."""
+def test_the_pose_detector_numbers_the_person_it_finds_on_the_page(tmp_path):
+    """With mediapipe installed the page offers the detector (on by default): the portrait's card numbers the
+    person it found and answers about them beside the whole image."""
     pytest.importorskip("mediapipe")
     from matplotlib import cbook
 
@@ -147,11 +147,11 @@ def test_the_pose_detector_marks_the_person_and_focus_waits_for_a_model_that_can
             _browser.Chromium(width=1280, height=1000) as b:
         page = _browser.ServePage(b, server.url).open()
         assert page.checkbox("fc-detect").is_selected()
-        assert not page.checkbox("fc-focus").is_enabled()
         page.upload_photos([portrait])
         page.set_labels(", ".join(LABELS))
         page.classify(marker="classified")
         assert "ROI from mediapipe, 1 person (detector)" in page.text("fc-cards")
+        assert len(page.people()) == 1 and set(page.answers()) == {"whole", "1"}
         page.screenshot(tmp_path / "detected.png")
         page.set_checkbox("fc-detect", False)
         page.set_labels(", ".join(LABELS + ["waving"]))
@@ -160,26 +160,96 @@ def test_the_pose_detector_marks_the_person_and_focus_waits_for_a_model_that_can
         page.leave()
 
 
-def test_classify_with_and_without_focus_side_by_side(tmp_path):
-    """A model whose focus works at inference: the toggle is usable and each card shows both answers."""
-    from serve_sites import ATTENTION_ID, add_attention_model
+def _bars_of(predictions):
+    return [f"{p['label']}\n{100 * p['prob']:.1f}%" for p in predictions]
 
-    root = add_attention_model(make_models_root(tmp_path / "models"))
-    photos = write_photos(tmp_path / "photos", n=1)
-    boxes = tmp_path / "photo0.json"
-    boxes.write_text("[[0, 0, 40, 45]]")
-    with serving(models_root=root, registered=False, default_model=ATTENTION_ID) as (server, _), \
-            _browser.Chromium(width=1280, height=1000) as b:
+
+def _shows(column: str, predictions) -> None:
+    """The column's bars are these predictions, in this order, with these percentages."""
+    bars = _bars_of(predictions)
+    assert all(b in column for b in bars), (column, bars)
+    assert [column.index(b) for b in bars] == sorted(column.index(b) for b in bars)
+
+
+def test_click_a_person_drag_a_box_and_choose_the_focus(tmp_path):
+    """A composite of the packaged portraits with a boxes file: the card outlines and numbers the three
+    people, answers about each beside the whole image; a click on person 2 asks about them alone; a box
+    dragged on the photo is asked about; every set of bars is ZeroShotClassifier.predict_people's."""
+    from focusclip.subjects import Subject, subjects_from_boxes_file
+    from portraits import write_composite
+
+    root = make_models_root(tmp_path / "models")
+    group, boxes = write_composite(tmp_path, ["grace_hopper", "astronaut", "camera"], height=200)
+    boxes_file = tmp_path / "group.json"
+    boxes_file.write_text(json.dumps(boxes))
+    clf = ZeroShotClassifier.from_pretrained(root / FOCUS_ID, LABELS, device="cpu")
+    people = subjects_from_boxes_file(boxes_file)
+    with serving(models_root=root, registered=False) as (server, _), \
+            _browser.Chromium(width=1400, height=1000) as b:
         page = _browser.ServePage(b, server.url).open()
-        assert page.checkbox("fc-focus").is_enabled()
-        page.upload_photos(photos)
-        page.upload_rois([boxes])
+        page.upload_photos([group])
+        page.upload_rois([boxes_file])
         page.set_labels(", ".join(LABELS))
-        page.set_checkbox("fc-focus", True)
-        page.classify(marker="with focus on their ROI")
-        cards = page.text("fc-cards")
-        assert "without focus" in cards and "with focus on the ROI" in cards
-        assert "ROI from photo0.json (boxes)" in cards
-        assert "1 of 1 with focus on their ROI" in page.text("fc-status")
-        page.screenshot(tmp_path / "focus.png")
+        page.classify(marker="asked about (focus auto)")
+        assert [g.get_attribute("data-person") for g in page.people()] == ["1", "2", "3"]
+        (want,) = clf.predict_people([group], subjects=[people], focus="auto")
+        answers = page.answers()
+        assert list(answers) == ["whole", "1", "2", "3"]
+        _shows(answers["whole"], want["whole"])
+        for q in want["people"]:
+            assert f"person {q['person']} ({q['person']}) · focus dim" in answers[str(q["person"])]
+            _shows(answers[str(q["person"])], q["predictions"])
+
+        page.click_person(2)
+        assert "group.png: asked about person 2 (focus dim)" in page.text("fc-status")
+        (want2,) = clf.predict_people([group], subjects=[people], focus="auto", person=2)
+        answers = page.answers()
+        assert list(answers) == ["whole", "2"] and len(page.people()) == 3  # everyone stays clickable
+        _shows(answers["whole"], want2["whole"])
+        _shows(answers["2"], want2["people"][0]["predictions"])
+        page.screenshot(tmp_path / "person2.png")
+
+        page.drag_box((0.05, 0.1), (0.4, 0.9))
+        saved = json.loads(page.download("fc-json", tmp_path / "downloads", "focusclip-predictions.json").read_text())
+        (asked,) = saved["results"][0]["people"]
+        assert asked["person"] == 4 and asked["source"] == "click" and asked["focused"]
+        drawn = Subject(person=4, box=tuple(asked["box"]), source="click")
+        (want4,) = clf.predict_people([group], subjects=[[*people, drawn]], focus="auto", person=4)
+        answers = page.answers()
+        assert list(answers) == ["whole", "4"] and "your box (4)" in answers["4"]
+        _shows(answers["4"], want4["people"][0]["predictions"])
+        x1, y1, x2, y2 = asked["box"]
+        w, h = saved["results"][0]["size"]
+        assert x1 < 0.1 * w < 0.35 * w < x2 and y1 < 0.15 * h < 0.85 * h < y2  # where the mouse went
+
+        page.set_dropdown("fc-focus", "circle")
+        page.classify(marker="(focus circle)")
+        (want_c,) = clf.predict_people([group], subjects=[people], focus="circle")
+        answers = page.answers()
+        assert "person 3 (3) · focus circle" in answers["3"]
+        _shows(answers["3"], want_c["people"][2]["predictions"])
+        page.set_dropdown("fc-focus", "whole image only")
+        page.set_labels(", ".join(LABELS + ["waving"]))
+        page.classify(marker="over 4 labels in")
+        assert page.text("fc-status").count("asked about") == 0 and ".fc-person-answer" not in page._html("fc-cards")
+        assert b.external_requests() == []
+        page.leave()
+
+
+def test_the_page_asks_for_the_secret(tmp_path):
+    root = make_models_root(tmp_path / "models")
+    photos = write_photos(tmp_path / "photos", n=1)
+    secret = "browser-test-secret-42"
+    with serving(models_root=root, registered=False, token=secret) as (server, _), \
+            _browser.Chromium(width=1280, height=1000) as b:
+        page = _browser.ServePage(b, server.url)
+        b.driver.get(server.url)
+        page._wait(lambda d: d.find_elements("css selector", "input[type=password]"), "the login form")
+        assert not page._present("#fc-labels textarea")
+        page.login(secret)
+        page.upload_photos(photos)
+        page.set_labels(", ".join(LABELS))
+        page.classify(marker="classified")
+        assert "photo0.jpg" in page.text("fc-cards")
+        assert b.external_requests() == []
         page.leave()

@@ -233,21 +233,38 @@ RESULTS = [{"image": "a <b>.jpg", "predictions": [{"label": "run, fast", "prob":
 
 def test_csv_has_one_row_per_image_and_rank():
     rows = list(csv.reader(io.StringIO(to_csv(RESULTS))))
-    assert rows[0] == TABLE_HEADERS
-    assert rows[1] == ["a <b>.jpg", "none", "1", "run, fast", "0.75", "0.3"]
-    assert rows[2][:4] == ["a <b>.jpg", "none", "2", "<script>x</script>"] and len(rows) == 3
+    assert rows[0] == TABLE_HEADERS == ["image", "person", "focus", "rank", "label", "probability", "cosine"]
+    assert rows[1] == ["a <b>.jpg", "whole", "none", "1", "run, fast", "0.75", "0.3"]
+    assert rows[2][:5] == ["a <b>.jpg", "whole", "none", "2", "<script>x</script>"] and len(rows) == 3
 
 
-def test_csv_rows_of_the_focused_answer_follow_the_plain_ones():
-    focused = [{**RESULTS[0], "roi": {"kind": "detector", "source": "mediapipe, 1 person"},
-                "focus_predictions": [{"label": "<script>x</script>", "prob": 0.6, "score": 0.2},
-                                      {"label": "run, fast", "prob": 0.4, "score": 0.1}]}]
-    rows = list(csv.reader(io.StringIO(to_csv(focused))))
-    assert [r[1:4] for r in rows[1:]] == [["none", "1", "run, fast"], ["none", "2", "<script>x</script>"],
-                                          ["detector", "1", "<script>x</script>"], ["detector", "2", "run, fast"]]
-    html = cards.card(focused[0])
-    assert html.index("without focus") < html.index("with focus on the ROI")
-    assert html.index("with focus on the ROI") < html.index("60.0%")
+PEOPLE = [{**RESULTS[0], "size": [30, 20], "whole": RESULTS[0]["predictions"], "people": [
+    {"person": 1, "box": [1, 2, 10, 18], "source": "detector", "focus": "blur", "focused": True, "note": None,
+     "predictions": [{"label": "<script>x</script>", "prob": 0.6, "score": 0.2}, {"label": "run, fast", "prob": 0.4, "score": 0.1}]},
+    {"person": 2, "box": [40, 40, 50, 50], "source": "click", "focus": "blur", "focused": False,
+     "note": "person 2: box [40, 40, 50, 50] lies outside the 30x20 image",
+     "predictions": RESULTS[0]["predictions"]}]}]
+
+
+def test_csv_rows_of_each_person_follow_the_whole_image():
+    rows = list(csv.reader(io.StringIO(to_csv(PEOPLE))))
+    assert [r[1:5] for r in rows[1:]] == [["whole", "none", "1", "run, fast"], ["whole", "none", "2", "<script>x</script>"],
+                                          ["1", "blur", "1", "<script>x</script>"], ["1", "blur", "2", "run, fast"],
+                                          ["2", "none", "1", "run, fast"], ["2", "none", "2", "<script>x</script>"]]
+
+
+def test_cards_number_the_people_and_put_their_answers_beside_the_whole_image():
+    html = cards.card(PEOPLE[0], Image.new("RGB", (30, 20)))
+    assert html.index("whole image") < html.index("person 1 (1) &middot; focus blur") < html.index("60.0%")
+    assert html.index("60.0%") < html.index("your box (2) &middot; not focused") < html.index("lies outside")
+    assert '<g class="fc-person" data-person="1">' in html and ">1</text>" in html
+    assert 'viewBox="0 0 30 20"' in html and 'x="1.0" y="2.0" width="9.0" height="16.0"' in html
+    assert 'width="0.0"' in html  # person 2's box, clipped to the photo: nothing to outline, still clickable
+    assert "click a person, or drag a box" in html and "http" not in html
+    asked = cards.card({**PEOPLE[0], "people": PEOPLE[0]["people"][:1], "asked": True}, Image.new("RGB", (30, 20)),
+                       outlines=PEOPLE[0]["people"])
+    assert '<g class="fc-person fc-asked" data-person="1">' in asked and 'data-person="2"' in asked
+    assert "your box (2)" not in asked  # only the person asked about has a column
 
 
 def test_cards_escape_user_text_and_show_percentages():

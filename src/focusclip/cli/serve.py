@@ -20,7 +20,10 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
                        "/api/embed) on HOST:PORT. Offers every saved model below --models-root and the "
                        "registered configs; works offline. See docs/serve.md.")
     p.add_argument("--models-root", default="runs", help="folder searched for saved models (default: %(default)s)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only); "
+                   "another host needs the secret in FOCUSCLIP_SERVE_TOKEN, or --open")
+    p.add_argument("--open", action="store_true", help="serve a host other than loopback without a secret: anyone "
+                   "who can reach it may use the page and the API")
     p.add_argument("--port", type=non_negative_int, default=7860, help="port (default: %(default)s; 0 picks a free one)")
     p.add_argument("--model", help="model preselected on the page and used by the API when none is named "
                    "(an id from GET /api/models, or hf-hub:ORG/NAME[@REVISION]: a saved model on the Hugging Face "
@@ -49,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     missing = missing_app_modules()
     if missing:
         raise ImportError(f"{', '.join(missing)} not installed; pip install 'focusclip[app]'")
+    from focusclip.serve.access import token_from_env
     from focusclip.serve.app import ServeConfig, serve
     from focusclip.serve.uploads import MIB, UploadLimits
 
@@ -58,5 +62,6 @@ def run(args: argparse.Namespace) -> int:
     serve(ServeConfig(models_root=args.models_root, host=args.host, port=args.port, default_model=args.model,
                       registered=not args.no_registered, clip_models=tuple(args.clip), device=args.device,
                       threads=args.threads, limits=limits, detector=args.detect,
-                      detector_options=detector_options(args.detect, args) if args.detect != "none" else {}))
+                      detector_options=detector_options(args.detect, args) if args.detect != "none" else {},
+                      token=token_from_env(), open=args.open))
     return 0

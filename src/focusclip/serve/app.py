@@ -8,7 +8,11 @@ app = create_app(ServeConfig(models_root="runs"))   # or run it under any ASGI s
 
 Offline by construction: Gradio's analytics and version check are off, the theme uses system fonts,
 no share link is made, there is no run history (which could connect to a hub) and no Swagger page (it
-loads scripts from a CDN). Requests are bounded by :class:`BodySizeLimit` before anything is parsed.
+loads scripts from a CDN); :class:`LocalHtml` drops the social-card tags of Gradio's HTML template
+(they name an image on github.com). Requests are bounded by :class:`BodySizeLimit` before anything is
+parsed. With a secret (``token``, from ``FOCUSCLIP_SERVE_TOKEN``) the page asks for it and the API needs
+it as a bearer token (:mod:`focusclip.serve.access`); a host other than loopback needs a secret or
+``open=True``.
 """
 
 from __future__ import annotations
@@ -17,16 +21,20 @@ import ipaddress
 import json
 import logging
 import os
+import re
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from focusclip.errors import RunError, UsageError
 from focusclip.serve.uploads import UploadLimits, format_mb
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
+MAX_PORT = 65535
 #: On stop, open connections (a page's event stream stays open) get this long before they are closed.
 GRACEFUL_SHUTDOWN_S = 3
 
@@ -49,6 +57,18 @@ class ServeConfig:
     #: or None; options go to :func:`focusclip.detect.create_detector` (rtmo needs ``weights``)
     detector: str | None = None
     detector_options: dict[str, Any] = field(default_factory=dict)
+    #: the secret the page and the API ask for (``FOCUSCLIP_SERVE_TOKEN``); None: no access control
+    token: str | None = field(default=None, repr=False)
+    open: bool = False  #: serve a host other than loopback without a secret, on purpose (``--open``)
+
+    def __post_init__(self) -> None:
+        from focusclip.serve.access import check_access
+
+        if not isinstance(self.port, int) or not 0 <= self.port <= MAX_PORT:
+            raise UsageError(f"port {self.port} is out of range: expected 0 to {MAX_PORT} (0 picks a free port)")
+        if not str(self.host).strip():
+            raise UsageError("host is empty; give an address to listen on, e.g. 127.0.0.1")
+        check_access(self.host, self.token, self.open)
 
 
 class BodySizeLimit:
@@ -103,6 +123,43 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+class LocalHtml:
+    """ASGI middleware: Gradio's HTML pages without the social-card ``<meta>`` tags of its template
+    (``og:image`` / ``twitter:image`` name an image on github.com, ``og:url`` gradio.app), so the served
+    HTML names no outside URL, as docs/serve.md says."""
+
+    SOCIAL_META = re.compile(rb"<meta\s+(?:property|name)=\"(?:og|twitter):[^>]*>\s*", re.S)
+
+    def __init__(self, app: Any, skip_prefix: str = "/api"):
+        self.app = app
+        self.skip_prefix = skip_prefix
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("method") != "GET" or scope.get("path", "").startswith(self.skip_prefix):
+            return await self.app(scope, receive, send)
+        start: dict | None = None
+        chunks: list[bytes] = []
+
+        async def rewriting_send(message: dict) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                if dict(message.get("headers") or []).get(b"content-type", b"").startswith(b"text/html"):
+                    start = message  # held until the whole body is there
+                    return None
+                return await send(message)
+            if start is None:
+                return await send(message)
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return None
+            body = self.SOCIAL_META.sub(b"", b"".join(chunks))
+            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+            await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, rewriting_send)
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -115,9 +172,11 @@ def is_loopback(host: str) -> bool:
 def build_service(config: ServeConfig) -> Any:
     """The :class:`~focusclip.serve.service.Service` for ``config`` (catalog of the models root + registry)."""
     from focusclip.model.names import is_hub_name
+    from focusclip.runtime import resolve_device
     from focusclip.serve.models import ClipModels, HubModels, ModelCatalog, RegisteredModels, SavedModels
     from focusclip.serve.service import Service
 
+    resolve_device(config.device)  # a GPU that is not there stops the start, not every request
     sources: list[Any] = []
     if config.models_root is not None:
         root = Path(config.models_root)
@@ -166,23 +225,32 @@ def create_app(config: ServeConfig | None = None, service: Any = None) -> Any:
     import gradio as gr
     from fastapi import FastAPI
 
-    from focusclip.serve.api import build_router
+    from focusclip.serve.access import BearerToken, PageLogin
+    from focusclip.serve.api import build_router, install_error_handlers
     from focusclip.serve.page import DownloadFolder, build_page, page_css, theme
 
     config = config or ServeConfig()
     service = service or build_service(config)
     app = FastAPI(title="focusclip serve", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
-    app.include_router(build_router(service))
+    router = build_router(service)
+    app.include_router(router)
+    install_error_handlers(app, service, router)
     downloads = DownloadFolder()
     page = build_page(service, downloads)
     blocked = [str(Path(config.models_root).resolve())] if config.models_root is not None else []
+    login = {} if config.token is None else {
+        "auth": PageLogin(config.token),
+        "auth_message": "This focusclip server asks for its secret: any user name, the secret as password."}
     app = gr.mount_gradio_app(
         app, page, path="/", server_name=config.host, server_port=config.port, footer_links=[],
         run_history=False, max_file_size=config.limits.max_file_bytes, ssr_mode=False, mcp_server=False,
-        pwa=False, theme=theme(), css=page_css(), blocked_paths=blocked, show_error=False,
+        pwa=False, theme=theme(), css=page_css(), blocked_paths=blocked, show_error=False, **login,
     )
     app.state.service = service
     app.state.downloads = downloads
+    app.add_middleware(LocalHtml)
+    if config.token is not None:
+        app.add_middleware(BearerToken, token=config.token)
     app.add_middleware(BodySizeLimit, max_bytes=config.limits.max_request_bytes)
     return app
 
@@ -195,27 +263,59 @@ def serve(config: ServeConfig) -> None:
         import torch
 
         torch.set_num_threads(config.threads)
-    if not is_loopback(config.host):
-        logger.warning("listening on %s: anyone who can reach this machine can use the page and the API "
-                       "(there is no authentication)", config.host)
-    app = create_app(config)
+    if config.open and not is_loopback(config.host):
+        logger.warning("listening on %s with --open: anyone who can reach this machine can use the page and "
+                       "the API", config.host)
+    sock = bind_socket(config.host, config.port)  # a port in use stops the start before the models load
+    try:
+        app = create_app(config)
+    except BaseException:
+        sock.close()
+        raise
     service = app.state.service
     kinds = [e.kind for e in service.models()]
-    logger.info("focusclip serve on http://%s:%d  (%d saved models under %s, %d registered configs; default %s)",
-                config.host, config.port, kinds.count("saved"), config.models_root, kinds.count("registered"),
-                service.default_model_id())
+    port = sock.getsockname()[1]  # the port taken (with port 0, the one the system picked)
+    logger.info("focusclip serve on %s  (%d saved models under %s, %d registered configs; default %s; %s)",
+                url_of(config.host, port), kinds.count("saved"), config.models_root, kinds.count("registered"),
+                service.default_model_id(), "the page and the API ask for the secret" if config.token else
+                "no access control")
     if service.default_model_id() is not None:
         try:  # so that the first request does not wait for it
             service.model(service.default_model_id())
         except Exception as e:
             logger.warning("could not load the default model %s: %s", service.default_model_id(), e)
     try:
-        uvicorn.run(app, host=config.host, port=config.port, log_level="warning",
-                    timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+        server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=port, log_level="warning",
+                                               timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S))
+        server.run(sockets=[sock])
     finally:
+        sock.close()
         app.state.downloads.cleanup()
         if service.people_finder is not None:
             service.people_finder.close()
+
+
+def url_of(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (0: a free port); a RunError in one line when it cannot be had."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, OverflowError) as e:
+        raise UsageError(f"cannot listen on {host}:{port}: {getattr(e, 'strerror', None) or e}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as e:
+        sock.close()
+        raise RunError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 class BackgroundServer:

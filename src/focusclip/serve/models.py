@@ -231,12 +231,17 @@ class ClipModels:
 
     def __post_init__(self) -> None:
         from focusclip.errors import UsageError
-        from focusclip.model.names import is_clip_name
+        from focusclip.model.names import clip_config, is_clip_name
 
         bad = [n for n in self.names if not is_clip_name(n)]
         if bad:
             raise UsageError(f"--clip {bad[0]!r}: not a CLIP model name (openclip:ARCH/TAG, openclip:ARCH@FILE, "
                              "hfclip:ID_OR_FOLDER)")
+        for name in self.names:  # an unknown architecture or tag stops the start, not every request
+            try:
+                clip_config(name)
+            except (UsageError, FileNotFoundError) as e:
+                raise type(e)(f"--clip {name!r}: {str(e).removeprefix(f'model {name!r}: ')}") from None
 
     def entries(self) -> list[ModelEntry]:
         return [ModelEntry(id=n, kind=self.kind, title=f"{n} (off-the-shelf CLIP)", architecture=n,

@@ -1,5 +1,9 @@
 """The web page (Gradio Blocks): pick a model, drop in photos, type labels or pick a preset, see the
-top-k labels as bars per photo, a table, CSV / JSON downloads, ROI overlays and text-to-image search.
+top-k labels as bars per photo and per person, a table, CSV / JSON downloads, and text-to-image search.
+
+The people of a photo (its keypoints / boxes file's, or the pose detector's) are outlined and numbered
+on its card, with one column of bars per person beside the whole image's (focus mode: the dropdown).
+Clicking a person, or dragging a box on the photo, asks about that one (:func:`ask_about`).
 
 Every handler catches the library's errors and shows them as a one-line message on the page (never a
 stack trace); anything unexpected is logged with its traceback and shown as "internal error".
@@ -24,8 +28,8 @@ from focusclip.serve import cards
 from focusclip.serve.models import UnknownModelError
 from focusclip.serve.presets import find_preset, parse_templates
 from focusclip.serve.results import TABLE_HEADERS, table_rows, to_csv, to_json
-from focusclip.serve.roi import PreparedImage
-from focusclip.serve.service import Service, check_query
+from focusclip.serve.roi import PreparedImage, match_roi_files, with_boxes
+from focusclip.serve.service import Service, check_query, focus_choices
 from focusclip.serve.uploads import IMAGE_EXTENSIONS, DecodedUploads, UploadedImage, UploadError, check_count
 
 logger = logging.getLogger(__name__)
@@ -93,11 +97,12 @@ def _model_note(service: Service, model_id: str | None) -> str:
     except UnknownModelError as e:
         return f"**{e}**"
     if not entry.roi:
-        roi = "a CLIP baseline (no ROI branch)"
+        roi = "no focus mechanism of its own (a CLIP baseline): asked about a person, `auto` blurs the rest"
     elif entry.focus_at_inference:
-        roi = f"with the subject-focused (ROI) branch; its focus `{entry.focus}` can classify focused on an ROI"
+        roi = f"with the subject-focused (ROI) branch: asked about a person, `auto` uses its own `{entry.focus}` focus"
     else:
-        roi = f"with the subject-focused (ROI) branch; its focus `{entry.focus}` acts in training only"
+        roi = (f"with the subject-focused (ROI) branch, trained with `{entry.focus}`: asked about a person, `auto` "
+               "dims the rest (the highlight at inference)")
     note = f"`{entry.architecture or '?'}` at {entry.image_size or '?'} px, {roi}."
     return note + (f"\n\n**Warning:** {entry.warning}" if entry.warning else "")
 
@@ -108,10 +113,44 @@ def _internal_error(what: str) -> str:
 
 
 # ----------------------------------------------------------------------------------- handlers
+#: the focus dropdown's value for "the whole image only"
+FOCUS_OFF = "off"
+#: image-space prompts: every model can use them (what the dropdown offers before a model is loaded)
+IMAGE_SPACE_FOCUS = ("auto", "crop", "blur", "circle", "dim")
+
+
+def _mode(focus: str | None) -> str | None:
+    return None if not focus or focus == FOCUS_OFF else str(focus)
+
+
+def _outlines(p: PreparedImage) -> list[dict[str, Any]]:
+    """Every person of a prepared photo (its ROI's and any asked about) in the pixels of the photo's file."""
+    kept, original = p.upload.size, p.upload.original_size or p.upload.size
+    sx, sy = original[0] / kept[0], original[1] / kept[1]
+    subjects = list(p.roi.subjects if p.roi is not None else ()) + list(p.asked or ())
+    out = []
+    for s in subjects:
+        d = s.describe()
+        d["box"] = [None if v is None else round(v * k, 2) for v, k in zip(d["box"], (sx, sy, sx, sy))]
+        out.append(d)
+    return out
+
+
+def _status(out: Any, n: int) -> str:
+    status = (f"{n} photo{'s' if n > 1 else ''} classified by {out.model.id} over {len(out.labels)} labels "
+              f"in {1000 * out.seconds:.0f} ms")
+    if out.focus is not None:
+        people = sum(len(r.get("people", [])) for r in out.results)
+        status += f"; {people} {'person' if people == 1 else 'people'} asked about (focus {out.focus})"
+    if out.model.warning:
+        status += " (untrained registered towers: the answers are not meaningful)"
+    return status
+
+
 def classify_photos(service: Service, decoded: DecodedUploads, downloads: DownloadFolder, model_id: str | None,
                     photos: Any, roi_files: Any, labels_text: str, template_text: str, topk: float,
-                    detect: bool = False, focus: bool = False) -> tuple:
-    """(status, cards, table, CSV download, JSON download) for the Classify button."""
+                    detect: bool = False, focus: str | None = FOCUS_OFF) -> tuple:
+    """(status, cards, table, CSV download, JSON download, shown state) for the Classify button."""
     no_files = (gr.update(value=None, visible=False), gr.update(value=None, visible=False))
     try:
         uploads = _read_photos(service, decoded, photos)
@@ -119,48 +158,104 @@ def classify_photos(service: Service, decoded: DecodedUploads, downloads: Downlo
         templates = parse_templates(template_text, [DEFAULT_TEMPLATE])
         prepared = service.prepare(uploads, [(os.path.basename(p), p) for p in _paths(roi_files)],
                                    bool(detect) and service.people_finder is not None)
-        out = service.classify(model_id, prepared, labels, templates, int(topk), bool(focus))
+        out = service.classify(model_id, prepared, labels, templates, int(topk), _mode(focus))
     except USER_ERRORS as e:
-        return (cards.message(str(e), error=True), "", _table([]), *no_files)
+        return (cards.message(service.public(e), error=True), "", _table([]), *no_files, None)
     except Exception:
-        return (_internal_error("classification"), "", _table([]), *no_files)
-    html = cards.cards(out.results, [_shown(p) for p in prepared], [_roi_note(p) for p in prepared])
-    csv_path, json_path = downloads.write({"focusclip-predictions.csv": to_csv(out.results),
-                                           "focusclip-predictions.json": to_json(out.to_dict())})
-    n = len(out.results)
-    status = (f"{n} photo{'s' if n > 1 else ''} classified by {out.model.id} over {len(out.labels)} labels "
-              f"in {1000 * out.seconds:.0f} ms")
-    if out.focus:
-        focused = sum("focus_predictions" in r for r in out.results)
-        status += f"; {focused} of {n} with focus on their ROI"
-    if out.model.warning:
-        status += " (untrained registered towers: the answers are not meaningful)"
-    return (cards.message(status), html, _table(out.results),
-            gr.update(value=csv_path, visible=True), gr.update(value=json_path, visible=True))
+        return (_internal_error("classification"), "", _table([]), *no_files, None)
+    shown = {"results": out.results, "outlines": [_outlines(p) for p in prepared],
+             "notes": [_roi_note(p) for p in prepared], "model": out.model.id, "labels": out.labels,
+             "templates": out.templates}
+    return (cards.message(_status(out, len(out.results))), _cards_html(service, decoded, photos, shown), _table(out.results),
+            *_downloads(downloads, out.to_dict()), shown)
 
 
-def _shown(p: PreparedImage) -> Any:
-    return p.roi.overlay if p.roi is not None else p.upload.image
+def ask_about(service: Service, decoded: DecodedUploads, downloads: DownloadFolder, model_id: str | None,
+              photos: Any, roi_files: Any, labels_text: str, template_text: str, topk: float, detect: bool,
+              focus: str | None, shown: dict | None, evt: gr.EventData) -> tuple:
+    """A click on a person (``{"photo", "person"}``) or a box dragged on a photo (``{"photo", "box"}`` in the
+    photo's pixels): that photo's card answers about that one, beside the whole image. Same outputs as
+    :func:`classify_photos`."""
+    data = getattr(evt, "_data", None) or {}
+    keep = (gr.skip(),) * 3
+    if not isinstance(data, dict) or "photo" not in data or not ({"person", "box"} & set(data)):
+        return (gr.skip(), gr.skip(), *keep, gr.skip())  # a click beside the people: nothing to ask
+    try:
+        if not shown:
+            raise ValueError("classify the photos first, then click a person")
+        i = int(data["photo"])
+        uploads = _read_photos(service, decoded, photos)
+        if not 0 <= i < len(uploads) or i >= len(shown["results"]):
+            raise ValueError("the photos changed since they were classified; classify them again")
+        labels = parse_labels(labels_text, service.limits.max_labels)
+        templates = parse_templates(template_text, [DEFAULT_TEMPLATE])
+        names = [os.path.basename(p) for p in _paths(roi_files)]
+        matched = match_roi_files([u.name for u in uploads], names)
+        files = [(names[matched[i]], _paths(roi_files)[matched[i]])] if i in matched else []
+        (p,) = service.prepare([uploads[i]], files, bool(detect) and service.people_finder is not None)
+        mode = _mode(focus) or "auto"  # asking about one person means focusing on them
+        if "box" in data:
+            box = [float(v) for v in data["box"]]
+            p = with_boxes(p, [box], first=max([s.person for s in p.people], default=0) + 1)
+            person = None
+        else:
+            person = int(data["person"])
+        out = service.classify(model_id, [p], labels, templates, int(topk), mode, person)
+    except USER_ERRORS as e:
+        return (cards.message(service.public(e), error=True), gr.skip(), *keep, gr.skip())
+    except Exception:
+        return (_internal_error("asking about a person"), gr.skip(), *keep, gr.skip())
+    result = {**out.results[0], "asked": True}
+    shown = {**shown, "results": [*shown["results"]]}
+    shown["results"][i] = result
+    shown["outlines"] = [*shown["outlines"]]
+    shown["outlines"][i] = _outlines(p)
+    who = "your box" if "box" in data else f"person {data['person']}"
+    asked = result["people"][0] if result["people"] else {}
+    how = f"focus {asked.get('focus')}" if asked.get("focused") else f"not focused: {asked.get('note')}"
+    status = f"{result['image']}: asked about {who} ({how}) with {out.model.id} in {1000 * out.seconds:.0f} ms"
+    payload = {**out.to_dict(), "results": shown["results"]}
+    return (cards.message(status), _cards_html(service, decoded, photos, shown), _table(shown["results"]),
+            *_downloads(downloads, payload), shown)
+
+
+def _downloads(downloads: DownloadFolder, payload: dict[str, Any]) -> tuple:
+    csv_path, json_path = downloads.write({"focusclip-predictions.csv": to_csv(payload["results"]),
+                                           "focusclip-predictions.json": to_json(payload)})
+    return gr.update(value=csv_path, visible=True), gr.update(value=json_path, visible=True)
+
+
+def _cards_html(service: Service, decoded: DecodedUploads, photos: Any, shown: dict[str, Any]) -> str:
+    images = []
+    for path in _paths(photos)[:len(shown["results"])]:
+        try:
+            images.append(decoded.read(path, service.limits).image)
+        except USER_ERRORS:
+            images.append(None)
+    return cards.cards(shown["results"], images, shown["notes"], shown["outlines"])
 
 
 def _roi_note(p: PreparedImage) -> str:
-    return f"ROI from {p.roi.source} ({p.roi.kind})" if p.roi is not None else p.note
+    if p.roi is None:
+        return p.note
+    n = len(p.roi.subjects)
+    return f"ROI from {p.roi.source} ({p.roi.kind}): {n} {'person' if n == 1 else 'people'}"
 
 
-FOCUS_UNABLE = "this model cannot focus at inference (roi.mode attention, alpha or pool can)"
+def _focus_dropdown(service: Service, model_id: str | None) -> Any:
+    """The focus choices of a model: the modes it can use (its own, attention for a ViT, image-space ones)."""
+    choices, value = _focus_choices(service, model_id), "auto"
+    return gr.update(choices=choices, value=value)
 
 
-def _can_focus(service: Service, model_id: str | None) -> bool:
-    try:
-        return bool(model_id) and service.catalog.resolve(model_id)[0].focus_at_inference
-    except UnknownModelError:
-        return False
-
-
-def _focus_toggle(service: Service, model_id: str | None) -> Any:
-    """The focus checkbox: usable only with a model whose focus mechanism works at inference."""
-    able = _can_focus(service, model_id)
-    return gr.update(interactive=able, value=False if not able else gr.skip(), info=None if able else FOCUS_UNABLE)
+def _focus_choices(service: Service, model_id: str | None) -> list[tuple[str, str]]:
+    modes: tuple[str, ...] = IMAGE_SPACE_FOCUS
+    if model_id:
+        try:
+            modes = focus_choices(service.model(model_id))
+        except Exception as e:  # the picker still works; the classify button reports the error
+            logger.info("focus modes of %s unknown: %s", model_id, e)
+    return [("whole image only", FOCUS_OFF)] + [(m, m) for m in modes]
 
 
 def _table(results: Sequence[dict[str, Any]]) -> Any:
@@ -182,7 +277,7 @@ def search_photos(service: Service, decoded: DecodedUploads, model_id: str | Non
             state = {"key": key, "embeddings": emb}
         ranked = service.search(loaded.entry.id, state["embeddings"], query)
     except USER_ERRORS as e:
-        return cards.message(str(e), error=True), [], state
+        return cards.message(service.public(e), error=True), [], state
     except Exception:
         return _internal_error("search"), [], state
     paths = _paths(photos)
@@ -199,7 +294,7 @@ def check_photos(service: Service, decoded: DecodedUploads, photos: Any) -> str:
     try:
         uploads = _read_photos(service, decoded, photos)
     except USER_ERRORS as e:
-        return cards.message(str(e), error=True)
+        return cards.message(service.public(e), error=True)
     except Exception:
         return _internal_error("reading the upload")
     sizes = ", ".join(f"{u.name} {u.original_size[0]}x{u.original_size[1]}" for u in uploads[:4])
@@ -249,13 +344,15 @@ def build_page(service: Service, downloads: DownloadFolder, decoded: DecodedUplo
                     detect = gr.Checkbox(service.people_finder is not None, elem_id="fc-detect",
                                          label=f"Find people with the pose detector ({service.detector_name}) in "
                                          "photos without an ROI file", visible=service.people_finder is not None)
-                    able = _can_focus(service, default)
-                    focus = gr.Checkbox(False, label="Also classify with focus on each photo's ROI (side by side)",
-                                        elem_id="fc-focus", interactive=able, info=None if able else FOCUS_UNABLE)
+                    focus = gr.Dropdown(_focus_choices(service, default), value="auto", elem_id="fc-focus",
+                                        label="Ask about each person: focus mode",
+                                        info="auto: the model's own focus (dim for highlight-trained models), else blur; crop, blur, circle, dim work "
+                                        "with every model, attention with ViT towers (docs/focus.md)")
                     go = gr.Button("Classify", variant="primary", elem_id="fc-classify")
                 with gr.Column(scale=3, elem_id="fc-classify-output"):
                     status = gr.HTML(elem_id="fc-status")
-                    result_cards = gr.HTML(elem_id="fc-cards")
+                    result_cards = gr.HTML(elem_id="fc-cards", js_on_load=cards.ASK_JS)
+                    shown = gr.State(None)
             table = gr.Dataframe(_table([]), label="All photos", interactive=False, elem_id="fc-table")
             with gr.Row():
                 csv_file = gr.DownloadButton("Download CSV", visible=False, elem_id="fc-csv")
@@ -272,16 +369,36 @@ def build_page(service: Service, downloads: DownloadFolder, decoded: DecodedUplo
 
         rescan.click(lambda current: gr.update(choices=_refresh(service), value=current), model, model, **private)
         model.change(lambda m: _model_note(service, m), model, model_info, **private)
-        model.change(lambda m: _focus_toggle(service, m), model, focus, **private)
+        model.change(lambda m: _focus_dropdown(service, m), model, focus, **private)
         preset.change(lambda p: apply_preset(service, p), preset, [labels, template], **private)
         photos.change(lambda f: check_photos(service, decoded, f), photos, upload_status, **private)
-        go.click(lambda *a: classify_photos(service, decoded, downloads, *a),
-                 [model, photos, rois, labels, template, topk, detect, focus], [status, result_cards, table, csv_file, json_file],
-                 **private)
+        outputs = [status, result_cards, table, csv_file, json_file, shown]
+        inputs = [model, photos, rois, labels, template, topk, detect, focus]
+        go.click(lambda *a: classify_photos(service, decoded, downloads, *a), inputs, outputs, **private)
+
+        def ask(model_id: str | None, photos: Any, roi_files: Any, labels_text: str, template_text: str, topk: float,
+                detect: bool, focus: str | None, state: dict | None, evt: gr.EventData) -> tuple:
+            return ask_about(service, decoded, downloads, model_id, photos, roi_files, labels_text, template_text, topk,
+                             detect, focus, state, evt)
+
+        result_cards.click(ask, [*inputs, shown], outputs, **private)
         for trigger in (query.submit, search.click):
             trigger(lambda *a: search_photos(service, decoded, *a), [model, photos, query, embeddings],
                     [search_status, gallery, embeddings], **private)
+    _no_outside_examples(page)
     return page
+
+
+def _no_outside_examples(page: gr.Blocks) -> None:
+    """Gradio puts an example value into the page's config for every component, for its API docs; for files
+    and images that is a URL on github.com. The page documents no Gradio API, so there are none."""
+    for block in page.blocks.values():
+        if hasattr(block, "example_inputs"):
+            block.example_inputs = _no_example
+
+
+def _no_example() -> None:
+    return None
 
 
 def _refresh(service: Service) -> list[tuple[str, str]]:

@@ -9,19 +9,19 @@ from typing import Any
 
 from focusclip.io import csv_row, json_text
 
-TABLE_HEADERS = ["image", "focus", "rank", "label", "probability", "cosine"]
+TABLE_HEADERS = ["image", "person", "focus", "rank", "label", "probability", "cosine"]
 
 
 def table_rows(results: Sequence[dict[str, Any]]) -> list[list[Any]]:
-    """One row per (image, focus, rank): image, "none" or the ROI's kind (rows of the answer focused on
-    it), rank, label, probability (0-1), cosine similarity."""
+    """One row per (image, person, rank): image, "whole" or the person's id, the focus mode used ("none"
+    for the whole image and for a person whose ROI marks nothing), rank, label, probability (0-1),
+    cosine similarity."""
     rows = []
     for r in results:
-        answers = [("none", r["predictions"])]
-        if "focus_predictions" in r:
-            answers.append(((r.get("roi") or {}).get("kind", "roi"), r["focus_predictions"]))
-        rows += [[r["image"], focus, rank, p["label"], round(p["prob"], 6), round(p["score"], 6)]
-                 for focus, preds in answers for rank, p in enumerate(preds, 1)]
+        answers = [("whole", "none", r["predictions"])]
+        answers += [(q["person"], q["focus"] if q["focused"] else "none", q["predictions"]) for q in r.get("people", [])]
+        rows += [[r["image"], who, focus, rank, p["label"], round(p["prob"], 6), round(p["score"], 6)]
+                 for who, focus, preds in answers for rank, p in enumerate(preds, 1)]
     return rows
 
 

@@ -1,11 +1,12 @@
-"""Image preparation: each uploaded photo with its region of interest (ROI), when one is known.
+"""Image preparation: each uploaded photo with its region of interest (ROI) and its people, when known.
 
 An ROI comes from an uploaded keypoints or boxes JSON file (the formats of ``focusclip heatmap``),
 matched to its photo by file name (``me.jpg`` <- ``me.json``; a single photo takes a single file
 whatever its name), or, for photos without a file, from the server's pose detector
-(:class:`PeopleFinder`, ``focusclip serve --detect``). :func:`prepare_images` is the one place that
-decides each photo's ROI; classification "with focus" reads :attr:`Roi.heatmap` (always at the size of
-the photo the model sees) from the :class:`PreparedImage` it is given.
+(:class:`PeopleFinder`, ``focusclip serve --detect``). Each person of the file or the detector is a
+numbered :class:`focusclip.subjects.Subject` (:attr:`Roi.subjects`); boxes a client sends or draws
+replace them (:func:`with_boxes`). :func:`prepare_images` is the one place that decides each photo's
+ROI; the heatmap, the overlay and the subjects are always in the pixels of the photo the model sees.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Roi:
     source: str    #: the file (or detector) it came from, as shown to the user
     heatmap: np.ndarray
     overlay: Any   #: PIL RGB image of the photo's size
+    subjects: tuple = ()  #: the people (:class:`focusclip.subjects.Subject`), numbered from 1
 
     def to_dict(self) -> dict[str, str]:
         return {"kind": self.kind, "source": self.source}
@@ -43,22 +45,47 @@ class PreparedImage:
     upload: UploadedImage
     roi: Roi | None = None
     note: str = ""  #: why a photo that was meant to have an ROI has none (e.g. the detector found nobody)
+    asked: tuple | None = None  #: subjects given with the request (boxes sent or drawn); they replace the ROI's
 
     @property
     def name(self) -> str:
         return self.upload.name
 
+    @property
+    def people(self) -> tuple:
+        """The subjects to ask about: the request's, else the ROI's people, else none."""
+        if self.asked is not None:
+            return self.asked
+        return self.roi.subjects if self.roi is not None else ()
+
+
+def with_boxes(prepared: PreparedImage, boxes: Sequence[Sequence[float]], first: int = 1) -> PreparedImage:
+    """``prepared`` asked about ``boxes`` (x1, y1, x2, y2 in the photo's own pixels, as a client sees the
+    file), numbered from ``first``; scaled to the kept photo when it was decoded reduced."""
+    from focusclip.subjects import Subject
+
+    sx, sy = (k / o for k, o in zip(prepared.upload.size, prepared.upload.original_size or prepared.upload.size))
+    asked = tuple(Subject(person=first + i, box=(b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy), source="click")
+                  for i, b in enumerate(boxes))
+    return replace(prepared, asked=asked)
+
 
 def roi_from_file(image: Any, path: str | os.PathLike, name: str | None = None) -> Roi:
     """The ROI of a PIL image from a keypoints JSON, else a boxes JSON (the kind is read from the content)."""
     from focusclip.overlays import overlay_from_files
+    from focusclip.subjects import subjects_from_boxes_file, subjects_from_keypoints_file
 
     name = name or Path(path).name
     errors = {}
     for kind in ("keypoints", "boxes"):
         try:
             overlay, heat = overlay_from_files(image, **{kind: path})
-            return Roi(kind=kind, source=name, heatmap=heat, overlay=overlay)
+            people = subjects_from_keypoints_file(path, image_size=(image.height, image.width)) \
+                if kind == "keypoints" else subjects_from_boxes_file(path)
+            return Roi(kind=kind, source=name, heatmap=heat, overlay=overlay, subjects=tuple(people))
+        except RecursionError:  # json's parser recurses once per level of nesting
+            raise UploadError(f"{name}: JSON nested too deeply; expected keypoints ([[x, y], ...] per person) "
+                              "or boxes ([[x1, y1, x2, y2], ...])") from None
         except ValueError as e:  # the readers' InputError: the file is not of this kind
             errors[kind] = (str(e).replace(str(path), name) or type(e).__name__).removeprefix(f"{name}: ")
     if errors["keypoints"] == errors["boxes"]:  # e.g. not JSON at all
@@ -98,6 +125,7 @@ class PeopleFinder:
     def __call__(self, image: Any) -> Roi | None:
         """The ROI of everyone found in a PIL image, or None when nobody is found."""
         from focusclip.overlays import overlay_from_detector
+        from focusclip.subjects import subjects_from_detection
 
         with self._lock:
             if self._detector is None:
@@ -106,7 +134,8 @@ class PeopleFinder:
         if not people:
             return None
         noun = "person" if len(people) == 1 else "people"
-        return Roi(kind="detector", source=f"{self.name}, {len(people)} {noun}", heatmap=heat, overlay=overlay)
+        return Roi(kind="detector", source=f"{self.name}, {len(people)} {noun}", heatmap=heat, overlay=overlay,
+                   subjects=tuple(subjects_from_detection(people)))
 
     def close(self) -> None:
         with self._lock:
@@ -146,4 +175,6 @@ def _fit(roi: Roi, size: tuple[int, int]) -> Roi:
     from PIL import Image
 
     heat = Image.fromarray(roi.heatmap.astype(np.float32), mode="F").resize(size, Image.BILINEAR)
-    return replace(roi, overlay=roi.overlay.resize(size), heatmap=np.clip(np.asarray(heat), 0.0, 1.0))
+    scale = (size[0] / roi.overlay.size[0], size[1] / roi.overlay.size[1])
+    return replace(roi, overlay=roi.overlay.resize(size), heatmap=np.clip(np.asarray(heat), 0.0, 1.0),
+                   subjects=tuple(s.moved((0.0, 0.0), scale) for s in roi.subjects))

@@ -9,10 +9,13 @@ shows exactly what ``focusclip predict`` prints.
 from __future__ import annotations
 
 import logging
+import os
+import re
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,16 +35,18 @@ class Classification:
     model: ModelEntry
     labels: list[str]
     templates: list[str]
-    #: [{"image", "roi", "predictions": [{"label", "prob", "score"}, ...]}]; with focus, photos that have an
-    #: ROI also get "focus_predictions" (classified focused on it), the others a "roi_note"
+    #: [{"image", "size", "roi", "predictions": [{"label", "prob", "score"}, ...]}]; with a focus mode also
+    #: "whole" (the same as "predictions") and "people" (one answer per person, as
+    #: ZeroShotClassifier.predict_people gives them); photos without people get a "roi_note"
     results: list[dict[str, Any]]
     seconds: float = 0.0
-    focus: bool = False
+    focus: str | None = None  #: the focus mode asked for (None: the whole image only)
+    person: int | None = None  #: only this person was asked about
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model.id, "architecture": self.model.architecture, "labels": self.labels,
-                "templates": self.templates, "focus": self.focus, "results": self.results,
-                "seconds": round(self.seconds, 4)}
+                "templates": self.templates, "focus": self.focus or False, "person": self.person,
+                "results": self.results, "seconds": round(self.seconds, 4)}
 
 
 @dataclass
@@ -68,6 +73,14 @@ class Service:
     def models(self) -> list[ModelEntry]:
         return self.catalog.entries()
 
+    def private_roots(self) -> list[str]:
+        """The server's folders that answers must not show (the models roots, resolved)."""
+        return [str(Path(s.root).resolve()) for s in self.catalog.sources if getattr(s, "root", None) is not None]
+
+    def public(self, error: BaseException | str) -> str:
+        """An error's message as the page and the API show it: one line, no path of this server."""
+        return public_message(str(error), self.private_roots())
+
     def default_model_id(self) -> str | None:
         return self.default_model or self.catalog.default_id()
 
@@ -88,50 +101,61 @@ class Service:
 
     def classify(self, model_id: str | None, images: Sequence[UploadedImage | PreparedImage],
                  labels: Sequence[str], templates: Sequence[str], topk: int = 3,
-                 focus: bool = False) -> Classification:
+                 focus: str | None = None, person: int | None = None) -> Classification:
         """Top-``topk`` labels per image (``prob``: softmax over the labels; ``score``: cosine).
 
-        ``focus``: also classify each photo that has an ROI focused on it (side by side with the plain
-        answer); the model's focus mechanism must work at inference, else a ValueError says so.
+        ``focus``: a mode of :data:`focusclip.model.focus.FOCUS_AT_INFERENCE` to also answer about each
+        person of each photo (its ROI file's, the detector's or the request's boxes), side by side with
+        the whole image (:meth:`focusclip.predict.ZeroShotClassifier.predict_people`); a mode the model
+        cannot use is a ValueError before any work. ``person``: only that person (1-based).
         """
         check_count(len(images), self.limits)
         if len(labels) > self.limits.max_labels:
             raise ValueError(f"{len(labels)} labels; at most {self.limits.max_labels} are allowed")
         if topk < 1:
             raise ValueError(f"top-k must be >= 1, got {topk}")
+        if person is not None and focus is None:
+            raise ValueError("asking about one person needs a focus mode (focus=auto)")
         t0 = time.perf_counter()
         loaded = self.model(model_id)
-        if focus:
-            check_focus(loaded)  # before the class prompts are encoded: a refused request costs nothing
-        clf = self.classifier(loaded, labels, templates)
         prepared = [im if isinstance(im, PreparedImage) else PreparedImage(im) for im in images]
+        if focus is not None:
+            check_focus(loaded, focus)  # before the class prompts are encoded: a refused request costs nothing
+            if person is not None:
+                check_person(prepared, person)
+        clf = self.classifier(loaded, labels, templates)
         with self.inference:
-            results = clf.predict([p.upload.image for p in prepared], topk=topk)
-            if focus:
-                self._classify_focused(clf, prepared, results, topk)
+            if focus is None:
+                results = clf.predict([p.upload.image for p in prepared], topk=topk)
+            else:
+                results = self._classify_people(clf, prepared, focus, topk, person)
         for r, p in zip(results, prepared):
             r["image"] = p.name
             r["roi"] = p.roi.to_dict() if p.roi is not None else None
+            r.setdefault("size", list(p.upload.original_size or p.upload.size))
             if p.note:
                 r.setdefault("roi_note", p.note)
         took = time.perf_counter() - t0
         logger.info("classified %d image(s) with %s in %.0f ms", len(prepared), loaded.entry.id, 1000 * took)
-        return Classification(loaded.entry, list(clf.labels), list(clf.templates), results, took, focus)
+        return Classification(loaded.entry, list(clf.labels), list(clf.templates), results, took, focus, person)
 
     @staticmethod
-    def _classify_focused(clf: Any, prepared: Sequence[PreparedImage], results: list[dict[str, Any]],
-                          topk: int) -> None:
-        """Add ``focus_predictions`` to the results of the photos that have an ROI."""
-        with_roi = [i for i, p in enumerate(prepared) if p.roi is not None]
-        for i, p in enumerate(prepared):
-            if p.roi is None:
-                results[i]["roi_note"] = p.note or "no ROI: upload a keypoints / boxes file or use the detector"
-        if not with_roi:
-            return
-        focused = clf.predict([prepared[i].upload.image for i in with_roi], topk=topk,
-                              heatmaps=[prepared[i].roi.heatmap for i in with_roi])
-        for i, f in zip(with_roi, focused):
-            results[i]["focus_predictions"] = f["predictions"]
+    def _classify_people(clf: Any, prepared: Sequence[PreparedImage], focus: str, topk: int,
+                         person: int | None) -> list[dict[str, Any]]:
+        """The whole image's answer and one per person, boxes and size in the pixels of each photo's file."""
+        out = clf.predict_people([p.upload.image for p in prepared], subjects=[list(p.people) for p in prepared],
+                                 focus=focus, topk=topk, person=person)
+        results = []
+        for r, p in zip(out, prepared):
+            kept, original = p.upload.size, p.upload.original_size or p.upload.size
+            sx, sy = original[0] / kept[0], original[1] / kept[1]
+            people = [{**q, "box": _scaled_box(q["box"], sx, sy)} for q in r["people"]]
+            entry = {"image": p.name, "size": list(original), "predictions": r["whole"], "whole": r["whole"],
+                     "people": people}
+            if not p.people:
+                entry["roi_note"] = p.note or "no people: upload a keypoints / boxes file, send boxes, or use the detector"
+            results.append(entry)
+        return results
 
     # ------------------------------------------------------------------------------ ROI
     def prepare(self, uploads: Sequence[UploadedImage], roi_files: Sequence[tuple[str, Any]] = (),
@@ -183,17 +207,58 @@ class Service:
         return [(int(i), float(sims[i])) for i in order]
 
 
-def check_focus(loaded: CachedModel) -> None:
-    """A ValueError unless the loaded model can classify focused on an ROI."""
-    entry = loaded.entry
-    if getattr(loaded.model, "focus_at_inference", False):
-        return
-    if not entry.roi:
-        why = "it has no focus mechanism (a CLIP baseline)"
-    else:
-        why = f"its focus mechanism ({entry.focus or 'highlight'}) only trains a branch (roi.mode attention, " \
-              "alpha and pool focus at inference)"
-    raise ValueError(f"{entry.id} cannot classify with focus: {why}; classify without focus")
+def _scaled_box(box: Sequence[float | None], sx: float, sy: float) -> list[float | None]:
+    return [None if v is None else round(v * k, 2) for v, k in zip(box, (sx, sy, sx, sy))]
+
+
+def focus_choices(loaded: CachedModel) -> tuple[str, ...]:
+    """The focus modes the loaded model can use (``auto`` first), see :func:`focusclip.model.focus.focus_modes`."""
+    from focusclip.model.focus import focus_modes
+
+    return tuple(focus_modes(loaded.model))
+
+
+def check_focus(loaded: CachedModel, focus: str) -> str:
+    """The concrete mode ``focus`` means for the loaded model; a ValueError naming the modes it can use."""
+    from focusclip.model.focus import FOCUS_AT_INFERENCE, resolve_focus
+
+    if focus not in FOCUS_AT_INFERENCE:
+        raise ValueError(f"unknown focus mode {focus!r}; known: {', '.join(FOCUS_AT_INFERENCE)}")
+    try:
+        return resolve_focus(loaded.model, focus)
+    except ValueError as e:
+        raise ValueError(f"{loaded.entry.id}: {e}") from None
+
+
+def check_person(prepared: Sequence[PreparedImage], person: int) -> None:
+    """A ValueError unless every photo has person ``person``."""
+    if person < 1:
+        raise ValueError(f"person ids start at 1, got {person}")
+    for p in prepared:
+        ids = [s.person for s in p.people]
+        if person not in ids:
+            have = f"people {', '.join(map(str, ids))}" if ids else "no people"
+            raise ValueError(f"{p.name} has {have}; person {person} is not one of them")
+
+
+#: an absolute POSIX path (not a URL's path: no ':' or another '/' just before it)
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s'\"/:,;()\[\]{}]+/)*([^\s'\"/:,;()\[\]{}]*)")
+
+
+def public_message(text: str, roots: Sequence[str | os.PathLike] = ()) -> str:
+    """``text`` on one line without the server's paths: a path below one of ``roots`` (the models roots)
+    becomes its part relative to the root (a model id; the root itself ``<models-root>``), any other
+    absolute path into a folder of this machine its last component (``/api/predict``, which is no folder
+    here, stays)."""
+    for root in sorted({os.fspath(r).rstrip("/") for r in roots if os.fspath(r).rstrip("/")}, key=len, reverse=True):
+        text = text.replace(root + "/", "").replace(root, "<models-root>")
+
+    def local(m: re.Match) -> str:
+        folder = os.path.dirname(m.group(0).rstrip("/"))
+        return (m.group(1) or os.path.basename(m.group(0).rstrip("/"))) if folder != "/" and os.path.isdir(folder) \
+            else m.group(0)
+
+    return " ".join(_ABSOLUTE_PATH.sub(local, text).split())
 
 
 def check_query(query: str | None) -> None:

@@ -93,6 +93,15 @@ def format_mb(n: int) -> str:
     return f"{n / MIB:.1f} MB"
 
 
+def over_limit(name: str, size: int, cap: int, what: str = "upload limit") -> str:
+    """``NAME: 2.4 MB is over the upload limit of 1.0 MB``; sizes that would read the same in MB are
+    given in bytes (a file one byte over the limit is not "1.0 MB over 1.0 MB")."""
+    have, limit = format_mb(size), format_mb(cap)
+    if have == limit:
+        have, limit = f"{size:,} bytes", f"{cap:,} bytes ({limit})"
+    return f"{name}: {have} is over the {what} of {limit}"
+
+
 def check_count(n: int, limits: UploadLimits) -> None:
     if n < 1:
         raise UploadError("no photo uploaded; add at least one image")
@@ -115,8 +124,7 @@ def read_image(data: bytes, name: str, limits: UploadLimits, content_type: str |
     if not data:
         raise UploadError(f"{name}: the file is empty; expected a JPEG, PNG, WebP, BMP or GIF image")
     if len(data) > limits.max_file_bytes:
-        raise UploadError(f"{name}: {format_mb(len(data))} is over the upload limit of {format_mb(limits.max_file_bytes)}",
-                          status=413)
+        raise UploadError(over_limit(name, len(data), limits.max_file_bytes), status=413)
     try:
         im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
@@ -153,7 +161,7 @@ def read_image_file(path: str | os.PathLike, limits: UploadLimits, name: str | N
     except OSError as e:
         raise UploadError(f"{name}: the upload cannot be read ({e.strerror})") from None
     if n > limits.max_file_bytes:
-        raise UploadError(f"{name}: {format_mb(n)} is over the upload limit of {format_mb(limits.max_file_bytes)}", status=413)
+        raise UploadError(over_limit(name, n, limits.max_file_bytes), status=413)
     with open(path, "rb") as f:
         return read_image(f.read(), name, limits)
 
