@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from focusclip.cli._args import (
+    DETECTOR_NAMES,
     Subparsers,
     add_detector_options,
     detector_options,
@@ -39,9 +40,9 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     p.add_argument("--max-megapixels", type=positive_float, default=40.0,
                    help="largest photo in megapixels, checked before decoding (default: %(default)s)")
     p.add_argument("--max-images", type=positive_int, default=32, help="photos per request (default: %(default)s)")
-    p.add_argument("--detect", choices=["auto", "mediapipe", "rtmo", "none"], default="auto", metavar="DETECTOR",
+    p.add_argument("--detect", choices=["auto", *DETECTOR_NAMES, "none"], default="auto", metavar="DETECTOR",
                    help="pose detector for photos without an ROI file: auto (mediapipe when installed, the "
-                        "default), mediapipe, rtmo (needs --detector-weights) or none")
+                        f"default), {', '.join(DETECTOR_NAMES)} (see `data detect`) or none")
     add_detector_options(p)
     return p
 
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     serve(ServeConfig(models_root=args.models_root, host=args.host, port=args.port, default_model=args.model,
                       registered=not args.no_registered, clip_models=tuple(args.clip), device=args.device,
                       threads=args.threads, limits=limits, detector=args.detect,
-                      detector_options=detector_options(args.detect, args) if args.detect != "none" else {},
+                      detector_options={} if args.detect == "none" else
+                      detector_options("mediapipe" if args.detect == "auto" else args.detect, args),
                       token=token_from_env(), open=args.open))
     return 0
