@@ -34,7 +34,7 @@ def tiny(tmp_path, **kw) -> AblateConfig:
                 conv_model=tiny_conv_model(tmp_path), conv_modes=["highlight"], focus_modes=[], seeds=[0, 1],
                 n_train=16, n_eval=12, render_size=64, image_size=64, patch_size=0, conv_image_size=64, epochs=1,
                 batch_size=8, workers=0, pretrain_dir=str(tmp_path / "pretrained"), pretrain_n=16,
-                pretrain_epochs=1)
+                pretrain_epochs=1, pretrain_batch_size=8)
     return AblateConfig(**{**base, **kw})
 
 
@@ -111,3 +111,31 @@ def test_ablate_arms_are_named_by_tower_and_mode_and_every_registered_mechanism_
     assert set(ablate.trained_modes()) == {"none", *FOCUS_MODES}
     cfg = AblateConfig(modes=["none", "attention"], conv_modes=["highlight", "pool"])
     assert cfg.arms() == ["none", "attention", "conv-highlight", "conv-pool"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seeds", "0,0"], "seed 0 given twice"),
+    (["--seeds=-1"], "whole numbers >= 0, got -1"),
+    (["--modes", "pool"], "cannot do focus mode pool"),
+    (["--modes", "none,blur"], "unknown focus mode blur"),
+])
+def test_ablate_command_refuses_before_generating_data(tmp_path, capsys, argv, message):
+    from focusclip.cli import main
+
+    out, cache = tmp_path / "a", tmp_path / "cache"
+    assert main(["ablate", "--out", str(out), "--pretrain-dir", str(cache), "--conv-modes", "", "--focus-modes", "",
+                 *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists() and not cache.exists()
+
+
+def test_ablate_refuses_a_foreign_folder(tmp_path, capsys):
+    from focusclip.cli import main
+
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "mine.txt").write_text("x")
+    assert main(["ablate", "--out", str(tmp_path / "b"), "--conv-modes", "", "--focus-modes", "",
+                 "--pretrain-dir", str(tmp_path / "cache")]) != 0
+    assert "holds no ablation" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()

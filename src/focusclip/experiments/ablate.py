@@ -84,8 +84,9 @@ class AblateConfig:
     base: str = "pretrained"
     pretrain_dir: str = "runs/pretrained"   #: where the pretrained CLIP is cached (never inside out_dir)
     pretrain_n: int = 1500                  #: single-subject images of the pretraining world
-    pretrain_epochs: int = 8
-    pretrain_lr: float = 1e-3
+    pretrain_epochs: int = 20
+    pretrain_lr: float = 2e-3
+    pretrain_batch_size: int = 64
     n_train: int = 480                      #: crowd images to train the arms on (10% validation)
     n_eval: int = 240                       #: held-out crowd images
     render_size: int = 128
@@ -162,7 +163,7 @@ def _check_hosts(model: str, modes: list[str], option: str, model_option: str, v
 def pretrain_recipe(cfg: AblateConfig) -> dict[str, Any]:
     """What the pretrained CLIP depends on (its cache key)."""
     return {"model": cfg.model, "image_size": cfg.image_size, "patch_size": cfg.patch_size, "n": cfg.pretrain_n,
-            "epochs": cfg.pretrain_epochs, "lr": cfg.pretrain_lr, "batch_size": cfg.batch_size,
+            "epochs": cfg.pretrain_epochs, "lr": cfg.pretrain_lr, "batch_size": cfg.pretrain_batch_size, "loss": "clip",
             "render_size": cfg.render_size, "captions": "plain", "crowd": 0, "seed": 0}
 
 
@@ -183,8 +184,8 @@ def pretrained_base(cfg: AblateConfig, timings: dict[str, float] | None = None) 
     conf = toolkit.training_recipe(
         name="pretrain", run_dir=home / "run", seed=0, data=data, model=cfg.model,
         overrides={"vision": {"image_size": cfg.image_size, **_vit_kwargs(cfg)}, "roi": {"enabled": False}},
-        epochs=cfg.pretrain_epochs, batch_size=cfg.batch_size, lr=cfg.pretrain_lr, workers=cfg.workers,
-        precision=cfg.precision, context_length=cfg.context_length, warmup_steps=20)
+        epochs=cfg.pretrain_epochs, batch_size=cfg.pretrain_batch_size, lr=cfg.pretrain_lr, workers=cfg.workers,
+        precision=cfg.precision, context_length=cfg.context_length, warmup_steps=20, loss="clip")
     conf["checkpoint"]["every_epochs"] = cfg.pretrain_epochs  # one checkpoint: the run is short
     return toolkit.train_timed(conf, "pretrained CLIP", timings if timings is not None else {})
 
@@ -420,11 +421,11 @@ def run_ablation(cfg: AblateConfig) -> dict[str, Any]:
     atomic_write_json(out / "ablate_config.json", asdict(cfg))
     timings: dict[str, float] = {}
 
-    base = None
+    base = None  # the ViT arms' starting point (no ViT arms: none needed)
     if cfg.modes and cfg.base == "pretrained":
         logger.info("[1/5] the pretrained CLIP (built once, then reused)")
         base = pretrained_base(cfg, timings)
-    elif cfg.base != "none":
+    elif cfg.modes and cfg.base != "none":
         base = Path(cfg.base)
 
     data_dir = out / "data"

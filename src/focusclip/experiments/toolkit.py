@@ -122,9 +122,10 @@ def training_recipe(*, name: str, run_dir: Path, seed: int, data: Mapping[str, P
                     overrides: Mapping[str, Any] | None = None, epochs: int, batch_size: int, lr: float,
                     workers: int, precision: str = "fp32", text_unlocked_layers: int = 0, heatmap: str = "person",
                     context_length: int | None = None, pretrained: str | None = None,
-                    warmup_steps: int = 10) -> dict[str, Any]:
-    """A training config (see :mod:`focusclip.train.config`) of one arm: NT-Xent t = 0.5 over the three
-    pairs, AdamW with warm-up and cosine decay, one checkpoint per epoch, no evaluation during training.
+                    warmup_steps: int = 10, loss: str = "ntxent") -> dict[str, Any]:
+    """A training config (see :mod:`focusclip.train.config`) of one arm: ``loss`` NT-Xent t = 0.5 (the
+    paper's) or ``clip`` (learnable temperature) over the three pairs, AdamW with warm-up and cosine decay,
+    one checkpoint per epoch, no evaluation during training.
     ``text_unlocked_layers``: 0 freezes the text tower (its projection trains), -1 trains all of it.
     ``pretrained``: a saved model directory to start from (None: the model config's own weights)."""
     conf: dict[str, Any] = {
@@ -134,7 +135,7 @@ def training_recipe(*, name: str, run_dir: Path, seed: int, data: Mapping[str, P
                  "captions": "random", "num_workers": workers},
         "model": {"name": model, "overrides": dict(overrides or {}),
                   "lock_text": text_unlocked_layers >= 0, "lock_text_unlocked_layers": max(text_unlocked_layers, 0)},
-        "loss": {"name": "ntxent", "temperature": 0.5, "weights": [1.0, 1.0, 1.0]},
+        "loss": {"name": loss, "temperature": 0.5, "weights": [1.0, 1.0, 1.0]},
         "optim": {"name": "adamw", "lr": lr, "weight_decay": 0.05, "schedule": "cosine",
                   "warmup_steps": warmup_steps, "grad_clip": 1.0},
         "checkpoint": {"every_epochs": 1, "keep": 1, "best_metric": "val_loss"},
