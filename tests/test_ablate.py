@@ -31,7 +31,8 @@ def tiny_conv_model(tmp_path) -> str:
 
 def tiny(tmp_path, **kw) -> AblateConfig:
     base = dict(out_dir=str(tmp_path / "ablate"), model="focusclip-tiny", modes=["none", "attention"],
-                conv_model=tiny_conv_model(tmp_path), conv_modes=["highlight"], focus_modes=[], seeds=[0, 1],
+                conv_model=tiny_conv_model(tmp_path), conv_modes=["highlight"], focus_modes=["crop", "attention"],
+                seeds=[0, 1],
                 n_train=16, n_eval=12, render_size=64, image_size=64, patch_size=0, conv_image_size=64, epochs=1,
                 batch_size=8, workers=0, pretrain_dir=str(tmp_path / "pretrained"), pretrain_n=16,
                 pretrain_epochs=1, pretrain_batch_size=8)
@@ -49,8 +50,14 @@ def test_ablate_pretrains_once_trains_every_arm_evaluates_each_focus_mode_and_re
     assert world["crowd"] == 1
     summary = json.loads((out / "summary.json").read_text())
     rows = set(summary["scores"])
-    assert {"base @ whole", "none @ whole", "attention @ whole", "attention @ own", "conv-highlight @ whole"} <= rows
-    assert "none @ own" not in rows and "conv-highlight @ own" not in rows  # no mechanism acts at inference
+    assert rows == {"base @ whole", "base @ crop", "base @ attention", "none @ whole", "none @ crop",
+                    "none @ attention", "attention @ whole", "attention @ own", "attention @ crop",
+                    "conv-highlight @ whole", "conv-highlight @ crop"}
+    # attention on the untouched ViTs (base, none) at the default strength; on the attention arm it is its
+    # own trained mechanism (`own`); none on the conv tower; no mechanism of none / highlight acts at inference
+    results = json.loads((out / "results" / "attention-seed0.json").read_text())
+    assert {(e.get("focus"), e.get("focus_mode")) for e in results["results"].values()} == {
+        (None, None), ("boxes", None), ("boxes", "crop")}
     assert len(summary["scores"]["base @ whole"]) == 1  # one untouched base
     for name, r in summary["summary"].items():
         if not name.startswith("base"):
@@ -118,13 +125,13 @@ def test_ablate_arms_are_named_by_tower_and_mode_and_every_registered_mechanism_
     (["--seeds=-1"], "whole numbers >= 0, got -1"),
     (["--modes", "pool"], "cannot do focus mode pool"),
     (["--modes", "none,blur"], "unknown focus mode blur"),
+    (["--focus-modes", "crop,sharpen"], "unknown inference focus mode sharpen"),
 ])
 def test_ablate_command_refuses_before_generating_data(tmp_path, capsys, argv, message):
     from focusclip.cli import main
 
     out, cache = tmp_path / "a", tmp_path / "cache"
-    assert main(["ablate", "--out", str(out), "--pretrain-dir", str(cache), "--conv-modes", "", "--focus-modes", "",
-                 *argv]) == 2
+    assert main(["ablate", "--out", str(out), "--pretrain-dir", str(cache), "--conv-modes", "", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not out.exists() and not cache.exists()
@@ -135,7 +142,7 @@ def test_ablate_refuses_a_foreign_folder(tmp_path, capsys):
 
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "mine.txt").write_text("x")
-    assert main(["ablate", "--out", str(tmp_path / "b"), "--conv-modes", "", "--focus-modes", "",
-                 "--pretrain-dir", str(tmp_path / "cache")]) != 0
+    assert main(["ablate", "--out", str(tmp_path / "b"), "--conv-modes", "", "--pretrain-dir",
+                 str(tmp_path / "cache")]) != 0
     assert "holds no ablation" in capsys.readouterr().err
     assert not (tmp_path / "cache").exists()

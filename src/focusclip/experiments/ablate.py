@@ -57,12 +57,9 @@ def trained_modes() -> tuple[str, ...]:
 
 def inference_modes() -> tuple[str, ...]:
     """The focus modes an arm can be evaluated with (the library's, less ``auto``)."""
-    from focusclip.model import focus as focus_pkg
+    from focusclip.model.focus import FOCUS_AT_INFERENCE
 
-    modes = getattr(focus_pkg, "FOCUS_AT_INFERENCE", None)
-    if modes is None:  # before the image-space modes: the trained mechanisms that act at inference
-        modes = ("attention", "alpha", "pool")
-    return tuple(m for m in modes if m != "auto")
+    return tuple(m for m in FOCUS_AT_INFERENCE if m != "auto")
 
 
 @dataclass
@@ -234,22 +231,16 @@ def _data_root(cfg: AblateConfig, data_dir: Path, datasets: list[str]) -> dict[s
 
 def hosted_modes(model_dir: Path, wanted: list[str]) -> list[str]:
     """The inference modes a saved model is evaluated with: ``whole``, its own trained mechanism (``own``)
-    when it acts at inference, and each of ``wanted`` the model can host (image-space modes on any tower,
-    ``attention`` on a ViT, a trained mechanism only on a model trained with it)."""
+    when it acts at inference, and each of ``wanted`` the model can host
+    (:func:`focusclip.model.focus.focus_modes`: image-space modes on any tower, ``attention`` on a ViT, a
+    trained mechanism only on a model trained with it)."""
     from focusclip.model import load_model
-    from focusclip.model.focus import FOCUS_MODES
+    from focusclip.model.focus import focus_modes
 
     model = load_model(model_dir)
     own = model.focus.mode if model.focus_at_inference else None
-    out = [WHOLE] + ([OWN] if own else [])
-    for mode in wanted:
-        if mode in IMAGE_SPACE:
-            out.append(mode)
-        elif mode == own:
-            continue  # the same as OWN
-        elif mode in FOCUS_MODES and mode != "alpha" and mode != "pool" and FOCUS_MODES[mode].supports(model.visual):
-            out.append(mode)  # attention on any ViT, at its documented default strength
-    return out
+    able = focus_modes(model)
+    return [WHOLE] + ([OWN] if own else []) + [m for m in wanted if m in able and m != own]
 
 
 def evaluate_modes(model_dir: Path, modes: list[str], root: dict[str, str], results: Path, cfg: AblateConfig,
