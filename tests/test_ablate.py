@@ -1,4 +1,5 @@
-"""`focusclip ablate` end to end at a reduced size (tiny towers, a few dozen multi-person images)."""
+"""`focusclip ablate` end to end at a reduced size (tiny towers, a few dozen multi-person images), and its
+checks before any work."""
 
 from __future__ import annotations
 
@@ -6,58 +7,142 @@ import json
 
 import pytest
 from PIL import Image
+from tests.focus_arms import CONV_TOWER
 
 import focusclip
-from focusclip.cli import main
-from focusclip.data.records import read_records
+from focusclip.errors import UsageError
+from focusclip.experiments import ablate
+from focusclip.experiments.ablate import AblateConfig, run_ablation
 from focusclip.train.metrics import read_metrics
 
-ARGS = ["--model", "focusclip-tiny", "--modes", "none,attention,alpha", "--seeds", "0,1", "--n-train", "16",
-        "--n-eval", "12", "--epochs", "1", "--image-size", "64", "--batch-size", "8", "--workers", "0"]
+
+def tiny_conv_model(tmp_path) -> str:
+    """focusclip-tiny with the small timm conv tower (the stand-in for the demo's EfficientNet-Lite0),
+    registered as ``test-ablate-tiny-conv``."""
+    from focusclip.mappings import deep_merge
+    from focusclip.model.factory import add_model_config, get_model_config
+
+    path = tmp_path / "test-ablate-tiny-conv.json"
+    cfg = deep_merge(get_model_config("focusclip-tiny"), CONV_TOWER)
+    cfg.pop("name", None)
+    path.write_text(json.dumps(cfg))
+    return add_model_config(path)[0]
+
+
+def tiny(tmp_path, **kw) -> AblateConfig:
+    base = dict(out_dir=str(tmp_path / "ablate"), model="focusclip-tiny", modes=["none", "attention"],
+                conv_model=tiny_conv_model(tmp_path), conv_modes=["highlight"], focus_modes=["crop", "attention"],
+                seeds=[0, 1],
+                n_train=16, n_eval=12, render_size=64, image_size=64, patch_size=0, conv_image_size=64, epochs=1,
+                batch_size=8, workers=0, pretrain_dir=str(tmp_path / "pretrained"), pretrain_n=16,
+                pretrain_epochs=1, pretrain_batch_size=8)
+    return AblateConfig(**{**base, **kw})
 
 
 @pytest.mark.slow
-def test_ablate_trains_every_mode_evaluates_with_and_without_focus_and_resumes(tmp_path, capsys):
+def test_ablate_pretrains_once_trains_every_arm_evaluates_each_focus_mode_and_resumes(tmp_path):
+    cfg = tiny(tmp_path)
+    result = run_ablation(cfg)
     out = tmp_path / "ablate"
-    assert main(["ablate", "--out", str(out), *ARGS]) == 0
-    printed = capsys.readouterr().out
-    assert "| attention | yes |" in printed and "| alpha | no |" in printed and "| none | no |" in printed
-    assert "| none | yes |" not in printed  # the baseline cannot focus at inference: evaluated once
 
     # the world's scenes hold one labelled subject among other, unannotated people
     world = json.loads((out / "data" / "world.json").read_text())
     assert world["crowd"] == 1
-    assert all(len(r["people"]) == 1 for r in read_records(out / "data" / "eval.jsonl"))
-
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["scores"]) == {"none", "attention", "attention+focus", "alpha", "alpha+focus"}
-    for arm, rows in summary["summary"].items():
-        assert rows["headline"]["n"] == 2 and 0.0 <= rows["headline"]["mean"] <= 100.0, arm
+    rows = set(summary["scores"])
+    assert rows == {"base @ whole", "base @ crop", "base @ attention", "none @ whole", "none @ crop",
+                    "none @ attention", "attention @ whole", "attention @ own", "attention @ crop",
+                    "conv-highlight @ whole", "conv-highlight @ crop"}
+    # attention on the untouched ViTs (base, none) at the default strength; on the attention arm it is its
+    # own trained mechanism (`own`); none on the conv tower; no mechanism of none / highlight acts at inference
     results = json.loads((out / "results" / "attention-seed0.json").read_text())
-    assert sorted({e["focus"] for e in results["results"].values()}, key=str) == [None, "boxes"]
+    assert {(e.get("focus"), e.get("focus_mode")) for e in results["results"].values()} == {
+        (None, None), ("boxes", None), ("boxes", "crop")}
+    assert len(summary["scores"]["base @ whole"]) == 1  # one untouched base
+    for name, r in summary["summary"].items():
+        if not name.startswith("base"):
+            assert r["headline"]["n"] == 2 and 0.0 <= r["headline"]["mean"] <= 100.0, name
+    assert summary["verdicts"] and all(isinstance(v, str) for v in summary["verdicts"])
+    assert "beats chance" in " ".join(summary["verdicts"])
 
-    # each arm trained its own mechanism on the same recipe
-    for mode, key in (("attention", "strength"), ("alpha", "alpha_weight_norm")):
-        assert all(key in r for r in read_metrics(out / "runs" / f"{mode}-seed0", "train"))
-        assert focusclip.load_model(out / "runs" / f"{mode}-seed0" / "model-final").focus.mode == mode
-    assert not focusclip.load_model(out / "runs" / "none-seed1" / "model-final").roi_enabled
+    # the pretrained base was built once under pretrain_dir (not inside the ablation) from plain captions
+    base = list((tmp_path / "pretrained").glob("focusclip-tiny-*/run/model-final"))
+    assert len(base) == 1 and summary["base"] == str(base[0])
+    plain = (base[0].parents[1] / "data" / "train.plain.jsonl").read_text().splitlines()
+    assert json.loads(plain[0])["captions"][0].startswith("a photo of a ")
+
+    # the ViT arms started from the base: their towers begin with its weights; the conv arm trained its own
+    start = focusclip.load_model(out / "start" / "attention")
+    base_model = focusclip.load_model(base[0])
+    assert all((start.state_dict()[k] == v).all() for k, v in base_model.state_dict().items())
+    assert start.focus.mode == "attention"
+    assert all("strength" in r for r in read_metrics(out / "runs" / "attention-seed0", "train"))
+    conv = focusclip.load_model(out / "runs" / "conv-highlight-seed1" / "model-final")
+    assert conv.focus.mode == "highlight" and not hasattr(conv.visual.trunk, "patch_embed")
 
     report = (out / "report.md").read_text()
     for fig in ("figures/examples.png", "figures/loss_curves.png", "figures/ablation_bars.png"):
         assert f"]({fig})" in report and min(Image.open(out / fig).size) > 200
-    assert "headline - none" in report
+    assert "What it says" in report and result["verdicts"][0] in report
 
-    # a second run reuses every finished arm and evaluation
-    assert main(["ablate", "--out", str(out), *ARGS]) == 0
+    # a second run reuses the base, every finished arm and every evaluation
+    run_ablation(tiny(tmp_path))
     again = json.loads((out / "summary.json").read_text())
     assert again["scores"] == summary["scores"]
     assert not [k for k in again["timings"] if k.startswith("train")]
 
 
-def test_ablate_refuses_unknown_modes_and_foreign_folders(tmp_path, capsys):
-    assert main(["ablate", "--out", str(tmp_path / "a"), "--modes", "none,blur"]) == 2
-    assert "unknown focus mode blur" in capsys.readouterr().err
+@pytest.mark.parametrize("change, message", [
+    ({"seeds": [0, 0]}, "seed 0 given twice"),
+    ({"seeds": [-1]}, "seeds are whole numbers >= 0, got -1"),
+    ({"modes": ["pool"]}, "focusclip-tiny (TimmVisionTower) cannot do focus mode pool"),
+    ({"conv_modes": ["attention"]}, "cannot do focus mode attention"),
+    ({"modes": ["none", "blur"]}, "--modes: unknown focus mode blur"),
+    ({"modes": ["alpha", "alpha"]}, "lists a mode twice"),
+    ({"focus_modes": ["sharpen"]}, "--focus-modes: unknown inference focus mode sharpen"),
+    ({"tasks": ["synth-nothing"]}, "synth-nothing"),
+    ({"base": "nowhere"}, "--base nowhere"),
+])
+def test_ablate_refuses_bad_arms_and_seeds_before_any_work(tmp_path, change, message):
+    cfg = tiny(tmp_path, **change)
+    with pytest.raises(Exception, match=None) as info:
+        run_ablation(cfg)
+    assert message in str(info.value)
+    assert isinstance(info.value, UsageError) or "synth-nothing" in message
+    assert not (tmp_path / "ablate").exists() and not (tmp_path / "pretrained").exists()  # nothing written
+
+
+def test_ablate_arms_are_named_by_tower_and_mode_and_every_registered_mechanism_is_an_arm():
+    from focusclip.model.focus import FOCUS_MODES
+
+    assert set(ablate.trained_modes()) == {"none", *FOCUS_MODES}
+    cfg = AblateConfig(modes=["none", "attention"], conv_modes=["highlight", "pool"])
+    assert cfg.arms() == ["none", "attention", "conv-highlight", "conv-pool"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seeds", "0,0"], "seed 0 given twice"),
+    (["--seeds=-1"], "whole numbers >= 0, got -1"),
+    (["--modes", "pool"], "cannot do focus mode pool"),
+    (["--modes", "none,blur"], "unknown focus mode blur"),
+    (["--focus-modes", "crop,sharpen"], "unknown inference focus mode sharpen"),
+])
+def test_ablate_command_refuses_before_generating_data(tmp_path, capsys, argv, message):
+    from focusclip.cli import main
+
+    out, cache = tmp_path / "a", tmp_path / "cache"
+    assert main(["ablate", "--out", str(out), "--pretrain-dir", str(cache), "--conv-modes", "", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists() and not cache.exists()
+
+
+def test_ablate_refuses_a_foreign_folder(tmp_path, capsys):
+    from focusclip.cli import main
+
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "mine.txt").write_text("x")
-    assert main(["ablate", "--out", str(tmp_path / "b")]) != 0
+    assert main(["ablate", "--out", str(tmp_path / "b"), "--conv-modes", "", "--pretrain-dir",
+                 str(tmp_path / "cache")]) != 0
     assert "holds no ablation" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()

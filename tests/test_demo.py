@@ -58,3 +58,10 @@ def test_demo_runs_end_to_end_and_writes_its_report(tmp_path, capsys):
                "--epochs", "1", "--image-size", "64", "--batch-size", "16", "--workers", "0"])
     assert rc == 0
     assert json.loads((out / "summary.json").read_text())["scores"] == summary["scores"]
+
+
+def test_demo_refuses_repeated_or_negative_seeds_before_any_work(tmp_path, capsys):
+    for seeds, message in (("1,1", "seed 1 given twice"), ("-2", "whole numbers >= 0, got -2")):
+        assert main(["demo", "--out", str(tmp_path / "demo"), "--seeds", seeds]) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "demo").exists()

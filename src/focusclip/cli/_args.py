@@ -107,14 +107,9 @@ def add_recipe_options(p: argparse.ArgumentParser, d: Any) -> None:
 
 def recipe_kwargs(args: argparse.Namespace) -> dict:
     """The recipe config's keyword arguments from :func:`add_recipe_options`' flags (and ``--out``, ``--model``)."""
-    from focusclip.errors import UsageError
+    from focusclip.experiments.toolkit import parse_seeds
 
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        raise UsageError(f"--seeds {args.seeds!r}: expected comma-separated whole numbers, e.g. 0,1,2") from None
-    if not seeds:
-        raise UsageError("--seeds: give at least one seed")
+    seeds = parse_seeds(args.seeds)  # distinct whole numbers >= 0, refused before any work
     return dict(out_dir=args.out, n_train=args.n_train, n_eval=args.n_eval, model=args.model,
                 image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                 text_unlocked_layers=args.text_unlocked_layers, seeds=seeds, workers=args.workers,

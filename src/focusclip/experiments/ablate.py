@@ -1,19 +1,29 @@
-"""The focus ablation: one arm per focus mechanism (``roi.mode``), same data, budget and seeds.
+"""The focus ablation: which focus works best when the question is about one person among several.
 
-1. render the synthetic world (multi-person scenes by default: the labelled subject is one of two
-   full-size figures, so focusing on it at inference has something to show) with rule-based descriptions;
-2. train one model per mode and seed: ``none`` (the CLIP baseline: no ROI branch), ``highlight`` (the
-   paper's), ``attention``, ``alpha``, ``pool`` (conv towers), all on the same towers and recipe;
-3. evaluate each zero-shot without focus and, for modes that focus at inference, with the subject's
-   box as a heatmap (``evaluate(..., focus="boxes")``);
-4. write a table (mean ± std over seeds, difference to ``none``), a bar chart and ``report.md``.
+1. a small CLIP is pretrained once on a larger synthetic world with plain captions (single-subject
+   scenes; cached under ``pretrain_dir`` and reused by every later ablation with the same recipe): the
+   offline stand-in for a pretrained CLIP (``base="none"``: start from random initialisation instead);
+2. the ablation's world: crowd scenes (the labelled subject among ``crowd`` more full-size, unlabelled
+   people), rule-based descriptions;
+3. trained arms, per seed: one per focus mechanism (``roi.mode``) on the ViT towers, fine-tuned from the
+   pretrained CLIP (``none`` is the CLIP baseline: no ROI branch), and the demo's towers
+   (EfficientNet-Lite0 + MiniLM, ``highlight``: the demo's model; ``pool`` is their only other mechanism)
+   trained with the demo's recipe on the same data;
+4. each trained model and the untouched pretrained CLIP is evaluated zero-shot about the labelled subject:
+   on the whole image, and with focus at inference on the subject's box for every mode it can host
+   (the image-space modes ``crop`` / ``blur`` / ``circle`` / ``dim`` on any tower, ``attention`` on any
+   ViT, and the model's own trained mechanism);
+5. a table (mean ± std over seeds), the verdict in words (a difference counts only when every compared
+   arm beats chance clearly and the gap exceeds the seeds' spread: :func:`toolkit.verdict`), a bar chart
+   and ``report.md``.
 
-It reuses the demo's steps (:mod:`focusclip.experiments.demo`): the same data building, recipe, resumable
-training (finished arms are not retrained) and evaluation; results files are extended, not recomputed.
+The steps are :mod:`focusclip.experiments.toolkit`'s; finished runs and evaluations are reused.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,66 +33,182 @@ from typing import Any
 import numpy as np
 
 from focusclip.errors import OutputError, UsageError
-from focusclip.experiments import demo
+from focusclip.experiments import toolkit
 from focusclip.io import atomic_save, atomic_write_json, atomic_write_text, check_dir_target
 from focusclip.mappings import deep_merge
 
 logger = logging.getLogger(__name__)
 
-MODES = ("none", "highlight", "attention", "alpha", "pool")
+TASKS = ("synth-activity", "synth-age", "synth-expression")
+WHOLE = "whole"   #: the inference "mode" of no focus: the whole image
+OWN = "own"       #: the inference mode of a model's own trained mechanism (evaluate(..., focus="boxes"))
+#: image-space focus modes: they change the pixels, so they work with every tower
+IMAGE_SPACE = ("crop", "blur", "circle", "dim")
 DEFAULT_MODES = ("none", "highlight", "attention", "alpha")
-FOCUSED = "+focus"  #: suffix of an arm evaluated with focus at inference
+DEFAULT_FOCUS_MODES = (*IMAGE_SPACE, "attention")
+
+
+def trained_modes() -> tuple[str, ...]:
+    """The arms one can train: ``none`` (no ROI branch) and every registered focus mechanism."""
+    from focusclip.model.focus import FOCUS_MODES
+
+    return ("none", *FOCUS_MODES)
+
+
+def inference_modes() -> tuple[str, ...]:
+    """The focus modes an arm can be evaluated with (the library's, less ``auto``)."""
+    from focusclip.model.focus import FOCUS_AT_INFERENCE
+
+    return tuple(m for m in FOCUS_AT_INFERENCE if m != "auto")
 
 
 @dataclass
-class AblateConfig(demo.DemoConfig):
-    """The demo's recipe with one arm per mode. ``model`` is one model config name for every arm (``none``
-    switches its ROI branch off); ``tasks`` zero-shot task names or sets (datasets other than the
-    synthetic world are looked up under ``data_root``); ``train_config`` a training config file whose
-    keys replace the recipe's (the arm's name, folder, seed and focus mode stay the ablation's)."""
+class AblateConfig:
+    """The ablation's recipe. ``model``: the ViT towers of the ``modes`` arms; ``conv_model``: the demo's
+    towers for ``conv_modes`` (``[]``: none); ``focus_modes``: inference modes tried on every arm that can
+    host them; ``base``: ``pretrained`` (the cached synthetic-pretrained CLIP, built when missing),
+    ``none`` (random initialisation) or a saved model directory of ``model`` to fine-tune; ``tasks``
+    zero-shot task names or sets (datasets other than the synthetic world under ``data_root``);
+    ``train_config`` a training config file whose keys replace the recipe's (each arm keeps its name,
+    folder, seed and mode)."""
 
     out_dir: str = "runs/ablate"
     model: str = "focusclip-vit-minilm"
-    image_size: int = 64
-    n_train: int = 240
-    n_eval: int = 240
-    epochs: int = 3
-    batch_size: int = 16              #: more optimizer steps for the same samples (the ViT starts from scratch)
-    lr: float = 1e-3                  #: the ViT trains from random initialisation
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    crowd: int = 1
     modes: list[str] = field(default_factory=lambda: list(DEFAULT_MODES))
-    tasks: list[str] = field(default_factory=lambda: list(demo.TASKS))
+    conv_model: str = "focusclip-lite0-minilm"
+    conv_modes: list[str] = field(default_factory=lambda: ["highlight"])
+    focus_modes: list[str] = field(default_factory=lambda: list(DEFAULT_FOCUS_MODES))
+    base: str = "pretrained"
+    pretrain_dir: str = "runs/pretrained"   #: where the pretrained CLIP is cached (never inside out_dir)
+    pretrain_n: int = 1500                  #: single-subject images of the pretraining world
+    pretrain_epochs: int = 20
+    pretrain_lr: float = 2e-3
+    pretrain_batch_size: int = 64
+    n_train: int = 480                      #: crowd images to train the arms on (10% validation)
+    n_eval: int = 240                       #: held-out crowd images
+    render_size: int = 128
+    image_size: int = 64                    #: the ViT arms' resolution
+    patch_size: int = 8                     #: the ViT's patch (an 8 x 8 grid at 64 px)
+    conv_image_size: int = 128              #: the demo's towers' resolution (the demo's)
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 3e-4                        #: fine-tuning (the demo's lr; the conv arms always use it)
+    text_unlocked_layers: int = 0
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    workers: int = 2
+    precision: str = "fp32"
+    crowd: int = 1
+    caption_variants: int = 2
+    heatmap: str = "person"
+    tasks: list[str] = field(default_factory=lambda: list(TASKS))
     data_root: str = "data/{dataset}"
     train_config: str | None = None
-    context_length: int = 48          #: training text tokens (the descriptions name activity, age and expression first)
-
-    def model_name(self, arm: str) -> str:
-        return self.model
+    context_length: int = 48                #: training text tokens (descriptions name activity, age, expression first)
 
     def check(self) -> None:
-        unknown = [m for m in self.modes if m not in MODES]
-        if unknown or not self.modes:
-            raise UsageError(f"--modes: unknown focus mode {', '.join(unknown) or '(none given)'}; "
-                             f"known: {', '.join(MODES)}")
-        if len(set(self.modes)) != len(self.modes):
-            raise UsageError(f"--modes lists a mode twice: {','.join(self.modes)}")
-        if not self.seeds:
-            raise UsageError("--seeds: give at least one seed")
+        """Refuse what would fail later, before any work: unknown or repeated modes, modes a tower cannot
+        host, bad seeds, unknown tasks, a missing base."""
+        toolkit.check_seeds(self.seeds)
+        known = trained_modes()
+        for option, modes in (("--modes", self.modes), ("--conv-modes", self.conv_modes)):
+            unknown = [m for m in modes if m not in known]
+            if unknown:
+                raise UsageError(f"{option}: unknown focus mode {', '.join(unknown)}; known: {', '.join(known)}")
+            if len(set(modes)) != len(modes):
+                raise UsageError(f"{option} lists a mode twice: {','.join(modes)}")
+        if not self.modes and not self.conv_modes:
+            raise UsageError("--modes: give at least one arm to train (or --conv-modes)")
+        unknown = [m for m in self.focus_modes if m not in inference_modes()]
+        if unknown:
+            raise UsageError(f"--focus-modes: unknown inference focus mode {', '.join(unknown)}; "
+                             f"known: {', '.join(inference_modes())}")
+        _check_hosts(self.model, self.modes, "--modes", "--model", {"image_size": self.image_size,
+                                                                    **_vit_kwargs(self)})
+        _check_hosts(self.conv_model, self.conv_modes, "--conv-modes", "--conv-model",
+                     {"image_size": self.conv_image_size})
+        if self.base not in ("pretrained", "none") and not (Path(self.base) / "model.safetensors").exists():
+            raise UsageError(f"--base {self.base}: expected pretrained, none or a saved model directory "
+                             "(with model.safetensors)")
+        toolkit.task_groups(self.tasks)
+
+    def arms(self) -> list[str]:
+        """The trained arms' names: the ViT modes as they are, the conv modes as ``conv-<mode>``."""
+        return [*self.modes, *(f"conv-{m}" for m in self.conv_modes)]
 
 
-# ------------------------------------------------------------------------------------------ steps
-def arm_config(cfg: AblateConfig, mode: str, seed: int, data: dict[str, Path], run_dir: Path,
-               user: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The demo's recipe, the user's training config over it, then this arm's model, mode and seed."""
-    recipe = demo.train_config(cfg, mode, seed, data, run_dir)
-    recipe["data"]["context_length"] = cfg.context_length
+def _vit_kwargs(cfg: AblateConfig) -> dict[str, Any]:
+    return {"timm_kwargs": {"patch_size": cfg.patch_size}} if cfg.patch_size else {}
+
+
+def _check_hosts(model: str, modes: list[str], option: str, model_option: str, vision: dict[str, Any]) -> None:
+    """Each mode's mechanism can steer ``model``'s vision tower (built without weights: cheap)."""
+    wanted = [m for m in modes if m != "none"]
+    if not wanted:
+        return
+    from focusclip.model import create_model
+    from focusclip.model.focus import FOCUS_MODES
+
+    tower = create_model(model, pretrained="none", roi={"enabled": False}, vision=vision).visual
+    cannot = [m for m in wanted if not FOCUS_MODES[m].supports(tower)]
+    if cannot:
+        able = [m for m, c in FOCUS_MODES.items() if c.supports(tower)]
+        raise UsageError(f"{option}: {model_option} {model} ({type(tower).__name__}) cannot do focus mode "
+                         f"{', '.join(cannot)}; it supports: {', '.join(able) or 'none'}")
+
+
+# ------------------------------------------------------------------------------------- pretraining
+def pretrain_recipe(cfg: AblateConfig) -> dict[str, Any]:
+    """What the pretrained CLIP depends on (its cache key)."""
+    return {"model": cfg.model, "image_size": cfg.image_size, "patch_size": cfg.patch_size, "n": cfg.pretrain_n,
+            "epochs": cfg.pretrain_epochs, "lr": cfg.pretrain_lr, "batch_size": cfg.pretrain_batch_size, "loss": "clip",
+            "render_size": cfg.render_size, "captions": "plain", "crowd": 0, "seed": 0}
+
+
+def pretrained_base(cfg: AblateConfig, timings: dict[str, float] | None = None) -> Path:
+    """The small CLIP pretrained on a larger single-subject synthetic world with plain captions, built
+    once under ``pretrain_dir/<model>-<key>/`` (the key: a hash of :func:`pretrain_recipe`) and reused.
+    The offline stand-in for "a pretrained CLIP" that the ablation fine-tunes with focus."""
+    recipe = pretrain_recipe(cfg)
+    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
+    home = Path(cfg.pretrain_dir) / f"{cfg.model}-{key}"
+    check_dir_target("--pretrain-dir", home)
+    home.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(home / "recipe.json", recipe)
+    logger.info("pretrained CLIP: %s (%d plain-captioned images, %d epochs)", home, cfg.pretrain_n,
+                cfg.pretrain_epochs)
+    data = toolkit.build_world(home / "data", n_train=cfg.pretrain_n, n_eval=0, render_size=cfg.render_size,
+                               crowd=0, workers=cfg.workers, captions="plain")
+    conf = toolkit.training_recipe(
+        name="pretrain", run_dir=home / "run", seed=0, data=data, model=cfg.model,
+        overrides={"vision": {"image_size": cfg.image_size, **_vit_kwargs(cfg)}, "roi": {"enabled": False}},
+        epochs=cfg.pretrain_epochs, batch_size=cfg.pretrain_batch_size, lr=cfg.pretrain_lr, workers=cfg.workers,
+        precision=cfg.precision, context_length=cfg.context_length, warmup_steps=20, loss="clip")
+    conf["checkpoint"]["every_epochs"] = cfg.pretrain_epochs  # one checkpoint: the run is short
+    return toolkit.train_timed(conf, "pretrained CLIP", timings if timings is not None else {})
+
+
+# ------------------------------------------------------------------------------------------- arms
+def arm_config(cfg: AblateConfig, arm: str, seed: int, data: dict[str, Path], run_dir: Path,
+               user: dict[str, Any] | None = None, start: Path | None = None) -> dict[str, Any]:
+    """One arm's training config: the recipe, the user's training config over it, then this arm's model,
+    mode, seed and starting weights (``start``: a saved model directory)."""
+    conv = arm.startswith("conv-")
+    mode = arm.removeprefix("conv-")
+    vision = {"image_size": cfg.conv_image_size} if conv else {"image_size": cfg.image_size, **_vit_kwargs(cfg)}
+    recipe = toolkit.training_recipe(
+        name=f"{arm}-seed{seed}", run_dir=run_dir, seed=seed, data=data, model=cfg.conv_model if conv else cfg.model,
+        overrides={"vision": vision}, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, workers=cfg.workers,
+        precision=cfg.precision, text_unlocked_layers=cfg.text_unlocked_layers, heatmap=cfg.heatmap,
+        context_length=cfg.context_length, pretrained=str(start) if start else None)
     conf = deep_merge(recipe, user or {})
-    roi = {"enabled": False} if mode == "none" else {"enabled": True, "mode": mode}
-    overrides = deep_merge((conf.get("model") or {}).get("overrides") or {}, {"roi": roi})
-    conf["model"] = {**conf.get("model", {}), "name": cfg.model, "overrides": overrides}
-    conf.update(name=f"{mode}-seed{seed}", out_dir=str(run_dir), seed=seed)
+    overrides = deep_merge((conf.get("model") or {}).get("overrides") or {}, {"roi": _roi(mode)})
+    conf["model"] = {**conf.get("model", {}), "name": recipe["model"]["name"], "overrides": overrides}
+    conf.update(name=f"{arm}-seed{seed}", out_dir=str(run_dir), seed=seed)
     return conf
+
+
+def _roi(mode: str) -> dict[str, Any]:
+    return {"enabled": False} if mode == "none" else {"enabled": True, "mode": mode}
 
 
 def _user_config(path: str | None) -> dict[str, Any]:
@@ -97,104 +223,162 @@ def _user_config(path: str | None) -> dict[str, Any]:
     return loaded
 
 
-def _task_groups(tasks: list[str]) -> tuple[dict[str, tuple[str, ...]], list[str]]:
-    """(group -> task names, dataset names) of the resolved tasks."""
-    from focusclip.zeroshot.tasks import resolve_tasks
-
-    groups: dict[str, tuple[str, ...]] = {}
-    datasets = []
-    for t in resolve_tasks(list(tasks)):
-        groups[t.group] = (*groups.get(t.group, ()), t.name)
-        datasets.append(t.dataset)
-    return groups, sorted(set(datasets))
-
-
 def _data_root(cfg: AblateConfig, data_dir: Path, datasets: list[str]) -> dict[str, str]:
     from focusclip.zeroshot.evaluate import dataset_root
 
     return {ds: str(data_dir) if ds == "synthetic" else str(dataset_root(cfg.data_root, ds)) for ds in datasets}
 
 
-def _focuses(model_dir: Path) -> bool:
+def hosted_modes(model_dir: Path, wanted: list[str]) -> list[str]:
+    """The inference modes a saved model is evaluated with: ``whole``, its own trained mechanism (``own``)
+    when it acts at inference, and each of ``wanted`` the model can host
+    (:func:`focusclip.model.focus.focus_modes`: image-space modes on any tower, ``attention`` on a ViT, a
+    trained mechanism only on a model trained with it)."""
     from focusclip.model import load_model
+    from focusclip.model.focus import focus_modes
 
-    return load_model(model_dir).focus_at_inference
+    model = load_model(model_dir)
+    own = model.focus.mode if model.focus_at_inference else None
+    able = focus_modes(model)
+    return [WHOLE] + ([OWN] if own else []) + [m for m in wanted if m in able and m != own]
+
+
+def evaluate_modes(model_dir: Path, modes: list[str], root: dict[str, str], results: Path, cfg: AblateConfig,
+                   image_cache: Any) -> dict[str, dict[str, float]]:
+    """{inference mode: {task: accuracy}} of one model."""
+    out = {}
+    for mode in modes:
+        if mode == WHOLE:
+            out[mode] = toolkit.evaluate_model(model_dir, root, results, cfg.tasks, workers=cfg.workers,
+                                               image_cache=image_cache)
+        else:
+            out[mode] = toolkit.evaluate_model(model_dir, root, results, cfg.tasks, workers=cfg.workers,
+                                               focus="boxes", focus_mode=None if mode == OWN else mode)
+    return out
 
 
 # ------------------------------------------------------------------------------------- summaries
+def row_name(arm: str, mode: str) -> str:
+    return f"{arm} @ {mode}"
+
+
 def format_table(summary: dict[str, Any], rows: list[str], chance: dict[str, float]) -> str:
-    """One line per arm (and per arm with focus at inference): each task / group / the headline, mean ±
-    std over seeds, and the headline's difference to ``none``."""
-    arms = list(summary)
-    base = summary.get("none", {}).get("headline")
-    head = "| arm | focus at inference | " + " | ".join(rows) + " | headline - none |"
-    lines = [head, "|---|---|" + "---:|" * (len(rows) + 1)]
+    """One line per (arm, inference mode): each task / group / the headline, mean ± std over seeds."""
+    head = "| arm | focus at inference | " + " | ".join(rows) + " |"
+    lines = [head, "|---|---|" + "---:|" * len(rows)]
     if chance:
-        lines.append("| chance | | " + " | ".join(f"{chance.get(r, float('nan')):.1f}" for r in rows) + " | |")
-    for arm in arms:
-        mode, focused = arm.removesuffix(FOCUSED), arm.endswith(FOCUSED)
-        cells = [f"{summary[arm][r]['mean']:.1f}{demo._spread(summary[arm][r])}" for r in rows]
-        diff = f"{summary[arm]['headline']['mean'] - base['mean']:+.1f}" if base and mode != "none" else ""
-        lines.append(f"| {mode} | {'yes' if focused else 'no'} | " + " | ".join(cells) + f" | {diff} |")
+        lines.append("| chance | | " + " | ".join(f"{chance.get(r, float('nan')):.1f}" for r in rows) + " |")
+    for name, row in summary.items():
+        arm, mode = name.split(" @ ")
+        cells = [f"{row[r]['mean']:.1f}{toolkit.spread_text(row[r])}" for r in rows]
+        lines.append(f"| {arm} | {mode} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def plot_bars(summary: dict[str, Any], names: list[str], chance: dict[str, float], path: Path) -> Path:
-    """One panel per task / the headline: a bar per arm without focus, a hatched one with focus."""
+def format_matrix(summary: dict[str, Any], row: str = "headline") -> str:
+    """Arms down, inference modes across: ``row`` (the headline) mean ± std."""
+    arms = list(dict.fromkeys(n.split(" @ ")[0] for n in summary))
+    modes = list(dict.fromkeys(n.split(" @ ")[1] for n in summary))
+    lines = ["| arm | " + " | ".join(modes) + " |", "|---|" + "---:|" * len(modes)]
+    for arm in arms:
+        cells = [f"{summary[row_name(arm, m)][row]['mean']:.1f}{toolkit.spread_text(summary[row_name(arm, m)][row])}"
+                 if row_name(arm, m) in summary else "" for m in modes]
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def verdicts(summary: dict[str, Any], chance: float | None, row: str = "headline") -> list[str]:
+    """The comparisons in words: per arm across its inference modes, then across arms on the whole image."""
+    arms = list(dict.fromkeys(n.split(" @ ")[0] for n in summary))
+    out = []
+    for arm in arms:
+        names = [n for n in summary if n.split(" @ ")[0] == arm]
+        if len(names) > 1:
+            v = toolkit.verdict(summary, row, chance, names)
+            out.append(f"**{arm}, by inference mode** (best first: {', '.join(v['ranking'])}): {v['text']}")
+    whole = [n for n in summary if n.endswith(f" @ {WHOLE}")]
+    if len(whole) > 1:
+        v = toolkit.verdict(summary, row, chance, whole)
+        out.append(f"**Arms on the whole image** (best first: {', '.join(v['ranking'])}): {v['text']}")
+    return out
+
+
+def plot_bars(summary: dict[str, Any], chance: float | None, path: Path, row: str = "headline") -> Path:
+    """Headline per arm, one bar per inference mode."""
     from matplotlib.figure import Figure
 
-    modes = list(dict.fromkeys(a.removesuffix(FOCUSED) for a in summary))
-    fig = Figure(figsize=(3.2 * len(names), 4.2), dpi=100)
-    axes = np.atleast_1d(fig.subplots(1, len(names), sharey=False))
-    x = np.arange(len(modes))
-    for ax, name in zip(axes, names):
-        for offset, suffix, hatch in ((-0.2, "", None), (0.2, FOCUSED, "//")):
-            have = [m for m in modes if m + suffix in summary]
-            xs = [x[modes.index(m)] + offset for m in have]
-            ax.bar(xs, [summary[m + suffix][name]["mean"] for m in have], 0.4,
-                   yerr=[summary[m + suffix][name]["std"] for m in have], capsize=3, hatch=hatch,
-                   color=[f"C{modes.index(m)}" for m in have], edgecolor="black", linewidth=0.5,
-                   label="with focus at inference" if suffix else "without focus")
-        if name in chance:
-            ax.axhline(chance[name], color="black", linestyle=":", linewidth=1, label="chance")
-        ax.set_xticks(x, modes, rotation=20)
-        ax.set_title(name, fontsize=10)
-        ax.grid(axis="y", alpha=0.3)
-    axes[0].set_ylabel("zero-shot accuracy (%)")
-    axes[-1].legend(fontsize=8)
+    arms = list(dict.fromkeys(n.split(" @ ")[0] for n in summary))
+    modes = list(dict.fromkeys(n.split(" @ ")[1] for n in summary))
+    fig = Figure(figsize=(max(6.0, 1.1 * len(arms) * len(modes) / 2), 4.4), dpi=100)
+    ax = fig.subplots()
+    width = 0.8 / len(modes)
+    x = np.arange(len(arms))
+    for i, mode in enumerate(modes):
+        have = [a for a in arms if row_name(a, mode) in summary]
+        ax.bar([x[arms.index(a)] + (i - (len(modes) - 1) / 2) * width for a in have],
+               [summary[row_name(a, mode)][row]["mean"] for a in have], width,
+               yerr=[summary[row_name(a, mode)][row]["std"] for a in have], capsize=2, color=f"C{i}",
+               edgecolor="black", linewidth=0.4, label=mode)
+    if chance is not None:
+        ax.axhline(chance, color="black", linestyle=":", linewidth=1, label="chance")
+    ax.set_xticks(x, arms, rotation=15)
+    ax.set_ylabel(f"zero-shot accuracy, {row} (%)")
+    ax.set_title("About the labelled subject among distractors, by focus at inference", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     atomic_save(path, lambda f: fig.savefig(f, format="png"))
     return path
 
 
-def write_report(out: Path, cfg: AblateConfig, table: str, figures: dict[str, Path], summaries: dict[str, str],
-                 timings: dict[str, float]) -> Path:
+def write_report(out: Path, cfg: AblateConfig, tables: dict[str, str], words: list[str],
+                 figures: dict[str, Path], states: dict[str, str], timings: dict[str, float],
+                 base: Path | None) -> Path:
     rel = lambda p: p.relative_to(out).as_posix()  # noqa: E731
     crowd = (f"every scene shows the labelled subject among {cfg.crowd} more full-size, unlabelled "
              "people doing other activities (only the subject is annotated)" if cfg.crowd else
              "single-subject scenes")
+    start = (f"fine-tuned from the small CLIP pretrained here (`{base}`: {cfg.pretrain_n} single-subject "
+             f"images with plain captions, {cfg.pretrain_epochs} epochs, lr {cfg.pretrain_lr})" if base and
+             cfg.base == "pretrained" else f"fine-tuned from `{base}`" if base else "from random initialisation")
+    conv = (f"; the demo's towers `{cfg.conv_model}` at {cfg.conv_image_size} px: "
+            f"{', '.join(f'`conv-{m}`' for m in cfg.conv_modes)}" if cfg.conv_modes else "")
     text = f"""# Focus ablation report
 
-One arm per focus mechanism (`roi.mode`): {', '.join(f'`{m}`' for m in cfg.modes)}, trained with the same
-data, budget and seeds ({', '.join(map(str, cfg.seeds))}) on `{cfg.model}` at {cfg.image_size} px; `none` is
-the CLIP baseline (no ROI branch). Synthetic world: {cfg.n_train} training images (10% validation),
-{cfg.n_eval} held-out; {crowd}. {cfg.epochs} epochs of batch {cfg.batch_size}, AdamW lr {cfg.lr}, NT-Xent
-t = 0.5 over the three pairs ({cfg.heatmap} heatmaps, descriptions cut at {cfg.context_length} tokens){'; training config ' + cfg.train_config if cfg.train_config else ''}.
-Each arm is evaluated zero-shot without focus and, where its mechanism acts at inference, with the
-subject's box as the heatmap ("focus at inference: yes"; `evaluate(..., focus="boxes")`). Numbers are
-whatever this run measured (mean ± standard deviation over seeds); nothing was tuned on them.
+Trained arms: `{cfg.model}` at {cfg.image_size} px (patch {cfg.patch_size}), {start}:
+{', '.join(f'`{m}`' for m in cfg.modes) or 'none'} (`none`: the CLIP baseline, no ROI branch){conv}. Same data,
+budget and seeds ({', '.join(map(str, cfg.seeds))}) for every arm: {cfg.n_train} training images (10% validation),
+{cfg.n_eval} held out; {crowd}. {cfg.epochs} epochs of batch {cfg.batch_size}, AdamW lr {cfg.lr}, NT-Xent t = 0.5
+({cfg.heatmap} heatmaps, rule-based descriptions cut at {cfg.context_length} tokens){'; training config ' + cfg.train_config if cfg.train_config else ''}.
+`base` is the pretrained CLIP itself, untouched (one model: no spread over seeds).
 
-## Zero-shot accuracy (%)
+Each model is evaluated zero-shot about the labelled subject: on the whole image (`{WHOLE}`), with its
+own trained mechanism (`{OWN}`) where that acts at inference, and with each inference-time focus mode it can
+host on the subject's box ({', '.join(f'`{m}`' for m in cfg.focus_modes)}). Numbers are whatever this run
+measured (mean ± standard deviation over seeds); nothing was tuned on them.
 
-{table}
+## Headline (mean of the three task groups, %): arms down, focus at inference across
 
-![accuracy per arm]({rel(figures['bars'])})
+{tables['matrix']}
 
-Mechanism state at the end of training (first seed): {'; '.join(f'{k}: {v}' for k, v in summaries.items()) or 'none'}.
+## What it says
+
+{chr(10).join(f'- {w}' for w in words)}
+
+A difference is reported only when every compared row beats chance clearly (by {toolkit.CLEAR_OVER_CHANCE:g}
+points and by more than its own spread) and the gap exceeds the larger spread over seeds.
+
+## Every task (%)
+
+{tables['full']}
+
+![accuracy per arm and mode]({rel(figures['bars'])})
+
+Mechanism state at the end of training (first seed): {'; '.join(f'{k}: {v}' for k, v in states.items()) or 'none'}.
 
 ## Data
 
-{'Training images with the subject heatmap (only the labelled person is marked):' if cfg.crowd else 'Training images with their heatmaps:'}
+Training images with the subject heatmap (only the labelled person is marked):
 
 ![examples]({rel(figures['examples'])})
 
@@ -206,8 +390,8 @@ Mechanism state at the end of training (first seed): {'; '.join(f'{k}: {v}' for 
 
 {chr(10).join(f'- {k}: {v:.0f} s' for k, v in timings.items())}
 
-Training reused from an earlier run in the same folder is not listed. Configuration: `ablate_config.json`;
-results of every task: `results/*.json`; numbers: `summary.json`.
+Training reused from an earlier run is not listed. Configuration: `ablate_config.json`; results of every
+task: `results/*.json`; numbers: `summary.json`.
 """
     path = out / "report.md"
     atomic_write_text(path, text)
@@ -222,55 +406,75 @@ def run_ablation(cfg: AblateConfig) -> dict[str, Any]:
     if out.is_dir() and any(out.iterdir()) and not (out / "ablate_config.json").exists():
         raise OutputError(f"{out} is not empty and holds no ablation (no ablate_config.json); choose a new or an "
                           "ablation folder")
-    groups, datasets = _task_groups(cfg.tasks)  # a misspelt task fails before any work
+    groups, datasets = toolkit.task_groups(cfg.tasks)
     user = _user_config(cfg.train_config)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "ablate_config.json", asdict(cfg))
-    data_dir = out / "data"
     timings: dict[str, float] = {}
 
+    base = None  # the ViT arms' starting point (no ViT arms: none needed)
+    if cfg.modes and cfg.base == "pretrained":
+        logger.info("[1/5] the pretrained CLIP (built once, then reused)")
+        base = pretrained_base(cfg, timings)
+    elif cfg.modes and cfg.base != "none":
+        base = Path(cfg.base)
+
+    data_dir = out / "data"
     t = time.monotonic()
-    logger.info("[1/4] synthetic world (crowd %d) and rule-based pose descriptions -> %s", cfg.crowd, data_dir)
-    data = demo.build_data(cfg, data_dir)
+    logger.info("[2/5] synthetic world (crowd %d) and rule-based pose descriptions -> %s", cfg.crowd, data_dir)
+    data = toolkit.build_world(data_dir, n_train=cfg.n_train, n_eval=cfg.n_eval, render_size=cfg.render_size,
+                               crowd=cfg.crowd, workers=cfg.workers, caption_variants=cfg.caption_variants)
     timings["data"] = time.monotonic() - t
     root = _data_root(cfg, data_dir, datasets)
 
     scores: dict[str, list[dict[str, float]]] = {}
-    run_dirs: dict[str, list[Path]] = {m: [] for m in cfg.modes}
+    run_dirs: dict[str, list[Path]] = {arm: [] for arm in cfg.arms()}
     states: dict[str, str] = {}
-    eval_images = demo.eval_image_cache()  # every arm is evaluated on the same images: decoded once
+    eval_images = toolkit.eval_image_cache()  # every arm is evaluated on the same images: decoded once
+    if base is not None:
+        logger.info("[3/5] the untouched pretrained CLIP, by focus mode")
+        for mode, acc in evaluate_modes(base, hosted_modes(base, cfg.focus_modes), root,
+                                        out / "results" / "base.json", cfg, eval_images).items():
+            scores[row_name("base", mode)] = [acc]
     for seed in cfg.seeds:
-        for mode in cfg.modes:
-            conf = arm_config(cfg, mode, seed, data, out / "runs" / f"{mode}-seed{seed}", user)
-            model_dir = demo.train_timed(cfg, mode, seed, data, out, timings, conf)
-            run_dirs[mode].append(model_dir.parent)
+        for arm in cfg.arms():
+            run_dir = out / "runs" / f"{arm}-seed{seed}"
+            start = None
+            if base is not None and not arm.startswith("conv-"):
+                overrides = {"vision": {"image_size": cfg.image_size, **_vit_kwargs(cfg)}, "roi": _roi(arm)}
+                start = toolkit.start_from(base, cfg.model, overrides, out / "start" / arm)
+            conf = arm_config(cfg, arm, seed, data, run_dir, user, start)
+            logger.info("[4/5] training %s (seed %d)", arm, seed)
+            model_dir = toolkit.train_timed(conf, f"{arm} seed {seed}", timings)
+            run_dirs[arm].append(model_dir.parent)
             t = time.monotonic()
-            logger.info("[3/4] zero-shot evaluation of %s (seed %d)", mode, seed)
-            results = out / "results" / f"{mode}-seed{seed}.json"
-            plain = demo.evaluate_arm(model_dir, data_dir, results, cfg, cfg.tasks, root, image_cache=eval_images)
-            scores.setdefault(mode, []).append(plain)
-            if _focuses(model_dir):
-                focused = demo.evaluate_arm(model_dir, data_dir, results, cfg, cfg.tasks, root, focus="boxes")
-                scores.setdefault(mode + FOCUSED, []).append(focused)
-            timings[f"eval {mode} seed {seed}"] = time.monotonic() - t
-            if seed == cfg.seeds[0] and mode != "none":
-                states[mode] = _state(model_dir)
+            results = out / "results" / f"{arm}-seed{seed}.json"
+            for mode, acc in evaluate_modes(model_dir, hosted_modes(model_dir, cfg.focus_modes), root, results,
+                                            cfg, eval_images).items():
+                scores.setdefault(row_name(arm, mode), []).append(acc)
+            timings[f"eval {arm} seed {seed}"] = time.monotonic() - t
+            if seed == cfg.seeds[0] and not arm.endswith("none"):
+                states[arm] = _state(model_dir)
 
-    logger.info("[4/4] report")
-    summary = demo.summarise(scores, groups)
-    chance = demo.chance_levels(data_dir) if list(groups) == list(demo.GROUPS) else {}
+    logger.info("[5/5] report")
+    summary = toolkit.summarise(scores, groups)
+    synthetic_only = datasets == ["synthetic"]
+    chance = toolkit.chance_levels(data_dir, cfg.tasks, groups) if synthetic_only else {}
     rows = [t for tasks in groups.values() for t in tasks] + [f"{g} mean" for g in groups if len(groups[g]) > 1]
     rows.append("headline")
-    table = format_table(summary, rows, chance)
+    tables = {"full": format_table(summary, rows, chance), "matrix": format_matrix(summary)}
+    words = verdicts(summary, chance.get("headline"))
     figures = {
-        "examples": demo.plot_examples(data["train"], out / "figures" / "examples.png"),
-        "loss": demo.plot_arm_losses(run_dirs, out / "figures" / "loss_curves.png"),
-        "bars": plot_bars(summary, rows, chance, out / "figures" / "ablation_bars.png"),
+        "examples": toolkit.plot_examples(data["train"], out / "figures" / "examples.png"),
+        "loss": toolkit.plot_losses(run_dirs, out / "figures" / "loss_curves.png"),
+        "bars": plot_bars(summary, chance.get("headline"), out / "figures" / "ablation_bars.png"),
     }
-    report = write_report(out, cfg, table, figures, states, timings)
+    report = write_report(out, cfg, tables, words, figures, states, timings, base)
     atomic_write_json(out / "summary.json", {"summary": summary, "chance": chance, "scores": scores,
-                                             "timings": timings})
-    return {"table": table, "report": report, "summary": summary}
+                                             "verdicts": words, "timings": timings,
+                                             "base": str(base) if base else None})
+    table = tables["matrix"] + "\n\n" + "\n".join(f"- {w}" for w in words)
+    return {"table": table, "full_table": tables["full"], "report": report, "summary": summary, "verdicts": words}
 
 
 def _state(model_dir: Path) -> str:
