@@ -210,3 +210,19 @@ def test_focus_benchmark_smoke(bench):
     assert modes["highlight"]["focus_params"] == 1 and modes["alpha"]["focus_params"] > 1000
     assert all(_positive(r["plain_ms"]) and _positive(r["ratio"]) for r in result["rows"])
     assert modes["attention"]["at_inference"] and not modes["highlight"]["at_inference"]
+
+
+def test_heatmaps_benchmark_catches_subnormal_factors(bench, capsys):
+    hb = bench("heatmaps")
+    out = hb.main(["--frames", "small", "--maps", "person", "--repeats", "1", "--min-speedup", "0"])
+    (row,) = out["rows"]
+    assert row["frame"] == "small" and row["map"] == "person"
+    assert row["raw_subnormals"] > 0  # the frame is issue 23's case: a plain float32 cast leaves subnormals
+    assert row["ours_subnormals"] == 0 and row["map_subnormals"] == 0 and out["passed"]
+    assert row["max_abs_diff"] < hb.MAX_ABS_DIFF
+    for key in ("reference_ms", "ours_ms", "before_ms", "speedup", "before_speedup", "penalty"):
+        assert _positive(row[key])
+    assert "CPU subnormal penalty" in capsys.readouterr().out
+    # the gate: a speed-up below --min-speedup fails the run (exit status 1 from the script)
+    slow = hb.main(["--frames", "small", "--maps", "person", "--repeats", "1", "--min-speedup", "1e9"])
+    assert not slow["passed"] and "speed-up" in slow["failures"][0]
