@@ -10,8 +10,9 @@ DEMO_STAMP := $(VENV)/.installed-demo
 APP_STAMP := $(VENV)/.installed-app
 DEV_STAMP := $(VENV)/.installed-dev
 # Without an NVIDIA GPU (no nvidia-smi), PyTorch comes from its CPU-only wheels: the default Linux wheels
-# bring about 4 GB of CUDA libraries a CPU never loads. `make demo TORCH_INDEX=` keeps the default index;
-# when the CPU index cannot be reached the next step installs torch from the default index anyway.
+# bring about 4 GB of CUDA libraries a CPU never loads. `make demo TORCH_INDEX=` keeps the default index.
+# The CPU step is all or nothing (--isolated: torch and torchvision from that index only, never a mix of
+# builds): when the index cannot be reached, the next step installs both from the default index.
 TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,https://download.pytorch.org/whl/cpu)
 
 .PHONY: demo serve test test-fast lint bench clean
@@ -22,7 +23,7 @@ $(PY):
 
 $(DEMO_STAMP): $(PY) pyproject.toml
 ifneq ($(TORCH_INDEX),)
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch torchvision --index-url $(TORCH_INDEX) \
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet --isolated --retries 0 torch torchvision --index-url $(TORCH_INDEX) \
 		|| echo "note: $(TORCH_INDEX) not reachable; torch comes from the default index"
 endif
 	$(PY) -m pip install --quiet -e .
