@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                      context_length=int(focusclip.get_model_config("clip-lite0-minilm")["text"]
                                                         .get("context_length") or 256))
     batches = make_batches(tokenizer, args.pool, open_clip_tokenizer=peer_tokenizer)
-    result: dict[str, Any] = {"date": C.now_utc(), "command": C.command_line("benchmarks/peer_openclip.py", argv),
+    result: dict[str, Any] = {"date": C.now_utc(), "command": C.command_line("peer_openclip.py", argv),
                               "machine": C.machine_line(C.machine_description("cpu")),
                               "precision": args.precision, "batch": BATCH, "image_size": IMAGE_SIZE,
                               "tokens_per_text_mean": float(batches[0]["text"]["attention_mask"].sum(1).float().mean()),
