@@ -15,7 +15,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 # builds): when the index cannot be reached, the next step installs both from the default index.
 TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,https://download.pytorch.org/whl/cpu)
 
-.PHONY: demo serve test test-fast lint bench clean
+.PHONY: demo serve test test-fast lint bench clean wheel-check
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ test: $(DEV_STAMP)
 
 test-fast: $(DEV_STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
+
+wheel-check: $(DEV_STAMP)   # build the wheel, install it into a new environment, use it outside the checkout
+	PYTHON=$(PY) bash .ci/wheel_check.sh
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -338,7 +338,8 @@ def test_15_messages_name_the_file(tmp_path, capsys, model_dir):
     assert "latin1.csv: not UTF-8 text" in err
     not_mat = tmp_path / "annotations.mat"
     not_mat.write_text("this is text")
-    rc, err = _run(capsys, "data", "mpii", "--annotations", str(not_mat), "--images", str(tmp_path),
+    (tmp_path / "images").mkdir()  # beside --out: no command writes inside its inputs
+    rc, err = _run(capsys, "data", "mpii", "--annotations", str(not_mat), "--images", str(tmp_path / "images"),
                    "--out", str(tmp_path / "out"))
     assert rc == 1 and "annotations.mat: not a MATLAB .mat file" in err
     rc, err = _run(capsys, "eval", "--model", str(model_dir), "--tasks", "synth-age", "--data-root", "x/{y}/{dataset}")

@@ -182,8 +182,10 @@ def test_shards_benchmark_smoke(bench, capsys):
 @pytest.mark.slow
 def test_detect_benchmark_smoke(bench, capsys):
     pytest.importorskip("mediapipe")
-    report = bench("detect").main(["--images", "4", "--workers"])
+    report = bench("detect").main(["--images", "4", "--workers", "--composites", "1"])
     assert report["people_found"] == 4
+    multi = {r["photos"]: r for r in report["people"] if r["detector"].startswith("multi")}
+    assert multi["2-3 people (composites)"]["true"] == 2 and multi["no people"]["found"] == 0
     assert all(_positive(r["per_s"]) for r in report["steps"].values())
     assert "slowest offline step" in capsys.readouterr().out
 
@@ -261,3 +263,14 @@ def test_demo_table_from_a_summary_writes_both_files(bench, tmp_path):
     assert results.read_text().startswith("intro\n") and results.read_text().endswith(f"{dt.END}\noutro\n")
     readme.write_text("no markers here\n")
     assert dt.main(["--check", *paths]) == 1
+
+
+def test_people_benchmark_smoke(bench):
+    people = bench("people")
+    out = people.main(["--photos", "1", "--people", "1,3", "--modes", "blur,attention", "--repeats", "1"])
+    assert [(r["people"], r["mode"]) for r in out["rows"]] == [(1, "blur"), (1, "attention"), (3, "blur"),
+                                                               (3, "attention")]
+    for r in out["rows"]:
+        assert _positive(r["photos_per_s"]) and _positive(r["batching_speedup"])
+        assert r["people_per_s"] == pytest.approx(r["photos_per_s"] * r["people"])
+    assert "people / photo" in people.markdown(out)

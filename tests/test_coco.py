@@ -134,3 +134,26 @@ def test_bad_coco_file_is_one_clear_error(tmp_path):
     with pytest.raises(CocoError, match=r"annotation 0 \(id 1\).*17 x \(x, y, v\)"):
         convert_coco(root, "val")
     assert main(["data", "coco", "--root", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 1
+
+
+def test_annotation_of_an_unknown_image_is_counted_not_dropped(tmp_path, capsys):
+    """Issue 21 item 7: a person (or caption) whose image_id is not among the images was dropped
+    without a number; now it is a skip reason with the ids as examples, in the command's report too."""
+    root = make_coco(tmp_path / "coco")
+    path = root / "annotations" / "person_keypoints_val2017.json"
+    data = json.loads(path.read_text())
+    stray = dict(data["annotations"][0], id=50, image_id=999)
+    data["annotations"] += [stray, dict(stray, id=51)]
+    path.write_text(json.dumps(data))
+    cap_path = root / "annotations" / "captions_val2017.json"
+    caps = json.loads(cap_path.read_text())
+    caps["annotations"].append({"id": 77, "image_id": 555, "caption": "Nobody's photo."})
+    cap_path.write_text(json.dumps(caps))
+    records, counts = convert_coco(root, "val")
+    assert [r["id"] for r in records] == ["000000000139"]
+    assert counts.skipped["person whose image_id is not among the images"] == 2
+    assert counts.skipped["caption whose image_id is not among the images"] == 1
+    assert counts.examples["person whose image_id is not among the images"] == ["image_id 999"]
+    assert main(["data", "coco", "--root", str(root), "--out", str(tmp_path / "out"), "--splits", "val"]) == 0
+    out = capsys.readouterr().out
+    assert "person whose image_id is not among the images: 2 (e.g. image_id 999)" in out

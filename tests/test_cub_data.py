@@ -60,7 +60,7 @@ def make_cub(base, with_text=True):
 
 def test_official_split_keeps_box_parts_visibility_and_reed_captions(tmp_path):
     root = make_cub(tmp_path)
-    by_split, counts = convert_cub(tmp_path, "official", text_c10=tmp_path / "text_c10")
+    by_split, counts = convert_cub(tmp_path, "official", text_c10=tmp_path / "text_c10", describe=describe_bird)
     assert sorted(by_split) == ["test", "train"] and len(by_split["train"]) == 8 and len(by_split["test"]) == 4
     rec = by_split["train"][0]
     assert rec["boxes"] == [[10.0, 15.0, 110.0, 65.0]] and (rec["width"], rec["height"]) == (W, H)
@@ -121,10 +121,12 @@ def test_zeroshot_eval_task_reads_only_unseen_classes(tmp_path):
 
 
 def test_cli_data_cub_then_train_recipe_config_loads(tmp_path, capsys):
-    make_cub(tmp_path)
+    root = tmp_path / "cub"  # the output goes beside the dataset: a command never writes inside its inputs
+    root.mkdir()
+    make_cub(root)
     out = tmp_path / "cub-zs"
-    assert main(["data", "cub", "--root", str(tmp_path), "--out", str(out), "--split", "zeroshot",
-                 "--text-c10", str(tmp_path / "text_c10")]) == 0
+    assert main(["data", "cub", "--root", str(root), "--out", str(out), "--split", "zeroshot",
+                 "--text-c10", str(root / "text_c10")]) == 0
     assert "unseen records: 3" in capsys.readouterr().out
     recs = read_records(out / "train.jsonl")
     assert all((out / r["image"]).is_file() for r in recs)

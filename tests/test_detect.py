@@ -8,6 +8,7 @@ import json
 import shutil
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,13 +18,15 @@ from PIL import Image
 from focusclip import skeleton
 from focusclip.cli import main
 from focusclip.detect import create_detector, people_arrays
+from focusclip.detect.mediapipe_pose import classic_available
 from focusclip.detect.rtmo import RTMODetector, nms
 from focusclip.detect.run import detect_images, errors_path
 from focusclip.images import open_rgb
 from focusclip.io import read_jsonl
 
-if sys.version_info >= (3, 13):  # mediapipe 0.10.13-0.10.14 has no wheels there (see docs/training-data.md)
-    pytest.importorskip("mediapipe")
+#: tests of the offline detector: skipped where mediapipe is missing or has only the Tasks API (Python 3.13)
+classic = pytest.mark.skipif(not classic_available(), reason="needs mediapipe's classic solutions "
+                             "(pip install 'focusclip[detect]' on Python < 3.13)")
 
 PORTRAIT = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)  # 512 x 600, head and shoulders
 
@@ -62,6 +65,7 @@ def mediapipe():
         yield d
 
 
+@classic
 def test_real_detector_finds_face_and_shoulders(mediapipe):
     image = open_rgb(PORTRAIT)
     det = mediapipe.detect(image)
@@ -80,6 +84,7 @@ def test_real_detector_finds_face_and_shoulders(mediapipe):
     assert not person.visible[skeleton.R_ANKLE]
 
 
+@classic
 def test_detect_job_is_resumable_and_survives_bad_files(mediapipe, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     tmp_path = tmp_path.relative_to(tmp_path)  # relative paths: records point back from their own folder
@@ -96,7 +101,7 @@ def test_detect_job_is_resumable_and_survives_bad_files(mediapipe, tmp_path, mon
     recs = read_jsonl(out)
     assert [r["image"] for r in recs] == ["../photos/hopper.jpg", "../photos/sub/small.png"]
     rec = recs[0]
-    assert (rec["width"], rec["height"]) == (512, 600) and rec["detection"]["max_people"] == 1
+    assert (rec["width"], rec["height"]) == (512, 600) and rec["detection"]["max_people"] is None  # no limit
     assert rec["detection"]["faces"] == 1 and len(rec["people"][0]["joints"]) == 16
     assert rec["people"][0]["face_box"] and rec["meta"]["detector"]["name"] == "mediapipe"
     assert read_jsonl(errors_path(out))[0]["image"] == "../photos/broken.jpg"
@@ -105,6 +110,7 @@ def test_detect_job_is_resumable_and_survives_bad_files(mediapipe, tmp_path, mon
     assert len(read_jsonl(out)) == 2
 
 
+@classic
 def test_cli_detect_then_describe_and_draw(tmp_path, capsys):
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -124,6 +130,7 @@ def test_cli_detect_then_describe_and_draw(tmp_path, capsys):
     assert Image.open(overlay).size == (512, 600)
 
 
+@classic
 def test_predict_detect_writes_roi_overlay(tmp_path, capsys):
     import focusclip
 
@@ -210,6 +217,7 @@ def test_nms_keeps_the_best_of_overlapping_boxes():
 
 
 @pytest.mark.slow
+@classic
 def test_detect_job_with_worker_processes_matches_one_process(tmp_path):
     import functools
 
@@ -232,3 +240,128 @@ def test_missing_mediapipe_is_one_line_error(monkeypatch, capsys, tmp_path):
     assert main(["heatmap", str(PORTRAIT), "--detect", "--out", str(tmp_path / "o.png")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install 'focusclip[detect]'" in err
+
+
+# ------------------------------------------------------------------------------ MediaPipe Tasks
+def _fake_task(path, *members):
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members:
+            z.writestr(name, data)
+    return path
+
+
+def test_tasks_detector_needs_a_model_file_and_says_which(tmp_path, monkeypatch):
+    pytest.importorskip("mediapipe.tasks.python.vision")
+    from focusclip.detect.mediapipe_tasks import TasksPoseDetector
+
+    with pytest.raises(ValueError, match="needs its model: a PoseLandmarker .task file"):
+        create_detector("mediapipe-tasks")
+    with pytest.raises(FileNotFoundError, match="PoseLandmarker model not found: .*missing.task"):
+        TasksPoseDetector(tmp_path / "missing.task")
+    (tmp_path / "plain.task").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a MediaPipe .task bundle"):
+        TasksPoseDetector(tmp_path / "plain.task")
+    with pytest.raises(ValueError, match="num_poses must be at least 1"):
+        TasksPoseDetector(tmp_path / "plain.task", num_poses=0)
+    # a bundle MediaPipe itself refuses (the classic solution's models, without the Tasks metadata)
+    import mediapipe
+
+    root = Path(mediapipe.__file__).parent / "modules"
+    bundle = _fake_task(tmp_path / "classic.task",
+                        ("pose_detector.tflite", (root / "pose_detection" / "pose_detection.tflite").read_bytes()),
+                        ("pose_landmarks_detector.tflite",
+                         (root / "pose_landmark" / "pose_landmark_full.tflite").read_bytes()))
+    with pytest.raises(ValueError, match="MediaPipe could not load it as a PoseLandmarker model"):
+        TasksPoseDetector(bundle)
+    # by URL: downloaded once into the cache, then loaded from there
+    monkeypatch.setenv("FOCUSCLIP_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ValueError, match="could not load"):
+        TasksPoseDetector(bundle.as_uri())
+    assert (tmp_path / "cache" / "classic.task").read_bytes() == bundle.read_bytes()
+
+
+def test_tasks_landmarks_become_mpii_people():
+    from types import SimpleNamespace
+
+    from focusclip.detect.mediapipe_tasks import people_from_landmarks
+
+    w, h = 512, 1700  # the recorded landmarks reach y = 1641: all inside
+    pose = [SimpleNamespace(x=x / w, y=y / h, visibility=v) for (x, y), v in zip(LANDMARKS, VISIBILITY, strict=True)]
+    nobody = [SimpleNamespace(x=0.5, y=0.5, visibility=0.1)] * 33
+    people = people_from_landmarks([pose, nobody], w, h, 0.5)
+    assert len(people) == 1  # a pose with no joint above the threshold is no person
+    p = people[0]
+    assert np.allclose(p.joints[skeleton.R_SHOULDER], LANDMARKS[12]) and p.visible[skeleton.HEAD_TOP]
+    assert {skeleton.MPII_JOINTS[j] for j in np.flatnonzero(p.visible)} == {
+        "r_shoulder", "l_shoulder", "thorax", "upper_neck", "head_top"}
+    tall = [SimpleNamespace(x=x / w, y=y / 400, visibility=v) for (x, y), v in zip(LANDMARKS, VISIBILITY, strict=True)]
+    cut = people_from_landmarks([tall], w, 400, 0.5)[0]  # a photo 400 high: shoulders (y 423-429) are outside
+    assert not cut.visible[skeleton.R_SHOULDER] and not cut.visible[skeleton.THORAX]
+    with pytest.raises(RuntimeError, match="33"):
+        people_from_landmarks([pose[:20]], w, h, 0.5)
+
+
+# ------------------------------------------------------------------------------ RTMPose (rtmlib)
+def _const_onnx(path, inputs, outputs):
+    """An ONNX model: one float input of shape ``inputs`` -> constant outputs (name -> array) + 0 * mean(input)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [helper.make_node("ReduceMean", ["input"], ["m"], keepdims=0), helper.make_node("Mul", ["m", "zero"], ["z"])]
+    inits = [numpy_helper.from_array(np.array(0, np.float32), "zero")]
+    outs = []
+    for name, value in outputs.items():
+        nodes.append(helper.make_node("Add", [f"{name}_c", "z"], [name]))
+        inits.append(numpy_helper.from_array(value.astype(np.float32), f"{name}_c"))
+        outs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(value.shape)))
+    graph = helper.make_graph(nodes, "const", [helper.make_tensor_value_info("input", TensorProto.FLOAT, list(inputs))],
+                              outs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def write_rtmpose_onnx(path):
+    """RTMPose's signature: (1, 3, 256, 192) -> simcc_x (1, 17, 384), simcc_y (1, 17, 512); every keypoint at
+    the crop's centre (96, 128) with confidence 0.9, except keypoint 16 (0.1)."""
+    sx, sy = np.zeros((1, 17, 384)), np.zeros((1, 17, 512))
+    sx[0, :, 192], sy[0, :, 256] = 0.9, 0.9
+    sx[0, 16, 192], sy[0, 16, 256] = 0.1, 0.1
+    return _const_onnx(path, (1, 3, 256, 192), {"simcc_x": sx, "simcc_y": sy})
+
+
+def test_rtmpose_on_yolox_boxes_through_rtmlib(tmp_path):
+    pytest.importorskip("rtmlib")
+    from focusclip.detect.rtmpose import RTMPoseDetector
+
+    pose = write_rtmpose_onnx(tmp_path / "rtmpose.onnx")
+    dets = np.array([[[100, 50, 300, 450, 0.9], [400, 100, 500, 300, 0.2]]])  # canvas pixels; the second is unsure
+    yolox = _const_onnx(tmp_path / "yolox.onnx", (1, 3, 640, 640), {"dets": dets})
+    with RTMPoseDetector(pose, person_weights=yolox) as det:
+        assert det.pose.model_input_size == (192, 256) and det.describe()["person_boxes"] == "yolox.onnx"
+        people = det.detect(Image.new("RGB", (1280, 720), (90, 90, 90))).people  # YOLOX ratio 0.5
+    assert len(people) == 1
+    p = people[0]
+    # every keypoint at the box's centre (200, 250) * 2: the crop's centre mapped back by rtmlib
+    assert np.allclose(p.joints[skeleton.L_WRIST], (400, 500)) and not p.visible[skeleton.R_ANKLE]
+    assert p.score == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="not a loadable RTMPose ONNX model"):
+        (tmp_path / "junk.onnx").write_bytes(b"junk")
+        RTMPoseDetector(tmp_path / "junk.onnx", person_weights=yolox)
+    with pytest.raises(FileNotFoundError, match="RTMPose weights not found"):
+        RTMPoseDetector(tmp_path / "none.onnx")
+
+
+@pytest.mark.slow
+@classic
+def test_rtmpose_on_mediapipe_people_offline(tmp_path):
+    pytest.importorskip("rtmlib")
+    pose = write_rtmpose_onnx(tmp_path / "rtmpose.onnx")
+    with create_detector("rtmpose", weights=pose) as det:
+        found = det.detect(open_rgb(PORTRAIT))
+        assert det.describe()["person_boxes"] == "mediapipe"
+    assert len(found.people) == 1 and found.people[0].face_box is not None and len(found.faces) >= 1
+    # the fake model puts every joint at the middle of the person box mediapipe found: on her, in the photo
+    x, y = found.people[0].joints[skeleton.THORAX]
+    assert 150 < x < 370 and 150 < y < 600

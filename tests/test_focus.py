@@ -99,7 +99,7 @@ def test_a_heatmap_on_one_half_pulls_the_feature_to_that_half(mode):
 # ------------------------------------------------------------------------------ which towers
 def test_a_tower_that_cannot_do_a_mode_names_itself_and_its_modes():
     with pytest.raises(ValueError, match="TimmVisionTower cannot do focus mode 'pool'; it supports: "
-                                         "highlight, attention, alpha"):
+                                         "highlight, alpha, attention"):
         focusclip.create_model("focusclip-tiny", roi={"mode": "pool"})
     with pytest.raises(ValueError, match="cannot do focus mode 'attention'; it supports: highlight, pool"):
         focusclip.create_model("focusclip-tiny", **CONV_TOWER, roi={"mode": "attention"})
@@ -161,11 +161,13 @@ def test_predict_asks_about_the_marked_person(tmp_path, capsys):
     assert main(["predict", paths[0], "--model", str(tmp_path / "model"), "--labels", ",".join(labels), "--json",
                  "--boxes", str(boxes), "--overlay-dir", str(tmp_path), "--device", "cpu"]) == 0
     out = json.loads(capsys.readouterr().out)[0]
-    assert out["focus"] is True and (tmp_path / "img0_roi.png").exists()
-    from focusclip.heatmaps import boxes_heatmap
+    person = out["people"][0]
+    assert person["focused"] is True and person["focus"] == "attention" and (tmp_path / "img0_roi.png").exists()
+    from focusclip.subjects import subjects_from_boxes
 
-    want = clf.scores(paths[:1], heatmaps=[boxes_heatmap(np.array([[0, 0, 50, 80]]), (80, 100))])[0]
-    assert out["predictions"][0]["score"] == pytest.approx(float(want.max()), abs=1e-5)
+    want = clf.predict_people(paths[:1], [subjects_from_boxes([[0, 0, 50, 80]])])[0]["people"][0]["predictions"]
+    assert person["predictions"][0]["score"] == pytest.approx(want[0]["score"], abs=1e-5)
+    assert out["whole"][0]["score"] == pytest.approx(float(plain[0].max()), abs=1e-5)
 
 
 def test_eval_focus_boxes_uses_the_subject_boxes_instead_of_crops(tmp_path):

@@ -372,7 +372,7 @@ def test_named_detector_that_cannot_start_stops_the_server_start(monkeypatch):
 def test_focus_side_by_side_is_what_the_classifier_answers_with_the_heatmap(tmp_path):
     """An attention-focus model: photos with an ROI get a second answer, focused on it, equal to
     ZeroShotClassifier.predict(..., heatmaps=[the ROI's heatmap]); the others get a note."""
-    from focusclip.drawing import overlay_from_files
+    from focusclip.overlays import overlay_from_files
     from serve_sites import ATTENTION_ID, add_attention_model
 
     root = add_attention_model(make_models_root(tmp_path / "models"))

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from focusclip.labels import parse_labels
 from focusclip.serve import cards
-from focusclip.serve.presets import find_preset, list_presets, parse_labels, parse_templates
+from focusclip.serve.presets import find_preset, list_presets, parse_templates
 from focusclip.serve.results import TABLE_HEADERS, to_csv
 from focusclip.serve.roi import match_roi_files, prepare_images, roi_from_file
 from focusclip.serve.uploads import UploadError, UploadLimits, read_image, read_image_file

@@ -191,3 +191,30 @@ def test_two_processes_see_every_sample_once_per_epoch(world, tmp_path):
         ids = [i for b in batches for x in b for i in x]
         assert len(ids) == len(set(ids)) == 40
     assert ranks[0]["epochs"]["0"] != ranks[0]["epochs"]["1"]
+
+
+def test_a_killed_runs_tmp_shard_is_removed_by_the_rerun(world, tmp_path):
+    """Issue 21 item 13: kill -9 while a shard is written leaves .shard-NNNNNN.<pid>.tmp (no handler can
+    run); the rerun that continues the set removes it and says so."""
+    out = tmp_path / "s"
+    write_shards(world, out, shard_size=16)
+    index = json.loads((out / INDEX_FILE).read_text())
+    index["shards"], index["complete"] = index["shards"][:1], False
+    (out / INDEX_FILE).write_text(json.dumps(index))
+    (out / "shard-000001.tar").unlink()
+    (out / ".shard-000001.999999.tmp").write_bytes(b"half a tar")
+    index, counts = write_shards(world, out, shard_size=16)
+    assert index["complete"] and not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
+    assert counts.notes["unfinished shard files of an interrupted run (removed)"] == 1
+
+
+def test_records_without_captions_are_refused_with_the_record_named(world, tmp_path, capsys):
+    """Issue 21 item 13: shards accepted records without captions and training failed on them later."""
+    records = read_records(world)
+    path = tmp_path / "some-uncaptioned.jsonl"
+    write_records(path, [records[0], {**records[1], "captions": []}, *records[2:4]])
+    with pytest.raises(ShardError, match=rf"record 2 \({records[1]['id']}\) has no captions"):
+        write_shards(path, tmp_path / "s", shard_size=10)
+    assert not (tmp_path / "s").exists()
+    assert main(["data", "shards", str(path), "--out", str(tmp_path / "s2")]) == 1
+    assert "has no captions" in capsys.readouterr().err and not (tmp_path / "s2").exists()

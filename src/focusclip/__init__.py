@@ -9,7 +9,19 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+
+def _installed_version() -> str:
+    """The installed distribution's version (pyproject.toml is the one place it is written); a source tree
+    that was never installed reports ``0+unknown``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("focusclip")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+__version__ = _installed_version()
 
 _EXPORTS = {
     "FocusCLIP": "focusclip.model",
@@ -33,6 +45,8 @@ _EXPORTS = {
     "ZeroShotClassifier": "focusclip.predict",
     "embed_images": "focusclip.predict",
     "embed_texts": "focusclip.predict",
+    "push_to_hub": "focusclip.hub",
+    "model_card": "focusclip.model_card",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

@@ -1,13 +1,12 @@
 """Pictures people look at: heatmap overlays, skeletons, ROI overlays of an image, heatmap PNGs.
 
-Used by ``focusclip heatmap``, ``focusclip predict --keypoints/--boxes/--detect``, ``focusclip serve``, the
-demo's example sheet and the synthetic world's contact sheets. Everything returns PIL images; nothing here writes files.
+Images in, images out: nothing here reads keypoint files, runs detectors or writes files (that is
+:mod:`focusclip.overlays`). Used by :mod:`focusclip.overlays` (``focusclip heatmap``, ``predict``,
+``serve``), the demo's example sheet and the synthetic world's contact sheets.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 from typing import Any
 
 import numpy as np
@@ -16,8 +15,6 @@ from focusclip.errors import UsageError
 from focusclip.heatmaps import DEFAULT_MIN_SIGMA, boxes_heatmap, keypoints_heatmap, point_sets
 from focusclip.images import decode
 from focusclip.skeleton import MPII_LIMBS, NUM_JOINTS
-
-logger = logging.getLogger(__name__)
 
 
 def heatmap_to_image(heatmap: np.ndarray) -> Any:
@@ -99,35 +96,50 @@ def roi_overlay(image: Any, joints: np.ndarray | None = None, visible: np.ndarra
     return overlay_heatmap(image, heat, alpha=alpha), heat
 
 
-def overlay_from_files(image: Any, keypoints: str | os.PathLike | None = None, boxes: str | os.PathLike | None = None,
-                       mode: str = "person", size: tuple[int, int] | None = None,
-                       min_sigma: float = DEFAULT_MIN_SIGMA, alpha: float = 0.5) -> tuple[Any, np.ndarray]:
-    """:func:`roi_overlay` from a keypoints or a boxes JSON file (:mod:`focusclip.data.keypoint_files`)."""
-    from focusclip.data.keypoint_files import read_boxes_file, read_keypoints_file
-
-    if (keypoints is None) == (boxes is None):
-        raise UsageError("give exactly one of keypoints or boxes")
-    if keypoints is not None:
-        kp = read_keypoints_file(keypoints, image_size=(image.height, image.width))
-        logger.info("%d people, %d visible joints", len(kp.joints), int(kp.visible.sum()))
-        return roi_overlay(image, kp.joints, kp.visible, mode=mode, src_size=kp.src_size, size=size,
-                           min_sigma=min_sigma, alpha=alpha)
-    box_arr = read_boxes_file(boxes)
-    logger.info("%d boxes", len(box_arr))
-    return roi_overlay(image, boxes=box_arr, size=size, min_sigma=min_sigma, alpha=alpha)
+#: Outline colours of numbered people (cycled): distinct on photos and on the jet heatmap.
+PERSON_COLORS = ((255, 255, 255), (255, 215, 0), (0, 255, 255), (255, 105, 180), (50, 205, 50), (255, 140, 0))
 
 
-def overlay_from_detector(image: Any, detector: Any, mode: str = "person", size: tuple[int, int] | None = None,
-                          min_sigma: float = DEFAULT_MIN_SIGMA, alpha: float = 0.5) -> tuple[Any, np.ndarray, list]:
-    """``(overlay, heatmap, people)`` of the people a :mod:`focusclip.detect` detector finds in a PIL image.
+def number_people(image: Any, subjects: Any, width: int | None = None) -> Any:
+    """A copy of ``image`` (RGB) with each subject's box outlined and its person number written at the box's
+    top-left corner on a dark tag (:class:`focusclip.subjects.Subject`; boxes in the image's pixels). A
+    subject without a finite box is left out. PIL's ``ImageDraw`` and its default font draw them."""
+    from PIL import ImageDraw, ImageFont
 
-    With nobody found the heatmap is all zeros and the overlay is the image; callers decide whether that
-    is a warning (``focusclip heatmap``) or a note on the page (``focusclip serve``).
-    """
-    from focusclip.detect import people_arrays
+    out = decode(image, "RGB")
+    draw = ImageDraw.Draw(out)
+    unit = max(out.size) / 300
+    width = width or max(1, round(unit))
+    size = max(10, round(8 * unit))
+    try:
+        font = ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: one fixed size
+        font = ImageFont.load_default()
+    for s in subjects:
+        x1, y1, x2, y2 = s.ordered_box()
+        if not all(np.isfinite(v) and abs(v) < 1e7 for v in (x1, y1, x2, y2)):
+            continue
+        color = PERSON_COLORS[(int(s.person) - 1) % len(PERSON_COLORS)]
+        draw.rectangle([x1, y1, x2, y2], outline=color, width=width)
+        text = str(int(s.person))
+        tx, ty = max(0.0, min(x1, out.width - 1.0)), max(0.0, min(y1, out.height - 1.0))
+        left, top, right, bottom = draw.textbbox((tx, ty), text, font=font)
+        pad = max(1, size // 5)
+        draw.rectangle([left - pad, top - pad, right + pad, bottom + pad], fill=(0, 0, 0))
+        draw.text((tx, ty), text, fill=color, font=font)
+    return out
 
-    people = detector.detect(image).people
-    logger.info("%d people, %d visible joints", len(people), sum(int(p.visible.sum()) for p in people))
-    joints, visible = people_arrays(people)
-    overlay, heat = roi_overlay(image, joints, visible, mode=mode, size=size, min_sigma=min_sigma, alpha=alpha)
-    return overlay, heat, people
+
+def people_overlay(image: Any, subjects: Any, alpha: float = 0.5) -> tuple[Any, np.ndarray]:
+    """``(overlay, heatmap)``: the union of the subjects' heatmaps over ``image`` (a PIL image), their
+    skeletons where they have joints, and every person outlined and numbered (:func:`number_people`)."""
+    from focusclip.subjects import union_heatmap
+
+    rgb = decode(image, "RGB")
+    heat = union_heatmap(subjects, (rgb.height, rgb.width))
+    out = overlay_heatmap(rgb, heat, alpha=alpha)
+    with_joints = [s for s in subjects if s.joints is not None]
+    if with_joints:
+        out = draw_skeleton(out, np.stack([s.joints for s in with_joints]),
+                            np.stack([np.ones(NUM_JOINTS) if s.visible is None else s.visible for s in with_joints]))
+    return number_people(out, subjects), heat

@@ -6,6 +6,8 @@ Images are opened by :mod:`focusclip.images`."""
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -14,18 +16,117 @@ from typing import IO, Any
 
 from focusclip.errors import InputError, MissingInput, OutputError, UsageError
 
+PathLike = str | os.PathLike
+logger = logging.getLogger(__name__)
+
+#: first characters a spreadsheet reads as a formula (OWASP's CSV injection list)
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: a string starting with a formula character gets a leading
+    apostrophe (``=HYPERLINK(...)`` -> ``'=HYPERLINK(...)``), as spreadsheets expect; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def csv_row(values: Iterable[Any]) -> list[Any]:
+    """:func:`csv_cell` on every value of a row."""
+    return [csv_cell(v) for v in values]
+
+
+def _finite(obj: Any, where: str, found: list[str]) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        found.append(where)
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v, f"{where}.{k}", found) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v, f"{where}[{i}]", found) for i, v in enumerate(obj)]
+    return obj
+
+
+def json_text(obj: Any, indent: int | None = None, where: str = "JSON output") -> str:
+    """``json.dumps`` that never writes bare ``NaN`` / ``Infinity`` (invalid JSON that strict parsers
+    refuse): a non-finite number is written as ``null``, with a warning naming ``where`` and its keys."""
+    try:
+        return json.dumps(obj, indent=indent, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        found: list[str] = []
+        clean = _finite(obj, "$", found)
+        logger.warning("%s: %d non-finite number(s) written as null (JSON has no NaN): %s", where, len(found),
+                       ", ".join(found[:5]) + (", ..." if len(found) > 5 else ""))
+        return json.dumps(clean, indent=indent, ensure_ascii=False, allow_nan=False)
+
+
+def default_file_mode() -> int:
+    """The mode a new file gets from ``open()`` under this process's umask (``0o666 & ~umask``)."""
+    try:  # Linux states the umask without changing it
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)  # elsewhere: read it by setting it, and put it back at once
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def usual_modes(paths: Iterable[PathLike]) -> None:
+    """:func:`default_file_mode` for files a library wrote in place (``save_pretrained`` writes its
+    ``model.safetensors`` 0600)."""
+    mode = default_file_mode()
+    for p in paths:
+        if Path(p).is_file():
+            os.chmod(p, mode)
+
+
+def _usual_mode(path: Path) -> None:
+    """Give a file written by a library the permissions any new file gets (safetensors and other writers
+    create theirs 0600 whatever the umask, so another user, a server, could not read a saved model)."""
+    os.chmod(path, default_file_mode())
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's), or cannot tell: keep its file
+    return True
+
+
+def remove_stale_temps(folder: Path, prefix: str) -> int:
+    """Remove ``folder/<prefix>.<pid>.tmp*`` files left by a writer that was killed outright (``kill -9``:
+    no ``finally`` runs); a temp file of a live process is kept. Returns how many were removed."""
+    removed = 0
+    for f in folder.glob(f"{prefix}.*.tmp*"):
+        pid = f.name[len(prefix) + 1:].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            f.unlink(missing_ok=True)
+            removed += 1
+    if removed:
+        logger.info("%s: removed %d temporary file(s) of an interrupted write", folder / prefix.lstrip("."), removed)
+    return removed
+
 
 @contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iterator[IO]:
-    """Open ``path.tmp`` for writing and rename it over ``path`` only when the block succeeds."""
+    """Open ``.path.<pid>.tmp`` for writing and rename it over ``path`` only when the block succeeds (a temp
+    file of an earlier writer of ``path`` that was killed is removed first)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path.parent, f".{path.name}")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, mode, **kwargs) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        _usual_mode(tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -38,16 +139,19 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+    atomic_write_text(path, json_text(obj, indent=indent, where=str(path)) + "\n")
 
 
 def atomic_save(path: str | os.PathLike, writer: Callable[[str], None]) -> None:
-    """Atomically produce ``path`` with a library writer that takes a filename (torch.save, savefig...)."""
+    """Atomically produce ``path`` with a library writer that takes a filename (torch.save, savefig...);
+    the file gets the usual permissions (``0o666 & ~umask``), whatever mode the writer created it with."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path.parent, f".{path.stem}")
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
         writer(str(tmp))
+        _usual_mode(tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -68,7 +172,7 @@ class JsonlAppender:
         self._fsync = fsync
 
     def write(self, obj: Any) -> None:
-        self._f.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        self._f.write(json_text(obj, where=str(self.path)) + "\n")
         self._f.flush()
         if self._fsync:
             os.fsync(self._f.fileno())
@@ -181,7 +285,6 @@ def _truncate_partial_last_line(path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------ output safety
-PathLike = str | os.PathLike
 
 
 def same_file(a: PathLike, b: PathLike) -> bool:
@@ -192,14 +295,31 @@ def same_file(a: PathLike, b: PathLike) -> bool:
     return a.resolve() == b.resolve()
 
 
+def inside_folder(path: PathLike, folder: PathLike) -> bool:
+    """Whether ``path`` (existing or not) lies inside the existing folder ``folder`` (through links and ``..``)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return False
+    try:
+        Path(path).resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
 def check_not_inputs(outputs: dict[str, PathLike | None], inputs: dict[str, PathLike | None]) -> None:
-    """:class:`OutputError` when an output (by option name) is one of the inputs: no command overwrites
-    what it reads."""
+    """:class:`OutputError` when an output (by option name) is one of the inputs or lies inside an input
+    folder (a model directory, a dataset root): no command overwrites what it reads or writes into it."""
     for out_name, out in outputs.items():
         for in_name, inp in inputs.items():
-            if out is not None and inp is not None and same_file(out, inp):
+            if out is None or inp is None:
+                continue
+            if same_file(out, inp):
                 raise OutputError(f"{out_name} {out} is also the input {in_name}; refusing to overwrite an "
                                   f"input: choose another {out_name}")
+            if inside_folder(out, inp):
+                raise OutputError(f"{out_name} {out} is inside the input {in_name} {inp}; refusing to write "
+                                  f"into an input: choose an {out_name} outside it")
 
 
 def check_file_target(name: str, path: PathLike) -> None:

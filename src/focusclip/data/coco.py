@@ -17,7 +17,9 @@ upper neck and head top derived). Visibility as in ``data mpii``: ``"annotated"`
 labelled keypoint as visible and lists the occluded ones in the person's ``occluded``; ``"strict"``
 hides the occluded ones. Crowd regions (``iscrowd`` 1, no keypoints) and people below ``min_area``
 pixels (the annotation's ``area``) or with fewer than ``min_keypoints`` labelled keypoints are skipped
-and counted; an image left without a person is skipped (and counted) unless ``include_empty``.
+and counted; an image left without a person is skipped (and counted) unless ``include_empty``. A person
+or caption annotation whose ``image_id`` is not among the file's ``images`` is skipped and counted too
+(with the ids as examples), never dropped silently.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ SKIP_CROWD = "crowd region (iscrowd)"
 SKIP_SMALL = "person below min_area"
 SKIP_FEW = "person below min_keypoints"
 SKIP_NO_PERSON = "image without a kept person"
+SKIP_NO_IMAGE = "person whose image_id is not among the images"
+SKIP_CAPTION_NO_IMAGE = "caption whose image_id is not among the images"
 
 
 class CocoError(InputError):
@@ -138,6 +142,13 @@ def convert_coco(root: str | os.PathLike, split: str, relative_to: str | os.Path
             counts.skip(SKIP_FEW)
         else:
             people.setdefault(ann["image_id"], []).append(person)
+    image_ids = {im.get("id") for im in data["images"] if isinstance(im, Mapping)}
+    for what, reason, by_image in (("people", SKIP_NO_IMAGE, people), ("captions", SKIP_CAPTION_NO_IMAGE, texts)):
+        for image_id in sorted((i for i in by_image if i not in image_ids), key=str):
+            counts.skip(reason, f"image_id {image_id}", n=len(by_image[image_id]))
+        if counts.skipped[reason]:
+            logger.warning("%s: %d %s whose image_id is not among the file's images (skipped)", kp_path,
+                           counts.skipped[reason], what)
     records = []
     for image in sorted(data["images"], key=lambda im: im.get("id", 0) if isinstance(im, Mapping) else 0):
         record = _record(image, kp_path, paths["images"], relative_to, split, people, texts, include_empty, counts)
@@ -194,5 +205,7 @@ def write_coco(root: str | os.PathLike, out_dir: str | os.PathLike, splits: Sequ
         write_records(written[split], records)
         total.done.update(counts.done)
         total.skipped.update(counts.skipped)
+        for reason, examples in counts.examples.items():
+            total.examples.setdefault(reason, []).extend(examples[:total.max_examples - len(total.examples.get(reason, []))])
         total.notes.update({f"{split}: {k}": v for k, v in counts.notes.items()})
     return written, total

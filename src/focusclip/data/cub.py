@@ -17,7 +17,8 @@ as ``points`` with ``points_visible`` (an invisible part is ``[-1, -1]`` with 0)
 "cub"`` (so the ``points`` heatmap draws one Gaussian over the visible parts and ``parts`` one per part
 group, :data:`focusclip.skeleton.CUB_PART_GROUPS`), ``labels.species`` (the cleaned class name) and
 ``class_id``. Texts: the ten ``text_c10`` captions when that folder is given, else one description by
-the rule-based bird describer (:mod:`focusclip.describe.birds`).
+the ``describe`` function the caller passes (``focusclip data cub`` passes the rule-based bird describer,
+:func:`focusclip.describe.birds.describe_bird`; this module imports no describer).
 
 Splits: ``"official"`` (``train_test_split.txt``: train / test) or ``"zeroshot"``: class-disjoint, seen
 classes for training (and a seeded validation share of their images), every image of the unseen classes
@@ -30,7 +31,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -120,12 +121,13 @@ def _parts(root: Path, images: Mapping[str, Any]) -> dict[str, tuple[list[list[f
     return out
 
 
-def _reed_captions(text_dir: Path | None, rel: str, counts: Counts) -> list[str]:
+def _reed_captions(text_dir: Path | None, rel: str, counts: Counts, described: bool = True) -> list[str]:
     if text_dir is None:
         return []
     path = text_dir / Path(rel).with_suffix(".txt")
     if not path.is_file():
-        counts.skip("image without a text_c10 file (rule description used)", rel)
+        counts.skip(f"image without a text_c10 file ({'rule description used' if described else 'no caption'})",
+                    rel)
         return []
     return [" ".join(t.split()) for t in path.read_text(encoding="utf-8", errors="replace").splitlines() if t.strip()]
 
@@ -133,12 +135,17 @@ def _reed_captions(text_dir: Path | None, rel: str, counts: Counts) -> list[str]
 def convert_cub(root: str | os.PathLike, split: str = "official", text_c10: str | os.PathLike | None = None,
                 seen_classes: str | os.PathLike | None = None, unseen_classes: str | os.PathLike | None = None,
                 val_fraction: float = 0.1, seed: int = 0, relative_to: str | os.PathLike | None = None,
-                read_sizes: bool = True, species: bool = True) -> tuple[dict[str, list[Record]], Counts]:
+                read_sizes: bool = True, describe: Callable[[Record], str] | None = None,
+                described_as: str = "rules-birds") -> tuple[dict[str, list[Record]], Counts]:
     """Records grouped by split (``train`` / ``test`` for ``official``; ``train`` / ``val`` / ``unseen`` for
-    ``zeroshot``, the unseen records with ``split: "test"``) and counts (module docstring). ``seen_classes`` / ``unseen_classes`` default to Xian et
-    al.'s file names in the CUB folder. ``species`` names the species in rule descriptions."""
+    ``zeroshot``, the unseen records with ``split: "test"``) and counts (module docstring). ``seen_classes`` /
+    ``unseen_classes`` default to Xian et al.'s file names in the CUB folder.
+
+    ``describe(record) -> str`` writes the caption of an image without ``text_c10`` captions (its
+    ``caption_sources`` say ``described_as``), e.g. ``functools.partial(describe_bird, seed=0)``; without
+    it such records have no captions.
+    """
     from focusclip.data.mpii import random_split
-    from focusclip.describe.birds import describe_bird
 
     if split not in SPLIT_MODES:
         raise UsageError(f"CUB split must be one of {SPLIT_MODES}, got {split!r}")
@@ -181,9 +188,13 @@ def convert_cub(root: str | os.PathLike, split: str = "official", text_c10: str 
                 counts.notes["image file missing or unreadable (no width/height)"] += 1
             else:
                 record["width"], record["height"] = size
-        texts = _reed_captions(text_dir, rel, counts)
-        record["captions"] = texts or [describe_bird(record, seed=seed, species=species)]
-        record["caption_sources"] = ["reed2016"] * len(texts) if texts else ["rules-birds"]
+        texts = _reed_captions(text_dir, rel, counts, described=describe is not None)
+        if texts:
+            record["captions"], record["caption_sources"] = texts, ["reed2016"] * len(texts)
+        elif describe is not None:
+            record["captions"], record["caption_sources"] = [describe(record)], [described_as]
+        else:
+            record["captions"] = []
         by_split.setdefault(target, []).append(record)
     if split == "zeroshot" and val_fraction > 0:
         seen = by_split.pop("train", [])

@@ -31,7 +31,6 @@ Pose Descriptions release do; ``--visibility strict`` gives 0) and lists them in
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -168,12 +167,12 @@ def iter_records(path: str | os.PathLike, validate: bool = True) -> Iterator[Rec
 
 def write_records(path: str | os.PathLike, records: Iterable[Record]) -> int:
     """Write records as JSONL atomically (temporary file + rename). Returns the number written."""
-    from focusclip.io import atomic_open
+    from focusclip.io import atomic_open, json_text
 
     n = 0
     with atomic_open(path, "w", encoding="utf-8") as f:
         for record in records:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            f.write(json_text(record, where=str(path)) + "\n")
             n += 1
     return n
 

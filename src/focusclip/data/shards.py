@@ -6,7 +6,11 @@ cut into ``DIR/shard-000000.tar``, ... of ``N`` samples each. A sample is three 
 (coordinates in the original image's pixels, ``image`` kept for reference) and its captions as ``.txt``
 (one per line). ``DIR/index.json`` lists every finished shard with its sample count and byte size; it is
 rewritten atomically after each shard, and a rerun with the same arguments continues after the last
-finished shard. Records whose image is missing or unreadable are skipped, counted and named.
+finished shard. Records whose image is missing or unreadable are skipped, counted and named; a record
+without captions is refused before anything is written (training needs one per sample). The shard being
+written goes to a hidden ``DIR/.shard-NNNNNN.<pid>.tmp`` renamed when complete: a run killed outright
+(``kill -9``, power loss) can leave that file behind, and the rerun that continues the set removes it
+(reported as a note).
 
 Reading (``data.format: shards``, :class:`ShardDataset`): tar members are read through the ``webdataset``
 library (its tar iterator and key grouping); images are decoded, transformed and their heatmaps rendered
@@ -29,6 +33,7 @@ this plan can, and it still reads each shard sequentially.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -87,49 +92,91 @@ def _sample(record: Record, root: Path, position: int) -> dict[str, Any]:
             "txt": "\n".join(" ".join(c.split()) for c in captions).encode("utf-8")}
 
 
+def _write_tar(path: Path, items: Sequence[tuple[Record, Path, int]], on_skip: Any = None,
+               progress: Any = None) -> int:
+    """Write the samples of ``items`` ((record, image root, position) each) as the tar ``path``, atomically
+    (a temporary file renamed into place, removed if anything fails); returns how many were skipped
+    (unreadable images, reported to ``on_skip(record, error)``)."""
+    import webdataset as wds
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    skipped = 0
+    try:
+        with tmp.open("wb") as f, wds.TarWriter(f, encoder=False, mtime=0.0) as sink:
+            for record, root, position in items:
+                try:
+                    sink.write(_sample(record, root, position))
+                except (OSError, ValueError) as e:
+                    skipped += 1
+                    if on_skip is not None:
+                        on_skip(record, e)
+                if progress is not None:
+                    progress.update(1)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return skipped
+
+
+def _count_skip(counts: Counts, record: Record, error: Exception) -> None:
+    counts.skip("unreadable image", f"{record_id(record)} ({type(error).__name__}: {error})")
+
+
+def write_shard_file(path: str | os.PathLike, items: Sequence[tuple[Record, Path, int]]) -> int:
+    """One shard of samples ((record, image root, position) each, keyed by position) written atomically
+    to ``path``, as :func:`write_shards` writes each of its shards; an unusable image raises. Returns the
+    file's size in bytes."""
+
+    def fail(record: Record, error: Exception) -> None:
+        raise error
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_tar(path, items, fail)
+    return path.stat().st_size
+
+
 def write_shards(records_file: str | os.PathLike, out_dir: str | os.PathLike, shard_size: int = 1000,
                  seed: int = 0, shuffle: bool = True) -> tuple[dict[str, Any], Counts]:
     """Write the shards of a dataset file (records JSONL or custom CSV/JSONL) into ``out_dir``; resumable.
 
     Returns ``(index, counts)``; ``index`` is what ``out_dir/index.json`` holds.
     """
-    import webdataset as wds
-
     from focusclip.data.sources import read_dataset_file
     from focusclip.progress import Progress
 
     if shard_size < 1:
         raise UsageError(f"shard_size must be >= 1, got {shard_size}")
     records, root = read_dataset_file(records_file)
+    for k, record in enumerate(records):  # training needs a caption per sample: refuse before writing
+        if not [c for c in record.get("captions") or [] if isinstance(c, str) and c.strip()]:
+            raise ShardError(f"{records_file}: record {k + 1} ({record_id(record)}) has no captions; training needs "
+                             "at least one per sample (write them with `focusclip describe`, or leave the "
+                             "record out)")
     out_dir = Path(out_dir)
     params = {"format": FORMAT, "source": str(Path(records_file)), "records": len(records), "shard_size": shard_size,
               "seed": seed, "shuffle": shuffle}
     index = _resume_index(out_dir, params)
+    stale = sorted(out_dir.glob(".shard-*.tmp"))  # a shard being written when an earlier run was killed
+    for tmp in stale:
+        tmp.unlink()
     order = _order(len(records), seed, shuffle)
     n_shards = math.ceil(len(records) / shard_size)
     counts = Counts()
+    if stale:
+        logger.info("%s: removed %d unfinished shard file(s) of an interrupted run", out_dir, len(stale))
+        counts.notes["unfinished shard files of an interrupted run (removed)"] = len(stale)
     done = len(index["shards"])
     if done:
         logger.info("%s: %d of %d shards already written; continuing", out_dir, done, n_shards)
         counts.notes["shards already written (kept)"] = done
     with Progress(len(records), "shards", unit="rec", initial=done * shard_size) as progress:
         for s in range(done, n_shards):
-            tmp = out_dir / f".{shard_name(s)}.{os.getpid()}.tmp"
-            n = 0
-            try:
-                with tmp.open("wb") as f, wds.TarWriter(f, encoder=False, mtime=0.0) as sink:
-                    for position in range(s * shard_size, min((s + 1) * shard_size, len(records))):
-                        record = records[order[position]]
-                        try:
-                            sink.write(_sample(record, root, position))
-                            n += 1
-                        except (OSError, ValueError) as e:
-                            counts.skip("unreadable image", f"{record_id(record)} ({type(e).__name__}: {e})")
-                        progress.update(1)
-                os.replace(tmp, out_dir / shard_name(s))
-            finally:
-                if tmp.exists():
-                    tmp.unlink()
+            items = [(records[order[position]], root, position)
+                     for position in range(s * shard_size, min((s + 1) * shard_size, len(records)))]
+            n = len(items) - _write_tar(out_dir / shard_name(s), items, functools.partial(_count_skip, counts),
+                                        progress)
             index["shards"].append({"file": shard_name(s), "samples": n,
                                     "bytes": (out_dir / shard_name(s)).stat().st_size})
             index["samples"] = sum(e["samples"] for e in index["shards"])

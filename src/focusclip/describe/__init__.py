@@ -3,6 +3,7 @@ offline rule-based describer and description statistics. See docs/describe.md.""
 
 from focusclip.describe.backend import Describer, Outcome
 from focusclip.describe.client import OpenAIDescriber, RetryPolicy
+from focusclip.describe.job import FileJob, create_describer, describe_file
 from focusclip.describe.prompt import PROMPT_VERSION, SYSTEM_PROMPT, annotation_payload, build_messages
 from focusclip.describe.results import merge_captions, read_descriptions
 from focusclip.describe.rules import RULES_VERSION, RulesDescriber, describe_record
@@ -14,6 +15,7 @@ __all__ = [
     "RULES_VERSION",
     "SYSTEM_PROMPT",
     "Describer",
+    "FileJob",
     "OpenAIDescriber",
     "Outcome",
     "RetryPolicy",
@@ -21,6 +23,8 @@ __all__ = [
     "RunSummary",
     "annotation_payload",
     "build_messages",
+    "create_describer",
+    "describe_file",
     "describe_record",
     "describe_records",
     "description_stats",

@@ -63,6 +63,14 @@ def person_from_coco(points: np.ndarray, scores: np.ndarray, min_score: float, s
                   box=tuple(float(v) for v in box), score=float(score))
 
 
+def strongest(people: list[Person], max_people: int | None) -> list[Person]:
+    """The ``max_people`` highest-scoring people (all when None), in their original order."""
+    if max_people is None or len(people) <= max_people:
+        return people
+    keep = set(sorted(range(len(people)), key=lambda i: -people[i].score)[:max_people])
+    return [p for i, p in enumerate(people) if i in keep]
+
+
 def person_record(person: Person) -> dict[str, Any]:
     """A record person (:mod:`focusclip.data.records`) with the detector's scores and boxes kept."""
     x1, y1, x2, y2 = person.box

@@ -1,4 +1,12 @@
-"""RTMO (one-stage multi-person pose, COCO's 17 keypoints) through onnxruntime, as rtmlib runs it.
+"""RTMO (one-stage multi-person pose, COCO's 17 keypoints) run by rtmlib (onnxruntime underneath).
+
+rtmlib loads the model, letterboxes the photo and runs it, and suppresses overlapping people
+(``rtmlib.RTMO``'s ``preprocess`` / ``inference`` and its ``multiclass_nms``). What stays here, because
+rtmlib does not do it: weights from an ONNX SDK ``.zip`` on disk (rtmlib takes an ``.onnx`` path or a URL,
+and treats any path that does not exist as a URL to download, so a typo would go to the network; here a
+missing path is a clear error and nothing is downloaded unless a URL is given), checking the model's
+inputs and outputs when it loads, and keeping each person's box and score (``rtmlib.RTMO.__call__``
+returns keypoints only, and a zero-filled person when nobody is found).
 
 The model file is the ``end2end.onnx`` of mmpose's RTMO ONNX SDK archives (for example
 ``rtmo-s_8xb32-600e_body7-640x640-*.zip``), given by local path (``.onnx`` or the ``.zip``) or, with a
@@ -15,53 +23,30 @@ at ``nms_threshold`` IoU), and keypoints below ``min_keypoint_score`` are invisi
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
-import shutil
-import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from focusclip.detect.base import Detection, DetectorUnavailable, person_from_coco
-from focusclip.errors import InputError, MissingInput
+from focusclip.detect.base import Detection, DetectorUnavailable, person_from_coco, strongest
+from focusclip.detect.weights import cache_dir, model_file
+from focusclip.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-INSTALL_HINT = "pip install 'focusclip[rtmo]' (onnxruntime)"
+INSTALL_HINT = "pip install 'focusclip[rtmo]' (rtmlib and onnxruntime)"
 PAD_VALUE = 114
 
 
-def cache_dir() -> Path:
-    """Where downloaded weights go: ``$FOCUSCLIP_CACHE`` or ``~/.cache/focusclip``."""
-    return Path(os.environ.get("FOCUSCLIP_CACHE") or Path.home() / ".cache" / "focusclip")
-
-
-def resolve_weights(spec: str | os.PathLike, cache: str | os.PathLike | None = None) -> Path:
+def resolve_weights(spec: str | os.PathLike, cache: str | os.PathLike | None = None, what: str = "RTMO weights") -> Path:
     """A local ``.onnx`` from a path (``.onnx`` or ``.zip``) or a URL (downloaded once, atomically)."""
-    text = str(spec)
     cache = Path(cache) if cache is not None else cache_dir()
-    if "://" in text:
-        local = cache / text.rstrip("/").rsplit("/", 1)[-1]
-        if not local.exists():
-            local.parent.mkdir(parents=True, exist_ok=True)
-            tmp = local.with_name(f".{local.name}.{os.getpid()}.part")
-            logger.info("downloading %s -> %s", text, local)
-            try:
-                with urllib.request.urlopen(text, timeout=60) as r, tmp.open("wb") as f:  # noqa: S310 - user's URL
-                    shutil.copyfileobj(r, f)
-                os.replace(tmp, local)
-            except OSError as e:
-                raise OSError(f"could not download the RTMO weights {text}: {e}") from None
-            finally:
-                if tmp.exists():
-                    tmp.unlink()
-    else:
-        local = Path(text)
-        if not local.is_file():
-            raise MissingInput(f"RTMO weights not found: {local} (an .onnx file, an RTMO ONNX SDK .zip or a URL)")
+    local = model_file(spec, what, "an .onnx file, an mmpose ONNX SDK .zip or a URL", cache)
     if local.suffix.lower() != ".zip":
         return local
     return _onnx_from_zip(local, cache)
@@ -82,46 +67,57 @@ def _onnx_from_zip(archive: Path, cache: Path) -> Path:
     return out
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
-    """Indices kept by greedy non-maximum suppression (highest score first)."""
-    order = np.argsort(-scores, kind="stable")
-    area = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
-    keep: list[int] = []
-    while order.size:
-        i = int(order[0])
-        keep.append(i)
-        rest = order[1:]
-        xx1, yy1 = np.maximum(boxes[i, 0], boxes[rest, 0]), np.maximum(boxes[i, 1], boxes[rest, 1])
-        xx2, yy2 = np.minimum(boxes[i, 2], boxes[rest, 2]), np.minimum(boxes[i, 3], boxes[rest, 3])
-        inter = np.maximum(xx2 - xx1, 0) * np.maximum(yy2 - yy1, 0)
-        iou = inter / np.maximum(area[i] + area[rest] - inter, 1e-9)
-        order = rest[iou <= threshold]
-    return keep
+def import_rtmlib() -> Any:
+    """``rtmlib`` (with onnxruntime), or one clear error saying what to install."""
+    try:
+        import onnxruntime  # noqa: F401 - rtmlib's backend here
+        import rtmlib
+    except ImportError as e:
+        raise DetectorUnavailable(f"the rtmo detector needs rtmlib and onnxruntime: {INSTALL_HINT} ({e})") from None
+    return rtmlib
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, score_threshold: float = -np.inf) -> list[int]:
+    """Indices kept by rtmlib's greedy non-maximum suppression (highest score first; scores must exceed
+    ``score_threshold``)."""
+    from rtmlib.tools.object_detection.post_processings import multiclass_nms
+
+    if not len(boxes):
+        return []
+    _, keep = multiclass_nms(np.asarray(boxes, dtype=np.float64), np.asarray(scores, dtype=np.float64)[:, None],
+                             nms_thr=threshold, score_thr=score_threshold)
+    return [] if keep is None else [int(i) for i in keep]
 
 
 class RTMODetector:
     """RTMO on PIL RGB images through onnxruntime (module docstring)."""
 
     name = "rtmo"
-    max_people = None
 
     def __init__(self, weights: str | os.PathLike, score_threshold: float = 0.5, nms_threshold: float = 0.45,
-                 min_keypoint_score: float = 0.3, cache: str | os.PathLike | None = None, threads: int = 0):
-        try:
-            import onnxruntime as ort
-        except ImportError as e:
-            raise DetectorUnavailable(f"the rtmo detector needs onnxruntime: {INSTALL_HINT} ({e})") from None
+                 min_keypoint_score: float = 0.3, cache: str | os.PathLike | None = None, threads: int = 0,
+                 max_people: int | None = None):
+        rtmlib = import_rtmlib()
         self.path = resolve_weights(weights, cache)
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
+        self.score_threshold, self.nms_threshold = float(score_threshold), float(nms_threshold)
         try:
-            self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
+            with contextlib.redirect_stdout(io.StringIO()):  # rtmlib prints "load <model> with <backend> backend"
+                self.model = rtmlib.RTMO(str(self.path), backend="onnxruntime", device="cpu",
+                                         score_thr=self.score_threshold, nms_thr=self.nms_threshold)
+            if threads:
+                import onnxruntime as ort
+
+                opts = ort.SessionOptions()
+                opts.intra_op_num_threads = threads
+                self.model.session = ort.InferenceSession(str(self.path), sess_options=opts,
+                                                          providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own types for unreadable models
             raise InputError(f"{self.path}: not a loadable ONNX model ({type(e).__name__}: {e})") from None
+        self.session = self.model.session
         self.input_name, self.input_hw = self._check_io()
-        self.score_threshold, self.nms_threshold = float(score_threshold), float(nms_threshold)
+        self.model.model_input_size = self.input_hw
         self.min_keypoint_score = float(min_keypoint_score)
+        self.max_people = max_people
 
     def _check_io(self) -> tuple[str, tuple[int, int]]:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
@@ -138,33 +134,24 @@ class RTMODetector:
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "weights": self.path.name, "input": list(self.input_hw),
                 "score_threshold": self.score_threshold, "nms_threshold": self.nms_threshold,
-                "min_keypoint_score": self.min_keypoint_score}
+                "min_keypoint_score": self.min_keypoint_score, "max_people": self.max_people}
 
     def preprocess(self, image: Any) -> tuple[np.ndarray, float]:
-        """The (1, 3, H, W) float32 BGR canvas and the resize ratio."""
-        from PIL import Image
-
-        h, w = self.input_hw
-        rgb = image.convert("RGB")
-        ratio = min(h / rgb.height, w / rgb.width)
-        size = (max(1, int(rgb.width * ratio)), max(1, int(rgb.height * ratio)))
-        canvas = np.full((h, w, 3), PAD_VALUE, dtype=np.uint8)
-        canvas[: size[1], : size[0]] = np.asarray(rgb.resize(size, Image.BILINEAR))
-        bgr = canvas[..., ::-1].transpose(2, 0, 1)
-        return np.ascontiguousarray(bgr, dtype=np.float32)[None], ratio
+        """The (1, 3, H, W) float32 BGR canvas rtmlib makes, and the resize ratio."""
+        canvas, ratio = self.model.preprocess(np.ascontiguousarray(np.asarray(image.convert("RGB"))[..., ::-1]))
+        return np.ascontiguousarray(canvas.transpose(2, 0, 1), dtype=np.float32)[None], float(ratio)
 
     def detect(self, image: Any) -> Detection:
         tensor, ratio = self.preprocess(image)
-        dets, kpts = self.session.run(None, {self.input_name: tensor})
+        dets, kpts = self.model.inference(tensor[0].transpose(1, 2, 0))
         dets, kpts = np.asarray(dets[0], dtype=np.float64), np.asarray(kpts[0], dtype=np.float64)
         if dets.ndim != 2 or dets.shape[-1] != 5 or kpts.shape[1:] != (17, 3) or len(kpts) != len(dets):
             raise RuntimeError(f"{self.path}: outputs of shapes {dets.shape} and {kpts.shape}; expected (N, 5), (N, 17, 3)")
         boxes, scores = dets[:, :4] / ratio, dets[:, 4]
-        good = np.flatnonzero(scores >= self.score_threshold)
-        keep = good[nms(boxes[good], scores[good], self.nms_threshold)] if good.size else good
+        keep = nms(boxes, scores, self.nms_threshold, np.nextafter(self.score_threshold, -np.inf))
         people = [person_from_coco(kpts[i, :, :2] / ratio, kpts[i, :, 2], self.min_keypoint_score, float(scores[i]),
                                    tuple(boxes[i])) for i in keep]
-        return Detection(people=people)
+        return Detection(people=strongest(people, self.max_people))
 
     def close(self) -> None:
         pass

@@ -21,6 +21,7 @@ from focusclip.detect.base import Detection, Detector, person_record
 from focusclip.errors import MissingInput
 from focusclip.images import open_rgb
 from focusclip.io import JsonlAppender, read_jsonl
+from focusclip.processes import end_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,9 @@ def _detect_one(path: Path, detector: Detector, relative_to: Path) -> tuple[Reco
 
 
 def _worker_loop(factory: Any, relative_to: Path, tasks: Any, results: Any) -> None:
-    """A detection process: its own detector, photos from ``tasks`` until ``None``, answers to ``results``."""
+    """A detection process: its own detector, photos from ``tasks`` until ``None``, answers to ``results``;
+    it ends with its parent (:func:`focusclip.processes.end_with_parent`)."""
+    end_with_parent()
     detector = factory()
     try:
         for i, path in iter(tasks.get, None):

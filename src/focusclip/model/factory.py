@@ -1,8 +1,9 @@
 """Model registry, factories, tokenizers and the self-describing save format.
 
-A saved model is one directory::
+A saved model is one directory (file names: :mod:`focusclip.save_format`)::
 
-    config.json         {"format": "focusclip", "version": ..., "model": <model config>, ...}
+    config.json         {"format": "focusclip", "version": <the focusclip that wrote it>, "model": <model config>,
+                         "sources": <where the towers' weights came from>, "training": ..., ...}
     model.safetensors   the state dict (no pickle)
     tokenizer/          the tokenizer files
 """
@@ -24,7 +25,7 @@ from focusclip.mappings import deep_merge, did_you_mean, unknown_keys
 from focusclip.model.focus import FOCUS_MODES, ROI_KEYS, focus_options, merge_roi
 from focusclip.model.focusclip import FocusCLIP, load_state_strict
 from focusclip.model.long_text import STRETCH_POSITIONS
-from focusclip.model.names import clip_config, clip_folder_kind, is_clip_name
+from focusclip.model.names import clip_config, clip_folder_kind, is_clip_name, is_hub_name
 from focusclip.model.tokenizer import (
     OPEN_CLIP_CONFIG,
     HFBackend,
@@ -34,23 +35,21 @@ from focusclip.model.tokenizer import (
     load_open_clip_tokenizer,
 )
 from focusclip.model.towers import (
-    CLIP_FAMILIES,
     TEXT_FAMILIES,
     TEXT_KEYS,
     VISION_FAMILIES,
     VISION_KEYS,
     WeightsNotFoundError,
+    clip_family,
     package_path,
     tower_family,
 )
 from focusclip.model.transforms import SampleTransform, eval_transform, transforms_for
+from focusclip.save_format import CONFIG_FILE, FORMAT_NAME, TOKENIZER_DIR, WEIGHTS_FILE
+from focusclip.versioning import newer_version_note, upgrade_hint
 
 logger = logging.getLogger(__name__)
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-TOKENIZER_DIR = "tokenizer"
-FORMAT_NAME = "focusclip"
 
 
 class ModelRegistry:
@@ -120,7 +119,7 @@ def _check_config(cfg: dict[str, Any], where: str) -> None:
     problems = [unknown_keys(cfg, (*CONFIG_KEYS, "clip") if clip else CONFIG_KEYS, where)]
     if clip:
         try:
-            family = tower_family(cfg["clip"], CLIP_FAMILIES, "clip")
+            family = clip_family(cfg["clip"])
         except ValueError as e:
             raise UsageError(f"{where}: {e}") from None
         problems.append(unknown_keys(cfg["clip"], family.config_keys, f"{where} clip"))
@@ -160,7 +159,7 @@ def _resolve_config(model: str | dict[str, Any]) -> tuple[dict[str, Any], str]:
     if isinstance(model, dict):
         _check_config(model, "model config")
         return copy.deepcopy(model), model.get("name", "custom")
-    path = Path(model)
+    path = _hub_folder(model)
     if path.is_dir() and (path / CONFIG_FILE).exists() and clip_folder_kind(path) is None:
         config = _read_saved_config(path)["model"]
         _check_config(config, str(path / CONFIG_FILE))
@@ -184,10 +183,31 @@ def create_model(model_name: str | dict[str, Any], pretrained: str | bool | None
         with ``vision_weights`` / ``text_weights``: a local file or folder, ``"hub"`` or a package); for
         a whole CLIP, its checkpoint (``clip.pretrained``);
       - ``"none"`` or ``False``: random initialisation;
-      - a saved model directory or ``.safetensors`` file: the whole model, loaded strictly.
+      - a saved model directory (also ``hf-hub:ORG/NAME[@REVISION]``) or ``.safetensors`` file: the whole
+        model, loaded strictly.
 
     ``overrides`` are merged into the config (nested dicts merge), e.g. ``roi={"shared": False}`` or
     ``clip={"pretrained": "/path/to/checkpoint.safetensors"}``.
+
+    Args:
+        model_name: a registered name (:func:`list_models`), a CLIP name, a model config dict or a saved
+            model directory.
+        pretrained: which weights to load (the list above).
+        device: where to put the model (default: where it was built, the CPU).
+        vision_weights, text_weights: with ``pretrained="towers"``, replace a tower's configured weights.
+        **overrides: merged into the config (above).
+
+    Returns:
+        The :class:`FocusCLIP` model, in training mode (``model.config`` is its resolved config).
+
+    Raises:
+        UsageError: an unknown name or config key (the message suggests the closest one);
+        MissingInput: ``pretrained`` names weights that do not exist.
+
+    Example::
+
+        model = focusclip.create_model("focusclip-tiny", roi={"mode": "attention"})
+        features = model.encode_image(torch.rand(2, 3, 64, 64), normalize=True)  # (2, 64)
     """
     config, name = _resolve_config(model_name)
     if overrides:
@@ -197,6 +217,8 @@ def create_model(model_name: str | dict[str, Any], pretrained: str | bool | None
             config["roi"] = roi
         _check_config(config, f"model {name} with overrides {sorted(overrides)}")
     config.setdefault("name", name)
+    config.setdefault("vision", {})  # a whole CLIP's registered config may leave its tower sections out
+    config.setdefault("text", {})
     if pretrained is None:
         pretrained = config.get("default_pretrained", "none")
     if pretrained is False:
@@ -214,7 +236,7 @@ def create_model(model_name: str | dict[str, Any], pretrained: str | bool | None
     elif pretrained == "none":
         vw, tw = vision_weights, text_weights
     else:
-        full_weights = Path(pretrained)
+        full_weights = _hub_folder(pretrained)
         if full_weights.is_dir():
             full_weights = full_weights / WEIGHTS_FILE
         if not full_weights.exists():
@@ -236,10 +258,22 @@ def create_model_and_transforms(model_name: str | dict[str, Any], pretrained: st
                                 device: str | torch.device | None = None,
                                 augment: dict[str, Any] | None = None,
                                 **kwargs: Any) -> tuple[FocusCLIP, SampleTransform, SampleTransform]:
-    """``(model, train_transform, eval_transform)``; the transforms normalise with the tower's mean/std.
+    """A model and the image transforms that go with it.
 
-    ``augment`` (``scale``, ``ratio``, ``color_jitter``) enables random crops / jitter in training; the
-    default, like the paper, only resizes.
+    Args:
+        model_name, pretrained, device, **kwargs: as :func:`create_model`.
+        augment: ``scale``, ``ratio``, ``color_jitter``: random crops / jitter in the training transform;
+            the default, like the paper, only resizes.
+
+    Returns:
+        ``(model, train_transform, eval_transform)``: :class:`SampleTransform` objects that normalise with
+        the vision tower's mean / std (``tf(pil_image) -> Tensor[3, S, S]``; ``tf.apply(image, heatmap=...,
+        keypoints=...)`` moves ROI geometry with the image).
+
+    Example::
+
+        model, _, preprocess = focusclip.create_model_and_transforms("focusclip-tiny")
+        x = preprocess(PIL.Image.open("photo.jpg")).unsqueeze(0)
     """
     model = create_model(model_name, pretrained=pretrained, device=device, **kwargs)
     train_tf, eval_tf = transforms_for(model.config, model.image_mean, model.image_std, augment)
@@ -253,7 +287,7 @@ def get_tokenizer(model_name: str | dict[str, Any], context_length: int | None =
     ``long_text`` (default: the config's ``text.long_text``, else ``truncate``) selects the long-text
     strategy (:mod:`focusclip.model.long_text`); a whole CLIP's context length is its text tower's
     positions (77; 248 with ``stretch``)."""
-    path = Path(model_name) if isinstance(model_name, str) else None
+    path = _hub_folder(model_name) if isinstance(model_name, str) else None
     if path is not None and (path / TOKENIZER_DIR).is_dir():
         config = _read_saved_config(path)["model"]
         backend = _load_saved_tokenizer(path / TOKENIZER_DIR)
@@ -261,7 +295,7 @@ def get_tokenizer(model_name: str | dict[str, Any], context_length: int | None =
     else:
         config, _ = _resolve_config(model_name)
         backend, source = _tokenizer_from_config(config)
-    text_cfg = config.get("text", {})
+    text_cfg = config.get("text") or {}
     strategy = long_text or text_cfg.get("long_text", "truncate")
     length = int(context_length or text_cfg.get("context_length") or _clip_context_length(config, strategy))
     if config.get("clip"):
@@ -279,32 +313,13 @@ def _clip_context_length(config: dict[str, Any], strategy: str) -> int:
     if config.get("text", {}).get("context_length"):
         return int(config["text"]["context_length"])
     clip = config.get("clip") or {}
-    if clip.get("open_clip_model"):
-        from focusclip.model.towers.openclip import model_config
-
-        model_cfg = clip.get("model_cfg") or model_config(clip["open_clip_model"])
-        return int(model_cfg.get("text_cfg", {}).get("context_length", 77))
-    if clip.get("hf_clip_model"):
-        hf = clip.get("hf_config")
-        if hf:
-            return int(hf.get("text_config", {}).get("max_position_embeddings", 77))
-        from focusclip.model.towers.hf_clip import hf_clip_config
-
-        return int(hf_clip_config(clip["hf_clip_model"]).text_config.max_position_embeddings)
-    return 77
+    return clip_family(clip).context_length(clip) if clip else 77
 
 
 def _tokenizer_from_config(config: dict[str, Any]) -> tuple[HFBackend | OpenCLIPBackend, str]:
     clip = config.get("clip") or {}
-    if clip.get("open_clip_model"):
-        return load_open_clip_tokenizer(clip["open_clip_model"], clip.get("model_cfg")), clip["open_clip_model"]
-    if clip.get("hf_clip_model"):
-        source = clip["hf_clip_model"]
-        try:
-            return HFBackend(load_hf_tokenizer(source)), source
-        except (OSError, ValueError) as e:
-            raise WeightsNotFoundError(f"no tokenizer for the Hugging Face CLIP model {source!r} ({e}). Save "
-                                       "one into the folder (CLIPTokenizer.save_pretrained)") from e
+    if clip:
+        return clip_family(clip).tokenizer(clip)
     text_cfg = config["text"]
     candidates = [text_cfg.get("tokenizer") or text_cfg.get("hf_model_name")]
     if text_cfg.get("tokenizer_fallback"):
@@ -341,6 +356,11 @@ def save_model(model: FocusCLIP, path: str | Path, tokenizer: Tokenizer | None =
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     config = copy.deepcopy(model.config)
+    # where the towers' weights came from (the model card names them; the config below drops them)
+    sources = {"vision": config.get("vision", {}).get("weights"), "text": config.get("text", {}).get("weights"),
+               "clip": (config.get("clip") or {}).get("pretrained")}
+    sources = {k: Path(v).name if Path(v).exists() else v  # a local file by its name only
+               for k, v in sources.items() if isinstance(v, str) and v}
     # The weights are in the state dict: rebuild the towers from architecture alone when loading.
     for section, tower in (("vision", model.visual), ("text", model.text)):
         config[section]["weights"] = None
@@ -356,7 +376,7 @@ def save_model(model: FocusCLIP, path: str | Path, tokenizer: Tokenizer | None =
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     atomic_save(path / WEIGHTS_FILE, lambda f: save_file(state, f, metadata={"format": "pt"}))
     atomic_write_json(path / CONFIG_FILE, {"format": FORMAT_NAME, "version": __version__, "model": config,
-                                           **(extra or {})})
+                                           **({"sources": sources} if sources else {}), **(extra or {})})
     return path
 
 
@@ -385,11 +405,53 @@ def load_weights(model: FocusCLIP, weights_file: str | Path) -> None:
 
 
 def load_model(path: str | Path, device: str | torch.device | None = None) -> FocusCLIP:
-    """Load a model saved with :func:`save_model` (strict), in eval mode."""
-    path = Path(path)
-    config = _read_saved_config(path)["model"]
-    model = create_model(config, pretrained=path, device=device)
+    """Load a model saved with :func:`save_model` (strict), in eval mode: a folder, or a saved model on the
+    Hugging Face Hub (``hf-hub:ORG/NAME[@REVISION]``, downloaded once into the Hub's cache).
+
+    A model written by a newer focusclip loads with a warning naming both versions; if it cannot be loaded
+    the error names them too (:mod:`focusclip.versioning`).
+
+    Args:
+        path: the saved model directory (``config.json``, ``model.safetensors``, ``tokenizer/``) or
+            ``hf-hub:ORG/NAME[@REVISION]``.
+        device: where to put the model (default: the CPU).
+
+    Returns:
+        The :class:`FocusCLIP` model in eval mode, its weights loaded strictly (a missing or unexpected key
+        is an error; renamed keys of older saves are upgraded).
+
+    Example::
+
+        model = focusclip.load_model("runs/demo/model-final")
+        tokenizer = focusclip.get_tokenizer("runs/demo/model-final")
+    """
+    path = _hub_folder(path)
+    saved = _read_saved_config(path)
+    note = newer_version_note(saved.get("version"))
+    if note:
+        logger.warning("%s: %s; it loads if it uses nothing this version lacks (%s)", path, note,
+                       upgrade_hint(saved.get("version")))
+    try:
+        model = create_model(saved["model"], pretrained=path, device=device)
+    except (UsageError, InputError) as e:
+        if not note:
+            raise
+        message = f"{e} (the model was {note}; {upgrade_hint(saved.get('version'))})"
+        try:
+            error = type(e)(message)
+        except TypeError:  # an error type with another constructor
+            error = InputError(message)
+        raise error from e
     return model.eval()
+
+
+def _hub_folder(spec: str | Path) -> Path:
+    """The local folder of a saved model: ``spec`` itself, or a Hub name's download in the Hub cache."""
+    if is_hub_name(spec):
+        from focusclip.hub import download_model
+
+        return download_model(str(spec))
+    return Path(spec)
 
 
 @dataclass
@@ -407,15 +469,17 @@ class LoadedModel:
 
 def load_model_spec(spec: str | Path, device: str | torch.device | None = None) -> LoadedModel:
     """What ``--model`` accepts in every command: a saved model directory, a CLIP name
-    (``openclip:ViT-B-16/openai``, ``hfclip:...``, a CLIP folder: an untouched CLIP, ready to use) or a
-    registered model name (its configured weights; a warning says when those are not trained ones)."""
-    path = Path(spec)
+    (``openclip:ViT-B-16/openai``, ``hfclip:...``, a CLIP folder: an untouched CLIP, ready to use), a saved
+    model on the Hugging Face Hub (``hf-hub:ORG/NAME[@REVISION]``) or a registered model name (its
+    configured weights; a warning says when those are not trained ones)."""
+    path = _hub_folder(spec)
+    display = str(spec) if is_hub_name(spec) else path.name
     if (path.is_dir() or path.is_file()) and clip_folder_kind(path) is None:
         saved = _read_saved_config(path)
         model = load_model(path, device=device)
-        return LoadedModel(model, get_tokenizer(str(path)), eval_transform(model), path.name, True,
+        return LoadedModel(model, get_tokenizer(str(path)), eval_transform(model), display, True,
                            dict(saved.get("training") or {}))
-    name = str(spec)
+    name = str(path) if is_hub_name(spec) else str(spec)  # a Hub repository may hold a plain CLIP folder
     if is_clip_name(name) or name in list_models():
         config, _ = _resolve_config(name)
         if not (config.get("clip") or {}).get("pretrained"):
@@ -424,5 +488,6 @@ def load_model_spec(spec: str | Path, device: str | torch.device | None = None) 
         model, _, eval_tf = create_model_and_transforms(name, device=device)
         return LoadedModel(model.eval(), get_tokenizer(name), eval_tf, name, False, {})
     raise MissingInput(f"model {name}: neither a saved model directory, a CLIP name (openclip:ARCH/TAG, "
-                       f"openclip:ARCH@FILE, hfclip:ID_OR_FOLDER) nor a registered model name."
+                       f"openclip:ARCH@FILE, hfclip:ID_OR_FOLDER), a Hub name (hf-hub:ORG/NAME) nor a registered "
+                       f"model name."
                        f"{did_you_mean(name, list_models())} Registered: {', '.join(list_models())}")

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from focusclip.errors import UsageError
-from focusclip.model.focus import create_focus
+from focusclip.model.focus import create_focus, focused_features
 from focusclip.model.long_text import (
     SENTENCE_KEY,
     STRETCH_KEEP,
@@ -151,10 +151,19 @@ class FocusCLIP(nn.Module):
 
     # ------------------------------------------------------------------ encoders
     def encode_image(self, image: torch.Tensor, heatmap: torch.Tensor | None = None,
-                     normalize: bool = False) -> torch.Tensor:
+                     normalize: bool = False, focus: str | None = None) -> torch.Tensor:
         """Image features; with a ``heatmap`` (B, 1, H, W) or (B, H, W) in [0, 1] and a model that can focus
         at inference (:attr:`focus_at_inference`), the features of the image focused on it (the ROI
-        branch). Without a heatmap, or for a model that cannot focus, the plain CLIP features."""
+        branch). Without a heatmap, or for a model that cannot focus, the plain CLIP features.
+
+        ``focus`` (one of :data:`~focusclip.model.focus.FOCUS_AT_INFERENCE`) focuses any model on the
+        heatmap with that mode (``attention`` on any ViT, image-space ``crop`` / ``blur`` / ``circle`` /
+        ``dim`` on every tower, ``auto``: the model's own mechanism, else ``blur``; docs/focus.md); rows
+        whose heatmap marks nothing stay plain. ``focus=None`` is the behaviour above."""
+        if focus is not None:
+            if heatmap is None:
+                raise UsageError(f"focus={focus!r} needs a heatmap to focus on")
+            return focused_features(self, image, heatmap, focus, normalize=normalize)
         if heatmap is not None and self.focus_at_inference:
             return self.encode_roi(image, heatmap, normalize=normalize)
         x = self.visual_proj(self.visual(image))

@@ -42,8 +42,7 @@ def interpolate_states(base: Mapping[str, torch.Tensor], finetuned: Mapping[str,
                        alpha: float, where: str = "merge") -> dict[str, torch.Tensor]:
     """``(1 - alpha) * base + alpha * finetuned`` key by key (see the module docstring);
     :class:`ArchitectureMismatchError` lists the keys that do not pair up."""
-    if not 0.0 <= alpha <= 1.0:
-        raise UsageError(f"{where}: alpha must be in [0, 1], got {alpha}")
+    check_alpha(alpha, where)
     pairs = {k: base_key(k) for k in finetuned}
     missing = sorted(b for b in pairs.values() if b is not None and b not in base)
     paired = {b for b in pairs.values() if b is not None}
@@ -78,6 +77,15 @@ def merge_models(base: FocusCLIP, finetuned: FocusCLIP, alpha: float) -> FocusCL
     return merged.eval()
 
 
+def check_alpha(alpha: float, where: str = "merge") -> float:
+    """``alpha`` when it is a number in [0, 1] (NaN is not); :class:`UsageError` otherwise. Commands call
+    it before loading any model."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
+        raise UsageError(f"{where}: alpha must be a number in [0, 1] (0: the base model, 1: the fine-tuned "
+                         f"one), got {alpha}")
+    return float(alpha)
+
+
 def parse_alphas(text: str) -> list[float]:
     """``"0,0.25,0.5"`` -> [0.0, 0.25, 0.5], each in [0, 1]."""
     try:
@@ -85,7 +93,11 @@ def parse_alphas(text: str) -> list[float]:
     except ValueError:
         raise UsageError(f"--interpolate {text!r}: expected comma-separated numbers in [0, 1], e.g. 0,0.5,1") \
             from None
+    if not alphas:
+        raise UsageError(f"--interpolate {text!r} gives no alpha: expected comma-separated numbers in [0, 1], "
+                         "e.g. 0,0.5,1")
     bad = [a for a in alphas if not 0.0 <= a <= 1.0]
-    if not alphas or bad:
-        raise UsageError(f"--interpolate {text!r}: expected comma-separated numbers in [0, 1], e.g. 0,0.5,1")
+    if bad:
+        raise UsageError(f"--interpolate {text!r}: {', '.join(f'{a:g}' for a in bad)} not in [0, 1]; expected "
+                         "comma-separated numbers in [0, 1], e.g. 0,0.5,1")
     return alphas

@@ -17,13 +17,14 @@ from typing import Any
 import torch
 
 from focusclip.errors import UsageError
+from focusclip.hub_access import hub_access
 from focusclip.io import atomic_write_json
 from focusclip.model.long_text import SENTENCE_KEY, check_strategy, sentence_rows
+from focusclip.save_format import OPEN_CLIP_CONFIG
 
 logger = logging.getLogger(__name__)
 
-#: The file that marks a saved open_clip tokenizer folder (open_clip's own ``local-dir:`` layout).
-OPEN_CLIP_CONFIG = "open_clip_config.json"
+#: OPEN_CLIP_CONFIG marks a saved open_clip tokenizer folder (open_clip's own ``local-dir:`` layout).
 
 
 @dataclass
@@ -211,7 +212,8 @@ def _as_texts(texts: str | list[str] | tuple[str, ...]) -> list[str]:
 def load_hf_tokenizer(location: str):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(location)
+    with hub_access(location):
+        return AutoTokenizer.from_pretrained(location)
 
 
 def load_open_clip_tokenizer(model_name: str | None, model_cfg: dict[str, Any] | None = None) -> OpenCLIPBackend:
@@ -220,8 +222,9 @@ def load_open_clip_tokenizer(model_name: str | None, model_cfg: dict[str, Any] |
     import open_clip
 
     if model_cfg is None:
-        model_cfg = open_clip.get_model_config(model_name) or {}
-        tok = open_clip.get_tokenizer(model_name)
+        with hub_access(str(model_name).split(":", 1)[-1]):
+            model_cfg = open_clip.get_model_config(model_name) or {}
+            tok = open_clip.get_tokenizer(model_name)
     else:
         text_cfg = model_cfg.get("text_cfg", {})
         if text_cfg.get("hf_tokenizer_name"):

@@ -24,7 +24,17 @@ from torchvision.transforms import InterpolationMode
 from focusclip.errors import UsageError
 from focusclip.images import decode
 
-RESIZE_MODES = ("squash", "center_crop")
+#: ``squash``: the whole frame to S x S (the paper). ``center_crop``: focusclip's own centre square of the
+#: original, then resized (the offline presets; models trained with it keep it). ``shortest``: open_clip's
+#: ``resize_mode='shortest'`` exactly (PIL resize of the short side to S, the long side ``int(S * long /
+#: short)``, then torchvision's ``CenterCrop``, offsets rounded half to even). ``shortest_edge``:
+#: transformers' ``CLIPImageProcessor`` exactly (torchvision uint8 resize of the short side, same sizes,
+#: antialiased, then a centre crop with offsets rounded down). A wrapped CLIP gets its own library's mode.
+RESIZE_MODES = ("squash", "center_crop", "shortest", "shortest_edge")
+#: the modes that resize the short side first and then crop (the CLIP libraries' evaluation transforms)
+LIBRARY_MODES = ("shortest", "shortest_edge")
+_PIL_RESAMPLE = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST,
+                 "lanczos": Image.LANCZOS, "box": Image.BOX, "hamming": Image.HAMMING}
 
 
 @dataclass
@@ -35,7 +45,8 @@ class SampleTransform:
     one geometric transform to all of them.
 
     ``resize="squash"`` (the paper) resizes the whole frame to S x S; ``"center_crop"`` keeps the aspect
-    ratio and crops the centre. With ``train=True`` and ``scale`` below 1, a random crop covering
+    ratio and crops the centre square of the original; ``"shortest"`` / ``"shortest_edge"`` resize the short
+    side and crop exactly as open_clip / transformers do (:data:`RESIZE_MODES`). With ``train=True`` and ``scale`` below 1, a random crop covering
     ``scale`` of the area with aspect ratio in ``ratio`` is taken first (RandomResizedCrop);
     ``color_jitter`` > 0 jitters brightness, contrast and saturation by that amount.
     """
@@ -79,10 +90,50 @@ class SampleTransform:
     def pixels(self, image: Image.Image | np.ndarray | torch.Tensor) -> torch.Tensor:
         """uint8 Tensor[3, S, S]: the image resized (deterministic crop) before normalisation; with
         :meth:`normalize` it gives ``self(image)`` when :attr:`pixel_key` is not None."""
+        if self._library_geometry():
+            return self._library_pixels(image)[0]
         img = _to_uint8_tensor(image)
         top, left, h, w = self.crop_box(*img.shape[-2:])
         s = self.resolution
         return TF.resized_crop(img, top, left, h, w, [s, s], interpolation=self._interp, antialias=True)
+
+    def _library_geometry(self) -> bool:
+        """Whether this call resizes and crops as a CLIP library does (no random crop drawn)."""
+        return self.resize in LIBRARY_MODES and not (self.train and self.scale[0] < 1.0)
+
+    def resized_size(self, h0: int, w0: int) -> tuple[int, int]:
+        """(H, W) after the short side is resized to S, as both libraries compute it (torchvision's
+        ``Resize(int)`` and transformers' ``shortest_edge``): the long side is ``int(S * long / short)``."""
+        s = self.resolution
+        if h0 <= w0:
+            return s, int(s * w0 / h0)
+        return int(s * h0 / w0), s
+
+    def library_crop(self, h: int, w: int) -> tuple[int, int]:
+        """(top, left) of the S x S centre crop of an (H, W) resized image, rounded as the library rounds."""
+        s = self.resolution
+        if self.resize == "shortest":  # torchvision center_crop
+            return int(round((h - s) / 2.0)), int(round((w - s) / 2.0))
+        return int((h - s) / 2.0), int((w - s) / 2.0)  # transformers' TorchvisionBackend.center_crop
+
+    def _library_pixels(self, image: Image.Image | np.ndarray | torch.Tensor
+                        ) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+        """uint8 (3, S, S) pixels exactly as open_clip / transformers make them, and the geometry
+        ``(resized H, resized W, crop top, crop left)``."""
+        s = self.resolution
+        if self.resize == "shortest":
+            pil = decode(image, "RGB") if isinstance(image, Image.Image) else TF.to_pil_image(_to_uint8_tensor(image))
+            h, w = self.resized_size(pil.height, pil.width)
+            resample = _PIL_RESAMPLE.get(self.interpolation)
+            if resample is None:
+                raise UsageError(f"interpolation {self.interpolation!r} has no PIL equivalent for resize 'shortest'")
+            resized = TF.pil_to_tensor(pil.resize((w, h), resample))
+        else:
+            img = _to_uint8_tensor(image)
+            h, w = self.resized_size(*img.shape[-2:])
+            resized = TF.resize(img, [h, w], interpolation=self._interp, antialias=True)
+        top, left = self.library_crop(h, w)
+        return resized[..., top:top + s, left:left + s], (h, w, top, left)
 
     def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
         """uint8 (..., 3, S, S) from :meth:`pixels` -> the model's normalised float input."""
@@ -90,22 +141,33 @@ class SampleTransform:
 
     def apply(self, image: Image.Image | np.ndarray | torch.Tensor, heatmap: Any = None,
               keypoints: np.ndarray | None = None, boxes: np.ndarray | None = None) -> dict[str, Any]:
-        img = _to_uint8_tensor(image)
-        h0, w0 = img.shape[-2:]
-        top, left, h, w = self.crop_box(h0, w0)
         s = self.resolution
         out: dict[str, Any] = {}
-        x = TF.resized_crop(img, top, left, h, w, [s, s], interpolation=self._interp, antialias=True)
+        if self._library_geometry():
+            x, (rh, rw, ctop, cleft) = self._library_pixels(image)
+            h0, w0 = _image_hw(image)
+            # the same geometry in source pixels: scale (rw / w0, rh / h0), then the crop offset
+            scale_xy = np.array([rw / w0, rh / h0], dtype=np.float32)
+            top, left, h, w = ctop / scale_xy[1], cleft / scale_xy[0], s / scale_xy[1], s / scale_xy[0]
+        else:
+            img = _to_uint8_tensor(image)
+            h0, w0 = img.shape[-2:]
+            top, left, h, w = self.crop_box(h0, w0)
+            x = TF.resized_crop(img, top, left, h, w, [s, s], interpolation=self._interp, antialias=True)
         x = x.float().div_(255.0)
         if self.train and self.color_jitter > 0:
             x = self._jitter(x)
         out["image"] = TF.normalize(x, list(self.mean), list(self.std))
         if heatmap is not None:
             hm = _to_heatmap_tensor(heatmap)
-            if hm.shape[-2:] != (h0, w0):
-                hm = TF.resize(hm, [h0, w0], interpolation=InterpolationMode.BILINEAR, antialias=True)
-            hm = TF.resized_crop(hm, top, left, h, w, [s, s], interpolation=InterpolationMode.BILINEAR,
-                                 antialias=True)
+            if self._library_geometry():
+                hm = TF.resize(hm, [rh, rw], interpolation=InterpolationMode.BILINEAR, antialias=True)
+                hm = hm[..., ctop:ctop + s, cleft:cleft + s]
+            else:
+                if hm.shape[-2:] != (h0, w0):
+                    hm = TF.resize(hm, [h0, w0], interpolation=InterpolationMode.BILINEAR, antialias=True)
+                hm = TF.resized_crop(hm, top, left, h, w, [s, s], interpolation=InterpolationMode.BILINEAR,
+                                     antialias=True)
             out["heatmap"] = hm.clamp_(0.0, 1.0)
         scale_xy = np.array([s / w, s / h], dtype=np.float32)
         offset = np.array([left, top], dtype=np.float32)
@@ -118,10 +180,11 @@ class SampleTransform:
         return out
 
     def crop_box(self, h0: int, w0: int) -> tuple[int, int, int, int]:
-        """(top, left, height, width) of the source region that becomes the output square."""
+        """(top, left, height, width) of the source region that becomes the output square (for the CLIP
+        libraries' modes, which resize before they crop, the centre square they keep, to the pixel)."""
         if self.train and self.scale[0] < 1.0:
             return self._random_crop(h0, w0)
-        if self.resize == "center_crop":
+        if self.resize == "center_crop" or self.resize in LIBRARY_MODES:
             side = min(h0, w0)
             return (h0 - side) // 2, (w0 - side) // 2, side, side
         return 0, 0, h0, w0
@@ -154,6 +217,14 @@ class SampleTransform:
         x = TF.adjust_brightness(x, rng.uniform(1 - j, 1 + j))
         x = TF.adjust_contrast(x, rng.uniform(1 - j, 1 + j))
         return TF.adjust_saturation(x, rng.uniform(1 - j, 1 + j))
+
+
+def _image_hw(image: Image.Image | np.ndarray | torch.Tensor) -> tuple[int, int]:
+    if isinstance(image, Image.Image):
+        return image.height, image.width
+    if isinstance(image, np.ndarray):
+        return int(image.shape[0]), int(image.shape[1])
+    return int(image.shape[-2]), int(image.shape[-1])
 
 
 def _to_uint8_tensor(image: Image.Image | np.ndarray | torch.Tensor) -> torch.Tensor:

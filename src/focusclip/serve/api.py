@@ -25,9 +25,10 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from focusclip.labels import parse_labels
 from focusclip.predict import DEFAULT_TEMPLATE
 from focusclip.serve.models import UnknownModelError
-from focusclip.serve.presets import find_preset, parse_labels, parse_templates
+from focusclip.serve.presets import find_preset, parse_templates
 from focusclip.serve.service import Service
 from focusclip.serve.uploads import UploadedImage, UploadError, check_count, format_mb, read_image
 

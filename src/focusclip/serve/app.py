@@ -41,6 +41,7 @@ class ServeConfig:
     default_model: str | None = None   #: a model id (see GET /api/models); default: a trained FocusCLIP
     registered: bool = True            #: also offer the registered (untrained) configs
     clip_models: tuple[str, ...] = ()  #: CLIP checkpoints to offer by name (openclip:ARCH/TAG, hfclip:ID)
+    hub_models: tuple[str, ...] = ()   #: saved models on the Hub (hf-hub:ORG/NAME); a default_model of that form too
     device: str = "auto"
     threads: int | None = None         #: torch CPU threads for inference (None: torch's default); see docs/serve.md
     limits: UploadLimits = field(default_factory=UploadLimits)
@@ -113,7 +114,8 @@ def is_loopback(host: str) -> bool:
 
 def build_service(config: ServeConfig) -> Any:
     """The :class:`~focusclip.serve.service.Service` for ``config`` (catalog of the models root + registry)."""
-    from focusclip.serve.models import ClipModels, ModelCatalog, RegisteredModels, SavedModels
+    from focusclip.model.names import is_hub_name
+    from focusclip.serve.models import ClipModels, HubModels, ModelCatalog, RegisteredModels, SavedModels
     from focusclip.serve.service import Service
 
     sources: list[Any] = []
@@ -127,6 +129,9 @@ def build_service(config: ServeConfig) -> Any:
         sources.append(RegisteredModels())
     if config.clip_models:
         sources.append(ClipModels(tuple(config.clip_models)))
+    hub = [*config.hub_models, *([config.default_model] if is_hub_name(config.default_model) else [])]
+    if hub:
+        sources.append(HubModels(tuple(dict.fromkeys(hub))))
     catalog = ModelCatalog(sources)
     return Service(catalog, limits=config.limits, device=config.device, default_model=config.default_model,
                    people_finder=build_people_finder(config.detector, config.detector_options))

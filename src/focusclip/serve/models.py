@@ -9,6 +9,8 @@ A source lists :class:`ModelEntry` objects and loads one of them. Two sources ex
 
 * :class:`ClipModels`: CLIP checkpoints named by whoever starts the server (``focusclip serve --clip
   openclip:ViT-B-16/openai``; hub names download once, so they need a network the first time).
+* :class:`HubModels`: saved FocusCLIP models on the Hugging Face Hub named when the server starts
+  (``focusclip serve --model hf-hub:ORG/NAME``).
 
 A request names an entry by its ``id``; :meth:`ModelCatalog.resolve` only answers ids from the list it
 built itself, so no user-typed path or name is ever opened and nothing outside the models root can be
@@ -28,10 +30,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from focusclip.save_format import CONFIG_FILE, WEIGHTS_FILE
+
 logger = logging.getLogger(__name__)
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 MAX_SCAN_DEPTH = 8
 
 
@@ -64,16 +66,25 @@ class ModelEntry:
 
 
 @dataclass
-class LoadedModel:
-    """A model ready for inference, with its tokenizer and evaluation transform."""
+class CachedModel:
+    """The model the server holds: which catalog entry (and version of its files) it is, the loaded model
+    (a :class:`focusclip.model.factory.LoadedModel`: model, tokenizer, transform, training info) and the
+    classifiers built for it, cached per (labels, templates)."""
 
     entry: ModelEntry
     version: int
-    model: Any
-    tokenizer: Any
-    transform: Any
-    training: dict = field(default_factory=dict)  #: the saved model's training info (sets the softmax scale)
+    loaded: Any  #: focusclip.model.factory.LoadedModel
     classifiers: OrderedDict = field(default_factory=OrderedDict)  #: (labels, templates) -> classifier
+
+    def __getattr__(self, name: str) -> Any:
+        """``model``, ``tokenizer``, ``transform`` and ``training`` (the saved model's training info, which
+        sets the softmax scale) are the loaded model's."""
+        if name in _LOADED_FIELDS:
+            return getattr(self.loaded, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+_LOADED_FIELDS = ("model", "tokenizer", "transform", "training")
 
 
 class ModelSource(Protocol):
@@ -240,6 +251,48 @@ class ClipModels:
         return 0
 
 
+@dataclass
+class HubModels:
+    """Saved FocusCLIP models on the Hugging Face Hub named when the server starts (``focusclip serve --model
+    hf-hub:ORG/NAME[@REVISION]``): downloaded once into the Hub's cache (read from it with HF_HUB_OFFLINE=1)."""
+
+    names: Sequence[str]
+    kind = "hub"
+    #: name -> its folder in the Hub cache, resolved once (a rescan does not ask the Hub again; restart to update)
+    folders: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        from focusclip.model.names import parse_hub_name
+
+        for name in self.names:
+            parse_hub_name(name)
+
+    def entries(self) -> list[ModelEntry]:
+        from focusclip.hub import download_model
+
+        out = []
+        for name in self.names:
+            if name not in self.folders:
+                self.folders[name] = download_model(name)
+            folder = self.folders[name]
+            info = _describe_saved(folder)
+            size = f", {info['image_size']} px" if info.get("image_size") else ""
+            out.append(ModelEntry(id=name, kind=self.kind, location=folder, **info,
+                                  title=f"{name} (Hugging Face Hub, {info.get('architecture') or '?'}{size})"))
+        return out
+
+    def load(self, entry: ModelEntry) -> Any:
+        from focusclip.model.factory import load_model_spec
+
+        return replace(load_model_spec(entry.location), name=entry.id)
+
+    def version(self, entry: ModelEntry) -> int:
+        try:
+            return (entry.location / WEIGHTS_FILE).stat().st_mtime_ns
+        except OSError:
+            return -1
+
+
 class ModelCatalog:
     """The entries of several sources, by id; ids repeated across sources get a ``kind:`` prefix."""
 
@@ -304,13 +357,13 @@ class ModelCache:
         self.catalog = catalog
         self.max_classifiers = max_classifiers
         self._lock = threading.Lock()
-        self._current: LoadedModel | None = None
+        self._current: CachedModel | None = None
 
     @property
-    def current(self) -> LoadedModel | None:
+    def current(self) -> CachedModel | None:
         return self._current
 
-    def get(self, model_id: str) -> LoadedModel:
+    def get(self, model_id: str) -> CachedModel:
         entry, source = self.catalog.resolve(model_id)
         with self._lock:
             version = source.version(entry)
@@ -321,11 +374,10 @@ class ModelCache:
             del cur
             gc.collect()  # release the old weights before reading the new ones
             logger.info("loading model %s", entry.title)
-            spec = source.load(entry)
-            self._current = LoadedModel(entry, version, spec.model, spec.tokenizer, spec.transform, spec.training)
+            self._current = CachedModel(entry, version, source.load(entry))
             return self._current
 
-    def classifier(self, loaded: LoadedModel, key: tuple, build: Callable[[], Any]) -> Any:
+    def classifier(self, loaded: CachedModel, key: tuple, build: Callable[[], Any]) -> Any:
         """The cached classifier for ``key`` on ``loaded``, built with ``build()`` when missing."""
         with self._lock:
             clf = loaded.classifiers.get(key)

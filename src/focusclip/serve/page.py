@@ -18,10 +18,11 @@ from typing import Any
 
 import gradio as gr
 
+from focusclip.labels import parse_labels
 from focusclip.predict import DEFAULT_TEMPLATE
 from focusclip.serve import cards
 from focusclip.serve.models import UnknownModelError
-from focusclip.serve.presets import find_preset, parse_labels, parse_templates
+from focusclip.serve.presets import find_preset, parse_templates
 from focusclip.serve.results import TABLE_HEADERS, table_rows, to_csv, to_json
 from focusclip.serve.roi import PreparedImage
 from focusclip.serve.service import Service, check_query

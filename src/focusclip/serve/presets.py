@@ -9,7 +9,6 @@ preset. Presets cover the registry's activity, age and emotion groups, the tasks
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -84,19 +83,6 @@ def find_preset(presets: Sequence[Preset], preset_id: str) -> Preset:
         if preset_id == p.id or preset_id in p.tasks:
             return p
     raise ValueError(f"unknown preset {preset_id!r}; presets: {', '.join(p.id for p in presets)}")
-
-
-def parse_labels(text: str, max_labels: int = 500) -> list[str]:
-    """Labels from a comma or line separated list; blanks dropped, at least two, no duplicates."""
-    labels = [part.strip() for part in re.split(r"[,\n]", text or "") if part.strip()]
-    if len(labels) < 2:
-        raise ValueError(f"type at least two labels, separated by commas or new lines (got {len(labels)})")
-    if len(labels) > max_labels:
-        raise ValueError(f"{len(labels)} labels; at most {max_labels} are allowed")
-    dup = sorted({lab for lab in labels if labels.count(lab) > 1})
-    if dup:
-        raise ValueError(f"labels must be unique; repeated: {', '.join(dup)}")
-    return labels
 
 
 def parse_templates(text: str | Sequence[str] | None, default: Sequence[str]) -> list[str]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Sequence
 from typing import Any
+
+from focusclip.io import csv_row, json_text
 
 TABLE_HEADERS = ["image", "focus", "rank", "label", "probability", "cosine"]
 
@@ -26,11 +27,11 @@ def table_rows(results: Sequence[dict[str, Any]]) -> list[list[Any]]:
 
 def to_csv(results: Sequence[dict[str, Any]]) -> str:
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv.writer(buf, lineterminator="\r\n")  # RFC 4180; a CR inside a cell gets quoted
     writer.writerow(TABLE_HEADERS)
-    writer.writerows(table_rows(results))
+    writer.writerows(csv_row(row) for row in table_rows(results))  # labels are user text: no formulas
     return buf.getvalue()
 
 
 def to_json(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+    return json_text(payload, indent=2, where="results JSON") + "\n"

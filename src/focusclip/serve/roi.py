@@ -51,7 +51,7 @@ class PreparedImage:
 
 def roi_from_file(image: Any, path: str | os.PathLike, name: str | None = None) -> Roi:
     """The ROI of a PIL image from a keypoints JSON, else a boxes JSON (the kind is read from the content)."""
-    from focusclip.drawing import overlay_from_files
+    from focusclip.overlays import overlay_from_files
 
     name = name or Path(path).name
     errors = {}
@@ -97,7 +97,7 @@ class PeopleFinder:
 
     def __call__(self, image: Any) -> Roi | None:
         """The ROI of everyone found in a PIL image, or None when nobody is found."""
-        from focusclip.drawing import overlay_from_detector
+        from focusclip.overlays import overlay_from_detector
 
         with self._lock:
             if self._detector is None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from focusclip.serve.models import LoadedModel, ModelCache, ModelCatalog, ModelEntry
+from focusclip.serve.models import CachedModel, ModelCache, ModelCatalog, ModelEntry
 from focusclip.serve.presets import Preset, list_presets
 from focusclip.serve.roi import PeopleFinder, PreparedImage, prepare_images
 from focusclip.serve.uploads import UploadedImage, UploadLimits, check_count
@@ -71,14 +71,14 @@ class Service:
     def default_model_id(self) -> str | None:
         return self.default_model or self.catalog.default_id()
 
-    def model(self, model_id: str | None) -> LoadedModel:
+    def model(self, model_id: str | None) -> CachedModel:
         model_id = model_id or self.default_model_id()
         if model_id is None:
             raise ValueError("no model to load: the models root holds no saved model and no config is registered")
         return self.cache.get(model_id)
 
     # ------------------------------------------------------------------------- classify
-    def classifier(self, loaded: LoadedModel, labels: Sequence[str], templates: Sequence[str]) -> Any:
+    def classifier(self, loaded: CachedModel, labels: Sequence[str], templates: Sequence[str]) -> Any:
         from focusclip.predict import ZeroShotClassifier
 
         key = (tuple(labels), tuple(templates))
@@ -183,7 +183,7 @@ class Service:
         return [(int(i), float(sims[i])) for i in order]
 
 
-def check_focus(loaded: LoadedModel) -> None:
+def check_focus(loaded: CachedModel) -> None:
     """A ValueError unless the loaded model can classify focused on an ROI."""
     entry = loaded.entry
     if getattr(loaded.model, "focus_at_inference", False):

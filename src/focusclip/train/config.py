@@ -9,7 +9,6 @@ are errors that list the valid keys of their section.
 from __future__ import annotations
 
 import dataclasses
-import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -21,7 +20,7 @@ import yaml
 
 from focusclip.errors import UsageError
 from focusclip.io import read_text
-from focusclip.mappings import deep_merge, did_you_mean
+from focusclip.mappings import deep_merge, did_you_mean, load_yaml, parse_value
 from focusclip.runtime import PRECISIONS
 
 #: Keys renamed since 0.1 (old dotted key -> new one): an old config gets an error that names the new key.
@@ -34,27 +33,6 @@ RESUME_FREE_KEYS = ("resume", "stop_after_steps", "device", "data.num_workers", 
 
 class ConfigError(UsageError):
     """A training config with an unknown key or a value of the wrong type or range; names the key."""
-
-
-class _ConfigLoader(yaml.SafeLoader):
-    """YAML 1.1's SafeLoader, but numbers such as ``1e-3`` or ``5E4`` (no dot) are floats, as on the
-    command line (PyYAML reads them as strings)."""
-
-
-_ConfigLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-                |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-                |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-                |[-+]?\.(?:inf|Inf|INF)
-                |\.(?:nan|NaN|NAN))$""", re.X),
-    list("-+0123456789."),
-)
-
-
-def load_yaml(text: str) -> Any:
-    """Parse config YAML (numbers written like ``1e-3`` are floats)."""
-    return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 @dataclass
@@ -277,15 +255,6 @@ def apply_override(cfg: TrainConfig, item: str) -> None:
         raise ConfigError(f"override {item!r}: expected key=value (e.g. optim.lr=1e-3)")
     key, raw = item.split("=", 1)
     set_value(cfg, key.strip(), parse_value(raw), where="override")
-
-
-def parse_value(raw: str) -> Any:
-    """A command-line value: YAML scalars and flow collections, with ``1e-3`` read as a float."""
-    raw = raw.strip()
-    try:
-        return load_yaml(raw) if raw else ""
-    except yaml.YAMLError:
-        return raw
 
 
 def set_value(cfg: TrainConfig, key: str, value: Any, where: str = "config") -> None:

@@ -81,11 +81,24 @@ class TrainState:
 # ------------------------------------------------------------------------------ entry point
 def train(config: TrainConfig | Mapping[str, Any] | str | Path, overrides: Sequence[str] = (),
           allow_config_change: bool = False) -> dict[str, Any]:
-    """Train from a :class:`TrainConfig`, a dict or a YAML path (plus ``key=value`` overrides).
-    Resuming with a configuration other than the checkpoint's is refused unless ``allow_config_change``.
+    """Train a model (one process, one GPU, or every rank under ``torchrun``).
 
-    Returns ``{"run_dir", "step", "epoch", "loss", "val_loss", "zeroshot", "best", "model_final",
-    "model_best", "checkpoint", "stopped"}``. Under ``torchrun`` every rank calls it.
+    Args:
+        config: a :class:`TrainConfig`, a dict of its sections or a YAML file (docs/training.md).
+        overrides: dotted ``key=value`` settings over the config, e.g. ``["optim.lr=1e-3", "epochs=2"]``.
+        allow_config_change: resume although the config differs from the checkpoint's (refused otherwise).
+
+    Returns:
+        ``{"run_dir", "step", "epoch", "loss", "val_loss", "zeroshot", "best", "model_final", "model_best",
+        "checkpoint", "stopped"}``; ``model_final`` / ``model_best`` are saved model directories
+        (:func:`focusclip.load_model`).
+
+    Example::
+
+        from focusclip.train import train
+
+        result = train("configs/synth-focusclip.yaml", ["out_dir=runs/try", "epochs=1"])
+        model = focusclip.load_model(result["model_final"])
     """
     cfg = as_config(config, overrides)
     import torch.distributed as dist

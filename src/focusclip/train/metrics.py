@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from focusclip.io import JsonlAppender, atomic_save, atomic_write_text, read_jsonl
+from focusclip.io import JsonlAppender, atomic_save, atomic_write_text, json_text, read_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -62,13 +62,11 @@ class MetricsLogger:
 
 def truncate_metrics(run_dir: str | Path, step: int) -> None:
     """Drop metrics written after ``step`` (by a run that died after its last checkpoint) before resuming."""
-    import json
-
     path = Path(run_dir) / METRICS_FILE
     rows = read_jsonl(path)
     kept = [r for r in rows if int(r.get("step", 0)) <= step]
     if len(kept) != len(rows) or (path.exists() and not path.read_bytes().endswith(b"\n")):
-        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
+        atomic_write_text(path, "".join(json_text(r, where=str(path)) + "\n" for r in kept))
         logger.info("resuming at step %d: dropped %d metrics lines written after it", step, len(rows) - len(kept))
 
 

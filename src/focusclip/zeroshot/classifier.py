@@ -24,10 +24,15 @@ TEXT_CHUNK = 256  #: prompts encoded per forward pass
 
 
 def encode_images(model: Any, images: torch.Tensor, heatmaps: torch.Tensor | None = None,
-                  has_heatmap: torch.Tensor | None = None) -> torch.Tensor:
+                  has_heatmap: torch.Tensor | None = None, focus: str | None = None) -> torch.Tensor:
     """(B, D) normalised image features; with ``heatmaps`` (B, 1, H, W) and a model that focuses at
     inference (``model.focus_at_inference``), the rows marked in ``has_heatmap`` (B,) bool (all rows when
-    None) are focused on their heatmap and the others plain. Other models ignore the heatmaps."""
+    None) are focused on their heatmap and the others plain. Other models ignore the heatmaps.
+    ``focus`` (an inference focus mode, docs/focus.md) focuses any model that way instead."""
+    if heatmaps is not None and focus is not None:
+        if has_heatmap is not None:  # rows without a heatmap: an empty one, which stays plain
+            heatmaps = heatmaps * has_heatmap.to(heatmaps.device, heatmaps.dtype).view(-1, *[1] * (heatmaps.dim() - 1))
+        return model.encode_image(images, heatmap=heatmaps, normalize=True, focus=focus)
     if heatmaps is None or not getattr(model, "focus_at_inference", False):
         return model.encode_image(images, normalize=True)
     has = torch.ones(len(images), dtype=torch.bool) if has_heatmap is None else has_heatmap.to(torch.bool).cpu()

@@ -11,7 +11,10 @@ or a hand-made module in tests); ``tokenizer(list_of_str)`` returns a dict of te
 crop boxes Stanford40, EMOTIC, LAGENDA and CUB ship, the synthetic world's annotated subjects) become a
 heatmap over the whole image that the model focuses on (``model.encode_image(images, heatmap=...)``; a
 model that cannot focus at inference sees the whole image). Its results are kept under the model's
-fingerprint with a ``+focus-boxes`` suffix.
+fingerprint with a ``+focus-boxes`` suffix. ``focus_mode`` (one of
+:data:`~focusclip.model.focus.FOCUS_AT_INFERENCE`) focuses any model on the boxes that way instead
+(``encode_image(..., focus=focus_mode)``: attention on any ViT, crop, blur, circle, dim; docs/focus.md);
+its results get a ``+focus-boxes-<mode>`` suffix.
 """
 
 from __future__ import annotations
@@ -117,16 +120,16 @@ def subsample(samples: list[Sample], limit: int | None, seed: int = 0) -> list[S
 def rank_images(model: Any, transform: Callable, samples: Sequence[Sample], class_emb: torch.Tensor,
                 device: torch.device, batch_size: int = 64, workers: int = 2, desc: str = "eval",
                 kmax: int = MAX_K, focus: bool = False, image_cache: EvalImageCache | None = None,
-                features: dict | None = None) -> np.ndarray:
+                features: dict | None = None, focus_mode: str | None = None) -> np.ndarray:
     """(N, kmax) class indices, best first, for every sample (batched through a DataLoader; decoded
     once per ``image_cache`` when the transform is deterministic, see :mod:`focusclip.zeroshot.image_cache`).
     ``features`` (a dict, for one model) keeps each image's features: tasks on the same images encode
     each image once. With ``focus``, each image is focused on the heatmap of its subject boxes (neither
-    cache applies: they hold plain images)."""
+    cache applies: they hold plain images), by ``focus_mode`` when given (else the model's own mechanism)."""
     kmax = min(kmax, class_emb.shape[0])
     if focus or features is None or getattr(transform, "pixel_key", None) is None:
         batches = _batches(transform, samples, device, batch_size, workers, image_cache, focus)
-        return _rank(model, batches, len(samples), class_emb, device, desc, kmax)
+        return _rank(model, batches, len(samples), class_emb, device, desc, kmax, focus_mode)
     keys = [(transform.pixel_key, sample_key(s)) for s in samples]  # type: ignore[attr-defined]
     todo = [i for i, k in enumerate(keys) if k not in features]
     if todo:
@@ -148,12 +151,13 @@ def _batches(transform: Callable, samples: Sequence[Sample], device: torch.devic
                                        num_workers=workers, shuffle=False, pin_memory=pin, persistent_workers=False)
 
 
-def _features(model: Any, batch: Sequence[torch.Tensor], device: torch.device) -> torch.Tensor:
+def _features(model: Any, batch: Sequence[torch.Tensor], device: torch.device,
+              focus_mode: str | None = None) -> torch.Tensor:
     """Normalised float32 image features of one batch of :func:`_batches` (focused where it has heatmaps)."""
     images, *heat = batch
     images = images.to(device, non_blocking=True)
     if heat:
-        return encode_images(model, images, heat[0].to(device), heat[1]).float()
+        return encode_images(model, images, heat[0].to(device), heat[1], focus=focus_mode).float()
     return model.encode_image(images, normalize=True).float()
 
 
@@ -173,11 +177,11 @@ def _encode(model: Any, transform: Callable, samples: Sequence[Sample], device: 
 
 
 def _rank(model: Any, batches: Any, n: int, class_emb: torch.Tensor, device: torch.device, desc: str,
-          kmax: int) -> np.ndarray:
+          kmax: int, focus_mode: str | None = None) -> np.ndarray:
     out = np.zeros((n, kmax), dtype=np.int64)
     with Progress(n, desc, unit="img") as prog, autocast(device):
         for *batch, idx in batches:
-            feats = _features(model, batch, device)
+            feats = _features(model, batch, device, focus_mode)
             top = (feats @ class_emb.T).topk(kmax, dim=-1).indices
             out[idx.numpy()] = top.cpu().numpy()
             prog.update(len(idx))
@@ -219,10 +223,12 @@ def evaluate_task(model: Any, tokenizer: Callable, transform: Callable, task: Ta
                   device: torch.device, batch_size: int = 64, workers: int = 2, limit: int | None = None,
                   ensemble: bool = False, dataset_options: Mapping[str, Any] | None = None,
                   focus: str | None = None, image_cache: EvalImageCache | None = None,
-                  features: dict | None = None) -> tuple[dict[str, Any], np.ndarray, list[str]]:
+                  features: dict | None = None, focus_mode: str | None = None
+                  ) -> tuple[dict[str, Any], np.ndarray, list[str]]:
     """Evaluate one task on the dataset at ``root``: (result entry, confusion matrix, class keys).
     ``dataset_options`` are extra loader options (e.g. FER+'s ``fer2013_csv``) over the task's own;
-    ``focus`` (``"boxes"``) focuses on the person boxes instead of cropping to them."""
+    ``focus`` (``"boxes"``) focuses on the person boxes instead of cropping to them (by ``focus_mode``
+    when given)."""
     t0 = time.monotonic()
     options = {**task.options, **(dataset_options or {})}
     data = load_benchmark(task.dataset, root, task.split, **(focus_options(task, options) if focus else options))
@@ -242,13 +248,14 @@ def evaluate_task(model: Any, tokenizer: Callable, transform: Callable, task: Ta
     t1 = time.monotonic()
     topk = rank_images(model, transform, data.samples, class_emb, device, batch_size, workers,
                        desc=f"eval {task.name}", kmax=max(MAX_K, task.k), focus=bool(focus),
-                       image_cache=image_cache, features=features)
+                       image_cache=image_cache, features=features, focus_mode=focus_mode if focus else None)
     seconds = time.monotonic() - t1
     metrics = task_metrics(topk, labels, len(classes), task.k)
     entry = {
         "task": task.name, "dataset": task.dataset, "split": task.split, "group": task.group,
         "k": task.k, "multilabel": task.multilabel, "num_classes": len(classes), "n": len(data.samples),
         "n_available": total, "limit": limit, "skipped": dict(data.skipped), "ensemble": ensemble, "focus": focus,
+        **({"focus_mode": focus_mode} if focus and focus_mode else {}),
         "prompts": task.prompts(classes[:1], ensemble=ensemble)[0], "task_hash": task.fingerprint(),
         "metrics": metrics, "seconds": round(time.monotonic() - t0, 3),
         "images_per_s": round(len(data.samples) / max(seconds, 1e-9), 2),
@@ -271,9 +278,10 @@ def read_eval_results(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _reusable(entry: Mapping[str, Any] | None, task: Task, limit: int | None, ensemble: bool,
-              focus: str | None = None) -> bool:
+              focus: str | None = None, focus_mode: str | None = None) -> bool:
     return bool(entry) and entry.get("task_hash") == task.fingerprint() and entry.get("limit") == limit \
-        and entry.get("ensemble", False) == ensemble and entry.get("focus") == focus
+        and entry.get("ensemble", False) == ensemble and entry.get("focus") == focus \
+        and entry.get("focus_mode") == (focus_mode if focus else None)
 
 
 def model_headline(results: Mapping[str, Any], fingerprint: str,
@@ -291,15 +299,39 @@ def evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequen
              out: str | os.PathLike | None = None, force: bool = False, model_id: str | None = None,
              model_name: str = "", confusion: bool = True,
              dataset_options: Mapping[str, Mapping[str, Any]] | None = None,
-             focus: str | None = None, image_cache: EvalImageCache | None = None) -> dict[str, Any]:
+             focus: str | None = None, image_cache: EvalImageCache | None = None,
+             focus_mode: str | None = None) -> dict[str, Any]:
     """Evaluate ``tasks``; returns ``{"version", "results": {task@model: entry}, "headline": {model: ...},
     "model": <this model's fingerprint>, "skipped_tasks": [...]}``.
+
+    Args:
+        model, tokenizer, transform: the model, its tokenizer and evaluation transform (e.g. the fields of
+            :func:`focusclip.model.factory.load_model_spec`'s answer).
+        tasks: :class:`Task` objects, e.g. ``resolve_tasks("paper")``.
+        data_root: where the datasets are: a template with ``{dataset}``, a folder of dataset folders, one
+            dataset's folder, or a mapping dataset -> folder.
+        batch_size, workers, device, limit: images per forward pass, loader processes, device, at most
+            ``limit`` images per task (a fixed random subset).
+        ensemble: average each class over the task's extra templates.
+        out: a results JSON to extend (see below); None keeps the results in memory only.
+        force, model_id, model_name, confusion, dataset_options, focus, image_cache: see below.
+
+    Returns:
+        the results dict above (also written to ``out`` when given).
+
+    Example::
+
+        loaded = load_model_spec("runs/demo/model-final")
+        data = evaluate(loaded.model, loaded.tokenizer, loaded.transform, resolve_tasks("synthetic"),
+                        "runs/demo/data", out="results.json")
 
     With ``out``, existing results for the same task, model fingerprint, limit and task definition are
     kept (``force`` recomputes), the file is rewritten atomically after each task, and confusion-matrix
     PNGs go to ``<out stem>_confusion/``. Datasets whose root does not exist are skipped with one log line.
     ``dataset_options`` maps a dataset name to extra loader options (``{"ferplus": {"fer2013_csv": ...}}``).
-    ``focus="boxes"``: focus on the person boxes instead of cropping (see the module docstring).
+    ``focus="boxes"``: focus on the person boxes instead of cropping (see the module docstring);
+    ``focus_mode``: how (:data:`~focusclip.model.focus.FOCUS_AT_INFERENCE`; default the model's own
+    mechanism, none for a model without one).
     Every image is decoded once per ``image_cache`` (pass one to share it across calls; by default the
     tasks of this call share a new one).
     """
@@ -307,7 +339,13 @@ def evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequen
     check_data_root(data_root)
     if focus is not None and focus not in FOCUS_SOURCES:
         raise UsageError(f"focus must be one of {', '.join(FOCUS_SOURCES)}, got {focus!r}")
-    if focus and not getattr(model, "focus_at_inference", False):
+    if focus_mode is not None:
+        from focusclip.model.focus.inference import resolve_focus
+
+        if not focus:
+            raise UsageError(f"focus_mode={focus_mode!r} needs focus='boxes' (the heatmaps to focus on)")
+        resolve_focus(model, focus_mode)  # a mode this model cannot use fails before any work
+    elif focus and not getattr(model, "focus_at_inference", False):
         logger.warning("this model's focus does not act at inference (roi.mode %s): with focus=%s it sees the "
                        "whole images, unfocused", _mode(model), focus)
     device = resolve_device(device)
@@ -317,7 +355,7 @@ def evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Sequen
     try:
         return _evaluate(model, tokenizer, transform, tasks, data_root, batch_size, workers, device, limit,
                          ensemble, out, force, model_id, model_name, confusion, dataset_options or {}, focus,
-                         image_cache)
+                         image_cache, focus_mode)
     finally:
         if was_training:  # e.g. called from the training loop: give the model back as it came
             model.train()
@@ -334,23 +372,23 @@ def _evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Seque
               device: torch.device, limit: int | None, ensemble: bool, out: str | os.PathLike | None,
               force: bool, model_id: str | None, model_name: str, confusion: bool,
               dataset_options: Mapping[str, Mapping[str, Any]], focus: str | None,
-              image_cache: EvalImageCache) -> dict[str, Any]:
+              image_cache: EvalImageCache, focus_mode: str | None = None) -> dict[str, Any]:
     fp = model_id or (model_fingerprint(model) if isinstance(model, torch.nn.Module) else type(model).__name__)
     if focus:
-        fp = f"{fp}+focus-{focus}"
+        fp = f"{fp}+focus-{focus}" + (f"-{focus_mode}" if focus_mode else "")
     data = read_eval_results(out) if out else {"version": RESULTS_VERSION, "results": {}, "headline": {}}
     results = data["results"]
     absent: list[str] = []
     features: dict = {}  # this call's model: each image encoded once for all its tasks
     for task in tasks:
         key = result_key(task.name, fp)
-        if not force and _reusable(results.get(key), task, limit, ensemble, focus):
+        if not force and _reusable(results.get(key), task, limit, ensemble, focus, focus_mode):
             logger.info("%s: kept the existing result (%s = %.2f); --force recomputes", task.name,
                         "acc", results[key]["metrics"]["acc"])
             continue
         found = _evaluate_somewhere(model, tokenizer, transform, task, dataset_roots(data_root, task.dataset),
                                     device, batch_size, workers, limit, ensemble, dataset_options.get(task.dataset),
-                                    focus, image_cache, features)
+                                    focus, image_cache, features, focus_mode)
         if found is None:
             logger.warning("%s: skipped, dataset %s not found at %s", task.name, task.dataset,
                            dataset_root(data_root, task.dataset))
@@ -383,13 +421,13 @@ def _evaluate(model: Any, tokenizer: Callable, transform: Callable, tasks: Seque
 def _evaluate_somewhere(model: Any, tokenizer: Callable, transform: Callable, task: Task, roots: list[Path],
                         device: torch.device, batch_size: int, workers: int, limit: int | None, ensemble: bool,
                         options: Mapping[str, Any] | None, focus: str | None, image_cache: EvalImageCache,
-                        features: dict | None = None) -> tuple[Path, tuple] | None:
+                        features: dict | None = None, focus_mode: str | None = None) -> tuple[Path, tuple] | None:
     """Evaluate the task at the first root that holds its dataset (None when none does). Only the first
     root's layout errors are errors; a fallback root that does not hold the dataset counts as absent."""
     for i, root in enumerate(roots):
         try:
             return root, evaluate_task(model, tokenizer, transform, task, root, device, batch_size, workers,
-                                       limit, ensemble, options, focus, image_cache, features)
+                                       limit, ensemble, options, focus, image_cache, features, focus_mode)
         except DatasetAbsent:
             continue
         except DatasetLayoutError:

@@ -16,8 +16,7 @@ from PIL import Image
 
 from focusclip.errors import InputError
 from focusclip.images import decode, open_rgb
-from focusclip.zeroshot.datasets.actions import VIDEO_EXTENSIONS
-from focusclip.zeroshot.datasets.common import DatasetError, Sample
+from focusclip.zeroshot.datasets.common import VIDEO_EXTENSIONS, DatasetError, Sample
 
 logger = logging.getLogger(__name__)
 

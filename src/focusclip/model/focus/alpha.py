@@ -17,18 +17,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from focusclip.model.focus.attention import _require_vit
-from focusclip.model.focus.base import Focus, as_heatmap_batch
-from focusclip.model.focus.layout import hooked, vit_layout
+from focusclip.model.focus.base import Focus, as_heatmap_batch, register_focus
+from focusclip.model.focus.layout import hooked, require_vit, vit_layout
 
 
+@register_focus
 class AlphaFocus(Focus):
     mode = "alpha"
     at_inference = True
 
     def __init__(self, tower: nn.Module):
         super().__init__()
-        conv = _require_vit(tower, self.mode).patch_conv
+        conv = require_vit(tower, self.mode).patch_conv
         self.alpha_conv = nn.Conv2d(1, conv.out_channels, conv.kernel_size, conv.stride, conv.padding)
         nn.init.zeros_(self.alpha_conv.weight)
         nn.init.zeros_(self.alpha_conv.bias)
@@ -38,7 +38,7 @@ class AlphaFocus(Focus):
         return vit_layout(tower) is not None
 
     def encode(self, tower: nn.Module, image: torch.Tensor, heatmap: torch.Tensor) -> torch.Tensor:
-        layout = _require_vit(tower, self.mode)
+        layout = require_vit(tower, self.mode)
         hm = as_heatmap_batch(image, heatmap)
         extra = self.alpha_conv(hm.to(self.alpha_conv.weight.dtype))
 

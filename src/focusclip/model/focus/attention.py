@@ -23,10 +23,11 @@ import torch
 from torch import nn
 
 from focusclip.errors import UsageError
-from focusclip.model.focus.base import Focus, as_heatmap_batch
-from focusclip.model.focus.layout import ViTLayout, hooked, vit_layout
+from focusclip.model.focus.base import Focus, as_heatmap_batch, register_focus
+from focusclip.model.focus.layout import ViTLayout, hooked, require_vit, vit_layout
 
 
+@register_focus
 class AttentionFocus(Focus):
     mode = "attention"
     at_inference = True
@@ -34,7 +35,7 @@ class AttentionFocus(Focus):
     def __init__(self, tower: nn.Module, last_blocks: int = 0, strength_init: float = 1.0,
                  all_tokens: bool = False, floor: float = 0.01):
         super().__init__()
-        layout = _require_vit(tower, self.mode)
+        layout = require_vit(tower, self.mode)
         n = len(layout.blocks)
         if not 0 <= int(last_blocks) <= n:
             raise UsageError(f"roi.last_blocks must be in 0..{n} (0: all {n} blocks), got {last_blocks}")
@@ -82,7 +83,7 @@ class AttentionFocus(Focus):
         return args, kwargs
 
     def encode(self, tower: nn.Module, image: torch.Tensor, heatmap: torch.Tensor) -> torch.Tensor:
-        layout = _require_vit(tower, self.mode)
+        layout = require_vit(tower, self.mode)
         cols = self.patch_bias(layout, image, heatmap)
         biased = layout.blocks[len(layout.blocks) - self.last_blocks:]
         with contextlib.ExitStack() as stack:
@@ -92,11 +93,3 @@ class AttentionFocus(Focus):
 
     def summary(self) -> dict[str, torch.Tensor]:
         return {"strength": self.strength.detach().mean()}
-
-
-def _require_vit(tower: nn.Module, mode: str) -> ViTLayout:
-    layout = vit_layout(tower)
-    if layout is None:
-        raise UsageError(f"focus mode {mode!r} needs a ViT vision tower (timm, open_clip or Hugging Face CLIP); "
-                         f"{type(tower).__name__} is not one")
-    return layout

@@ -1,8 +1,11 @@
-"""The interface every focus mechanism implements (one file per mechanism in this folder)."""
+"""The interface every focus mechanism implements (one file per mechanism in this folder), and the
+registry a mechanism joins with :func:`register_focus` where its class is defined."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import ClassVar, TypeVar
 
 import torch
 from torch import nn
@@ -42,3 +45,34 @@ def as_heatmap_batch(image: torch.Tensor, heatmap: torch.Tensor) -> torch.Tensor
     if heatmap.shape[-2:] != image.shape[-2:]:
         raise UsageError(f"heatmap size {tuple(heatmap.shape[-2:])} != image size {tuple(image.shape[-2:])}")
     return heatmap.to(image.dtype)
+
+
+#: the mode of a config whose ``roi`` section names none
+DEFAULT_FOCUS_MODE = "highlight"
+
+_MODES: dict[str, type[Focus]] = {}  # filled only by register_focus, at import time of the mechanisms
+
+#: ``roi.mode`` -> mechanism class, the default (``highlight``) first, then by name, whatever the order the
+#: modules were imported in: a read-only view that every reader (model configs, ``focusclip ablate``, serve,
+#: the tests) goes through.
+FOCUS_MODES: Mapping[str, type[Focus]] = MappingProxyType(_MODES)
+
+F = TypeVar("F", bound=type[Focus])
+
+
+def register_focus(cls: F) -> F:
+    """Class decorator: make a :class:`Focus` subclass the mechanism of ``roi.mode = cls.mode``.
+
+    >>> @register_focus                                   # doctest: +SKIP
+    ... class MyFocus(Focus):
+    ...     mode = "mine"
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Focus)) or not cls.mode:
+        raise TypeError(f"register_focus takes a Focus subclass with a 'mode' name, got {cls!r}")
+    if _MODES.get(cls.mode, cls) is not cls:
+        raise ValueError(f"focus mode {cls.mode!r} is already registered by {_MODES[cls.mode].__qualname__}")
+    _MODES[cls.mode] = cls
+    ordered = sorted(_MODES.items(), key=lambda item: (item[0] != DEFAULT_FOCUS_MODE, item[0]))
+    _MODES.clear()
+    _MODES.update(ordered)
+    return cls

@@ -13,11 +13,12 @@ import torch
 from torch import nn
 
 from focusclip.errors import UsageError
-from focusclip.model.focus.base import Focus, as_heatmap_batch
+from focusclip.model.focus.base import Focus, as_heatmap_batch, register_focus
 
 ALPHA_CONSTRAINTS = ("clamp", "none")
 
 
+@register_focus
 class HighlightFocus(Focus):
     mode = "highlight"
     at_inference = False

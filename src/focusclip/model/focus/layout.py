@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from focusclip.errors import UsageError
+
 
 @dataclass(frozen=True)
 class ViTLayout:
@@ -37,6 +39,14 @@ class ViTLayout:
     mask_arg: str                  #: the keyword a block takes its additive attention mask as
     mask_pos: int                  #: that argument's position among the block's positional arguments
     heads_in_batch: int = 0        #: >0: the mask is (B * heads, L, L) (torch's MultiheadAttention)
+    #: the module whose output is the token embedding before the first block (None: ``patch_conv``;
+    #: Hugging Face's ``embeddings``, which adds the class token with the *input's* batch size)
+    embeddings: nn.Module | None = None
+
+    @property
+    def embedding_module(self) -> nn.Module:
+        """Where every pass over one image is the same until the first block (:func:`shared_embedding`)."""
+        return self.embeddings if self.embeddings is not None else self.patch_conv
 
     def patch_grid(self, heatmap: torch.Tensor) -> torch.Tensor:
         """``heatmap`` (B, 1, H, W) averaged over each patch: (B, N) in patch-token order."""
@@ -51,6 +61,15 @@ def vit_layout(tower: nn.Module) -> ViTLayout | None:
         if layout is not None:
             return layout
     return None
+
+
+def require_vit(tower: nn.Module, mode: str) -> ViTLayout:
+    """The :class:`ViTLayout` of ``tower``; a clear error naming focus mode ``mode`` when it is not a ViT."""
+    layout = vit_layout(tower)
+    if layout is None:
+        raise UsageError(f"focus mode {mode!r} needs a ViT vision tower (timm, open_clip or Hugging Face CLIP); "
+                         f"{type(tower).__name__} is not one")
+    return layout
 
 
 def _takes(block: nn.Module, arg: str) -> int | None:
@@ -92,7 +111,7 @@ def _hf_clip(tower: nn.Module) -> ViTLayout | None:
     if not isinstance(conv, nn.Conv2d) or not isinstance(layers, nn.ModuleList) or not len(layers):
         return None
     pos = _takes(layers[0], "attention_mask")
-    return None if pos is None else ViTLayout(conv, tuple(layers), 1, "attention_mask", pos)
+    return None if pos is None else ViTLayout(conv, tuple(layers), 1, "attention_mask", pos, embeddings=vm.embeddings)
 
 
 @contextlib.contextmanager
@@ -105,3 +124,15 @@ def hooked(module: nn.Module, hook: Callable, pre: bool = False) -> Iterator[Non
         yield
     finally:
         handle.remove()
+
+
+@contextlib.contextmanager
+def shared_embedding(layout: ViTLayout, rows: torch.Tensor) -> Iterator[None]:
+    """While active, the tower embeds each *distinct* image once and repeats the embedding for every row
+    that shows it: ``rows`` (R,) indexes the images given to the tower, and the tower returns R rows.
+    Every focused pass over one photo starts from the same patch embedding as its plain pass."""
+    def expand(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        return output[rows.to(output.device)]
+
+    with hooked(layout.embedding_module, expand):
+        yield

@@ -14,9 +14,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from focusclip.model.focus.base import Focus, as_heatmap_batch
+from focusclip.model.focus.base import Focus, as_heatmap_batch, register_focus
 
 
+@register_focus
 class PoolFocus(Focus):
     mode = "pool"
     at_inference = True

@@ -30,10 +30,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from focusclip.io import read_json
+from focusclip.hub_access import hub_access
+from focusclip.io import read_json, usual_modes
 from focusclip.model.long_text import LONG_TEXT_STRATEGIES, stretch_positions
 from focusclip.model.towers.base import ClipTowers, lock_groups
-from focusclip.model.towers.weights import WeightsMismatchError, WeightsNotFoundError
+from focusclip.model.towers.registry import ClipFamily, register_clip_family
+from focusclip.model.towers.weights import WeightsMismatchError, WeightsNotFoundError, mismatch_error
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +134,7 @@ def build_hf_clip_towers(cfg: Mapping[str, Any], weights: str | bool | None) -> 
         hf_config = cfg.get("hf_config")
         config = CLIPConfig.from_dict(copy.deepcopy(hf_config)) if hf_config else hf_clip_config(source)
         clip = CLIPModel(config)
-    pp = cfg.get("preprocess") or image_preprocess(source, int(clip.config.vision_config.image_size))
+    pp = cfg.get("preprocess") or image_preprocess(hf_clip_files(cfg), int(clip.config.vision_config.image_size))
     hf_config = clip.config.to_diff_dict()
     for k in ("_name_or_path", "architectures", "transformers_version", "torch_dtype", "dtype"):
         hf_config.pop(k, None)
@@ -142,6 +144,16 @@ def build_hf_clip_towers(cfg: Mapping[str, Any], weights: str | bool | None) -> 
         preprocess=dict(pp), rebuild={"hf_config": hf_config, "preprocess": dict(pp)})
 
 
+def hf_clip_files(cfg: Mapping[str, Any]) -> str:
+    """Where a ``clip`` section's tokenizer and image processor come from: the weights' folder when
+    ``pretrained`` is a local folder (a registered hub name given a local copy works offline), else
+    ``hf_clip_model``."""
+    pretrained = cfg.get("pretrained")
+    if isinstance(pretrained, str) and Path(pretrained).is_dir():
+        return pretrained
+    return str(cfg["hf_clip_model"])
+
+
 def load_clip_strict(location: str) -> nn.Module:
     """``CLIPModel.from_pretrained(location)``, but a checkpoint that leaves weights missing, unused or
     mis-shaped is a :class:`WeightsMismatchError` listing them (transformers would initialise the
@@ -149,19 +161,28 @@ def load_clip_strict(location: str) -> nn.Module:
     from transformers import CLIPModel
 
     try:
-        clip, info = CLIPModel.from_pretrained(location, output_loading_info=True)
+        with hub_access(location):
+            clip, info = CLIPModel.from_pretrained(location, output_loading_info=True)
     except OSError as e:
         raise WeightsNotFoundError(
             f"could not load the Hugging Face CLIP model {location!r} ({str(e).splitlines()[0]}). Without a "
             "network, pass a local folder written by CLIPModel.save_pretrained (hfclip:/path/to/folder)") from e
     except (RuntimeError, ValueError) as e:
-        raise WeightsMismatchError(f"{location}: weights do not match the model: {str(e).splitlines()[0]}") from e
-    problems = {kind: sorted(k for k in info.get(kind, []) if not str(k).endswith(_IGNORABLE))
+        # transformers refuses mis-shaped weights before it reports them: load again keeping them aside,
+        # to list every key (the model of that second load is thrown away)
+        try:
+            with hub_access(location):
+                _, info = CLIPModel.from_pretrained(location, output_loading_info=True, ignore_mismatched_sizes=True)
+        except Exception:  # noqa: BLE001 - the first error is the one to report
+            raise WeightsMismatchError(f"{location}: weights do not match the model: {str(e).splitlines()[0]}") \
+                from e
+        info["mismatched_keys"] = list(info.get("mismatched_keys") or []) or ["(see above)"]
+    problems = {kind: sorted(str(k[0] if isinstance(k, tuple) else k) for k in info.get(kind, [])
+                             if not str(k[0] if isinstance(k, tuple) else k).endswith(_IGNORABLE))
                 for kind in ("missing_keys", "unexpected_keys", "mismatched_keys")}
     if any(problems.values()):
-        lines = "".join(f"\n  {kind.replace('_', ' ')} ({len(v)}): {', '.join(map(str, v[:8]))}"
-                        f"{' ...' if len(v) > 8 else ''}" for kind, v in problems.items())
-        raise WeightsMismatchError(f"{location}: weights do not match the CLIP architecture of its config:{lines}")
+        raise mismatch_error(f"{location} (the CLIP architecture of its config)", problems["missing_keys"],
+                             problems["unexpected_keys"], problems["mismatched_keys"])
     return clip
 
 
@@ -170,7 +191,8 @@ def hf_clip_config(source: str):
     from transformers import CLIPConfig
 
     try:
-        return CLIPConfig.from_pretrained(source)
+        with hub_access(source):
+            return CLIPConfig.from_pretrained(source)
     except OSError as e:
         raise WeightsNotFoundError(
             f"no config for the Hugging Face CLIP model {source!r} ({str(e).splitlines()[0]}). Without a "
@@ -179,7 +201,7 @@ def hf_clip_config(source: str):
 
 def image_preprocess(source: str, image_size: int) -> dict[str, Any]:
     """The checkpoint's image preprocessing (its ``preprocessor_config.json``): size, mean, std, resize
-    (CLIP's shortest-side resize + centre crop is ``center_crop``), interpolation. Without that file,
+    (CLIPImageProcessor's shortest-edge resize + centre crop is ``shortest_edge``), interpolation. Without that file,
     OpenAI CLIP's (with a warning)."""
     cfg = _processor_config(source)
     if cfg is None:
@@ -190,7 +212,7 @@ def image_preprocess(source: str, image_size: int) -> dict[str, Any]:
     size = crop.get("height", image_size) if isinstance(crop, dict) else int(crop)
     return {"image_size": int(size), "mean": list(cfg.get("image_mean", OPENAI_MEAN)),
             "std": list(cfg.get("image_std", OPENAI_STD)),
-            "resize": "center_crop" if cfg.get("do_center_crop", True) else "squash",
+            "resize": "shortest_edge" if cfg.get("do_center_crop", True) else "squash",
             "interpolation": _RESAMPLE.get(int(cfg.get("resample", 3)), "bicubic")}
 
 
@@ -202,6 +224,61 @@ def _processor_config(source: str) -> dict[str, Any] | None:
     try:
         from huggingface_hub import hf_hub_download
 
-        return json.loads(Path(hf_hub_download(source, IMAGE_PROCESSOR_FILE)).read_text(encoding="utf-8"))
+        with hub_access(source):
+            return json.loads(Path(hf_hub_download(source, IMAGE_PROCESSOR_FILE)).read_text(encoding="utf-8"))
     except Exception:  # noqa: BLE001 - offline or absent: fall back to OpenAI's
         return None
+
+
+# ------------------------------------------------------------------------------ the family
+def context_length(clip: Mapping[str, Any]) -> int:
+    """The text positions of the checkpoint a ``clip`` section names (``max_position_embeddings``)."""
+    hf = clip.get("hf_config")
+    if hf:
+        return int(hf.get("text_config", {}).get("max_position_embeddings", 77))
+    return int(hf_clip_config(clip["hf_clip_model"]).text_config.max_position_embeddings)
+
+
+def load_tokenizer(clip: Mapping[str, Any]) -> tuple[Any, str]:
+    """The checkpoint's own tokenizer: ``(backend, source)``; a clear error when the folder has none."""
+    from focusclip.model.tokenizer import HFBackend, load_hf_tokenizer
+
+    source = hf_clip_files(clip)
+    try:
+        return HFBackend(load_hf_tokenizer(source)), source
+    except (OSError, ValueError) as e:
+        raise WeightsNotFoundError(f"no tokenizer for the Hugging Face CLIP model {source!r} ({e}). Save "
+                                   "one into the folder (CLIPTokenizer.save_pretrained)") from e
+
+
+def export_hf_clip(model: Any, state: dict[str, torch.Tensor], out: Path, tokenizer: Any = None) -> None:
+    """``CLIPModel.save_pretrained(OUT)`` with the image processor (and the tokenizer when given)."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    rebuild = model.clip_rebuild or model.config["clip"]
+    hf_config = copy.deepcopy(rebuild["hf_config"])
+    hf_config.setdefault("text_config", {})["max_position_embeddings"] = int(model.text.context_length)
+    clip = CLIPModel(CLIPConfig.from_dict(hf_config))
+    clip.load_state_dict(state, strict=True)
+    clip.save_pretrained(str(out))
+    usual_modes(out.glob("model*.safetensors*"))  # safetensors creates its files 0600 whatever the umask
+    vision = model.config["vision"]
+    size = int(vision["image_size"])
+    crop = vision.get("resize", "shortest_edge") != "squash"
+    CLIPImageProcessor(size={"shortest_edge": size} if crop else {"height": size, "width": size},
+                       crop_size={"height": size, "width": size}, do_center_crop=crop,
+                       image_mean=list(vision["mean"]), image_std=list(vision["std"]),
+                       resample=3 if vision.get("interpolation", "bicubic") == "bicubic" else 2
+                       ).save_pretrained(str(out))
+    if tokenizer is not None:
+        tokenizer.save(out)
+
+
+def describe(clip: Mapping[str, Any]) -> str:
+    return f"hf_clip={clip['hf_clip_model']}"
+
+
+HF_CLIP = register_clip_family("hf_clip_model", ClipFamily(
+    build_hf_clip_towers, ("hf_clip_model", "pretrained", "hf_config", "preprocess"),
+    context_length=context_length, tokenizer=load_tokenizer, export_format="hf", export=export_hf_clip,
+    describe=describe, exported="Hugging Face CLIP in {out}: CLIPModel.from_pretrained('{out}')"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,9 @@ import torch
 from torch import nn
 
 from focusclip.errors import UsageError
+from focusclip.hub_access import hub_access
 from focusclip.model.towers.base import lock_layers
+from focusclip.model.towers.registry import register_tower
 from focusclip.model.towers.weights import WeightsNotFoundError, package_path
 
 logger = logging.getLogger(__name__)
@@ -83,7 +86,8 @@ class HFTextTower(nn.Module):
         if weights not in (None, "none"):
             source = self._weights_location(hf_model_name, weights)
             try:
-                self.encoder = AutoModel.from_pretrained(source)
+                with hub_access(source):
+                    self.encoder = AutoModel.from_pretrained(source)
             except OSError as e:
                 raise WeightsNotFoundError(
                     f"could not load text weights {source!r} ({e}). Offline, pass a local Hugging Face "
@@ -123,7 +127,8 @@ class HFTextTower(nn.Module):
         if hf_model_name in ("bert-base-uncased", "google-bert/bert-base-uncased"):
             return BertConfig()  # bert-base-uncased's architecture; known offline
         try:
-            return AutoConfig.from_pretrained(hf_model_name)
+            with hub_access(hf_model_name):
+                return AutoConfig.from_pretrained(hf_model_name)
         except OSError as e:
             raise WeightsNotFoundError(
                 f"no offline config for text model {hf_model_name!r}; give 'hf_config' in the model config"
@@ -156,3 +161,10 @@ class HFTextTower(nn.Module):
             d.pop(k, None)
         d["model_type"] = self.encoder.config.model_type
         return {"hf_config": d}
+
+
+@register_tower("text", "hf_model_name", "hf_config")
+def build_hf_text(cfg: Mapping[str, Any], weights: str | None) -> HFTextTower:
+    """The ``text`` family of ``hf_model_name`` / ``hf_config``: any Hugging Face encoder."""
+    return HFTextTower(cfg.get("hf_model_name"), weights=weights, hf_config=cfg.get("hf_config"),
+                       pooling=cfg.get("pooling", "mean"), weights_hint=cfg.get("weights"))

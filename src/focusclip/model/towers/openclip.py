@@ -29,22 +29,25 @@ import copy
 import logging
 import os
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from focusclip.errors import InputError, UsageError
+from focusclip.hub_access import hub_access
 from focusclip.mappings import did_you_mean
 from focusclip.model.long_text import LONG_TEXT_STRATEGIES, stretch_positions
 from focusclip.model.towers.base import ClipTowers
+from focusclip.model.towers.registry import ClipFamily, register_clip_family
 from focusclip.model.towers.weights import WeightsNotFoundError, check_state_fits
 
 logger = logging.getLogger(__name__)
 
 SCHEMAS = ("hf-hub:", "local-dir:")
-#: open_clip ``resize_mode`` -> focusclip ``vision.resize``
-RESIZE_MODES = {"shortest": "center_crop", "squash": "squash"}
+#: open_clip ``resize_mode`` -> focusclip ``vision.resize`` (``shortest``: open_clip's own resize + crop)
+RESIZE_MODES = {"shortest": "shortest", "squash": "squash"}
 _TEXT_ATTRS = ("token_embedding", "positional_embedding", "transformer", "ln_final", "text_projection")
 
 
@@ -170,7 +173,8 @@ def model_config(name: str) -> dict[str, Any]:
 
     check_architecture(name)
     try:
-        cfg = open_clip.get_model_config(name)
+        with hub_access(name.split(":", 1)[1] if name.startswith(SCHEMAS) else name):
+            cfg = open_clip.get_model_config(name)
     except Exception as e:  # noqa: BLE001 - hub errors come in many types
         raise WeightsNotFoundError(f"open_clip model {name!r}: could not read its config ({e}). Without a "
                                    "network, pass a local folder: openclip:local-dir:/path/to/folder") from e
@@ -219,11 +223,13 @@ def _create(name: str, weights: str | bool | None) -> tuple[nn.Module, dict[str,
         tag_cfg = open_clip.get_pretrained_cfg(name, str(weights)) or {}
         quick_gelu = bool(tag_cfg.get("quick_gelu")) and not model_cfg.get("quick_gelu", False)
     try:
-        with _quiet_open_clip():
+        with _quiet_open_clip(), hub_access(str(weights) if weights and not schema else name.split(":", 1)[-1]):
             clip = open_clip.create_model(name, pretrained=None if schema or not weights else str(weights),
                                           load_weights=bool(weights), force_quick_gelu=quick_gelu)
-    except RuntimeError as e:
-        if "state_dict" in str(e):
+    except (RuntimeError, AssertionError) as e:
+        # AssertionError: open_clip asserts while resizing position embeddings of another width, before its
+        # strict load; RuntimeError: the strict load itself
+        if isinstance(e, AssertionError) or "state_dict" in str(e):
             _raise_mismatch(name, weights, e)
         source = name if schema else f"{name}/{weights}"
         raise WeightsNotFoundError(
@@ -243,7 +249,7 @@ def load_checkpoint_file(clip: nn.Module, path: str) -> None:
         raise WeightsNotFoundError(f"open_clip checkpoint file not found: {path}")
     try:
         open_clip.load_checkpoint(clip, path, strict=True)
-    except RuntimeError as e:
+    except (RuntimeError, AssertionError) as e:  # AssertionError: a position embedding of another width
         check_state_fits(clip.state_dict(), open_clip.factory.load_state_dict(path), path)
         raise InputError(f"{path}: {_first_line(e)}") from e
 
@@ -255,6 +261,10 @@ def _raise_mismatch(name: str, weights: Any, error: Exception) -> None:
     with _quiet_open_clip():
         blank = open_clip.create_model(name, load_weights=False)
     path = str(weights) if weights and os.path.isfile(str(weights)) else None
+    if name.startswith("local-dir:"):
+        from pathlib import Path
+
+        path = open_clip.factory._find_checkpoint_in_dir(Path(name[len("local-dir:"):]))  # open_clip's choice
     if path is not None:
         check_state_fits(blank.state_dict(), open_clip.factory.load_state_dict(path), f"{path} (for open_clip {name})")
     raise InputError(f"open_clip {name}: the checkpoint does not fit the architecture: {_first_line(error)}") \
@@ -343,3 +353,49 @@ def _quiet_open_clip() -> Iterator[None]:
         yield
     finally:
         root.removeFilter(flt)
+
+
+# ------------------------------------------------------------------------------ the family
+def context_length(clip: Mapping[str, Any]) -> int:
+    """The text positions of the checkpoint a ``clip`` section names (its ``text_cfg.context_length``)."""
+    model_cfg = clip.get("model_cfg") or model_config(clip["open_clip_model"])
+    return int(model_cfg.get("text_cfg", {}).get("context_length", 77))
+
+
+def load_tokenizer(clip: Mapping[str, Any]) -> tuple[Any, str]:
+    """open_clip's tokenizer of the architecture: ``(backend, source)``."""
+    from focusclip.model.tokenizer import load_open_clip_tokenizer
+
+    return load_open_clip_tokenizer(clip["open_clip_model"], clip.get("model_cfg")), clip["open_clip_model"]
+
+
+def export_open_clip(model: Any, state: dict[str, torch.Tensor], out: Path, tokenizer: Any = None) -> None:
+    """open_clip's own folder: ``OUT/open_clip_model.safetensors`` + ``OUT/open_clip_config.json``."""
+    from safetensors.torch import save_file
+
+    from focusclip.io import atomic_save, atomic_write_json
+    from focusclip.save_format import OPEN_CLIP_CONFIG, OPEN_CLIP_WEIGHTS
+
+    rebuild = model.clip_rebuild or model.config["clip"]
+    model_cfg = copy.deepcopy(rebuild["model_cfg"])
+    positions = int(model.text.context_length)
+    if positions != int(model_cfg.get("text_cfg", {}).get("context_length", 77)):
+        model_cfg.setdefault("text_cfg", {})["context_length"] = positions
+        logger.warning("export: the text positions were stretched to %d; load with "
+                       "open_clip.create_model_and_transforms('local-dir:%s'), whose config says so (open_clip "
+                       "would resize them back to its architecture's length otherwise)", positions, out)
+    vision = model.config["vision"]
+    preprocess = {**(rebuild.get("preprocess_cfg") or {}), "size": int(vision["image_size"]),
+                  "mean": list(vision["mean"]), "std": list(vision["std"])}
+    atomic_save(out / OPEN_CLIP_WEIGHTS, lambda f: save_file(state, f, metadata={"format": "pt"}))
+    atomic_write_json(out / OPEN_CLIP_CONFIG, {"model_cfg": model_cfg, "preprocess_cfg": preprocess})
+
+
+def describe(clip: Mapping[str, Any]) -> str:
+    return f"open_clip={clip['open_clip_model']}" + (f"/{clip['pretrained']}" if clip.get("pretrained") else "")
+
+
+OPEN_CLIP = register_clip_family("open_clip_model", ClipFamily(
+    build_open_clip_towers, ("open_clip_model", "pretrained", "model_cfg", "preprocess_cfg"),
+    context_length=context_length, tokenizer=load_tokenizer, export_format="open_clip", export=export_open_clip,
+    describe=describe, exported="open_clip checkpoint in {out}: open_clip.create_model_and_transforms('local-dir:{out}')"))

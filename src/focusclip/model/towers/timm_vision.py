@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import timm
 import torch
 from torch import nn
 
+from focusclip.hub_access import hub_access
 from focusclip.model.towers.base import lock_layers
+from focusclip.model.towers.registry import register_tower
 from focusclip.model.towers.weights import (
     WeightsNotFoundError,
     load_by_order,
@@ -36,9 +39,12 @@ class TimmVisionTower(nn.Module):
         kwargs = dict(timm_kwargs or {})
         if image_size is not None and _accepts_img_size(timm_model_name):
             kwargs.setdefault("img_size", image_size)
+        import timm  # here, not at import time: the registry imports every tower module
+
         use_hub = weights == "hub"
         try:
-            self.trunk = timm.create_model(timm_model_name, pretrained=use_hub, num_classes=0, **kwargs)
+            with hub_access(timm_model_name) if use_hub else contextlib.nullcontext():
+                self.trunk = timm.create_model(timm_model_name, pretrained=use_hub, num_classes=0, **kwargs)
         except Exception as e:  # timm raises several types when the hub is unreachable
             if use_hub:
                 raise WeightsNotFoundError(
@@ -79,3 +85,10 @@ class TimmVisionTower(nn.Module):
 
 def _accepts_img_size(name: str) -> bool:
     return any(k in name for k in ("vit", "deit", "eva", "swin", "beit"))
+
+
+@register_tower("vision", "timm_model_name", config_keys=("timm_model_name", "timm_kwargs"))
+def build_timm_vision(cfg: Mapping[str, Any], weights: str | None) -> TimmVisionTower:
+    """The ``vision`` family of ``timm_model_name``: any timm model, classifier removed."""
+    return TimmVisionTower(cfg["timm_model_name"], weights=weights, image_size=cfg.get("image_size"),
+                           timm_kwargs=cfg.get("timm_kwargs"))

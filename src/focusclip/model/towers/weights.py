@@ -94,10 +94,16 @@ def check_state_fits(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor
     unexpected = sorted(set(state) - set(own))
     bad = sorted(k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape))
     if missing or unexpected or bad:
-        raise WeightsMismatchError(
-            f"{where}: weights do not match the model.\n  missing keys ({len(missing)}): {_preview(missing)}"
-            f"\n  unexpected keys ({len(unexpected)}): {_preview(unexpected)}"
-            f"\n  shape mismatch ({len(bad)}): {_preview(bad)}")
+        raise mismatch_error(where, missing, unexpected, bad)
+
+
+def mismatch_error(where: str, missing: list[str], unexpected: list[str], bad: list[str]) -> WeightsMismatchError:
+    """The one error every loading path gives for weights of another architecture: it names ``where``
+    and lists the missing, unexpected and mis-shaped keys."""
+    return WeightsMismatchError(
+        f"{where}: weights do not match the model.\n  missing keys ({len(missing)}): {_preview(missing)}"
+        f"\n  unexpected keys ({len(unexpected)}): {_preview(unexpected)}"
+        f"\n  shape mismatch ({len(bad)}): {_preview(bad)}")
 
 
 def _preview(keys: list[str], n: int = 8) -> str:

@@ -1,49 +1,39 @@
 """Loaders for the zero-shot benchmarks, each reading the layout its dataset is distributed in.
 
-``load_benchmark(name, root, split, **options) -> LoadedSet``; ``DATASETS`` maps names to loaders.
+``load_benchmark(name, root, split, **options) -> LoadedSet``; ``DATASETS`` maps names to loaders. A new
+dataset is one new file in this folder with a loader decorated ``@register_dataset("name")``: every module
+here is imported with the package, so the loader registers itself.
 docs/datasets.md says where each dataset comes from and how to lay it out.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Callable
-from types import MappingProxyType
+import pkgutil
+from collections.abc import Iterable
 
 from focusclip.errors import UsageError
-from focusclip.mappings import did_you_mean
-from focusclip.zeroshot.datasets.actions import load_kinetics400, load_stanford40
-from focusclip.zeroshot.datasets.birds import load_cub
+from focusclip.mappings import did_you_mean, parse_value
 from focusclip.zeroshot.datasets.common import (
+    DATASETS,
     DatasetAbsent,
     DatasetError,
     DatasetLayoutError,
     LoadedSet,
     Sample,
+    register_dataset,
 )
-from focusclip.zeroshot.datasets.emotic import load_emotic
-from focusclip.zeroshot.datasets.faces import (
-    load_fairface,
-    load_fer2013,
-    load_ferplus,
-    load_lagenda,
-    load_utkface,
-)
-from focusclip.zeroshot.datasets.generic import load_imagefolder, load_synthetic
 
-DATASETS: MappingProxyType[str, Callable[..., LoadedSet]] = MappingProxyType({
-    "stanford40": load_stanford40,
-    "kinetics400": load_kinetics400,
-    "emotic": load_emotic,
-    "lagenda": load_lagenda,
-    "utkface": load_utkface,
-    "fairface": load_fairface,
-    "fer2013": load_fer2013,
-    "ferplus": load_ferplus,
-    "cub": load_cub,
-    "synthetic": load_synthetic,
-    "imagefolder": load_imagefolder,
-})
+
+def _import_loaders() -> None:
+    """Import every module of this folder, so that each loader registers itself."""
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_import_loaders()
 
 
 def load_benchmark(name: str, root: str | os.PathLike, split: str, **options: object) -> LoadedSet:
@@ -53,5 +43,22 @@ def load_benchmark(name: str, root: str | os.PathLike, split: str, **options: ob
     return DATASETS[name](root, split=split, **options)
 
 
+def parse_dataset_options(items: Iterable[str]) -> dict[str, dict[str, object]]:
+    """Extra loader options written ``DATASET.KEY=VALUE`` (values parsed as YAML scalars), per dataset.
+
+    >>> parse_dataset_options(["ferplus.fer2013_csv=x.csv", "emotic.min_area=0.5"])
+    {'ferplus': {'fer2013_csv': 'x.csv'}, 'emotic': {'min_area': 0.5}}
+    """
+    out: dict[str, dict[str, object]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        dataset, dot, option = key.strip().partition(".")
+        if not (sep and dot and dataset and option):
+            raise UsageError(f"--dataset-option {item!r}: expected DATASET.KEY=VALUE, e.g. "
+                             "ferplus.fer2013_csv=data/fer2013/fer2013.csv")
+        out.setdefault(dataset, {})[option] = parse_value(raw)
+    return out
+
+
 __all__ = ["DATASETS", "DatasetAbsent", "DatasetError", "DatasetLayoutError", "LoadedSet", "Sample",
-           "load_benchmark"]
+           "load_benchmark", "parse_dataset_options", "register_dataset"]

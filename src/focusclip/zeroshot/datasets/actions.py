@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from focusclip.zeroshot.datasets.common import (
+    VIDEO_EXTENSIONS,
     DatasetError,
     DatasetLayoutError,
     LoadedSet,
@@ -17,12 +18,12 @@ from focusclip.zeroshot.datasets.common import (
     find_first,
     parse_box,
     read_csv,
+    register_dataset,
     require_root,
 )
 
 logger = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi")
 
 
 # ------------------------------------------------------------------------------------ Stanford 40
@@ -51,6 +52,7 @@ def _stanford40_box(xml_path: Path) -> tuple[float, float, float, float] | None:
     return parse_box(vals, str(xml_path))
 
 
+@register_dataset('stanford40')
 def load_stanford40(root: str | os.PathLike, split: str = "test", crop: bool = False) -> LoadedSet:
     """Stanford 40 Actions from ``JPEGImages/``, ``ImageSplits/{actions,<split>}.txt`` (+ ``XMLAnnotations/``).
 
@@ -99,6 +101,7 @@ def _clip_source(split_dir: Path, stem: str) -> Path | None:
     return jpg if jpg.exists() else None
 
 
+@register_dataset('kinetics400')
 def load_kinetics400(root: str | os.PathLike, split: str = "test", frame: str | float = "middle") -> LoadedSet:
     """Kinetics-400 from ``<split>.csv`` (``label, youtube_id, time_start, time_end, split``) and clips.
 

@@ -13,6 +13,7 @@ from focusclip.zeroshot.datasets.common import (
     DatasetLayoutError,
     LoadedSet,
     Sample,
+    register_dataset,
     require_root,
 )
 
@@ -25,6 +26,7 @@ def _id_table(path: Path) -> dict[str, list[str]]:
     return read_id_table(path, error=DatasetError)
 
 
+@register_dataset('cub')
 def load_cub(root: str | os.PathLike, split: str = "test", crop: bool = False,
              classes_file: str | None = None) -> LoadedSet:
     """CUB-200-2011: ``images.txt``, ``classes.txt``, ``image_class_labels.txt``, ``train_test_split.txt``

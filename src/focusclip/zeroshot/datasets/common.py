@@ -12,10 +12,11 @@ from __future__ import annotations
 import csv
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -120,3 +121,30 @@ def parse_box(values: Sequence[Any], where: str) -> Box | None:
     if x2 <= x1 or y2 <= y1:
         raise DatasetError(f"{where}: box {[x1, y1, x2, y2]} has no area (expected x1 < x2, y1 < y2)")
     return (x1, y1, x2, y2)
+
+
+#: video files a loader may list as samples (their middle or a chosen frame is read; zeroshot.images)
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi")
+
+_DATASETS: dict[str, Callable[..., LoadedSet]] = {}
+#: dataset name -> loader ``(root, split=..., **options) -> LoadedSet``; a loader joins with register_dataset
+DATASETS: Mapping[str, Callable[..., LoadedSet]] = MappingProxyType(_DATASETS)
+
+L = TypeVar("L", bound=Callable[..., LoadedSet])
+
+
+def register_dataset(name: str) -> Callable[[L], L]:
+    """Decorator: make a loader ``(root, split=..., **options) -> LoadedSet`` the dataset ``name`` that task
+    files (``"dataset": name``) and ``load_benchmark`` use.
+
+    >>> @register_dataset("mydata")                       # doctest: +SKIP
+    ... def load_mydata(root, split="test"):
+    ...     ...
+    """
+    def register(loader: L) -> L:
+        if _DATASETS.get(name, loader) is not loader:
+            raise ValueError(f"dataset {name!r} is already registered by {_DATASETS[name].__qualname__}")
+        _DATASETS[name] = loader
+        return loader
+
+    return register

@@ -32,6 +32,7 @@ from focusclip.zeroshot.datasets.common import (
     Sample,
     parse_box,
     read_csv,
+    register_dataset,
     require_root,
 )
 
@@ -161,6 +162,7 @@ def _iter_people(root: Path, split: str) -> Iterator[tuple[str, str, Box_, list[
     yield from _csv_people(csv_path)
 
 
+@register_dataset('emotic')
 def load_emotic(root: str | os.PathLike, split: str = "test", target: str = "emotion") -> LoadedSet:
     """EMOTIC person crops labelled with ``target`` = ``emotion`` (multi-label, 26 categories) or ``age``.
 

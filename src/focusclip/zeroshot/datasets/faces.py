@@ -18,6 +18,7 @@ from focusclip.zeroshot.datasets.common import (
     find_first,
     parse_box,
     read_csv,
+    register_dataset,
     require_root,
 )
 
@@ -51,6 +52,7 @@ THREE_BINS = [["kid", 0, 13], ["teenager", 13, 20], ["adult", 20, None]]
 UTK_NAME = re.compile(r"^(\d{1,3})_([01])_([0-4])_(\d+)\.jpg(\.chip\.jpg)?$")
 
 
+@register_dataset('utkface')
 def load_utkface(root: str | os.PathLike, split: str = "all", bins: list[list] | None = None) -> LoadedSet:
     """UTKFace: every ``<age>_<gender>_<race>_<datetime>.jpg[.chip.jpg]`` under ``root`` (any depth).
 
@@ -77,6 +79,7 @@ def load_utkface(root: str | os.PathLike, split: str = "all", bins: list[list] |
 
 
 # --------------------------------------------------------------------------------------- FairFace
+@register_dataset('fairface')
 def load_fairface(root: str | os.PathLike, split: str = "val", attribute: str = "race") -> LoadedSet:
     """FairFace from ``fairface_label_<split>.csv`` (``file, age, gender, race, service_test``).
 
@@ -123,6 +126,7 @@ def _usages(split: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in split.split("+"))
 
 
+@register_dataset('fer2013')
 def load_fer2013(root: str | os.PathLike, split: str = "test") -> LoadedSet:
     """FER2013 from Kaggle's ``fer2013.csv`` or image folders ``<split>/<emotion>/*.{jpg,png}``.
 
@@ -180,6 +184,7 @@ def ferplus_label(votes: dict[str, float], vote: str = "plurality") -> str | Non
     return FERPLUS_COLUMNS[winners[0]]
 
 
+@register_dataset('ferplus')
 def load_ferplus(root: str | os.PathLike, split: str = "PrivateTest", vote: str = "plurality",
                  fer2013_csv: str | os.PathLike | None = None) -> LoadedSet:
     """FER+ from ``fer2013new.csv`` (votes) with the pixels of the row-aligned ``fer2013.csv``.
@@ -239,6 +244,7 @@ LAGENDA_BOX = {"body": ("person_x0", "person_y0", "person_x1", "person_y1"),
                "face": ("face_x0", "face_y0", "face_x1", "face_y1")}
 
 
+@register_dataset('lagenda')
 def load_lagenda(root: str | os.PathLike, split: str = "all", crop: str = "body",
                  bins: list[list] | None = None) -> LoadedSet:
     """LAGENDA from its one CSV (``img_name``, ``face_x0..face_y1``, ``person_x0..person_y1``, ``gender``,

@@ -13,6 +13,7 @@ from focusclip.zeroshot.datasets.common import (
     LoadedSet,
     Sample,
     find_first,
+    register_dataset,
     require_root,
 )
 
@@ -21,6 +22,7 @@ logger = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
+@register_dataset('synthetic')
 def load_synthetic(root: str | os.PathLike, split: str = "eval", attribute: str = "activity") -> LoadedSet:
     """The synthetic world's held-out set: ``<root>/<split>.jsonl`` records whose ``labels[attribute]``
     is the label, with the class lists of ``<root>/classes.json`` (``{"activity": [...], "age": [...],
@@ -61,6 +63,7 @@ def _person_boxes(record: dict) -> tuple[tuple[float, float, float, float], ...]
     return tuple(boxes)
 
 
+@register_dataset('imagefolder')
 def load_imagefolder(root: str | os.PathLike, split: str = "", **_: object) -> LoadedSet:
     """``<root>/[<split>/]<class>/*.jpg``: class keys are the folder names (sorted)."""
     root = require_root(root, "imagefolder")
