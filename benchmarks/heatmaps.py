@@ -107,14 +107,16 @@ def naive_parts(joints, visible, height: int, width: int, groups):
 
 # ------------------------------------------------------------------------------------ timing
 def interleaved_ms(fns: dict, repeats: int, inner: dict | None = None) -> tuple[dict, dict]:
-    """Median ms per call of each function, timed round-robin (one warm-up each, then ``repeats`` rounds;
-    ``inner[name]`` calls per round for the fast ones), and each function's last result."""
+    """Median ms per call of each function, timed round-robin (one warm-up each, then ``repeats`` rounds,
+    the order rotating each round so that no function always runs after the same one; ``inner[name]``
+    calls per round for the fast ones), and each function's last result."""
     inner = inner or {}
     results = {name: fn() for name, fn in fns.items()}  # warm-up
     times: dict = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            k = inner.get(name, 1)
+    names = list(fns)
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            fn, k = fns[name], inner.get(name, 1)
             t = time.perf_counter()
             for _ in range(k):
                 results[name] = fn()
