@@ -54,6 +54,12 @@ def length_groups(attention_mask: torch.Tensor, max_groups: int,
     return [(order[lo:hi], int(sorted_ends[lo])) for lo, hi in zip(best[:-1], best[1:])]
 
 
+def _compiling() -> bool:
+    """Inside ``torch.compile`` (groups are data-dependent: a compiled or traced graph takes the batch whole)."""
+    is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+    return bool(is_compiling and is_compiling())
+
+
 class HFTextTower(nn.Module):
     """A Hugging Face encoder pooled into one vector per text.
 
@@ -67,8 +73,9 @@ class HFTextTower(nn.Module):
     length, each cut to its own longest caption (:func:`length_groups`): the padding positions cost
     as much as real tokens in every layer and are otherwise thrown away. The features are the same (the
     padding is masked out of attention and pooling either way) up to float rounding. ``length_groups
-    = 1`` encodes the batch in one piece. On GPUs the batch is always encoded in one piece (not measured
-    there: smaller matrix products and more kernel launches may cost more than the padding).
+    = 1`` encodes the batch in one piece. On GPUs, and when traced or compiled, the batch is always
+    encoded in one piece (not measured on GPUs: smaller matrix products and more kernel launches may cost
+    more than the padding).
     """
 
     #: most groups a CPU batch is split into (1: never split); see :func:`length_groups`
@@ -135,7 +142,8 @@ class HFTextTower(nn.Module):
             ) from e
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        groups = length_groups(attention_mask, self.length_groups if input_ids.device.type == "cpu" else 1)
+        eager_cpu = input_ids.device.type == "cpu" and not torch.jit.is_tracing() and not _compiling()
+        groups = length_groups(attention_mask, self.length_groups if eager_cpu else 1)
         if groups is None:
             return self._pool(input_ids, attention_mask)
         parts = [self._pool(input_ids[rows, :end], attention_mask[rows, :end]) for rows, end in groups]
