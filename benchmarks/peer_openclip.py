@@ -182,12 +182,16 @@ def check_losses(recipe: str, batches: list[dict[str, Any]], steps: int, tmp: Pa
             "match_1e-4": diff <= 1e-4}
 
 
-def time_recipe(recipe: str, batches: list[dict[str, Any]], steps: int, precision: str, tmp: Path
-                ) -> dict[str, Any]:
+def time_recipe(recipe: str, batches: list[dict[str, Any]], steps: int, precision: str, tmp: Path,
+                one_piece: bool = False) -> dict[str, Any]:
     ours = build_ours(recipe, precision, True, tmp / f"time-{recipe}")
     pipelines = {"ours": _ours_step(ours)}
     if recipe == "frozen-text":
         pipelines["ours (no cache)"] = _ours_step(build_ours(recipe, precision, False, tmp / f"nocache-{recipe}"))
+    if one_piece and recipe == "full":
+        whole = build_ours(recipe, precision, True, tmp / f"one-piece-{recipe}")
+        whole.model.text.length_groups = 1  # the text batch in one piece, as before issue 23
+        pipelines["ours (text in one piece)"] = _ours_step(whole)
     pipelines["open_clip"] = OpenClipPipeline(ours.model, recipe, precision).step
     names = list(pipelines)
     times: dict[str, list[float]] = {n: [] for n in names}
@@ -203,6 +207,12 @@ def time_recipe(recipe: str, batches: list[dict[str, Any]], steps: int, precisio
                            "ratio_ours_vs_open_clip": round(rate["ours"] / rate["open_clip"], 2)}
     if "ours (no cache)" in rate:
         out["ratio_first_epoch_vs_open_clip"] = round(rate["ours (no cache)"] / rate["open_clip"], 2)
+    if "ours (text in one piece)" in rate:
+        out["ratio_one_piece_vs_open_clip"] = round(rate["ours (text in one piece)"] / rate["open_clip"], 2)
+    # the spread of the per-round ratio (each round times every pipeline once, back to back)
+    per_round = [o / s for s, o in zip(times["ours"], times["open_clip"], strict=True)]
+    out["ratio_per_round"] = {"min": round(min(per_round), 2), "median": round(statistics.median(per_round), 2),
+                              "max": round(max(per_round), 2), "rounds": len(per_round)}
     return out
 
 
@@ -217,6 +227,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--open-clip-tokens", choices=("own", "ours"), default="own",
                     help="own: open_clip's HFTokenizer (pads to the context length, as its pipeline does); "
                          "ours: our token ids (padded to the batch's longest caption) on both sides")
+    ap.add_argument("--one-piece", action="store_true",
+                    help="full recipe: also time ours with the text batch encoded in one piece (no length groups)")
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args(argv)
     C.configure_logging(silence_truncation=True)
@@ -241,7 +253,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                      context_length=int(focusclip.get_model_config("clip-lite0-minilm")["text"]
                                                         .get("context_length") or 256))
     batches = make_batches(tokenizer, args.pool, open_clip_tokenizer=peer_tokenizer)
-    result: dict[str, Any] = {"date": C.now_utc(), "command": C.command_line("benchmarks/peer_openclip.py", argv),
+    result: dict[str, Any] = {"date": C.now_utc(), "command": C.command_line("peer_openclip.py", argv),
                               "machine": C.machine_line(C.machine_description("cpu")),
                               "precision": args.precision, "batch": BATCH, "image_size": IMAGE_SIZE,
                               "tokens_per_text_mean": float(batches[0]["text"]["attention_mask"].sum(1).float().mean()),
@@ -252,7 +264,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         for recipe in recipes:
             entry = {"loss_check": check_losses(recipe, batches, args.check_steps, Path(tmp))}
-            entry.update(time_recipe(recipe, batches, args.steps, args.precision, Path(tmp)))
+            entry.update(time_recipe(recipe, batches, args.steps, args.precision, Path(tmp), args.one_piece))
             result["recipes"][recipe] = entry
             print(f"{recipe}: " + ", ".join(f"{k} {v} samples/s" for k, v in entry["samples_per_s"].items())
                   + f" | ours / open_clip {entry['ratio_ours_vs_open_clip']}x | first losses match to 1e-4: "
@@ -262,10 +274,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(json.dumps(result, indent=2))
     if args.markdown:
         rows = [[r, e["samples_per_s"]["open_clip"], e["samples_per_s"]["ours"],
-                 e["samples_per_s"].get("ours (no cache)", "-"), f"{e['ratio_ours_vs_open_clip']}x",
+                 e["samples_per_s"].get("ours (no cache)", "-"), e["samples_per_s"].get("ours (text in one piece)", "-"),
+                 f"{e['ratio_ours_vs_open_clip']}x",
+                 "{min}-{max}x".format(**e["ratio_per_round"]),
                  f"{e['loss_check']['max_abs_diff']:.1e}"] for r, e in result["recipes"].items()]
         print(C.markdown_table(["recipe", "open_clip (samples/s)", "ours", "ours, first epoch (no cache)",
-                                "ours / open_clip", "first-steps loss diff"], rows))
+                                "ours, text in one piece", "ours / open_clip", "per-round ratio",
+                                "first-steps loss diff"], rows))
     return result
 
 

@@ -214,6 +214,57 @@ def test_focus_benchmark_smoke(bench):
     assert modes["attention"]["at_inference"] and not modes["highlight"]["at_inference"]
 
 
+def test_heatmaps_benchmark_catches_subnormal_factors(bench, capsys):
+    hb = bench("heatmaps")
+    out = hb.main(["--frames", "small", "--maps", "person", "--repeats", "1", "--min-speedup", "0"])
+    (row,) = out["rows"]
+    assert row["frame"] == "small" and row["map"] == "person"
+    assert row["raw_subnormals"] > 0  # the frame is issue 23's case: a plain float32 cast leaves subnormals
+    assert row["ours_subnormals"] == 0 and row["map_subnormals"] == 0 and out["passed"]
+    assert row["max_abs_diff"] < hb.MAX_ABS_DIFF
+    for key in ("reference_ms", "ours_ms", "before_ms", "speedup", "before_speedup", "penalty"):
+        assert _positive(row[key])
+    assert "CPU subnormal penalty" in capsys.readouterr().out
+    # the gate: a speed-up below --min-speedup fails the run (exit status 1 from the script)
+    slow = hb.main(["--frames", "small", "--maps", "person", "--repeats", "1", "--min-speedup", "1e9"])
+    assert not slow["passed"] and "speed-up" in slow["failures"][0]
+
+
+def test_readme_shows_the_results_demo_table(bench):
+    dt = bench("demo_table")
+    assert dt.read_table(dt.README) == dt.read_table(dt.RESULTS)
+    assert dt.main(["--check"]) == 0
+
+
+def test_demo_table_from_a_summary_writes_both_files(bench, tmp_path):
+    from focusclip.experiments.demo import summarise
+
+    dt = bench("demo_table")
+    block = f"intro\n{dt.BEGIN}\nold numbers\n{dt.END}\noutro\n"
+    results, readme = tmp_path / "RESULTS.md", tmp_path / "README.md"
+    results.write_text(block)
+    readme.write_text(block.replace("old numbers", "older numbers"))
+    paths = ["--results", str(results), "--readme", str(readme)]
+    assert dt.main(["--check", *paths]) == 1  # README differs from RESULTS
+    scores = {"clip": [{"synth-activity": 60.0, "synth-age": 50.0, "synth-expression": 20.0},
+                       {"synth-activity": 62.0, "synth-age": 54.0, "synth-expression": 22.0}],
+              "focusclip": [{"synth-activity": 70.0, "synth-age": 55.0, "synth-expression": 19.0},
+                            {"synth-activity": 72.0, "synth-age": 57.0, "synth-expression": 21.0}]}
+    chance = {"synth-activity": 25.0, "synth-age": 100 / 3, "synth-expression": 20.0, "headline": 26.1}
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"summary": summarise(scores), "chance": chance}))
+    assert dt.main(["--summary", str(summary), "--measured", "commit abc, today", *paths]) == 0
+    table = dt.read_table(results)
+    assert table == dt.read_table(readme) and dt.main(["--check", *paths]) == 0
+    assert "over 2 seeds (commit abc, today)" in table
+    assert "| synth-activity (acc@3) | 25.0 | 61.0 ± 1.4 | 71.0 ± 1.4 | +10.0 |" in table
+    assert "| synth-age (acc@1) | 33.3 | 52.0 ± 2.8 | 56.0 ± 1.4 | +4.0 |" in table
+    assert "| headline (mean of the three) | 26.1 | 44.7 ± 1.9 | 49.0 ± 1.4 | +4.3 |" in table
+    assert results.read_text().startswith("intro\n") and results.read_text().endswith(f"{dt.END}\noutro\n")
+    readme.write_text("no markers here\n")
+    assert dt.main(["--check", *paths]) == 1
+
+
 def test_people_benchmark_smoke(bench):
     people = bench("people")
     out = people.main(["--photos", "1", "--people", "1,3", "--modes", "blur,attention", "--repeats", "1"])

@@ -339,3 +339,63 @@ def test_auto_mode_errors_name_the_record():
 
     with pytest.raises(ValueError, match="record r9"):
         record_heatmap({"id": "r9", "width": 8, "height": 8, "points": [[1, 2, 3]]}, (8, 8))
+
+
+# ------------------------------------------------------------ no float32 subnormals (issue 23)
+F32_TINY = float(np.finfo(np.float32).tiny)  # smallest normal float32, 2**-126
+
+
+def _far_tail_people() -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """Two small people near the left/top edges of a 1280x720 frame: their Gaussians' far tails pass
+    through float32's subnormal range (exp(-87)..exp(-103)) inside the frame."""
+    joints = np.zeros((2, 16, 2))
+    joints[0] = np.linspace((10.0, 20.0), (60.0, 120.0), 16)  # sigma 25 x 50
+    joints[1] = np.linspace((300.0, 30.0), (340.0, 90.0), 16)  # sigma 20 x 30
+    return joints, np.ones((2, 16)), (720, 1280)
+
+
+def _exact_map(joints: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """float64 sum of the people's Gaussians at every pixel (no cutoff, no cast), clipped to [0, 1]."""
+    h, w = size
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
+    out = np.zeros(size)
+    for person in joints:
+        (x1, y1), (x2, y2) = person.min(axis=0), person.max(axis=0)
+        sx, sy = max((x2 - x1) / 2, 1.0), max((y2 - y1) / 2, 1.0)
+        out += np.exp(-((xs - (x1 + x2) / 2) ** 2 / (2 * sx * sx) + (ys - (y1 + y2) / 2) ** 2 / (2 * sy * sy)))
+    return np.clip(out, 0.0, 1.0)
+
+
+def _subnormals(a: np.ndarray) -> int:
+    return int(((a != 0) & (np.abs(a) < F32_TINY)).sum())
+
+
+def test_factor_cutoff_is_pinned():
+    assert hm.FACTOR_CUTOFF == 2.0**-63
+    assert hm.FACTOR_CUTOFF**2 == F32_TINY  # so a product of two kept factor values is a normal float32
+
+
+def test_gaussian_factors_have_no_subnormals():
+    centre, sigma, n = np.array([10.0, 35.0]), np.array([25.0, 20.0]), 1280
+    raw = np.exp(-((np.arange(n) - centre[:, None]) ** 2) / (2 * sigma[:, None] ** 2)).astype(np.float32)
+    assert _subnormals(raw) > 0  # the case of issue 23: a plain cast leaves subnormals in the tails
+    got = hm.gaussian_factor(centre, sigma, n)
+    assert got.dtype == np.float32 and got.shape == (2, n)
+    assert _subnormals(got) == 0
+    kept = got[got > 0]
+    assert kept.min() >= hm.FACTOR_CUTOFF  # every product of two kept values is >= 2**-126: normal
+    # the cutoff boundary: values at or above 2**-63 stay, values below become exactly 0
+    exact = np.exp(-((np.arange(n) - centre[:, None]) ** 2) / (2 * sigma[:, None] ** 2))
+    np.testing.assert_array_equal(got == 0, exact < hm.FACTOR_CUTOFF)
+    np.testing.assert_array_equal(got[exact >= hm.FACTOR_CUTOFF], exact[exact >= hm.FACTOR_CUTOFF].astype(np.float32))
+
+
+@pytest.mark.parametrize("mode", ["person", "parts"])
+def test_far_tails_give_no_subnormal_maps_and_stay_exact(mode):
+    joints, visible, size = _far_tail_people()
+    got = hm.keypoints_heatmap(joints, visible, size, mode)
+    assert _subnormals(got) == 0
+    if mode == "person":
+        # documented tolerance: the cutoff moves a value by at most N * 2**-63; float32 rounding dominates
+        assert np.abs(got.astype(np.float64) - _exact_map(joints, size)).max() < 1e-6
+        assert got.max() > 0.99

@@ -118,3 +118,61 @@ def test_a_model_saved_by_0_1_loads_with_its_highlight_scalar(tmp_path):
     save_file(state, weights)
     with pytest.raises(ValueError, match="alpha"):
         focusclip.load_model(tmp_path / "old")
+
+
+# ------------------------------------------------------------ text batches in length groups (issue 23)
+def _padded(lengths: list[int], t: int | None = None) -> torch.Tensor:
+    mask = torch.zeros(len(lengths), t or max(lengths), dtype=torch.long)
+    for i, n in enumerate(lengths):
+        mask[i, :n] = 1
+    return mask
+
+
+def test_length_groups_cover_every_row_and_cut_only_padding():
+    from focusclip.model.towers.hf_text import MIN_GROUP_SAVING, length_groups
+
+    assert MIN_GROUP_SAVING == 0.1
+    lengths = [230, 40, 120, 60, 200, 35, 90, 150, 45, 70, 180, 50, 100, 38, 65, 110]
+    groups = length_groups(_padded(lengths), 4)
+    rows = torch.cat([r for r, _ in groups])
+    assert sorted(rows.tolist()) == list(range(len(lengths)))  # every row exactly once
+    assert 2 <= len(groups) <= 4 and all(len(r) >= 4 for r, _ in groups)
+    for r, end in groups:
+        assert end == max(lengths[i] for i in r.tolist())  # cut to the group's longest caption, no further
+    assert sum(len(r) * end for r, end in groups) <= 0.9 * len(lengths) * max(lengths)
+    # one piece when nothing is saved: equal lengths, left padding, max_groups 1 without extra padding
+    assert length_groups(_padded([50] * 8), 4) is None
+    assert length_groups(_padded([50, 10, 20, 30]).flip(1), 4) is None
+    assert length_groups(_padded(lengths), 1) is None
+    # ... but a batch padded beyond its longest caption is cut even in one piece
+    ((rows1, end1),) = length_groups(_padded([20, 10, 15, 12], t=64), 1)
+    assert end1 == 20 and sorted(rows1.tolist()) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_length_groups_give_the_same_features_and_gradients(train):
+    torch.manual_seed(0)
+    no_dropout = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    model = focusclip.create_model("clip-tiny", text={"hf_config": {
+        **focusclip.get_model_config("clip-tiny")["text"]["hf_config"], **no_dropout}})
+    model.train(train)
+    tok = focusclip.get_tokenizer("clip-tiny")
+    words = ["a", "person", "running", "quickly", "across", "a", "wide", "green", "field", "with", "a", "red", "ball", "in", "hand"]
+    texts = [" ".join(words[: 1 + (7 * i) % len(words)]) for i in range(12)]
+    batch = tok(texts)
+    from focusclip.model.towers.hf_text import length_groups
+
+    assert len(length_groups(batch["attention_mask"], 4)) >= 2  # the batch is really split
+    tower = model.text
+    results = []
+    for groups in (1, 4):
+        tower.length_groups = groups
+        model.zero_grad(set_to_none=True)
+        feats = model.encode_text(batch)
+        feats.square().sum().backward()
+        results.append((feats.detach(), [p.grad.clone() for p in tower.parameters() if p.grad is not None]))
+    (a, ga), (b, gb) = results
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    assert len(ga) == len(gb) > 0
+    for x, y in zip(ga, gb):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5)
