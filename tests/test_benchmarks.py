@@ -28,6 +28,18 @@ def bench():
         sys.path.remove(str(BENCH))
 
 
+@pytest.fixture(autouse=True)
+def _logger_levels_restored():
+    """The scripts quiet some of the library's loggers for their own output; later tests need them back."""
+    import logging
+
+    loggers = [lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    levels = {lg: lg.level for lg in loggers}
+    yield
+    for lg in [lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]:
+        lg.setLevel(levels.get(lg, logging.NOTSET))
+
+
 def _positive(x) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
 
@@ -237,7 +249,8 @@ def test_readme_shows_the_results_demo_table(bench):
 
 
 def test_demo_table_from_a_summary_writes_both_files(bench, tmp_path):
-    from focusclip.experiments.demo import summarise
+    from focusclip.experiments.demo import GROUPS
+    from focusclip.experiments.toolkit import summarise
 
     dt = bench("demo_table")
     block = f"intro\n{dt.BEGIN}\nold numbers\n{dt.END}\noutro\n"
@@ -252,7 +265,7 @@ def test_demo_table_from_a_summary_writes_both_files(bench, tmp_path):
                             {"synth-activity": 72.0, "synth-age": 57.0, "synth-expression": 21.0}]}
     chance = {"synth-activity": 25.0, "synth-age": 100 / 3, "synth-expression": 20.0, "headline": 26.1}
     summary = tmp_path / "summary.json"
-    summary.write_text(json.dumps({"summary": summarise(scores), "chance": chance}))
+    summary.write_text(json.dumps({"summary": summarise(scores, GROUPS), "chance": chance}))
     assert dt.main(["--summary", str(summary), "--measured", "commit abc, today", *paths]) == 0
     table = dt.read_table(results)
     assert table == dt.read_table(readme) and dt.main(["--check", *paths]) == 0

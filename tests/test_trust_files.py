@@ -72,8 +72,11 @@ def test_results_csv_escapes_formulas(label):
     results = [{"image": "=cmd.png", "predictions": [{"label": label, "prob": 0.5, "score": 0.25},
                                                       {"label": "a person", "prob": 0.5, "score": -0.5}]}]
     rows = list(csv.reader(io.StringIO(to_csv(results), newline="")))
-    assert rows[1][0] == "'=cmd.png" and rows[1][3] == "'" + label
-    assert rows[2][3] == "a person" and rows[2][5] == "-0.5"  # numbers stay numbers
+    from focusclip.serve.results import TABLE_HEADERS
+
+    label_col, cosine_col = TABLE_HEADERS.index("label"), TABLE_HEADERS.index("cosine")
+    assert rows[1][0] == "'=cmd.png" and rows[1][label_col] == "'" + label
+    assert rows[2][label_col] == "a person" and rows[2][cosine_col] == "-0.5"  # numbers stay numbers
 
 
 def test_json_output_never_writes_bare_nan(tmp_path, caplog):
