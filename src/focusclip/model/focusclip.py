@@ -152,14 +152,30 @@ class FocusCLIP(nn.Module):
     # ------------------------------------------------------------------ encoders
     def encode_image(self, image: torch.Tensor, heatmap: torch.Tensor | None = None,
                      normalize: bool = False, focus: str | None = None) -> torch.Tensor:
-        """Image features; with a ``heatmap`` (B, 1, H, W) or (B, H, W) in [0, 1] and a model that can focus
-        at inference (:attr:`focus_at_inference`), the features of the image focused on it (the ROI
-        branch). Without a heatmap, or for a model that cannot focus, the plain CLIP features.
+        """Image features, plain or focused on the subject a heatmap marks.
 
-        ``focus`` (one of :data:`~focusclip.model.focus.FOCUS_AT_INFERENCE`) focuses any model on the
-        heatmap with that mode (``attention`` on any ViT, image-space ``crop`` / ``blur`` / ``circle`` /
-        ``dim`` on every tower, ``auto``: the model's own mechanism, else ``blur``; docs/focus.md); rows
-        whose heatmap marks nothing stay plain. ``focus=None`` is the behaviour above."""
+        Args:
+            image: (B, 3, S, S), as the model's transform gives it (``create_model_and_transforms``).
+            heatmap: (B, 1, S, S) or (B, S, S) in [0, 1] (the subject's ROI), or None. With ``focus=None``
+                it is used only by a model whose own mechanism acts at inference
+                (:attr:`focus_at_inference`: ``roi.mode`` attention, alpha or pool; the ROI branch).
+            normalize: L2-normalise the features.
+            focus: one of :data:`~focusclip.model.focus.FOCUS_AT_INFERENCE`: focus any model on the heatmap
+                with that mode (``attention`` on any ViT, image-space ``crop`` / ``blur`` / ``circle`` /
+                ``dim`` on every tower, ``alpha`` / ``pool`` for models trained with them, ``auto``: the
+                model's own mechanism, else ``blur``; docs/focus.md). Rows whose heatmap marks nothing
+                stay plain. None: the behaviour described for ``heatmap``.
+
+        Returns:
+            (B, embed_dim) features (unit length with ``normalize``).
+
+        Example::
+
+            model, _, preprocess = focusclip.create_model_and_transforms("clip-tiny")
+            x = preprocess(image).unsqueeze(0)
+            plain = model.encode_image(x, normalize=True)
+            person = model.encode_image(x, heatmap=h[None, None], focus="blur", normalize=True)
+        """
         if focus is not None:
             if heatmap is None:
                 raise UsageError(f"focus={focus!r} needs a heatmap to focus on")
