@@ -298,16 +298,32 @@ def test_driver_killed_then_rerun_finishes_every_photo_exactly_once(photos, loca
     proc = _cli(str(photos), "--out", str(built), "--partition-size", "2", "--workers", "2")
     try:
         _wait_for(lambda: len(list((built / "done").glob("*.json"))) >= 1 if (built / "done").is_dir() else False)
+        children = _children(proc.pid)  # the workers and the limiter's server process
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert len(list((built / "done").glob("*.json"))) < 4
+    assert len(children) >= 3
+    _wait_for(lambda: not any(Path(f"/proc/{c}").exists() for c in children), timeout=15)  # they end with it
     rerun = _cli(str(photos), "--out", str(built), "--partition-size", "2", "--workers", "2")
     out, err = rerun.communicate(timeout=600)
     assert rerun.returncode == 0, err
     samples = shard_samples(built / "shards")
     assert sorted(samples) == [f"{i:09d}" for i in range(8)]
     assert comparable(samples) == comparable(shard_samples(local_build[0] / "shards"))
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid:
+            out.append(int(stat.parent.name))
+    return out
 
 
 def _kill_a_worker_mid_partition(built: Path) -> int:

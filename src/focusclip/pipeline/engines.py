@@ -96,7 +96,9 @@ def _run_processes(spec: BuildSpec, parts: Sequence[Partition], workers: int, co
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
-    with _LimiterManager(ctx=ctx) as manager:
+    manager = _LimiterManager(ctx=ctx)
+    manager.start(end_with_parent)  # the limiter's server process ends with the driver too
+    try:
         limiter = manager.LeaseLimiter(concurrency, LEASE_SECONDS)
         tasks, results = ctx.Queue(), ctx.Queue()
         by_index = {p.index: p for p in parts}
@@ -133,6 +135,8 @@ def _run_processes(spec: BuildSpec, parts: Sequence[Partition], workers: int, co
                 proc.join(timeout=5)
                 if proc.is_alive():
                     proc.terminate()
+    finally:
+        manager.shutdown()
 
 
 def _replace_dead(procs: list, holding: dict[int, int], by_index: dict[int, Partition], tasks: Any,
