@@ -96,6 +96,8 @@ def comparable(samples: dict[str, dict[str, bytes]], texts: bool = True) -> dict
     for key, members in samples.items():
         record = json.loads(members["json"])
         record.pop("image")
+        if not texts:
+            record.pop("captions")
         out[key] = {"record": record, "txt": members["txt"] if texts else None,
                     "image": {k: v for k, v in members.items() if k not in ("json", "txt")}}
     return out
