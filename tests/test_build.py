@@ -212,6 +212,11 @@ def test_lease_limiter_bounds_requests_and_takes_back_lost_leases():
     assert limiter.in_flight() == 1  # the dead holder's lease expired, the renewed one did not
     limiter.acquire()
     assert time.monotonic() - start >= 0.3
+    # a holder the driver saw die gives its leases back at once
+    limiter = LeaseLimiter(2, lease_seconds=60)
+    limiter.acquire(holder=111)
+    limiter.acquire(holder=111)
+    assert limiter.release_holder(111) == 2 and limiter.in_flight() == 0
 
 
 def _openai_spec(llm: FakeLLM, retries: int = 0) -> BuildSpec:

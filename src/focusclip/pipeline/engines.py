@@ -118,7 +118,7 @@ def _run_processes(spec: BuildSpec, parts: Sequence[Partition], workers: int, co
                 try:
                     kind, index, payload = results.get(timeout=1.0)
                 except queue.Empty:
-                    procs = _replace_dead(procs, holding, by_index, tasks, start)
+                    procs = _replace_dead(procs, holding, by_index, tasks, start, limiter)
                     continue
                 if kind == "start":
                     holding[payload] = index
@@ -140,7 +140,7 @@ def _run_processes(spec: BuildSpec, parts: Sequence[Partition], workers: int, co
 
 
 def _replace_dead(procs: list, holding: dict[int, int], by_index: dict[int, Partition], tasks: Any,
-                  start: Any) -> list:
+                  start: Any, limiter: Any) -> list:
     """Workers that died are replaced; the partition each held goes back to the queue (its work folder
     lets the next worker resume it)."""
     alive = []
@@ -148,7 +148,8 @@ def _replace_dead(procs: list, holding: dict[int, int], by_index: dict[int, Part
         if proc.is_alive():
             alive.append(proc)
             continue
-        lost = holding.pop(proc.pid, None)  # its description slots come back when their leases expire
+        lost = holding.pop(proc.pid, None)
+        limiter.release_holder(proc.pid)  # its description slots, at once
         logger.warning("worker %s died (exit code %s)%s; starting another", proc.pid, proc.exitcode,
                        f", partition {lost} goes back to the queue" if lost is not None else "")
         if lost is not None:
@@ -188,11 +189,14 @@ class _RayLimiterClient:
     def __init__(self, actor: Any):
         self.actor = actor
 
-    def acquire(self) -> int:
-        return _ray().get(self.actor.acquire.remote())
+    def acquire(self, holder: int | None = None) -> int:
+        return _ray().get(self.actor.acquire.remote(holder))
 
     def release(self, lease: int) -> None:
         self.actor.release.remote(lease)
+
+    def renew(self, leases: list[int]) -> None:
+        self.actor.renew.remote(leases)
 
 
 def run_ray(spec: BuildSpec, parts: Sequence[Partition], workers: int = 1, concurrency: int = 1,

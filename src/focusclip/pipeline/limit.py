@@ -4,13 +4,15 @@ is the build's other limit, and it is shared).
 :class:`LeaseLimiter` hands out at most ``slots`` leases at a time. Holders renew their leases while
 their requests run (:class:`LimitedDescriber` does, every ``lease_seconds / 3``); a lease neither returned
 nor renewed for ``lease_seconds`` (its holder was killed mid-request) is taken back, so a dead worker
-cannot shrink the limit for more than that. The same object serves threads in one process, the processes of the
+cannot shrink the limit for more than that; where the driver sees a worker die (the local engine), it
+gives that worker's leases back at once (:meth:`LeaseLimiter.release_holder`). The same object serves threads in one process, the processes of the
 local engine (through a :mod:`multiprocessing` manager) and a Ray cluster (as an actor).
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 from typing import Any
@@ -25,7 +27,8 @@ class LeaseLimiter:
         if slots < 1:
             raise ValueError(f"slots must be at least 1, got {slots}")
         self.slots, self.lease_seconds = int(slots), float(lease_seconds)
-        self._held: dict[int, float] = {}
+        self._held: dict[int, float] = {}  # lease -> when it was taken or last renewed
+        self._holders: dict[int, int | None] = {}  # lease -> the process that holds it, when given
         self._ids = itertools.count()
         self._cond = threading.Condition()
 
@@ -33,22 +36,36 @@ class LeaseLimiter:
         for lease, since in list(self._held.items()):
             if now - since > self.lease_seconds:
                 del self._held[lease]
+                self._holders.pop(lease, None)
 
-    def acquire(self) -> int:
-        """Wait for a free slot; returns the lease to give back."""
+    def acquire(self, holder: int | None = None) -> int:
+        """Wait for a free slot; returns the lease to give back. ``holder``: the process taking it (its
+        leases can then be given back at once when it dies, :meth:`release_holder`)."""
         with self._cond:
             while True:
                 self._expire(time.monotonic())
                 if len(self._held) < self.slots:
                     lease = next(self._ids)
                     self._held[lease] = time.monotonic()
+                    self._holders[lease] = holder
                     return lease
                 self._cond.wait(timeout=min(1.0, self.lease_seconds))
 
     def release(self, lease: int) -> None:
         with self._cond:
             self._held.pop(lease, None)
-            self._cond.notify()
+            self._holders.pop(lease, None)
+            self._cond.notify_all()
+
+    def release_holder(self, holder: int) -> int:
+        """Give back every lease of process ``holder`` (it died); returns how many."""
+        with self._cond:
+            mine = [lease for lease, h in self._holders.items() if h == holder]
+            for lease in mine:
+                self._held.pop(lease, None)
+                self._holders.pop(lease, None)
+            self._cond.notify_all()
+            return len(mine)
 
     def renew(self, leases: list[int]) -> None:
         """Mark ``leases`` as still in use (their holder is alive)."""
@@ -89,7 +106,7 @@ class LimitedDescriber:
                 self._limiter.renew(held)
 
     def describe(self, record: Any) -> Outcome:
-        lease = self._limiter.acquire()
+        lease = self._limiter.acquire(os.getpid())
         with self._lock:
             self._held.add(lease)
         try:
