@@ -16,6 +16,7 @@ summary = build_dataset(["photos/"], "built/", BuildSpec(out="built/", describer
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Sequence
@@ -146,8 +147,7 @@ def build_dataset(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, s
 
     check_build_args(inputs, out, engine, workers, concurrency, partition_size)
     out = Path(out)
-    spec = BuildSpec(out=str(out), detector=spec.detector, detector_options=dict(spec.detector_options),
-                     describer=spec.describer, concurrency=concurrency)
+    spec = dataclasses.replace(spec, out=str(out), concurrency=concurrency)  # every other field kept as given
     settings = {"partition_size": partition_size, "detector": spec.detector,
                 "detector_options": spec.detector_options, "describer": spec.describer.settings()}
     photos, _ = load_or_create_plan(out, inputs, settings)
