@@ -55,6 +55,17 @@ class _Worker:
                 thing.close()
 
 
+def error_line(error: BaseException) -> str:
+    """What a worker reports of an error it hit: its type and message, one line (no traceback)."""
+    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}".rstrip(": ")
+
+
+def partition_failed(index: int, line: str) -> RunError:
+    """The driver's error for a partition whose worker failed (every engine's): the build stops; finished
+    partitions stay, and a rerun resumes."""
+    return RunError(f"partition {index}: {line}")
+
+
 # --------------------------------------------------------------------------------------- local
 class _LimiterManager(BaseManager):
     pass
@@ -72,7 +83,7 @@ def _local_worker(spec: BuildSpec, limiter: Any, tasks: Any, results: Any) -> No
             try:
                 results.put(("done", part.index, worker.build(part).to_dict()))
             except Exception as e:  # noqa: BLE001 - reported to the driver, which stops the build
-                results.put(("error", part.index, f"{type(e).__name__}: {e}"))
+                results.put(("error", part.index, error_line(e)))
     finally:
         worker.close()
 
@@ -123,7 +134,7 @@ def _run_processes(spec: BuildSpec, parts: Sequence[Partition], workers: int, co
                 if kind == "start":
                     holding[payload] = index
                 elif kind == "error":
-                    raise RunError(f"partition {index}: {payload}")
+                    raise partition_failed(index, payload)
                 else:
                     holding = {pid: i for pid, i in holding.items() if i != index}
                     left.discard(index)
@@ -172,16 +183,24 @@ class _RayPartitions:
     """The Ray Data actor: one worker (detector + describer) per actor, partitions as one-row batches."""
 
     def __init__(self, spec: BuildSpec, limiter: Any):
-        self.worker = _Worker(spec, _RayLimiterClient(limiter))
+        self.spec, self.limiter = spec, limiter
+        self.worker: _Worker | None = None  # made on the first partition, so its errors are reported too
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Each partition's result, or its error as one line (the driver stops the build, as ``run_local``
+        does: Ray's own report of an exception in an actor is a long traceback)."""
         import numpy as np
 
         out = []
         for text in batch["partition"]:
             d = json.loads(str(text))
-            result = self.worker.build(Partition(d["index"], d["first"], tuple(d["photos"])))
-            out.append(json.dumps(result.to_dict()))
+            try:
+                if self.worker is None:
+                    self.worker = _Worker(self.spec, _RayLimiterClient(self.limiter))
+                done = self.worker.build(Partition(d["index"], d["first"], tuple(d["photos"])))
+                out.append(json.dumps({"done": done.to_dict()}))
+            except Exception as e:  # noqa: BLE001 - reported to the driver, which stops the build
+                out.append(json.dumps({"error": error_line(e), "index": d["index"]}))
         return {"result": np.array(out, dtype=object)}
 
 
@@ -221,7 +240,10 @@ def run_ray(spec: BuildSpec, parts: Sequence[Partition], workers: int = 1, concu
                             num_cpus=1, num_gpus=gpus_per_worker or None,
                             fn_constructor_kwargs={"spec": spec, "limiter": limiter})
         for row in ds.iter_rows():
-            yield PartitionResult.from_dict(json.loads(str(row["result"])))
+            result = json.loads(str(row["result"]))
+            if "error" in result:
+                raise partition_failed(result["index"], result["error"])
+            yield PartitionResult.from_dict(result["done"])
     finally:
         if started:
             ray.shutdown()
