@@ -44,6 +44,16 @@ def test_registered_clip_names_offline_say_no_weights(name, unreachable_hub, cap
     assert not [r for r in caplog.records if "Retrying" in r.getMessage()]
 
 
+@pytest.mark.parametrize("name", ["clip-openclip-vit-b16", "openclip:ViT-B-16/openai"])
+def test_an_unreachable_hub_is_said_once_per_model(name, unreachable_hub, caplog):
+    """The config, the tag's weights and the checkpoint are one model: one probe, one line."""
+    caplog.set_level(logging.INFO, logger="focusclip.hub_access")
+    with pytest.raises(WeightsNotFoundError):
+        focusclip.create_model(name)
+    said = [r for r in caplog.records if "cannot be reached" in r.getMessage()]
+    assert len(said) == 1, [r.getMessage() for r in said]
+
+
 def test_registered_clip_name_on_the_command_line(unreachable_hub, tmp_path, capsys):
     from PIL import Image
 

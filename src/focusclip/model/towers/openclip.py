@@ -172,8 +172,10 @@ def model_config(name: str) -> dict[str, Any]:
     import open_clip
 
     check_architecture(name)
+    # only a hf-hub: / local-dir: name reads its config from elsewhere; a built-in name's is in open_clip
+    access = hub_access(name.split(":", 1)[1]) if name.startswith(SCHEMAS) else contextlib.nullcontext()
     try:
-        with hub_access(name.split(":", 1)[1] if name.startswith(SCHEMAS) else name):
+        with access:
             cfg = open_clip.get_model_config(name)
     except Exception as e:  # noqa: BLE001 - hub errors come in many types
         raise WeightsNotFoundError(f"open_clip model {name!r}: could not read its config ({e}). Without a "
@@ -212,18 +214,24 @@ def check_tag(name: str, tag: str) -> None:
 
 def _create(name: str, weights: str | bool | None) -> tuple[nn.Module, dict[str, Any]]:
     """(open_clip model, its model config) through ``open_clip.create_model``. A tag trained with QuickGELU
-    (OpenAI's) gets it even when the architecture's config says GELU, as the tag requires."""
+    (OpenAI's) gets it even when the architecture's config says GELU, as the tag requires. The hub is
+    probed once for the config and the weights (one log line when it cannot be reached)."""
+    schema = name.startswith(SCHEMAS)
+    with hub_access(str(weights) if weights and not schema else name.split(":", 1)[-1]):
+        return _create_here(name, weights, schema)
+
+
+def _create_here(name: str, weights: str | bool | None, schema: bool) -> tuple[nn.Module, dict[str, Any]]:
     import open_clip
 
     model_cfg = model_config(name)
-    schema = name.startswith(SCHEMAS)
     quick_gelu = False
     if weights and not schema:
         check_tag(name, str(weights))
         tag_cfg = open_clip.get_pretrained_cfg(name, str(weights)) or {}
         quick_gelu = bool(tag_cfg.get("quick_gelu")) and not model_cfg.get("quick_gelu", False)
     try:
-        with _quiet_open_clip(), hub_access(str(weights) if weights and not schema else name.split(":", 1)[-1]):
+        with _quiet_open_clip():
             clip = open_clip.create_model(name, pretrained=None if schema or not weights else str(weights),
                                           load_weights=bool(weights), force_quick_gelu=quick_gelu)
     except (RuntimeError, AssertionError) as e:
