@@ -31,6 +31,7 @@ from focusclip.io import atomic_write_json
 from focusclip.pipeline.engines import ENGINES, run_local, run_ray
 from focusclip.pipeline.partition import (
     SUBFOLDERS,
+    BuildCounts,
     BuildSpec,
     DescriberSpec,
     PartitionResult,
@@ -45,21 +46,15 @@ DEFAULT_PARTITION_SIZE = 1000
 
 
 @dataclass
-class BuildSummary:
+class BuildSummary(BuildCounts):
     """What a build holds after this run: ``partitions`` finished of ``total``; the counts add up every
     finished partition (earlier runs' too); ``waiting`` partitions have records without a description."""
 
     total: int = 0
     partitions: int = 0
     finished_now: int = 0
-    photos: int = 0
-    samples: int = 0
-    people: int = 0
-    bad_photos: int = 0
-    no_person: int = 0
     waiting: list[int] = field(default_factory=list)
     failed_descriptions: int = 0
-    bad_examples: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -67,12 +62,7 @@ class BuildSummary:
 
     def add(self, r: PartitionResult) -> None:
         self.partitions += 1
-        self.photos += r.photos
-        self.samples += r.samples
-        self.people += r.people
-        self.bad_photos += r.bad_photos
-        self.no_person += r.no_person
-        self.bad_examples += r.bad_examples[: max(0, 5 - len(self.bad_examples))]
+        self.add_counts(r)
 
     def format(self, out: str | os.PathLike) -> str:
         lines = [f"{out}: {self.partitions} of {self.total} partitions finished ({self.finished_now} in this run)",

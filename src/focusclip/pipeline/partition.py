@@ -87,21 +87,34 @@ class BuildSpec:
         return create_detector(self.detector, **self.detector_options)
 
 
-@dataclass
-class PartitionResult:
-    """What one partition did. ``finished``: its outputs and marker are written; otherwise
-    ``failed_descriptions`` records still have no text (a rerun retries them)."""
+@dataclass(kw_only=True)
+class BuildCounts:
+    """The counts a partition reports (:class:`PartitionResult`) and a build adds up over its finished
+    partitions (:class:`focusclip.pipeline.BuildSummary`), with a few unreadable photos as examples."""
 
-    index: int
     photos: int = 0
     samples: int = 0
     people: int = 0
     bad_photos: int = 0
     no_person: int = 0
+    bad_examples: list[str] = field(default_factory=list)
+
+    def add_counts(self, other: BuildCounts, examples: int = 5) -> None:
+        """Add ``other``'s counts; keep at most ``examples`` example photos."""
+        for name in ("photos", "samples", "people", "bad_photos", "no_person"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.bad_examples += other.bad_examples[: max(0, examples - len(self.bad_examples))]
+
+
+@dataclass
+class PartitionResult(BuildCounts):
+    """What one partition did. ``finished``: its outputs and marker are written; otherwise
+    ``failed_descriptions`` records still have no text (a rerun retries them)."""
+
+    index: int
     failed_descriptions: int = 0
     finished: bool = False
     shard: dict[str, Any] | None = None
-    bad_examples: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
