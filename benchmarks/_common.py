@@ -97,6 +97,14 @@ def command_line(script: str, argv: Sequence[str] | None) -> str:
     return " ".join(["python", f"benchmarks/{script}", *args])
 
 
+def parse_args(parser: Any, argv: Sequence[str] | None) -> Any:
+    """``parser``'s arguments from ``argv``, with ``argv`` itself kept as ``args.argv`` (a result records the
+    command line that measured it, :func:`command_line`)."""
+    args = parser.parse_args(argv)
+    args.argv = argv
+    return args
+
+
 def configure_logging(*, silence_truncation: bool = False) -> None:
     """Warnings and up to stderr; ``silence_truncation`` hides the tokenizer's truncation warnings
     (focusclip-tiny's 128-token limit truncates long descriptions on every batch)."""

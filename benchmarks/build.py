@@ -85,9 +85,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--engines", nargs="+", default=["local", "ray"], choices=["local", "ray"])
     p.add_argument("--partition-size", type=int, default=8)
     p.add_argument("--markdown", action="store_true")
-    args = p.parse_args(argv)
-    args.argv = argv
-    return args
+    return C.parse_args(p, argv)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -212,9 +212,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, nargs="*", default=[2], help="also run the job with N processes")
     p.add_argument("--composites", type=int, default=None, help="how many of the 2-3 person composites (default all)")
     p.add_argument("--markdown", action="store_true")
-    args = p.parse_args(argv)
-    args.argv = argv
-    return args
+    return C.parse_args(p, argv)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -248,8 +248,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads (set before numpy loads)")
     parser.add_argument("--min-speedup", type=float, default=20.0)
     parser.add_argument("--markdown", action="store_true", help="print a block for benchmarks/RESULTS.md")
-    args = parser.parse_args(argv)
-    args.argv = argv
+    args = C.parse_args(parser, argv)
     if "numpy" not in sys.modules:
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.threads)

@@ -214,9 +214,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="torch threads in the main process (0: default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--markdown", action="store_true")
-    args = p.parse_args(argv)
-    args.argv = argv
-    return args
+    return C.parse_args(p, argv)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -115,9 +115,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3, help="epochs per source and worker count (median reported)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--markdown", action="store_true")
-    args = p.parse_args(argv)
-    args.argv = argv
-    return args
+    return C.parse_args(p, argv)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -393,9 +393,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--pipeline", choices=PIPELINES, help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    args.argv = argv
-    return args
+    return C.parse_args(p, argv)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
