@@ -4,7 +4,7 @@ registry of JSON model configs and the factory functions.
 Layout (one concept per file; a new tower family or focus mechanism is one new file)::
 
     focusclip.py     the FocusCLIP nn.Module (towers + projections + ROI branch + logit scale)
-    towers/          tower families: timm_vision.py, hf_text.py, whole CLIPs: openclip.py, hf_clip.py
+    towers/          tower families: timm_vision.py, hybrid_vision.py, hf_text.py, whole CLIPs: openclip.py, hf_clip.py
                      (+ weights.py, base.py)
     names.py         the CLIP names users type (openclip:ARCH/TAG, hfclip:ID, ...) -> model configs
     long_text.py     long-text strategies (truncate, sentences, Long-CLIP stretch)

@@ -1,7 +1,7 @@
 """Alpha-channel focus (after Alpha-CLIP): the heatmap enters as a fourth input channel.
 
 A new convolution ``W_a`` (with bias ``b_a``) shaped like the patch embedding (1 input channel, the
-embedding's width, kernel and stride), initialised to zero, embeds the heatmap; its output is added to
+embedding's width, kernel and stride; on a hybrid ViT, kernel and stride are the pixel cell of a token), initialised to zero, embeds the heatmap; its output is added to
 the patch embedding:
 
     x_patch = W_rgb * I + W_a * H + b_a
@@ -28,8 +28,12 @@ class AlphaFocus(Focus):
 
     def __init__(self, tower: nn.Module):
         super().__init__()
-        conv = require_vit(tower, self.mode).patch_conv
-        self.alpha_conv = nn.Conv2d(1, conv.out_channels, conv.kernel_size, conv.stride, conv.padding)
+        layout = require_vit(tower, self.mode)
+        conv = layout.patch_conv
+        if layout.token_cell is None:
+            self.alpha_conv = nn.Conv2d(1, conv.out_channels, conv.kernel_size, conv.stride, conv.padding)
+        else:  # a hybrid ViT: one heatmap cell per token, where the patch projection reads a feature map
+            self.alpha_conv = nn.Conv2d(1, conv.out_channels, layout.cell, layout.cell)
         nn.init.zeros_(self.alpha_conv.weight)
         nn.init.zeros_(self.alpha_conv.bias)
 

@@ -5,6 +5,8 @@ how a block takes an additive attention bias, for each tower family that holds a
 tower                    patch embedding                     blocks (bias argument)
 =======================  ==================================  ===============================================
 timm ViT                 ``trunk.patch_embed.proj``          ``trunk.blocks`` (``attn_mask``, (B, 1, L, L))
+timm hybrid ViT          ``trunk.patch_embed.proj`` (on the      ``trunk.blocks``
+                         CNN's feature map)
 open_clip ViT            ``visual.conv1``                    ``visual.transformer.resblocks``
                                                              (``attn_mask``, (B * heads, L, L))
 Hugging Face CLIP ViT    ``vision_model.embeddings           ``vision_model.encoder.layers``
@@ -42,6 +44,14 @@ class ViTLayout:
     #: the module whose output is the token embedding before the first block (None: ``patch_conv``;
     #: Hugging Face's ``embeddings``, which adds the class token with the *input's* batch size)
     embeddings: nn.Module | None = None
+    #: the pixel cell one patch token covers (None: ``patch_conv``'s kernel, which reads the pixels; a
+    #: hybrid ViT's ``patch_conv`` reads a CNN's feature map, so its tokens cover the CNN's stride)
+    token_cell: tuple[int, int] | None = None
+
+    @property
+    def cell(self) -> tuple[int, int]:
+        """The (height, width) in pixels of the image cell behind one patch token."""
+        return self.token_cell or tuple(self.patch_conv.kernel_size)  # type: ignore[return-value]
 
     @property
     def embedding_module(self) -> nn.Module:
@@ -50,6 +60,8 @@ class ViTLayout:
 
     def patch_grid(self, heatmap: torch.Tensor) -> torch.Tensor:
         """``heatmap`` (B, 1, H, W) averaged over each patch: (B, N) in patch-token order."""
+        if self.token_cell is not None:
+            return nn.functional.avg_pool2d(heatmap, self.token_cell, self.token_cell).flatten(1)
         k, s = self.patch_conv.kernel_size, self.patch_conv.stride
         return nn.functional.avg_pool2d(heatmap, k, s).flatten(1)
 
@@ -87,7 +99,16 @@ def _timm(tower: nn.Module) -> ViTLayout | None:
     pos = _takes(blocks[0], "attn_mask")
     if pos is None:
         return None
-    return ViTLayout(proj, tuple(blocks), int(getattr(trunk, "num_prefix_tokens", 1)), "attn_mask", pos)
+    return ViTLayout(proj, tuple(blocks), int(getattr(trunk, "num_prefix_tokens", 1)), "attn_mask", pos,
+                     token_cell=_hybrid_cell(trunk.patch_embed))
+
+
+def _hybrid_cell(patch_embed: nn.Module) -> tuple[int, int] | None:
+    """The pixels per token of timm's ``HybridEmbed`` (a CNN under the patch projection), else None."""
+    if getattr(patch_embed, "backbone", None) is None:
+        return None
+    (h, w), (gh, gw) = patch_embed.img_size, patch_embed.grid_size
+    return h // gh, w // gw
 
 
 def _open_clip(tower: nn.Module) -> ViTLayout | None:

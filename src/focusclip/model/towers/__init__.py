@@ -8,6 +8,8 @@ A tower is an ``nn.Module`` whose ``forward`` returns pooled features ``(B, num_
 config section      key                         family
 =================  ==========================  ============================================
 ``vision``          ``timm_model_name``         :class:`~.timm_vision.TimmVisionTower`
+``vision``          ``hybrid_backbone``         :class:`~.hybrid_vision.HybridViTTower` (a CNN's feature map
+                                                as a small ViT's tokens)
 ``text``            ``hf_model_name`` or        :class:`~.hf_text.HFTextTower`
                     ``hf_config``
 ``clip``            ``open_clip_model``         :mod:`~.openclip` (both towers of an open_clip model)

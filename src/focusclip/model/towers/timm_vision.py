@@ -53,23 +53,11 @@ class TimmVisionTower(nn.Module):
                 ) from e
             raise
         if weights not in (None, "none", "hub"):
-            self._load(weights)
+            load_vision_weights(self.trunk, weights)
         self.num_features = int(self.trunk.num_features)
         cfg = timm.data.resolve_model_data_config(self.trunk)
         self.mean = tuple(float(x) for x in cfg["mean"])
         self.std = tuple(float(x) for x in cfg["std"])
-
-    def _load(self, weights: str) -> None:
-        path = package_path(weights) if weights.startswith("package:") else Path(weights)
-        sd = load_state_dict_file(path)
-        head_free = {k: v for k, v in sd.items() if not k.startswith(_CLASSIFIER_PREFIXES)}
-        missing, unexpected = self.trunk.load_state_dict(head_free, strict=False)
-        if not missing and not unexpected:
-            logger.info("vision tower: loaded %s", path)
-            return
-        # Keys differ (e.g. the packaged EfficientNet-Lite0 uses its original names): map by order.
-        load_by_order(self.trunk, head_free, str(path))
-        logger.info("vision tower: loaded %s (mapped by order)", path)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.trunk(images)
@@ -81,6 +69,20 @@ class TimmVisionTower(nn.Module):
     def lock(self, unlocked_groups: int = 0) -> None:
         """Freeze the tower, leaving the last ``unlocked_groups`` top-level blocks trainable."""
         lock_layers(self.trunk, unlocked_groups)
+
+
+def load_vision_weights(trunk: nn.Module, weights: str) -> None:
+    """Load a ``package:`` source or a state-dict file into a timm model, its classifier's keys left out;
+    keys named otherwise (the packaged EfficientNet-Lite0 keeps its original names) are mapped by order."""
+    path = package_path(weights) if weights.startswith("package:") else Path(weights)
+    sd = load_state_dict_file(path)
+    head_free = {k: v for k, v in sd.items() if not k.startswith(_CLASSIFIER_PREFIXES)}
+    missing, unexpected = trunk.load_state_dict(head_free, strict=False)
+    if not missing and not unexpected:
+        logger.info("vision tower: loaded %s", path)
+        return
+    load_by_order(trunk, head_free, str(path))
+    logger.info("vision tower: loaded %s (mapped by order)", path)
 
 
 def _accepts_img_size(name: str) -> bool:
