@@ -4,6 +4,7 @@ checks before any work."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -58,22 +59,23 @@ def test_ablate_pretrains_once_trains_every_arm_evaluates_each_focus_mode_and_re
     results = json.loads((out / "results" / "attention-seed0.json").read_text())
     assert {(e.get("focus"), e.get("focus_mode")) for e in results["results"].values()} == {
         (None, None), ("boxes", None), ("boxes", "crop")}
-    assert len(summary["scores"]["base @ whole"]) == 1  # one untouched base
-    for name, r in summary["summary"].items():
-        if not name.startswith("base"):
-            assert r["headline"]["n"] == 2 and 0.0 <= r["headline"]["mean"] <= 100.0, name
+    for name, r in summary["summary"].items():  # every row over both seeds: the base has one per seed too
+        assert r["headline"]["n"] == 2 and 0.0 <= r["headline"]["mean"] <= 100.0, name
     assert summary["verdicts"] and all(isinstance(v, str) for v in summary["verdicts"])
     assert "beats chance" in " ".join(summary["verdicts"])
 
-    # the pretrained base was built once under pretrain_dir (not inside the ablation) from plain captions
-    base = list((tmp_path / "pretrained").glob("focusclip-tiny-*/run/model-final"))
-    assert len(base) == 1 and summary["base"] == str(base[0])
-    plain = (base[0].parents[1] / "data" / "train.plain.jsonl").read_text().splitlines()
+    # a pretrained base per seed, built under pretrain_dir (not inside the ablation) from plain captions
+    bases = {int(s): Path(b) for s, b in summary["bases"].items()}
+    assert sorted(bases) == [0, 1] and bases[0] != bases[1]
+    assert sorted(tmp_path.glob("pretrained/focusclip-tiny-*/run/model-final")) == sorted(bases.values())
+    assert [json.loads((b.parents[1] / "recipe.json").read_text())["seed"] for b in (bases[0], bases[1])] == [0, 1]
+    plain = (bases[0].parents[1] / "data" / "train.plain.jsonl").read_text().splitlines()
     assert json.loads(plain[0])["captions"][0].startswith("a photo of a ")
 
-    # the ViT arms started from the base: their towers begin with its weights; the conv arm trained its own
-    start = focusclip.load_model(out / "start" / "attention")
-    base_model = focusclip.load_model(base[0])
+    # each seed's ViT arms started from that seed's base: their towers begin with its weights; the conv arm
+    # trained its own
+    start = focusclip.load_model(out / "start" / "attention-seed1")
+    base_model = focusclip.load_model(bases[1])
     assert all((start.state_dict()[k] == v).all() for k, v in base_model.state_dict().items())
     assert start.focus.mode == "attention"
     assert all("strength" in r for r in read_metrics(out / "runs" / "attention-seed0", "train"))
@@ -146,3 +148,14 @@ def test_ablate_refuses_a_foreign_folder(tmp_path, capsys):
                  str(tmp_path / "cache")]) != 0
     assert "holds no ablation" in capsys.readouterr().err
     assert not (tmp_path / "cache").exists()
+
+
+def test_each_seed_has_its_own_pretrained_base_and_a_given_base_serves_every_seed(tmp_path):
+    mine = tmp_path / "mine"
+    given = ablate.bases(tiny(tmp_path, base=str(mine)))
+    assert given == {0: mine, 1: mine} and ablate._distinct(given) == {0: mine}  # one model: one row
+    assert ablate.bases(tiny(tmp_path, base="none")) == {}
+    assert ablate.bases(tiny(tmp_path, modes=[])) == {}  # no ViT arms: nothing to start from
+    recipes = [ablate.pretrain_recipe(tiny(tmp_path), seed) for seed in (0, 1)]
+    assert recipes[0] != recipes[1] and {k: v for k, v in recipes[0].items() if k != "seed"} == \
+        {k: v for k, v in recipes[1].items() if k != "seed"}  # the seed is the only difference

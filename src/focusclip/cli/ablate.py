@@ -20,8 +20,8 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     d = AblateConfig()
     p = sub.add_parser("ablate", help="compare focus mechanisms and inference-time focus modes on the same data, "
                                       "budget and seeds",
-                       description="Pretrain a small CLIP once on plain-captioned synthetic images (cached), "
-                       "fine-tune one arm per focus mechanism from it (plus the demo's towers), evaluate each "
+                       description="Pretrain a small CLIP once per seed on plain-captioned synthetic images "
+                       "(cached), fine-tune one arm per focus mechanism from it (plus the demo's towers), evaluate each "
                        "zero-shot about the labelled subject of crowd scenes on the whole image and with every "
                        "focus mode at inference it can host, and write a table (mean ± std over seeds), the "
                        "verdict in words, a bar chart and report.md. Finished runs are reused. See docs/focus.md.")
@@ -38,7 +38,8 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     p.add_argument("--base", default=d.base,
                    help="where the ViT arms start: pretrained (the cached synthetic-pretrained CLIP, built when "
                         "missing), none (random initialisation) or a saved model directory of --model")
-    p.add_argument("--pretrain-only", action="store_true", help="build (or find) the pretrained CLIP, print it, stop")
+    p.add_argument("--pretrain-only", action="store_true",
+                   help="build (or find) the pretrained CLIP of each seed, print where, stop")
     p.add_argument("--pretrain-dir", default=d.pretrain_dir, help="cache folder of the pretrained CLIP")
     p.add_argument("--pretrain-n", type=positive_int, default=d.pretrain_n, help="pretraining images")
     p.add_argument("--pretrain-epochs", type=positive_int, default=d.pretrain_epochs, help="pretraining epochs")
@@ -79,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
                        train_config=args.train_config)
     if args.pretrain_only:
         cfg.check()
-        print(f"pretrained CLIP: {pretrained_base(cfg)}")
+        for seed in cfg.seeds:
+            print(f"pretrained CLIP, seed {seed}: {pretrained_base(cfg, seed)}")
         return 0
     result = run_ablation(cfg)
     print(result["table"])

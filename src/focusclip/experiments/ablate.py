@@ -1,8 +1,9 @@
 """The focus ablation: which focus works best when the question is about one person among several.
 
-1. a small CLIP is pretrained once on a larger synthetic world with plain captions (single-subject
-   scenes; cached under ``pretrain_dir`` and reused by every later ablation with the same recipe): the
-   offline stand-in for a pretrained CLIP (``base="none"``: start from random initialisation instead);
+1. a small CLIP is pretrained once per seed on a larger synthetic world with plain captions
+   (single-subject scenes; cached under ``pretrain_dir`` and reused by every later ablation with the same
+   recipe): the offline stand-in for a pretrained CLIP, so the spread over seeds holds the pretraining's
+   noise too (``base="none"``: start from random initialisation instead; a saved model: one base for all);
 2. the ablation's world: crowd scenes (the labelled subject among ``crowd`` more full-size, unlabelled
    people), rule-based descriptions;
 3. trained arms, per seed: one per focus mechanism (``roi.mode``) on the ViT towers, fine-tuned from the
@@ -44,7 +45,7 @@ WHOLE = "whole"   #: the inference "mode" of no focus: the whole image
 OWN = "own"       #: the inference mode of a model's own trained mechanism (evaluate(..., focus="boxes"))
 #: image-space focus modes: they change the pixels, so they work with every tower
 IMAGE_SPACE = ("crop", "blur", "circle", "dim")
-DEFAULT_MODES = ("none", "highlight", "attention", "alpha")
+DEFAULT_MODES = ("none", "attention", "alpha")
 DEFAULT_FOCUS_MODES = (*IMAGE_SPACE, "attention")
 
 
@@ -73,22 +74,22 @@ class AblateConfig:
     folder, seed and mode)."""
 
     out_dir: str = "runs/ablate"
-    model: str = "focusclip-vit-minilm"
+    model: str = "focusclip-hybrid-minilm"  #: EfficientNet-Lite0 features under a small ViT (offline weights)
     modes: list[str] = field(default_factory=lambda: list(DEFAULT_MODES))
     conv_model: str = "focusclip-lite0-minilm"
     conv_modes: list[str] = field(default_factory=lambda: ["highlight"])
     focus_modes: list[str] = field(default_factory=lambda: list(DEFAULT_FOCUS_MODES))
     base: str = "pretrained"
     pretrain_dir: str = "runs/pretrained"   #: where the pretrained CLIP is cached (never inside out_dir)
-    pretrain_n: int = 1500                  #: single-subject images of the pretraining world
-    pretrain_epochs: int = 20
-    pretrain_lr: float = 2e-3
+    pretrain_n: int = 1920                  #: single-subject images of the pretraining world
+    pretrain_epochs: int = 4
+    pretrain_lr: float = 5e-4
     pretrain_batch_size: int = 64
-    n_train: int = 480                      #: crowd images to train the arms on (10% validation)
+    n_train: int = 960                      #: crowd images to train the arms on (10% validation)
     n_eval: int = 240                       #: held-out crowd images
     render_size: int = 128
-    image_size: int = 64                    #: the ViT arms' resolution
-    patch_size: int = 8                     #: the ViT's patch (an 8 x 8 grid at 64 px)
+    image_size: int = 128                   #: the ViT arms' resolution (the hybrid: an 8 x 8 token grid)
+    patch_size: int = 0                     #: a plain timm ViT's patch (0: the model config's; the hybrid has none)
     conv_image_size: int = 128              #: the demo's towers' resolution (the demo's)
     epochs: int = 3
     batch_size: int = 32
@@ -157,34 +158,45 @@ def _check_hosts(model: str, modes: list[str], option: str, model_option: str, v
 
 
 # ------------------------------------------------------------------------------------- pretraining
-def pretrain_recipe(cfg: AblateConfig) -> dict[str, Any]:
-    """What the pretrained CLIP depends on (its cache key)."""
+def pretrain_recipe(cfg: AblateConfig, seed: int = 0) -> dict[str, Any]:
+    """What the pretrained CLIP of ``seed`` depends on (its cache key)."""
     return {"model": cfg.model, "image_size": cfg.image_size, "patch_size": cfg.patch_size, "n": cfg.pretrain_n,
             "epochs": cfg.pretrain_epochs, "lr": cfg.pretrain_lr, "batch_size": cfg.pretrain_batch_size, "loss": "clip",
-            "render_size": cfg.render_size, "captions": "plain", "crowd": 0, "seed": 0}
+            "render_size": cfg.render_size, "captions": "plain", "crowd": 0, "seed": seed}
 
 
-def pretrained_base(cfg: AblateConfig, timings: dict[str, float] | None = None) -> Path:
-    """The small CLIP pretrained on a larger single-subject synthetic world with plain captions, built
-    once under ``pretrain_dir/<model>-<key>/`` (the key: a hash of :func:`pretrain_recipe`) and reused.
-    The offline stand-in for "a pretrained CLIP" that the ablation fine-tunes with focus."""
-    recipe = pretrain_recipe(cfg)
+def pretrained_base(cfg: AblateConfig, seed: int = 0, timings: dict[str, float] | None = None) -> Path:
+    """The small CLIP pretrained (training seed ``seed``; the world is the same for every seed) on a larger
+    single-subject synthetic world with plain captions, built once under ``pretrain_dir/<model>-<key>/``
+    (the key: a hash of :func:`pretrain_recipe`) and reused. The offline stand-in for "a pretrained CLIP"
+    that the ablation fine-tunes with focus."""
+    recipe = pretrain_recipe(cfg, seed)
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
     home = Path(cfg.pretrain_dir) / f"{cfg.model}-{key}"
     check_dir_target("--pretrain-dir", home)
     home.mkdir(parents=True, exist_ok=True)
     atomic_write_json(home / "recipe.json", recipe)
-    logger.info("pretrained CLIP: %s (%d plain-captioned images, %d epochs)", home, cfg.pretrain_n,
+    logger.info("pretrained CLIP, seed %d: %s (%d plain-captioned images, %d epochs)", seed, home, cfg.pretrain_n,
                 cfg.pretrain_epochs)
     data = toolkit.build_world(home / "data", n_train=cfg.pretrain_n, n_eval=0, render_size=cfg.render_size,
                                crowd=0, workers=cfg.workers, captions="plain")
     conf = toolkit.training_recipe(
-        name="pretrain", run_dir=home / "run", seed=0, data=data, model=cfg.model,
+        name=f"pretrain-seed{seed}", run_dir=home / "run", seed=seed, data=data, model=cfg.model,
         overrides={"vision": {"image_size": cfg.image_size, **_vit_kwargs(cfg)}, "roi": {"enabled": False}},
         epochs=cfg.pretrain_epochs, batch_size=cfg.pretrain_batch_size, lr=cfg.pretrain_lr, workers=cfg.workers,
         precision=cfg.precision, context_length=cfg.context_length, warmup_steps=20, loss="clip")
     conf["checkpoint"]["every_epochs"] = cfg.pretrain_epochs  # one checkpoint: the run is short
-    return toolkit.train_timed(conf, "pretrained CLIP", timings if timings is not None else {})
+    return toolkit.train_timed(conf, f"pretrained CLIP seed {seed}", timings if timings is not None else {})
+
+
+def bases(cfg: AblateConfig, timings: dict[str, float] | None = None) -> dict[int, Path]:
+    """Seed -> where that seed's ViT arms start: its own pretrained CLIP (``base="pretrained"``), the one
+    saved model given (every seed), or nothing (``base="none"``, or no ViT arms)."""
+    if not cfg.modes or cfg.base == "none":
+        return {}
+    if cfg.base == "pretrained":
+        return {seed: pretrained_base(cfg, seed, timings) for seed in cfg.seeds}
+    return {seed: Path(cfg.base) for seed in cfg.seeds}
 
 
 # ------------------------------------------------------------------------------------------- arms
@@ -333,24 +345,26 @@ def plot_bars(summary: dict[str, Any], chance: float | None, path: Path, row: st
 
 def write_report(out: Path, cfg: AblateConfig, tables: dict[str, str], words: list[str],
                  figures: dict[str, Path], states: dict[str, str], timings: dict[str, float],
-                 base: Path | None) -> Path:
+                 starts: dict[int, Path]) -> Path:
     rel = lambda p: p.relative_to(out).as_posix()  # noqa: E731
     crowd = (f"every scene shows the labelled subject among {cfg.crowd} more full-size, unlabelled "
              "people doing other activities (only the subject is annotated)" if cfg.crowd else
              "single-subject scenes")
-    start = (f"fine-tuned from the small CLIP pretrained here (`{base}`: {cfg.pretrain_n} single-subject "
-             f"images with plain captions, {cfg.pretrain_epochs} epochs, lr {cfg.pretrain_lr})" if base and
-             cfg.base == "pretrained" else f"fine-tuned from `{base}`" if base else "from random initialisation")
+    where = ", ".join(f"seed {s}: `{b}`" for s, b in starts.items())
+    start = (f"each seed fine-tuned from its own small CLIP pretrained here ({cfg.pretrain_n} single-subject "
+             f"images with plain captions, {cfg.pretrain_epochs} epochs of batch {cfg.pretrain_batch_size}, lr "
+             f"{cfg.pretrain_lr}, CLIP loss; {where})" if starts and cfg.base == "pretrained"
+             else f"fine-tuned from `{cfg.base}`" if starts else "from random initialisation")
     conv = (f"; the demo's towers `{cfg.conv_model}` at {cfg.conv_image_size} px: "
             f"{', '.join(f'`conv-{m}`' for m in cfg.conv_modes)}" if cfg.conv_modes else "")
     text = f"""# Focus ablation report
 
-Trained arms: `{cfg.model}` at {cfg.image_size} px (patch {cfg.patch_size}), {start}:
+Trained arms: `{cfg.model}` at {cfg.image_size} px{f' (patch {cfg.patch_size})' if cfg.patch_size else ''}, {start}:
 {', '.join(f'`{m}`' for m in cfg.modes) or 'none'} (`none`: the CLIP baseline, no ROI branch){conv}. Same data,
 budget and seeds ({', '.join(map(str, cfg.seeds))}) for every arm: {cfg.n_train} training images (10% validation),
 {cfg.n_eval} held out; {crowd}. {cfg.epochs} epochs of batch {cfg.batch_size}, AdamW lr {cfg.lr}, NT-Xent t = 0.5
 ({cfg.heatmap} heatmaps, rule-based descriptions cut at {cfg.context_length} tokens){'; training config ' + cfg.train_config if cfg.train_config else ''}.
-`base` is the pretrained CLIP itself, untouched (one model: no spread over seeds).
+`base` is the pretrained CLIP itself, untouched ({'one per seed' if cfg.base == 'pretrained' else 'one model: no spread over seeds'}).
 
 Each model is evaluated zero-shot about the labelled subject: on the whole image (`{WHOLE}`), with its
 own trained mechanism (`{OWN}`) where that acts at inference, and with each inference-time focus mode it can
@@ -412,12 +426,9 @@ def run_ablation(cfg: AblateConfig) -> dict[str, Any]:
     atomic_write_json(out / "ablate_config.json", asdict(cfg))
     timings: dict[str, float] = {}
 
-    base = None  # the ViT arms' starting point (no ViT arms: none needed)
     if cfg.modes and cfg.base == "pretrained":
-        logger.info("[1/5] the pretrained CLIP (built once, then reused)")
-        base = pretrained_base(cfg, timings)
-    elif cfg.modes and cfg.base != "none":
-        base = Path(cfg.base)
+        logger.info("[1/5] the pretrained CLIP of each seed (built once, then reused)")
+    starts = bases(cfg, timings)  # seed -> the ViT arms' starting point
 
     data_dir = out / "data"
     t = time.monotonic()
@@ -431,18 +442,21 @@ def run_ablation(cfg: AblateConfig) -> dict[str, Any]:
     run_dirs: dict[str, list[Path]] = {arm: [] for arm in cfg.arms()}
     states: dict[str, str] = {}
     eval_images = toolkit.eval_image_cache()  # every arm is evaluated on the same images: decoded once
-    if base is not None:
+    if starts:
         logger.info("[3/5] the untouched pretrained CLIP, by focus mode")
-        for mode, acc in evaluate_modes(base, hosted_modes(base, cfg.focus_modes), root,
-                                        out / "results" / "base.json", cfg, eval_images).items():
-            scores[row_name("base", mode)] = [acc]
+        for seed, base in _distinct(starts).items():
+            results = out / "results" / (f"base-seed{seed}.json" if cfg.base == "pretrained" else "base.json")
+            for mode, acc in evaluate_modes(base, hosted_modes(base, cfg.focus_modes), root, results, cfg,
+                                            eval_images).items():
+                scores.setdefault(row_name("base", mode), []).append(acc)
     for seed in cfg.seeds:
         for arm in cfg.arms():
             run_dir = out / "runs" / f"{arm}-seed{seed}"
             start = None
-            if base is not None and not arm.startswith("conv-"):
+            if starts and not arm.startswith("conv-"):
                 overrides = {"vision": {"image_size": cfg.image_size, **_vit_kwargs(cfg)}, "roi": _roi(arm)}
-                start = toolkit.start_from(base, cfg.model, overrides, out / "start" / arm)
+                start = toolkit.start_from(starts[seed], cfg.model, overrides,
+                                           out / "start" / (f"{arm}-seed{seed}" if cfg.base == "pretrained" else arm))
             conf = arm_config(cfg, arm, seed, data, run_dir, user, start)
             logger.info("[4/5] training %s (seed %d)", arm, seed)
             model_dir = toolkit.train_timed(conf, f"{arm} seed {seed}", timings)
@@ -469,12 +483,21 @@ def run_ablation(cfg: AblateConfig) -> dict[str, Any]:
         "loss": toolkit.plot_losses(run_dirs, out / "figures" / "loss_curves.png"),
         "bars": plot_bars(summary, chance.get("headline"), out / "figures" / "ablation_bars.png"),
     }
-    report = write_report(out, cfg, tables, words, figures, states, timings, base)
+    report = write_report(out, cfg, tables, words, figures, states, timings, starts)
     atomic_write_json(out / "summary.json", {"summary": summary, "chance": chance, "scores": scores,
                                              "verdicts": words, "timings": timings,
-                                             "base": str(base) if base else None})
+                                             "bases": {str(s): str(b) for s, b in starts.items()}})
     table = tables["matrix"] + "\n\n" + "\n".join(f"- {w}" for w in words)
     return {"table": table, "full_table": tables["full"], "report": report, "summary": summary, "verdicts": words}
+
+
+def _distinct(starts: dict[int, Path]) -> dict[int, Path]:
+    """Each starting model once (the first seed that uses it): one model is one row of scores."""
+    out: dict[int, Path] = {}
+    for seed, path in starts.items():
+        if path not in out.values():
+            out[seed] = path
+    return out
 
 
 def _state(model_dir: Path) -> str:
