@@ -60,7 +60,7 @@ def _same(a: dict, b: dict) -> bool:
 def test_documented_constants():
     assert FOCUS_AT_INFERENCE == ("auto", "attention", "alpha", "pool", "crop", "blur", "circle", "dim")
     assert inference.ATTENTION_STRENGTH == 1.0 and inference.ATTENTION_FLOOR == 0.01
-    assert inference.DEFAULT_FOCUS == "blur"
+    assert inference.DEFAULT_FOCUS == "blur" and inference.DEFAULT_VIT_FOCUS == "attention"
     assert prompts.CROP_MARGIN == 0.2 and prompts.DIM_FACTOR == 0.5 and prompts.BLUR_SIGMA == 0.05
     assert prompts.CIRCLE_COLOR == (255, 0, 0) and prompts.CIRCLE_WIDTH == 0.01
     assert pytest.approx(math.exp(-0.5)) == prompts.BOX_LEVEL
@@ -68,7 +68,8 @@ def test_documented_constants():
 
 def test_auto_and_the_modes_each_model_can_use():
     plain = focusclip.create_model("clip-tiny")
-    assert inference.resolve_focus(plain, "auto") == "blur"
+    assert inference.resolve_focus(plain, "auto") == "attention"  # a ViT without a mechanism of its own
+    assert inference.resolve_focus(focusclip.create_model("clip-tiny", **CONV_TOWER), "auto") == "blur"  # no ViT
     assert inference.focus_modes(plain) == ("auto", "attention", "crop", "blur", "circle", "dim")
     assert inference.resolve_focus(focusclip.create_model("focusclip-tiny"), "auto") == "dim"  # highlight: its a
     for mode in ("attention", "alpha"):

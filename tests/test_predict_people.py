@@ -101,7 +101,7 @@ def test_predict_one_person_keypoints_and_errors(setup, capsys, tmp_path):
     assert main(_predict(root, photo, "--keypoints", str(kp), "--json")) == 0
     people = json.loads(capsys.readouterr().out)[0]["people"]
     assert len(people) == 1 and people[0]["source"] == "keypoints" and people[0]["focused"]
-    assert people[0]["focus"] == "blur"  # auto on a model without its own mechanism
+    assert people[0]["focus"] == "attention"  # auto on a ViT without its own mechanism
     for args, message in (((["--focus", "alpha", "--boxes", str(root / "boxes.json")]), "needs a model trained"),
                           ((["--focus", "glow", "--boxes", str(root / "boxes.json")]), "choose one of auto"),
                           ((["--person", "2"]), "--person asks about people"),

@@ -226,7 +226,7 @@ class ZeroShotClassifier:
         ``subjects``: one list of :class:`focusclip.subjects.Subject` per image (None, or a None entry:
         the ``detector``'s people when one is given, else nobody). ``focus``: how each person is focused
         (:data:`~focusclip.model.focus.FOCUS_AT_INFERENCE`; ``auto``: the model's own mechanism, else
-        ``blur``). ``person``: only that person (1-based). Returns per image::
+        ``attention`` on a ViT and ``blur`` on another tower). ``person``: only that person (1-based). Returns per image::
 
             {"image": name, "size": [W, H], "whole": [predictions],
              "people": [{"person": k, "box": [x1, y1, x2, y2], "source": ..., "focus": mode_used,

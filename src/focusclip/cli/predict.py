@@ -43,7 +43,8 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
                    help="find the people with a detector (default mediapipe): one answer per person found, as "
                         "--keypoints")
     p.add_argument("--focus", default=None, metavar="MODE",
-                   help="how each person is focused: auto (the default: the model's own mechanism, else blur), "
+                   help="how each person is focused: auto (the default: the model's own mechanism, else attention on a "
+                        "ViT and blur on another tower), "
                         "attention (any ViT, untouched CLIPs included), crop, blur, circle, dim (every model), "
                         "alpha / pool (models trained with them); docs/focus.md")
     p.add_argument("--person", type=positive_int, default=None, metavar="K",

@@ -97,7 +97,8 @@ def _model_note(service: Service, model_id: str | None) -> str:
     except UnknownModelError as e:
         return f"**{e}**"
     if not entry.roi:
-        roi = "no focus mechanism of its own (a CLIP baseline): asked about a person, `auto` blurs the rest"
+        roi = ("no focus mechanism of its own (a CLIP baseline): asked about a person, `auto` biases a ViT's "
+               "attention towards them (another tower: blurs the rest)")
     elif entry.focus_at_inference:
         roi = f"with the subject-focused (ROI) branch: asked about a person, `auto` uses its own `{entry.focus}` focus"
     else:
@@ -346,7 +347,8 @@ def build_page(service: Service, downloads: DownloadFolder, decoded: DecodedUplo
                                          "photos without an ROI file", visible=service.people_finder is not None)
                     focus = gr.Dropdown(_focus_choices(service, default), value="auto", elem_id="fc-focus",
                                         label="Ask about each person: focus mode",
-                                        info="auto: the model's own focus (dim for highlight-trained models), else blur; crop, blur, circle, dim work "
+                                        info="auto: the model's own focus (dim for highlight-trained models), else attention on a ViT and blur "
+                                        "on another tower; crop, blur, circle, dim work "
                                         "with every model, attention with ViT towers (docs/focus.md)")
                     go = gr.Button("Classify", variant="primary", elem_id="fc-classify")
                 with gr.Column(scale=3, elem_id="fc-classify-output"):

@@ -14,12 +14,17 @@ mode           what it does                                                     
 ``dim``        ``I (a + H (1 - a))``: the paper's highlight, ``a = DIM_FACTOR`` (a     every model
                model trained with ``highlight`` uses its learned ``a``)
 ``auto``       the model's own mechanism (attention, alpha, pool; ``dim`` for a        every model
-               highlight-trained model), else ``DEFAULT_FOCUS``
+               highlight-trained model), else ``DEFAULT_VIT_FOCUS`` on a ViT tower
+               and ``DEFAULT_FOCUS`` on any other
 =============  ====================================================================  =====================
 
-``DEFAULT_FOCUS`` is ``blur``: of the training-free prompts, FGVP reports the best referring-expression
-numbers (RefCOCO val 52.0 with ViT-B/32 + RN50x16, against 43.9 for the red circle, per its README),
-and it works with every tower; the measured comparison on our crowd scenes is ``focusclip ablate``'s.
+``DEFAULT_VIT_FOCUS`` is ``attention``: on ``focusclip ablate``'s crowd scenes (docs/focus.md, "Which focus
+works best") it gave the untouched pretrained ViT the best answers about the subject of every mode, by more
+than the seeds' spread (headline 62.5 against 59.6 for ``crop``, 56.3 for ``blur`` and 51.4 for the whole
+image), and it leaves the pixels, so the context, alone. ``DEFAULT_FOCUS`` (a tower without attention
+blocks) is ``blur``: of the training-free prompts, FGVP reports the best referring-expression numbers
+(RefCOCO val 52.0 with ViT-B/32 + RN50x16, against 43.9 for the red circle, per its README); on our conv
+model the image-space modes could not be told apart.
 
 Rows whose heatmap marks nothing (all zeros, or not finite) get the plain features: a focused answer
 is only ever one about something.
@@ -47,7 +52,9 @@ from focusclip.model.focus.prompts import (
 FOCUS_AT_INFERENCE = ("auto", "attention", "alpha", "pool", "crop", "blur", "circle", "dim")
 #: Modes that need the model's own trained mechanism.
 TRAINED_ONLY = ("alpha", "pool")
-#: ``auto``'s choice for a model without a mechanism of its own (module docstring).
+#: ``auto``'s choice for a model without a mechanism of its own: on a ViT tower, and on any other (module
+#: docstring).
+DEFAULT_VIT_FOCUS = "attention"
 DEFAULT_FOCUS = "blur"
 #: The attention bias's strength ``s`` in every block of a model not trained with ``roi.mode`` attention
 #: (the bias is ``s log(f + (1 - f) h)``, ``f = ATTENTION_FLOOR``: background patches get about -4.6 s).
@@ -83,7 +90,9 @@ def resolve_focus(model: Any, mode: str) -> str:
     if mode == "auto":
         if mine in ("attention", "alpha", "pool"):
             return mine
-        return "dim" if mine == "highlight" else DEFAULT_FOCUS
+        if mine == "highlight":
+            return "dim"
+        return DEFAULT_VIT_FOCUS if vit_layout(model.visual) is not None else DEFAULT_FOCUS
     if mode in TRAINED_ONLY and mine != mode:
         raise UsageError(f"focus mode {mode!r} needs a model trained with roi.mode {mode} (this model's: "
                          f"{mine or 'no ROI branch'}); it can use: {', '.join(focus_modes(model))}")
@@ -181,5 +190,5 @@ def _focus_rows(model: Any, images: torch.Tensor, heat: torch.Tensor, owner: tor
     return proj(tower(x))
 
 
-__all__ = ["ATTENTION_FLOOR", "ATTENTION_STRENGTH", "DEFAULT_FOCUS", "FOCUS_AT_INFERENCE", "MARK_LEVEL",
+__all__ = ["ATTENTION_FLOOR", "ATTENTION_STRENGTH", "DEFAULT_FOCUS", "DEFAULT_VIT_FOCUS", "FOCUS_AT_INFERENCE", "MARK_LEVEL",
            "TRAINED_ONLY", "focus_modes", "focused_features", "marked_rows", "own_mode", "resolve_focus"]
