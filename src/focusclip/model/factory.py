@@ -85,6 +85,9 @@ class ModelRegistry:
 
 
 _REGISTRY = ModelRegistry()  # the one process-wide registry; add_model_config extends it
+#: the registered model of the offline default towers (EfficientNet-Lite0 + MiniLM, packaged weights): what
+#: ``focusclip demo`` trains, and the page's model when it finds no trained one
+OFFLINE_DEFAULT_MODEL = "focusclip-lite0-minilm"
 
 
 def list_models() -> list[str]:

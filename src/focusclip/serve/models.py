@@ -336,8 +336,12 @@ class ModelCatalog:
         saved = [e for e in entries if e.kind == "saved"]
         if saved:
             return min(saved, key=lambda e: (not e.roi, Path(e.id).name != "model-final", e.id)).id
-        # pretrained CLIP configs download their weights: never the default of an offline start
-        return min(entries, key=lambda e: (not e.roi, e.warning == RegisteredModels.CLIP_WARNING, e.id)).id
+        # pretrained CLIP configs download their weights: never the default of an offline start; among the
+        # rest, the offline default towers (the demo's architecture)
+        from focusclip.model.factory import OFFLINE_DEFAULT_MODEL
+
+        return min(entries, key=lambda e: (not e.roi, e.warning == RegisteredModels.CLIP_WARNING,
+                                           e.id != OFFLINE_DEFAULT_MODEL, e.id)).id
 
     def resolve(self, model_id: str) -> tuple[ModelEntry, ModelSource]:
         """The entry called ``model_id`` (rescanning once if it is unknown); never a path lookup."""

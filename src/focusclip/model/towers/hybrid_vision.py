@@ -22,9 +22,8 @@ import torch
 from torch import nn
 
 from focusclip.errors import UsageError
-from focusclip.model.towers.base import lock_layers
 from focusclip.model.towers.registry import register_tower
-from focusclip.model.towers.timm_vision import load_vision_weights
+from focusclip.model.towers.timm_vision import TimmTower, load_vision_weights
 
 
 class FeatureStem(nn.Module):
@@ -44,7 +43,7 @@ class FeatureStem(nn.Module):
         return self.cnn.forward_intermediates(images, indices=[self.index], intermediates_only=True)[-1]
 
 
-class HybridViTTower(nn.Module):
+class HybridViTTower(TimmTower):
     """``backbone`` (a timm CNN, weights from ``weights``) up to reduction ``feature_stride``, then a timm
     ``VisionTransformer`` (``width``, ``depth``, ``heads``; random initialisation) on its feature map.
     ``forward(images) -> (B, width)``: the class token's features."""
@@ -67,26 +66,12 @@ class HybridViTTower(nn.Module):
                              f"reductions {', '.join(map(str, have))}")
         if weights not in (None, "none"):
             load_vision_weights(cnn, weights)
-        cfg = timm.data.resolve_model_data_config(cnn)
         stem = FeatureStem(cnn, stages[-1], backbone)
         kept = {k: v.clone() for k, v in stem.state_dict().items()}
-        self.trunk = VisionTransformer(img_size=image_size, patch_size=1, embed_dim=width, depth=depth,
-                                       num_heads=heads, num_classes=0,
-                                       embed_layer=partial(HybridEmbed, backbone=stem))
-        self.trunk.patch_embed.backbone.load_state_dict(kept)  # whatever the ViT's init touched: the CNN's own
-        self.num_features = int(self.trunk.num_features)
-        self.mean = tuple(float(x) for x in cfg["mean"])
-        self.std = tuple(float(x) for x in cfg["std"])
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.trunk(images)
-
-    def rebuild_config(self) -> dict[str, Any]:
-        return {}
-
-    def lock(self, unlocked_groups: int = 0) -> None:
-        """Freeze the tower, leaving the last ``unlocked_groups`` transformer blocks (then the norm) trainable."""
-        lock_layers(self.trunk, unlocked_groups)
+        trunk = VisionTransformer(img_size=image_size, patch_size=1, embed_dim=width, depth=depth,
+                                  num_heads=heads, num_classes=0, embed_layer=partial(HybridEmbed, backbone=stem))
+        trunk.patch_embed.backbone.load_state_dict(kept)  # whatever the ViT's init touched: the CNN's own
+        self._adopt(trunk, cnn)  # the CNN's normalisation: its weights see the pixels
 
 
 @register_tower("vision", "hybrid_backbone",

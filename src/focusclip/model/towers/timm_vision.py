@@ -26,7 +26,32 @@ logger = logging.getLogger(__name__)
 _CLASSIFIER_PREFIXES = ("_fc.", "classifier.", "head.", "fc.")
 
 
-class TimmVisionTower(nn.Module):
+class TimmTower(nn.Module):
+    """What every tower built on a timm model (``trunk``) shares: pooled features out, the normalisation of
+    ``data_source``'s pretrained config, freezing by layer groups."""
+
+    def _adopt(self, trunk: nn.Module, data_source: nn.Module) -> None:
+        import timm
+
+        self.trunk = trunk
+        self.num_features = int(trunk.num_features)
+        cfg = timm.data.resolve_model_data_config(data_source)
+        self.mean = tuple(float(x) for x in cfg["mean"])
+        self.std = tuple(float(x) for x in cfg["std"])
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.trunk(images)
+
+    def rebuild_config(self) -> dict[str, Any]:
+        """Config keys that rebuild this architecture without its weights (the config's own keys suffice)."""
+        return {}
+
+    def lock(self, unlocked_groups: int = 0) -> None:
+        """Freeze the tower, leaving the last ``unlocked_groups`` top-level blocks trainable."""
+        lock_layers(self.trunk, unlocked_groups)
+
+
+class TimmVisionTower(TimmTower):
     """A timm model with its classifier removed: ``forward(images) -> (B, num_features)`` pooled features.
 
     ``weights``: None / "none" (random), "hub" (timm's pretrained weights; needs a network or cache),
@@ -44,7 +69,7 @@ class TimmVisionTower(nn.Module):
         use_hub = weights == "hub"
         try:
             with hub_access(timm_model_name) if use_hub else contextlib.nullcontext():
-                self.trunk = timm.create_model(timm_model_name, pretrained=use_hub, num_classes=0, **kwargs)
+                trunk = timm.create_model(timm_model_name, pretrained=use_hub, num_classes=0, **kwargs)
         except Exception as e:  # timm raises several types when the hub is unreachable
             if use_hub:
                 raise WeightsNotFoundError(
@@ -53,22 +78,8 @@ class TimmVisionTower(nn.Module):
                 ) from e
             raise
         if weights not in (None, "none", "hub"):
-            load_vision_weights(self.trunk, weights)
-        self.num_features = int(self.trunk.num_features)
-        cfg = timm.data.resolve_model_data_config(self.trunk)
-        self.mean = tuple(float(x) for x in cfg["mean"])
-        self.std = tuple(float(x) for x in cfg["std"])
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.trunk(images)
-
-    def rebuild_config(self) -> dict[str, Any]:
-        """Config keys that rebuild this architecture without its weights (the name is enough for timm)."""
-        return {}
-
-    def lock(self, unlocked_groups: int = 0) -> None:
-        """Freeze the tower, leaving the last ``unlocked_groups`` top-level blocks trainable."""
-        lock_layers(self.trunk, unlocked_groups)
+            load_vision_weights(trunk, weights)
+        self._adopt(trunk, trunk)
 
 
 def load_vision_weights(trunk: nn.Module, weights: str) -> None:
