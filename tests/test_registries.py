@@ -123,3 +123,15 @@ def test_a_dataset_loader_registers_itself(tmp_path):
         dataset_common._DATASETS.pop("dummyset", None)
     with pytest.raises(ValueError, match="unknown dataset 'dummyset'"):
         load_benchmark("dummyset", tmp_path, "val")
+
+
+def test_focusclip_models_names_every_tower_by_its_family(capsys):
+    from focusclip.cli import main
+
+    assert main(["models"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert "vision=hybrid_backbone=efficientnet_lite0 (feature_stride=16, width=192, depth=4, heads=3)" in \
+        lines["focusclip-hybrid-minilm"]
+    assert "vision=efficientnet_lite0  text=sentence-transformers/all-MiniLM-L6-v2" in lines["focusclip-lite0-minilm"]
+    assert "text=bert (hf_config)" in lines["focusclip-tiny"]
+    assert not [name for name, line in lines.items() if "=?" in line]

@@ -113,9 +113,10 @@ def test_default_prefers_a_trained_focusclip_final_model(tmp_path, saved_model):
     _copy_model(saved_model, root / "demo/runs/focusclip-seed0/model-final")
     catalog = ModelCatalog([SavedModels(root), RegisteredModels()])
     assert catalog.default_id() == "demo/runs/focusclip-seed0/model-final"
-    assert ModelCatalog([RegisteredModels()]).default_id() == "focusclip-lite0-minilm"  # the offline default,
-    from focusclip.experiments.demo import DemoConfig  # which the demo trains (other offline configs sort first)
+    # the offline default towers, which the demo trains (other offline configs sort before them by name)
+    from focusclip.experiments.demo import DemoConfig
 
+    assert ModelCatalog([RegisteredModels()]).default_id() == "focusclip-lite0-minilm"
     assert DemoConfig().model_name("focusclip") == "focusclip-lite0-minilm"
 
 

@@ -14,7 +14,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from focusclip.model import get_model_config, list_models
-    from focusclip.model.towers import clip_family
+    from focusclip.model.towers import TEXT_FAMILIES, VISION_FAMILIES, clip_family, tower_family
 
     for name in list_models():
         cfg = get_model_config(name)
@@ -23,8 +23,9 @@ def run(args: argparse.Namespace) -> int:
         if clip:
             towers = clip_family(clip).describe(clip)
         else:
-            towers = (f"vision={cfg['vision'].get('timm_model_name', '?')}  "
-                      f"text={cfg['text'].get('hf_model_name', 'tiny')}  embed_dim={cfg['embed_dim']}")
+            vision = tower_family(cfg["vision"], VISION_FAMILIES, "vision").name_of(cfg["vision"])
+            text = tower_family(cfg["text"], TEXT_FAMILIES, "text").name_of(cfg["text"])
+            towers = f"vision={vision}  text={text}  embed_dim={cfg['embed_dim']}"
         print(f"{name:28s} {roi:15s} {towers}")
     print("\nany CLIP by name: openclip:ARCH/TAG, openclip:ARCH@FILE, openclip:local-dir:FOLDER, "
           "hfclip:HUB_ID_OR_FOLDER; prefix focusclip: adds the ROI branch (docs/pretrained-clip.md)")

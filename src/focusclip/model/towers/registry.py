@@ -28,6 +28,20 @@ class TowerFamily:
     build: Builder | ClipBuilder
     config_keys: tuple[str, ...]  #: keys of the config section the family reads beyond the common ones
 
+    def name_of(self, cfg: Mapping[str, Any]) -> str:
+        """A short name of the tower a config section describes (``focusclip models``): the value of the
+        family key it carries (a config given inline: its ``model_type``), with the family's other keys that
+        are set, e.g. ``efficientnet_lite0``, ``hybrid_backbone=efficientnet_lite0 (feature_stride=16, ...)`` or
+        ``bert (hf_config)``."""
+        key = next((k for k in self.config_keys if cfg.get(k)), self.config_keys[0])
+        value = cfg.get(key, "?")
+        if isinstance(value, Mapping):
+            name = f"{value.get('model_type', 'custom')} ({key})"
+        else:
+            name = str(value) if key.endswith("model_name") else f"{key}={value}"
+        extra = [f"{k}={cfg[k]}" for k in self.config_keys if k != key and k in cfg and not isinstance(cfg[k], Mapping)]
+        return name + (f" ({', '.join(extra)})" if extra else "")
+
 
 @dataclass(frozen=True)
 class ClipFamily(TowerFamily):
