@@ -40,7 +40,7 @@ def test_the_packaged_hybrid_keeps_the_cnns_imagenet_weights():
 def test_a_token_covers_the_cnns_stride_in_pixels():
     tower = create_vision_tower(HYBRID)
     layout = vit_layout(tower)
-    assert layout is not None and layout.cell == (16, 16) and len(layout.blocks) == 2
+    assert layout is not None and layout.pixel_geometry == ((16, 16), (16, 16), (0, 0)) and len(layout.blocks) == 2
     heat = torch.zeros(1, 1, 64, 64)
     heat[..., 16:32, 48:64] = 1.0  # the cell of row 1, column 3
     grid = layout.patch_grid(heat)
@@ -60,7 +60,8 @@ def test_on_the_hybrid_a_fresh_mechanism_is_the_plain_model_and_a_heatmap_moves_
         else:
             model.focus.alpha_conv.weight.normal_(0.0, 1.0)  # the marked cells' tokens move
         moved = model.encode_image(images, heatmap=heat, normalize=True)
-    assert model.focus.alpha_conv.kernel_size == (16, 16) if mode == "alpha" else True
+    if mode == "alpha":  # one heatmap cell per token, not the 1 x 1 projection's kernel
+        assert model.focus.alpha_conv.kernel_size == (16, 16) and model.focus.alpha_conv.stride == (16, 16)
     assert float((moved - plain).abs().max()) > 1e-3
 
 
@@ -78,3 +79,14 @@ def test_a_hybrid_model_saves_and_loads(tmp_path):
 def test_a_stride_the_cnn_lacks_or_a_size_off_the_grid_is_refused(change, expected):
     with pytest.raises(UsageError, match=expected):
         create_vision_tower({**HYBRID, **change})
+
+
+def test_the_hybrid_takes_the_timm_towers_weight_sources(monkeypatch):
+    """``hub`` is timm's download (here offline: the tower's clear error, not "file not found: hub")."""
+    from huggingface_hub import constants
+
+    from focusclip.model.towers.weights import WeightsNotFoundError
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(WeightsNotFoundError, match="could not load timm weights for 'test_efficientnet_gn'"):
+        create_vision_tower(HYBRID, "hub")

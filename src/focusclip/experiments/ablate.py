@@ -195,6 +195,7 @@ def bases(cfg: AblateConfig, timings: dict[str, float] | None = None) -> dict[in
     if not cfg.modes or cfg.base == "none":
         return {}
     if cfg.base == "pretrained":
+        logger.info("[1/5] the pretrained CLIP of each seed (built once, then reused)")
         return {seed: pretrained_base(cfg, seed, timings) for seed in cfg.seeds}
     return {seed: Path(cfg.base) for seed in cfg.seeds}
 
@@ -426,8 +427,6 @@ def run_ablation(cfg: AblateConfig) -> dict[str, Any]:
     atomic_write_json(out / "ablate_config.json", asdict(cfg))
     timings: dict[str, float] = {}
 
-    if cfg.modes and cfg.base == "pretrained":
-        logger.info("[1/5] the pretrained CLIP of each seed (built once, then reused)")
     starts = bases(cfg, timings)  # seed -> the ViT arms' starting point
 
     data_dir = out / "data"

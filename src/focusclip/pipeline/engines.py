@@ -218,6 +218,14 @@ class _RayLimiterClient:
         self.actor.renew.remote(leases)
 
 
+def ray_result(text: str) -> PartitionResult:
+    """A partition's result as an actor of :func:`run_ray` returned it; its error, raised as the driver's."""
+    result = json.loads(text)
+    if "error" in result:
+        raise partition_failed(result["index"], result["error"])
+    return PartitionResult.from_dict(result["done"])
+
+
 def run_ray(spec: BuildSpec, parts: Sequence[Partition], workers: int = 1, concurrency: int = 1,
             address: str | None = None, gpus_per_worker: float = 0.0) -> Iterator[PartitionResult]:
     """Partitions through Ray Data (module docstring); ``address`` of a running cluster (``auto`` finds
@@ -240,10 +248,7 @@ def run_ray(spec: BuildSpec, parts: Sequence[Partition], workers: int = 1, concu
                             num_cpus=1, num_gpus=gpus_per_worker or None,
                             fn_constructor_kwargs={"spec": spec, "limiter": limiter})
         for row in ds.iter_rows():
-            result = json.loads(str(row["result"]))
-            if "error" in result:
-                raise partition_failed(result["index"], result["error"])
-            yield PartitionResult.from_dict(result["done"])
+            yield ray_result(str(row["result"]))
     finally:
         if started:
             ray.shutdown()

@@ -1,8 +1,9 @@
 """Alpha-channel focus (after Alpha-CLIP): the heatmap enters as a fourth input channel.
 
 A new convolution ``W_a`` (with bias ``b_a``) shaped like the patch embedding (1 input channel, the
-embedding's width, kernel and stride; on a hybrid ViT, kernel and stride are the pixel cell of a token), initialised to zero, embeds the heatmap; its output is added to
-the patch embedding:
+embedding's width and the tokens' pixel kernel and stride, :attr:`ViTLayout.pixel_geometry`: on a hybrid
+ViT a token's pixel cell), initialised to zero, embeds the heatmap; its output is added to the patch
+embedding:
 
     x_patch = W_rgb * I + W_a * H + b_a
 
@@ -29,11 +30,8 @@ class AlphaFocus(Focus):
     def __init__(self, tower: nn.Module):
         super().__init__()
         layout = require_vit(tower, self.mode)
-        conv = layout.patch_conv
-        if layout.token_cell is None:
-            self.alpha_conv = nn.Conv2d(1, conv.out_channels, conv.kernel_size, conv.stride, conv.padding)
-        else:  # a hybrid ViT: one heatmap cell per token, where the patch projection reads a feature map
-            self.alpha_conv = nn.Conv2d(1, conv.out_channels, layout.cell, layout.cell)
+        kernel, stride, padding = layout.pixel_geometry
+        self.alpha_conv = nn.Conv2d(1, layout.patch_conv.out_channels, kernel, stride, padding)
         nn.init.zeros_(self.alpha_conv.weight)
         nn.init.zeros_(self.alpha_conv.bias)
 

@@ -49,9 +49,13 @@ class ViTLayout:
     token_cell: tuple[int, int] | None = None
 
     @property
-    def cell(self) -> tuple[int, int]:
-        """The (height, width) in pixels of the image cell behind one patch token."""
-        return self.token_cell or tuple(self.patch_conv.kernel_size)  # type: ignore[return-value]
+    def pixel_geometry(self) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+        """(kernel, stride, padding) in pixels of the patch tokens: the patch embedding's own, or a hybrid's
+        cell (kernel = stride = ``token_cell``, no padding)."""
+        if self.token_cell is not None:
+            return self.token_cell, self.token_cell, (0, 0)
+        conv = self.patch_conv
+        return tuple(conv.kernel_size), tuple(conv.stride), tuple(conv.padding)  # type: ignore[return-value]
 
     @property
     def embedding_module(self) -> nn.Module:
@@ -60,10 +64,8 @@ class ViTLayout:
 
     def patch_grid(self, heatmap: torch.Tensor) -> torch.Tensor:
         """``heatmap`` (B, 1, H, W) averaged over each patch: (B, N) in patch-token order."""
-        if self.token_cell is not None:
-            return nn.functional.avg_pool2d(heatmap, self.token_cell, self.token_cell).flatten(1)
-        k, s = self.patch_conv.kernel_size, self.patch_conv.stride
-        return nn.functional.avg_pool2d(heatmap, k, s).flatten(1)
+        kernel, stride, _ = self.pixel_geometry
+        return nn.functional.avg_pool2d(heatmap, kernel, stride).flatten(1)
 
 
 def vit_layout(tower: nn.Module) -> ViTLayout | None:

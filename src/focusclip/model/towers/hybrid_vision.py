@@ -23,7 +23,7 @@ from torch import nn
 
 from focusclip.errors import UsageError
 from focusclip.model.towers.registry import register_tower
-from focusclip.model.towers.timm_vision import TimmTower, load_vision_weights
+from focusclip.model.towers.timm_vision import TimmTower, create_timm_model
 
 
 class FeatureStem(nn.Module):
@@ -51,21 +51,18 @@ class HybridViTTower(TimmTower):
     def __init__(self, backbone: str, weights: str | None = None, image_size: int = 128, feature_stride: int = 16,
                  width: int = 192, depth: int = 4, heads: int = 3):
         super().__init__()
-        import timm
         from timm.layers import HybridEmbed
         from timm.models.vision_transformer import VisionTransformer
 
         if image_size % feature_stride:
             raise UsageError(f"vision.image_size {image_size} must be a multiple of vision.feature_stride "
                              f"{feature_stride} (one token per {feature_stride} x {feature_stride} cell)")
-        cnn = timm.create_model(backbone, pretrained=False, num_classes=0)
+        cnn = create_timm_model(backbone, weights)  # the weight sources of the timm tower, "hub" included
         stages = [i for i, f in enumerate(cnn.feature_info) if f["reduction"] == feature_stride]
         if not stages:
             have = sorted({f["reduction"] for f in cnn.feature_info})
             raise UsageError(f"vision.feature_stride {feature_stride}: {backbone} has feature maps at "
                              f"reductions {', '.join(map(str, have))}")
-        if weights not in (None, "none"):
-            load_vision_weights(cnn, weights)
         stem = FeatureStem(cnn, stages[-1], backbone)
         kept = {k: v.clone() for k, v in stem.state_dict().items()}
         trunk = VisionTransformer(img_size=image_size, patch_size=1, embed_dim=width, depth=depth,

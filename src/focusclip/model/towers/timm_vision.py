@@ -64,22 +64,29 @@ class TimmVisionTower(TimmTower):
         kwargs = dict(timm_kwargs or {})
         if image_size is not None and _accepts_img_size(timm_model_name):
             kwargs.setdefault("img_size", image_size)
-        import timm  # here, not at import time: the registry imports every tower module
-
-        use_hub = weights == "hub"
-        try:
-            with hub_access(timm_model_name) if use_hub else contextlib.nullcontext():
-                trunk = timm.create_model(timm_model_name, pretrained=use_hub, num_classes=0, **kwargs)
-        except Exception as e:  # timm raises several types when the hub is unreachable
-            if use_hub:
-                raise WeightsNotFoundError(
-                    f"could not load timm weights for {timm_model_name!r} ({e}). Offline, pass a local "
-                    "file as vision_weights=... or pretrained='none' for random initialisation"
-                ) from e
-            raise
-        if weights not in (None, "none", "hub"):
-            load_vision_weights(trunk, weights)
+        trunk = create_timm_model(timm_model_name, weights, **kwargs)
         self._adopt(trunk, trunk)
+
+
+def create_timm_model(name: str, weights: str | None, **kwargs: Any) -> nn.Module:
+    """``timm.create_model(name)`` without its classifier, with ``weights``: None / "none" (random), "hub"
+    (timm's pretrained weights; needs a network or cache), a ``package:`` source or a local state-dict file."""
+    import timm  # here, not at import time: the registry imports every tower module
+
+    use_hub = weights == "hub"
+    try:
+        with hub_access(name) if use_hub else contextlib.nullcontext():
+            model = timm.create_model(name, pretrained=use_hub, num_classes=0, **kwargs)
+    except Exception as e:  # timm raises several types when the hub is unreachable
+        if use_hub:
+            raise WeightsNotFoundError(
+                f"could not load timm weights for {name!r} ({e}). Offline, pass a local "
+                "file as vision_weights=... or pretrained='none' for random initialisation"
+            ) from e
+        raise
+    if weights not in (None, "none", "hub"):
+        load_vision_weights(model, weights)
+    return model
 
 
 def load_vision_weights(trunk: nn.Module, weights: str) -> None:
